@@ -1,0 +1,60 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+# Both create .venv when it is missing: the pinned CPU build of PyTorch first (this keeps pip
+# from pulling a multi-GB CUDA build), then this package with all its extras, then a Jupyter
+# kernel registered inside the venv.
+
+PYTHON   ?= python3
+VENV     := .venv
+PY       := $(VENV)/bin/python
+STAMP    := $(VENV)/.sphereviz-installed
+TORCH    := torch==2.13.0
+EXTRAS   := notebooks,export,test
+
+.PHONY: setup system-deps demo test lint format bench figures notebooks clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH)
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	$(PY) -m ipykernel install --sys-prefix --name sphereviz --display-name "Python (sphereviz)"
+	touch $@
+
+# Optional system packages: Chromium (static plot export, the real-browser test) and Debian's
+# Fashion-MNIST. Installed when we are root and apt works; tests that need them skip otherwise.
+system-deps:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	[ -d /usr/share/datasets/fashion-mnist ] || missing="$$missing dataset-fashion-mnist"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing system packages:$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	      || echo "warning: could not install$$missing; the tests that need them will skip"; \
+	  else echo "note: not root or no apt: skipping$$missing (the tests that need them will skip)"; fi; \
+	fi
+
+demo: setup system-deps
+	$(PY) -m sphereviz demo
+
+test: setup system-deps lint
+	$(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: setup system-deps
+	$(PY) benchmarks/run.py
+
+figures: setup
+	$(PY) -m sphereviz figures --out figures
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache

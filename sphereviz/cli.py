@@ -1,0 +1,45 @@
+"""The ``sphereviz`` command: a thin dispatcher to the subcommand that each module owns.
+
+Each subcommand is ``main(argv) -> int`` in its own module, which parses its own options,
+so a module is imported only when its subcommand runs (``sphereviz bounds`` never loads torch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from sphereviz import __version__
+
+SUBCOMMANDS = {
+    "demo": ("sphereviz.demo", "train the MNIST comparison, derive the bounds, redo figures/"),
+    "bounds": ("sphereviz.bounds", "derive m >= 2+sqrt(3) and m >= 3 with sympy, step by step"),
+    "train": ("sphereviz.train", "train a loss of the family on MNIST, Fashion-MNIST or faces"),
+    "evaluate-lfw": ("sphereviz.evaluate", "open-set verification on LFW pairs, 10-fold"),
+    "prepare-faces": ("sphereviz.data.prepare", "decode, align and cache a face folder"),
+    "figures": ("sphereviz.figures", "regenerate the figure set for papers"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sphereviz",
+        description="SphereFace (A-Softmax) and angular-margin losses: train, derive, plot.",
+    )
+    parser.add_argument("--version", action="version", version=f"sphereviz {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text) in SUBCOMMANDS.items():
+        commands.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    if not argv or argv[0] not in SUBCOMMANDS:
+        parser.parse_args(argv)  # handles --version, --help and unknown commands
+        parser.print_help()
+        return 2
+    module = importlib.import_module(SUBCOMMANDS[argv[0]][0])
+    return int(module.main(argv[1:]) or 0)
