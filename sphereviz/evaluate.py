@@ -1,0 +1,275 @@
+"""Evaluation: closed-set accuracy and open-set verification on LFW-format pairs.
+
+Pure functions on feature arrays come first (they are what the tests check against
+brute-force computations); the glue that runs a trained model over aligned LFW crops and the
+``sphereviz evaluate-lfw`` command come last.
+
+The verification protocol is the official SphereFace one (its ``evaluation.m``):
+
+1. feature of a face = concat(f(image), f(horizontally flipped image))  (or their sum);
+2. for each of the 10 folds: μ = mean feature of both sides of the pairs of the other 9
+   folds; subtract μ, L2-normalise, score each pair by cosine similarity;
+3. choose the threshold that maximises accuracy on the 9 folds, apply it to the 10th;
+4. report the mean ± standard deviation of the 10 fold accuracies.
+
+ROC, AUC, EER and TAR@FAR use every pair's score from step 2 (each scored with its own
+fold's mean) and scikit-learn's ``roc_curve`` / ``roc_auc_score``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import brentq
+from sklearn.metrics import roc_auc_score, roc_curve
+
+__all__ = [
+    "RocSummary",
+    "VerificationResult",
+    "accuracy",
+    "best_threshold",
+    "closed_set_accuracy",
+    "combine_flip_features",
+    "cosine_logits",
+    "cosine_scores",
+    "roc_summary",
+    "single_split_verification",
+    "verification_accuracy",
+]
+
+FLIP_MODES = ("concat", "sum")
+
+
+# ---------------------------------------------------------------------------------------------
+# Closed set: which of the C training classes is this?
+
+
+def accuracy(logits, labels) -> float:
+    """Fraction of rows whose largest logit is at the true label."""
+    logits, labels = np.asarray(logits), np.asarray(labels)
+    if logits.ndim != 2 or labels.shape != (logits.shape[0],):
+        raise ValueError(
+            f"logits must be (N, C) and labels (N,), got {logits.shape} and {labels.shape}"
+        )
+    return float(np.mean(np.argmax(logits, axis=1) == labels))
+
+
+def cosine_logits(features, class_weights) -> np.ndarray:
+    """cos θ_j = xᵀW_j / (‖x‖‖W_j‖) for every sample x and class weight W_j: (N, C)."""
+    features = np.asarray(features, dtype=np.float64)
+    class_weights = np.asarray(class_weights, dtype=np.float64)
+    if features.ndim != 2 or class_weights.ndim != 2 or features.shape[1] != class_weights.shape[1]:
+        raise ValueError(
+            "features must be (N, d) and class_weights (C, d) with the same d, "
+            f"got {features.shape} and {class_weights.shape}"
+        )
+    return _l2_normalise(features) @ _l2_normalise(class_weights).T
+
+
+def closed_set_accuracy(features, labels, class_weights) -> float:
+    """Accuracy of the angular decision rule argmax_j cos θ_j (= argmax ‖x‖cos θ_j).
+
+    This is the classifier that modified softmax and A-Softmax train (with the margin
+    removed), so the number is comparable across m.
+    """
+    return accuracy(cosine_logits(features, class_weights), labels)
+
+
+# ---------------------------------------------------------------------------------------------
+# Open set: are these two faces the same person?
+
+
+def combine_flip_features(features, flipped_features, mode: str = "concat") -> np.ndarray:
+    """The feature of a face from f(image) and f(flipped image): [f; f_flip] or f + f_flip."""
+    features, flipped_features = np.asarray(features), np.asarray(flipped_features)
+    if features.shape != flipped_features.shape or features.ndim != 2:
+        raise ValueError(
+            "features and flipped_features must both be (N, d), "
+            f"got {features.shape} and {flipped_features.shape}"
+        )
+    if mode == "concat":
+        return np.concatenate([features, flipped_features], axis=1)
+    if mode == "sum":
+        return features + flipped_features
+    raise ValueError(f"flip mode must be one of {FLIP_MODES}, got {mode!r}")
+
+
+def cosine_scores(features_a, features_b, mean=None) -> np.ndarray:
+    """cos⟨a − μ, b − μ⟩ for each pair (row) of a and b; μ = 0 when ``mean`` is None."""
+    a = np.asarray(features_a, dtype=np.float64)
+    b = np.asarray(features_b, dtype=np.float64)
+    if mean is not None:
+        a, b = a - mean, b - mean
+    return np.sum(_l2_normalise(a) * _l2_normalise(b), axis=1)
+
+
+def best_threshold(scores, same) -> float:
+    """The threshold t that maximises the accuracy of "same person ⇔ score > t".
+
+    Exact, not on a grid: the candidates are the midpoints between consecutive distinct
+    scores plus one value below and one above all of them; among equally accurate candidates
+    the smallest is returned.
+    """
+    scores, same = _check_scores(scores, same)
+    distinct = np.unique(scores)
+    candidates = np.concatenate(
+        [[distinct[0] - 1.0], (distinct[:-1] + distinct[1:]) / 2, [distinct[-1] + 1.0]]
+    )
+    positives, negatives = np.sort(scores[same]), np.sort(scores[~same])
+    true_accepts = positives.size - np.searchsorted(positives, candidates, side="right")
+    true_rejects = np.searchsorted(negatives, candidates, side="right")
+    return float(candidates[np.argmax(true_accepts + true_rejects)])
+
+
+@dataclass(frozen=True)
+class VerificationResult:
+    """Per-fold outcome of the verification protocol.
+
+    ``scores`` holds each pair's cosine similarity after its test fold's mean subtraction;
+    ``accuracy_std`` is the sample standard deviation (ddof = 1) of the fold accuracies, and
+    ``accuracy_standard_error`` = std/√folds, as the LFW README asks to report.
+    """
+
+    fold_accuracies: np.ndarray
+    thresholds: np.ndarray
+    scores: np.ndarray
+    same: np.ndarray
+
+    @property
+    def accuracy_mean(self) -> float:
+        return float(np.mean(self.fold_accuracies))
+
+    @property
+    def accuracy_std(self) -> float:
+        if self.fold_accuracies.size < 2:
+            return 0.0
+        return float(np.std(self.fold_accuracies, ddof=1))
+
+    @property
+    def accuracy_standard_error(self) -> float:
+        return self.accuracy_std / math.sqrt(self.fold_accuracies.size)
+
+
+def verification_accuracy(
+    features_a, features_b, same, folds, subtract_mean: bool = True
+) -> VerificationResult:
+    """The official k-fold protocol (10 folds of 600 pairs on LFW View 2).
+
+    For each fold f: μ_f = mean of the rows of a and b over the pairs not in f (zero when
+    ``subtract_mean`` is False); s_i = cos⟨a_i − μ_f, b_i − μ_f⟩ for every pair; t_f =
+    ``best_threshold`` on the pairs not in f; accuracy_f = mean over f of [s_i > t_f] == same_i.
+    ``folds`` gives each pair's fold index (from the pairs file), not a random split.
+    """
+    a, b = _check_pair_features(features_a, features_b)
+    same = _check_same(same, a.shape[0])
+    folds = np.asarray(folds)
+    if folds.shape != same.shape:
+        raise ValueError(f"folds must have one entry per pair ({same.size}), got {folds.shape}")
+    fold_ids = np.unique(folds)
+    if fold_ids.size < 2:
+        raise ValueError(
+            "verification_accuracy needs at least 2 folds (the threshold is chosen on the "
+            "others); use single_split_verification for a train/test split"
+        )
+    fold_accuracies, thresholds = [], []
+    scores = np.empty(same.size)
+    for fold in fold_ids:
+        test, train = folds == fold, folds != fold
+        mean = np.concatenate([a[train], b[train]]).mean(axis=0) if subtract_mean else None
+        fold_scores = cosine_scores(a, b, mean)
+        threshold = best_threshold(fold_scores[train], same[train])
+        scores[test] = fold_scores[test]
+        thresholds.append(threshold)
+        fold_accuracies.append(np.mean((fold_scores[test] > threshold) == same[test]))
+    return VerificationResult(np.array(fold_accuracies), np.array(thresholds), scores, same)
+
+
+def single_split_verification(
+    train_a, train_b, train_same, test_a, test_b, test_same, subtract_mean: bool = True
+) -> VerificationResult:
+    """LFW View 1: mean and threshold from the training pairs (pairsDevTrain), accuracy on
+    the test pairs (pairsDevTest). Returned as a one-fold ``VerificationResult``."""
+    train_a, train_b = _check_pair_features(train_a, train_b)
+    test_a, test_b = _check_pair_features(test_a, test_b)
+    if train_a.shape[1] != test_a.shape[1]:
+        raise ValueError(
+            f"train and test features differ in dimension: {train_a.shape[1]} vs {test_a.shape[1]}"
+        )
+    train_same = _check_same(train_same, train_a.shape[0])
+    test_same = _check_same(test_same, test_a.shape[0])
+    mean = np.concatenate([train_a, train_b]).mean(axis=0) if subtract_mean else None
+    threshold = best_threshold(cosine_scores(train_a, train_b, mean), train_same)
+    test_scores = cosine_scores(test_a, test_b, mean)
+    fold_accuracy = np.mean((test_scores > threshold) == test_same)
+    return VerificationResult(
+        np.array([fold_accuracy]), np.array([threshold]), test_scores, test_same
+    )
+
+
+@dataclass(frozen=True)
+class RocSummary:
+    """ROC of a verification score: FAR (= fpr) against TAR (= tpr), with its summaries.
+
+    ``eer``: the rate where FAR = 1 − TAR (linear interpolation on the ROC curve);
+    ``tar_at_far``: the best TAR whose FAR is at most ``far`` (no interpolation).
+    """
+
+    fpr: np.ndarray
+    tpr: np.ndarray
+    thresholds: np.ndarray
+    auc: float
+    eer: float
+    far: float
+    tar_at_far: float
+
+
+def roc_summary(scores, same, far: float = 1e-3) -> RocSummary:
+    """ROC, AUC, EER and TAR@FAR of scores where a larger score means "same person"."""
+    scores, same = _check_scores(scores, same)
+    if same.all() or not same.any():
+        raise ValueError("ROC needs both same-person and different-person pairs")
+    if not 0 < far < 1:
+        raise ValueError(f"far must be in (0, 1), got {far!r}")
+    fpr, tpr, thresholds = roc_curve(same, scores)
+    auc = float(roc_auc_score(same, scores))
+    eer = float(brentq(lambda x: 1.0 - x - np.interp(x, fpr, tpr), 0.0, 1.0))
+    tar_at_far = float(np.max(tpr[fpr <= far]))
+    return RocSummary(fpr, tpr, thresholds, auc, eer, far, tar_at_far)
+
+
+def _l2_normalise(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(norms, np.finfo(np.float64).tiny)
+
+
+def _check_pair_features(features_a, features_b) -> tuple[np.ndarray, np.ndarray]:
+    a = np.asarray(features_a, dtype=np.float64)
+    b = np.asarray(features_b, dtype=np.float64)
+    if a.ndim != 2 or a.shape != b.shape or a.shape[0] == 0:
+        raise ValueError(
+            "features_a and features_b must be non-empty (N, d) arrays of the same shape, "
+            f"got {a.shape} and {b.shape}"
+        )
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("features contain NaN or inf; was the model trained to divergence?")
+    return a, b
+
+
+def _check_same(same, n: int) -> np.ndarray:
+    same = np.asarray(same)
+    if same.shape != (n,):
+        raise ValueError(f"same must have one entry per pair ({n}), got shape {same.shape}")
+    if not np.isin(same, (0, 1)).all():
+        raise ValueError("same must hold booleans (or 0/1): 1 for same-person pairs")
+    return same.astype(bool)
+
+
+def _check_scores(scores, same) -> tuple[np.ndarray, np.ndarray]:
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 1 or scores.size == 0:
+        raise ValueError(f"scores must be a non-empty 1-D array, got shape {scores.shape}")
+    if not np.isfinite(scores).all():
+        raise ValueError("scores contain NaN or inf")
+    return scores, _check_same(same, scores.size)

@@ -1,0 +1,184 @@
+"""Evaluation: the verification protocol against hand-computed and brute-force results, the
+ROC summaries against scikit-learn and pairwise counting, closed-set accuracy."""
+
+import math
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from sphereviz.evaluate import (
+    best_threshold,
+    closed_set_accuracy,
+    combine_flip_features,
+    cosine_scores,
+    roc_summary,
+    single_split_verification,
+    verification_accuracy,
+)
+
+
+def features_with_scores(scores):
+    """Pairs (a, b) of 2-D unit vectors whose cosine is the given score."""
+    scores = np.asarray(scores, dtype=float)
+    a = np.tile([1.0, 0.0], (scores.size, 1))
+    b = np.stack([scores, np.sqrt(1 - scores**2)], axis=1)
+    return a, b
+
+
+def test_two_fold_protocol_reproduces_the_hand_computation():
+    # Fold 0: same {0.9, 0.8}, different {0.1, 0.85}; fold 1: same {0.5, 0.3}, diff {0.2, 0.6}.
+    # Threshold for fold 1, chosen on fold 0: candidates −0.9, 0.45, 0.825, 0.875, 1.9 give
+    # 2, 3, 2, 3, 2 correct of 4 → smallest best 0.45 → fold 1: 0.5 ✓ 0.3 ✗ 0.2 ✓ 0.6 ✗ = 1/2.
+    # Threshold for fold 0, chosen on fold 1: −0.8, 0.25, 0.4, 0.55, 1.6 give 2, 3, 2, 1, 2
+    # → 0.25 → fold 0: 0.9 ✓ 0.8 ✓ 0.1 ✓ 0.85 ✗ = 3/4.
+    scores = [0.9, 0.8, 0.1, 0.85, 0.5, 0.3, 0.2, 0.6]
+    same = [1, 1, 0, 0, 1, 1, 0, 0]
+    folds = [0, 0, 0, 0, 1, 1, 1, 1]
+    a, b = features_with_scores(scores)
+    result = verification_accuracy(a, b, same, folds, subtract_mean=False)
+    np.testing.assert_allclose(result.thresholds, [0.25, 0.45])
+    np.testing.assert_allclose(result.fold_accuracies, [0.75, 0.5])
+    assert result.accuracy_mean == pytest.approx(0.625)
+    assert result.accuracy_std == pytest.approx(math.sqrt(2 * 0.125**2))
+    np.testing.assert_allclose(result.scores, scores)
+
+
+def brute_force_ten_fold(a, b, same, folds):
+    """The protocol written as plain loops: per-fold mean of the 9 other folds, cosine,
+    every candidate threshold counted one by one, smallest best applied to the held-out fold."""
+    accuracies = []
+    for fold in range(10):
+        train = [i for i in range(len(same)) if folds[i] != fold]
+        test = [i for i in range(len(same)) if folds[i] == fold]
+        rows = [a[i] for i in train] + [b[i] for i in train]
+        mean = [sum(r[k] for r in rows) / len(rows) for k in range(a.shape[1])]
+
+        def score(i, mean=mean):
+            u = [a[i][k] - mean[k] for k in range(len(mean))]
+            v = [b[i][k] - mean[k] for k in range(len(mean))]
+            dot = sum(x * y for x, y in zip(u, v, strict=True))
+            return dot / math.sqrt(sum(x * x for x in u) * sum(y * y for y in v))
+
+        train_scores = sorted({score(i) for i in train})
+        candidates = [train_scores[0] - 1.0]
+        candidates += [(s + t) / 2 for s, t in zip(train_scores, train_scores[1:], strict=False)]
+        candidates += [train_scores[-1] + 1.0]
+        best_threshold, best_correct = None, -1
+        for t in candidates:
+            correct = sum((score(i) > t) == bool(same[i]) for i in train)
+            if correct > best_correct:
+                best_threshold, best_correct = t, correct
+        accuracies.append(
+            sum((score(i) > best_threshold) == bool(same[i]) for i in test) / len(test)
+        )
+    return accuracies
+
+
+def test_ten_fold_protocol_matches_brute_force_on_synthetic_features():
+    rng = np.random.default_rng(7)
+    n_pairs, dim = 200, 5
+    same = np.tile([1] * 10 + [0] * 10, 10)
+    folds = np.repeat(np.arange(10), 20)
+    offset = np.array([2.0, -1.0, 0.5, 0.0, 1.0])  # a common offset: mean subtraction matters
+    a = rng.normal(size=(n_pairs, dim)) + offset
+    noise = rng.normal(size=(n_pairs, dim))
+    b = np.where(same[:, None] == 1, a + 1.2 * noise, rng.normal(size=(n_pairs, dim)) + offset)
+    result = verification_accuracy(a, b, same, folds)
+    expected = brute_force_ten_fold(a, b, same, folds)
+    np.testing.assert_allclose(result.fold_accuracies, expected)
+    assert 0.6 < result.accuracy_mean < 1.0  # informative, not trivial, data
+    assert result.accuracy_std == pytest.approx(np.std(expected, ddof=1))
+    assert result.accuracy_standard_error == pytest.approx(np.std(expected, ddof=1) / math.sqrt(10))
+
+
+def test_mean_subtraction_uses_only_the_other_folds():
+    # Moving fold 3's features changes the mean used for every other fold, but not its own.
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(40, 3)), rng.normal(size=(40, 3))
+    same, folds = np.tile([1, 0], 20), np.repeat(np.arange(10), 4)
+    before = verification_accuracy(a, b, same, folds).scores
+    a2 = a.copy()
+    a2[folds == 3] += 5.0
+    shifted = a2[folds == 3] - np.concatenate([a2[folds != 3], b[folds != 3]]).mean(axis=0)
+    other = b[folds == 3] - np.concatenate([a2[folds != 3], b[folds != 3]]).mean(axis=0)
+    after = verification_accuracy(a2, b, same, folds).scores
+    np.testing.assert_allclose(after[folds == 3], cosine_scores(shifted, other))
+    assert not np.allclose(after[folds != 3], before[folds != 3])
+
+
+def test_best_threshold_is_the_smallest_maximiser():
+    assert best_threshold([0.1, 0.2, 0.3, 0.4], [0, 0, 1, 1]) == pytest.approx(0.25)
+    # all one class: "accept everything" (below the smallest score) is already perfect
+    assert best_threshold([0.3, 0.5], [1, 1]) == pytest.approx(-0.7)
+
+
+def test_single_split_uses_train_threshold_and_mean():
+    train_a, train_b = features_with_scores([0.9, 0.8, 0.1, 0.85])
+    test_a, test_b = features_with_scores([0.5, 0.3, 0.2, 0.6])
+    result = single_split_verification(
+        train_a, train_b, [1, 1, 0, 0], test_a, test_b, [1, 1, 0, 0], subtract_mean=False
+    )
+    assert result.thresholds[0] == pytest.approx(0.45)
+    assert result.accuracy_mean == pytest.approx(0.5)
+
+
+def mann_whitney_auc(scores, same):
+    pos, neg = scores[same == 1], scores[same == 0]
+    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
+    return wins / (pos.size * neg.size)
+
+
+def test_roc_summary_against_pairwise_counting_and_sklearn():
+    rng = np.random.default_rng(3)
+    same = np.r_[np.ones(150, int), np.zeros(1500, int)]
+    scores = np.round(np.r_[rng.normal(1.5, 1, 150), rng.normal(0, 1, 1500)], 2)  # with ties
+    summary = roc_summary(scores, same, far=1e-3)
+    assert summary.auc == pytest.approx(mann_whitney_auc(scores, same))
+    assert summary.auc == pytest.approx(roc_auc_score(same, scores))
+    # TAR@FAR by brute force: accept score >= t; at most 1 false accept of 1500
+    best = 0.0
+    for t in np.r_[np.unique(scores), np.inf]:
+        far = np.mean(scores[same == 0] >= t)
+        if far <= 1e-3:
+            best = max(best, np.mean(scores[same == 1] >= t))
+    assert summary.tar_at_far == pytest.approx(best)
+
+
+def test_equal_error_rate_on_a_known_case():
+    # accept iff score > 0.52: one of four genuine pairs rejected, one of four impostors accepted
+    scores = np.array([0.5, 0.6, 0.7, 0.9, 0.1, 0.2, 0.3, 0.55])
+    same = np.array([1, 1, 1, 1, 0, 0, 0, 0])
+    assert roc_summary(scores, same).eer == pytest.approx(0.25, abs=1e-9)
+    separable = np.array([0.6, 0.7, 0.1, 0.2])
+    assert roc_summary(separable, [1, 1, 0, 0]).eer == pytest.approx(0.0, abs=1e-9)
+
+
+def test_flip_feature_combination():
+    f, g = np.array([[1.0, 2.0]]), np.array([[3.0, 5.0]])
+    np.testing.assert_array_equal(combine_flip_features(f, g), [[1, 2, 3, 5]])
+    np.testing.assert_array_equal(combine_flip_features(f, g, mode="sum"), [[4, 7]])
+    with pytest.raises(ValueError, match="flip mode"):
+        combine_flip_features(f, g, mode="mean")
+
+
+def test_closed_set_accuracy_uses_angles_not_lengths():
+    weights = np.array([[1.0, 0.0], [0.0, 10.0]])  # a long W_2 must not win by length
+    features = np.array([[2.0, 1.0], [1.0, 3.0], [5.0, 4.0]])
+    # angles to W_1 / W_2: 26.6°/63.4°, 71.6°/18.4°, 38.7°/51.3°
+    assert closed_set_accuracy(features, [0, 1, 0], weights) == 1.0
+    assert closed_set_accuracy(features, [0, 1, 1], weights) == pytest.approx(2 / 3)
+
+
+def test_inputs_are_validated():
+    a = np.ones((4, 3))
+    with pytest.raises(ValueError, match="same shape"):
+        verification_accuracy(a, np.ones((4, 2)), [1, 0, 1, 0], [0, 0, 1, 1])
+    with pytest.raises(ValueError, match="one entry per pair"):
+        verification_accuracy(a, a, [1, 0], [0, 0, 1, 1])
+    with pytest.raises(ValueError, match="at least 2 folds"):
+        verification_accuracy(a, a, [1, 0, 1, 0], [0, 0, 0, 0])
+    with pytest.raises(ValueError, match="NaN"):
+        verification_accuracy(a * np.nan, a, [1, 0, 1, 0], [0, 0, 1, 1])
+    with pytest.raises(ValueError, match="both"):
+        roc_summary([0.1, 0.2], [1, 1])
