@@ -38,6 +38,10 @@ def check_integer_margin(m, loss_name: str = "A-Softmax") -> int:
     if isinstance(m, Integral) or float(m).is_integer():
         if int(m) >= 1:
             return int(m)
+        raise ValueError(
+            f"m must be an integer >= 1 for {loss_name}, got {m}; "
+            "m = 1 is the plain (modified) softmax, m = 4 is the SphereFace default"
+        )
     raise ValueError(
         f"m must be an integer >= 1 for {loss_name}, got {m}; "
         "use CosFace or ArcFace for fractional margins"
@@ -52,6 +56,8 @@ def chebyshev_cos(cos_theta, m: int):
     Needs no acos, so it is smooth at c = ±1, which is why the official layer uses it.
     """
     m = check_integer_margin(m, "chebyshev_cos") if m != 0 else 0
+    if not isinstance(cos_theta, torch.Tensor):
+        cos_theta = np.asarray(cos_theta, dtype=float)
     previous, current = _ones_like(cos_theta), cos_theta
     if m == 0:
         return previous
@@ -102,7 +108,7 @@ def psi_from_cos(cos_theta, m: int):
     for j in range(1, m):
         k = k + (c <= math.cos(j * math.pi / m))
     sign = 1.0 - 2.0 * (k % 2)
-    return sign * chebyshev_cos(cos_theta, m) - 2.0 * k
+    return sign * chebyshev_cos(cos_theta if is_tensor else c, m) - 2.0 * k
 
 
 @dataclass(frozen=True)
@@ -121,7 +127,10 @@ class LambdaSchedule:
 
     def __post_init__(self):
         for name in ("base", "gamma", "power", "lambda_min"):
-            if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, Real):
+                raise ValueError(f"LambdaSchedule.{name} must be a number, got {value!r}")
+            if not math.isfinite(value) or value < 0:
                 raise ValueError(
                     f"LambdaSchedule.{name} must be a finite number >= 0, "
                     f"got {getattr(self, name)!r}"

@@ -1,0 +1,75 @@
+"""The shared base of A-Softmax and L-Softmax: an integer margin m with λ annealing.
+
+The trained target logit is r·(λ cos θ_y + ψ(θ_y)) / (1 + λ), written here as
+r·(cos θ_y + (ψ(θ_y) − cos θ_y)/(1 + λ)) so a huge λ gives exactly r·cos θ_y.
+ψ comes from ``margins.psi_from_cos`` (Chebyshev form, k from detached cos θ: no acos).
+
+The iteration counter is a registered buffer (``iteration``, in ``state_dict``), so a
+checkpoint resumes the schedule and torch.compile sees a tensor, not a Python int that would
+force a recompile each step. As in the official Caffe layers, a training forward increments it
+FIRST: the very first training forward uses iteration 1. Eval-mode forwards leave it alone and
+use λ at the current iteration (the schedule's ``base`` before any training).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from sphereviz.losses.base import MarginLoss
+from sphereviz.margins import LambdaSchedule, check_integer_margin, psi_from_cos
+
+__all__ = ["AnnealedMarginLoss"]
+
+
+class AnnealedMarginLoss(MarginLoss):
+    """Integer-margin loss with target r·(λ cos θ_y + ψ(θ_y))/(1 + λ); λ = 0 if no schedule."""
+
+    has_margin = True
+    loss_name = "A-Softmax"
+
+    def __init__(
+        self,
+        num_classes: int,
+        embedding_size: int,
+        margin: int,
+        lambda_schedule: LambdaSchedule | None,
+    ):
+        margin = check_integer_margin(margin, self.loss_name)
+        if lambda_schedule is not None and not isinstance(lambda_schedule, LambdaSchedule):
+            raise ValueError(
+                f"lambda_schedule must be a sphereviz.margins.LambdaSchedule or None (λ = 0, "
+                f"pure ψ), got {type(lambda_schedule).__name__}"
+            )
+        super().__init__(num_classes, embedding_size)
+        self.margin = margin
+        self.lambda_schedule = lambda_schedule
+        self.register_buffer("iteration", torch.zeros((), dtype=torch.long))
+
+    def advance_schedule(self) -> None:
+        if self.training:
+            with torch.no_grad():
+                self.iteration.add_(1)
+
+    def annealing_lambda(self) -> torch.Tensor:
+        """λ at the current iteration as a 0-d tensor (0 when there is no schedule)."""
+        if self.lambda_schedule is None:
+            return torch.zeros((), dtype=torch.float64, device=self.iteration.device)
+        return self.lambda_schedule.value(self.iteration)
+
+    @property
+    def current_lambda(self) -> float | None:
+        """λ used by the last training forward; None before the first one (0.0: no schedule)."""
+        if self.lambda_schedule is None:
+            return 0.0
+        iteration = int(self.iteration)
+        return self.lambda_schedule.value(iteration) if iteration > 0 else None
+
+    def margin_target_logit(self, cos_theta: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
+        """r·(cos θ + (ψ(θ) − cos θ)/(1 + λ)) = r·(λ cos θ + ψ(θ))/(1 + λ)."""
+        lam = self.annealing_lambda().to(cos_theta.dtype)
+        psi = psi_from_cos(cos_theta, self.margin)
+        return radius * (cos_theta + (psi - cos_theta) / (1.0 + lam))
+
+    def extra_repr(self) -> str:
+        schedule = self.lambda_schedule
+        return f"{super().extra_repr()}, margin={self.margin}, lambda_schedule={schedule}"

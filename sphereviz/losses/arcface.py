@@ -1,0 +1,63 @@
+"""ArcFace (Deng et al., CVPR 2019): an additive angular margin, in radians."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from sphereviz.losses.base import check_finite_margin
+from sphereviz.losses.normface import ScaledCosineLoss
+
+__all__ = ["ArcFaceLoss"]
+
+SIN_SQUARED_FLOOR = 1e-7
+"""Floor under 1 − cos²θ before the square root: d/dc √(1 − c²) is infinite at c = ±1."""
+
+
+class ArcFaceLoss(ScaledCosineLoss):
+    """ArcFace: f_y = s·cos(θ_y + m), f_j = s·cos θ_j (x and W normalised), m in radians.
+
+    cos(θ + m) = cos θ·cos m − sin θ·sin m, with sin θ = √(1 − cos²θ): no acos.
+
+    Where θ + m > π, cos(θ + m) would rise again (a larger angle would be rewarded). We use
+    the fallback of the official insightface code: for cos θ ≤ cos(π − m) the target is
+    cos θ − m·sin m, which keeps the target decreasing in θ (it jumps down by about 0.12 at
+    θ = π − m for m = 0.5). ``easy_margin=True`` instead applies the margin only where
+    cos θ > 0 and uses cos θ elsewhere. Typical s = 64, m = 0.5.
+    """
+
+    has_margin = True
+
+    def __init__(
+        self,
+        num_classes: int,
+        embedding_size: int,
+        margin: float = 0.5,
+        scale: float = 64.0,
+        easy_margin: bool = False,
+    ):
+        super().__init__(num_classes, embedding_size, scale)
+        self.margin = check_finite_margin(
+            margin,
+            "ArcFace",
+            upper=math.pi / 2,
+            unit="an angle in radians",
+            hint=f"typical is 0.5; for degrees pass math.radians({margin})",
+        )
+        self.easy_margin = bool(easy_margin)
+
+    def margin_target_logit(self, cos_theta: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
+        """s·cos(θ_y + m), with the fallback described in the class docstring."""
+        m = self.margin
+        sin_theta = torch.sqrt((1.0 - cos_theta * cos_theta).clamp_min(SIN_SQUARED_FLOOR))
+        cos_theta_plus_m = cos_theta * math.cos(m) - sin_theta * math.sin(m)
+        if self.easy_margin:
+            target = torch.where(cos_theta > 0, cos_theta_plus_m, cos_theta)
+        else:
+            fallback = cos_theta - m * math.sin(m)
+            target = torch.where(cos_theta > math.cos(math.pi - m), cos_theta_plus_m, fallback)
+        return radius * target
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, margin={self.margin}, easy_margin={self.easy_margin}"

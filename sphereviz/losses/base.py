@@ -1,0 +1,234 @@
+"""The machinery every loss of the family shares, with small hooks each loss overrides.
+
+For a batch of embeddings x (N, d) and labels y (N,), every loss is a softmax cross-entropy
+
+    L = mean_i  −log( exp(f_{y_i}) / Σ_j exp(f_j) )
+
+over logits computed in two steps:
+
+1. the plain logits f_j for all C classes, with ONE matmul: ``x @ W`` times a per-column
+   factor 1/‖W_j‖ when the weights are normalised (no normalised copy of W is made);
+2. for the margin losses, only the N target entries f_{y_i} are replaced by the margined
+   target logit (a gather, the margin formula on N numbers, a scatter). The margin is never
+   evaluated on all C columns and no one-hot float mask is built.
+
+Hooks (override one or two):
+
+- ``normalize_weights`` (class attribute): use W_j/‖W_j‖ (True) or the raw W_j (False).
+- ``scale_embeddings(x, norms)``: the rows fed to the matmul; x itself gives logits ‖x‖cos θ_j
+  (times ‖W_j‖ for raw weights), x·s/‖x‖ gives s·cos θ_j.
+- ``target_radius(norms, labels)``: r_i with plain target logit f_{y_i} = r_i cos θ_{y_i}.
+- ``margin_target_logit(cos_theta, radius)``: the trained target logit; the base has none.
+- ``advance_schedule()``: called first in every forward (the annealed losses count iterations).
+
+The margin (and, for simplicity and exactness, the whole head) is computed in float32 with
+autocast disabled, even when the embeddings arrive in bf16/fp16: 1 − 1e-4 rounds to 1 in fp16,
+so clamps and polynomial margins near cos θ = ±1 would be wrong in half precision.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from numbers import Integral, Real
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["NORM_EPS", "MarginLoss", "check_finite_margin", "check_scale"]
+
+NORM_EPS = 1e-12
+"""Floor for ‖x‖ and ‖W_j‖ when dividing by them, so zero-norm vectors give finite values."""
+
+
+class MarginLoss(nn.Module):
+    """Base of the loss family: owns W (d, C), validates input, builds logits, applies the margin.
+
+    Public contract shared by every loss:
+    ``forward(embeddings, labels) -> scalar``, ``get_logits(embeddings) -> (N, C)``,
+    ``class_weights() -> (C, d)``, attributes ``W`` (Parameter (d, C)), ``num_classes``,
+    ``embedding_size`` and the property ``current_lambda`` (None unless annealed).
+    """
+
+    normalize_weights: bool = True
+    has_margin: bool = False
+
+    def __init__(self, num_classes: int, embedding_size: int):
+        super().__init__()
+        self.num_classes = _check_count(num_classes, "num_classes", minimum=2)
+        self.embedding_size = _check_count(embedding_size, "embedding_size", minimum=1)
+        self.W = nn.Parameter(torch.empty(self.embedding_size, self.num_classes))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Xavier-uniform class weights, as the official Caffe layers initialise them."""
+        nn.init.xavier_uniform_(self.W)
+
+    # ----- hooks -------------------------------------------------------------------------
+
+    def scale_embeddings(self, x: torch.Tensor, norms: torch.Tensor) -> torch.Tensor:
+        """The rows multiplied with W: x itself, so a unit W_j gives the logit ‖x‖cos θ_j."""
+        return x
+
+    def target_radius(self, norms: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """r_i such that the plain target logit is r_i·cos θ_{y_i}; here ‖x_i‖."""
+        return norms
+
+    def margin_target_logit(self, cos_theta: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
+        """The trained target logit from cos θ_y (N,) and r (N,); no margin: r·cos θ_y."""
+        return radius * cos_theta
+
+    def advance_schedule(self) -> None:
+        """Called at the start of every forward; the annealed losses count iterations here."""
+
+    @property
+    def current_lambda(self) -> float | None:
+        """The annealing weight λ of the last training forward; None: this loss has none."""
+        return None
+
+    # ----- public API ----------------------------------------------------------------------
+
+    def get_logits(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """The plain logits (N, C), without margin: what accuracy is measured on."""
+        x = self._check_embeddings(embeddings)
+        with _autocast_disabled(x.device):
+            x = x.to(self._compute_dtype(x))
+            return self._plain_logits(x, _row_norms(x))
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy over the logits whose target entries carry the margin."""
+        x = self._check_embeddings(embeddings)
+        labels = self._check_labels(labels, x.shape[0])
+        self.advance_schedule()
+        with _autocast_disabled(x.device):
+            x = x.to(self._compute_dtype(x))
+            norms = _row_norms(x)
+            logits = self._plain_logits(x, norms)
+            if self.has_margin:
+                logits = self._with_target_margin(logits, norms, labels)
+            return F.cross_entropy(logits, labels)
+
+    def class_weights(self) -> torch.Tensor:
+        """The class weight vectors as rows (C, d), detached: unit vectors if normalised."""
+        weights = self.W.detach()
+        if self.normalize_weights:
+            weights = weights * self._inverse_weight_norms(weights)
+        return weights.t().clone()
+
+    def extra_repr(self) -> str:
+        return f"num_classes={self.num_classes}, embedding_size={self.embedding_size}"
+
+    # ----- machinery -----------------------------------------------------------------------
+
+    def _plain_logits(self, x: torch.Tensor, norms: torch.Tensor) -> torch.Tensor:
+        weights = self.W.to(x.dtype)
+        logits = self.scale_embeddings(x, norms) @ weights
+        if self.normalize_weights:
+            logits = logits * self._inverse_weight_norms(weights)
+        return logits
+
+    def _with_target_margin(
+        self, logits: torch.Tensor, norms: torch.Tensor, labels: torch.Tensor
+    ) -> torch.Tensor:
+        index = labels.unsqueeze(1)
+        radius = self.target_radius(norms, labels)
+        plain_target = logits.gather(1, index).squeeze(1)
+        cos_theta = (plain_target / radius.clamp_min(NORM_EPS)).clamp(-1.0, 1.0)
+        target = self.margin_target_logit(cos_theta, radius).to(logits.dtype)
+        return logits.scatter(1, index, target.unsqueeze(1))
+
+    @staticmethod
+    def _inverse_weight_norms(weights: torch.Tensor) -> torch.Tensor:
+        return 1.0 / torch.linalg.vector_norm(weights, dim=0).clamp_min(NORM_EPS)
+
+    def _compute_dtype(self, x: torch.Tensor) -> torch.dtype:
+        dtype = torch.promote_types(x.dtype, self.W.dtype)
+        return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+    def _check_embeddings(self, embeddings) -> torch.Tensor:
+        if not isinstance(embeddings, torch.Tensor):
+            raise ValueError(
+                f"embeddings must be a torch.Tensor of shape (N, {self.embedding_size}), "
+                f"got {type(embeddings).__name__}; wrap it with torch.as_tensor(...)"
+            )
+        if embeddings.ndim != 2 or embeddings.shape[1] != self.embedding_size:
+            raise ValueError(
+                f"embeddings have shape {tuple(embeddings.shape)} but this loss expects "
+                f"(N, {self.embedding_size}) (embedding_size={self.embedding_size}); make the "
+                "feature layer's output size and the loss's embedding_size agree"
+            )
+        if embeddings.shape[0] == 0:
+            raise ValueError(
+                "the batch is empty (embeddings have shape "
+                f"{tuple(embeddings.shape)}); pass at least one sample"
+            )
+        if not embeddings.is_floating_point():
+            raise ValueError(
+                f"embeddings must be floating point, got {embeddings.dtype}; use .float()"
+            )
+        return embeddings
+
+    def _check_labels(self, labels, batch_size: int) -> torch.Tensor:
+        if not isinstance(labels, torch.Tensor):
+            raise ValueError(
+                f"labels must be a torch.Tensor of class indices, got {type(labels).__name__}; "
+                "wrap it with torch.as_tensor(..., dtype=torch.long)"
+            )
+        if labels.dtype == torch.bool or labels.is_floating_point() or labels.is_complex():
+            raise ValueError(
+                f"labels must be an integer tensor of class indices, got {labels.dtype}; "
+                "use labels.long() (one-hot or soft labels are not supported)"
+            )
+        if tuple(labels.shape) != (batch_size,):
+            raise ValueError(
+                f"labels have shape {tuple(labels.shape)} but the embeddings hold {batch_size} "
+                f"samples, so labels must have shape ({batch_size},); flatten them with "
+                "labels.view(-1)"
+            )
+        if not torch.compiler.is_compiling():
+            low, high = int(labels.min()), int(labels.max())
+            if low < 0 or high >= self.num_classes:
+                raise ValueError(
+                    f"labels must lie in [0, num_classes) = [0, {self.num_classes}), got values "
+                    f"from {low} to {high}; check num_classes or the label encoding"
+                )
+        return labels.long()
+
+
+def check_scale(scale, loss_name: str) -> float:
+    """Return the logit scale s as a float, or raise a ValueError for s <= 0 or non-finite."""
+    if isinstance(scale, bool) or not isinstance(scale, Real):
+        raise ValueError(f"scale must be a positive number for {loss_name}, got {scale!r}")
+    if not (0 < float(scale) < float("inf")):
+        raise ValueError(
+            f"scale must be a finite number > 0 for {loss_name}, got {scale}; "
+            "typical values are 30 to 64"
+        )
+    return float(scale)
+
+
+def check_finite_margin(margin, loss_name: str, upper: float, unit: str, hint: str) -> float:
+    """Return a real margin in [0, upper] as a float, or raise a ValueError naming the unit."""
+    if isinstance(margin, bool) or not isinstance(margin, Real):
+        raise ValueError(f"margin must be a number for {loss_name}, got {margin!r}")
+    if not (0 <= float(margin) <= upper):
+        raise ValueError(
+            f"margin for {loss_name} must be {unit} in [0, {upper:.4g}], got {margin}; {hint}"
+        )
+    return float(margin)
+
+
+def _check_count(value, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _row_norms(x: torch.Tensor) -> torch.Tensor:
+    return torch.linalg.vector_norm(x, dim=1)
+
+
+def _autocast_disabled(device: torch.device):
+    if device.type in ("cpu", "cuda", "xpu", "mps", "hpu"):
+        return torch.autocast(device_type=device.type, enabled=False)
+    return contextlib.nullcontext()

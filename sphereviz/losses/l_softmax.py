@@ -1,0 +1,40 @@
+"""L-Softmax, the large-margin softmax (Liu et al., ICML 2016), SphereFace's predecessor."""
+
+from __future__ import annotations
+
+import torch
+
+from sphereviz.losses.annealed import AnnealedMarginLoss
+from sphereviz.margins import LambdaSchedule
+
+__all__ = ["L_SOFTMAX_SCHEDULE", "LSoftmaxLoss"]
+
+L_SOFTMAX_SCHEDULE = LambdaSchedule(base=1000.0, gamma=0.000025, power=35.0, lambda_min=0.0)
+"""The official L-Softmax Caffe setting (its MNIST prototxt): λ decays from 1000 towards 0."""
+
+
+class LSoftmaxLoss(AnnealedMarginLoss):
+    """L-Softmax: raw (un-normalised) class weights, no bias, integer margin m.
+
+    f_y = ‖W_y‖‖x‖ (λ cos θ_y + ψ(θ_y)) / (1 + λ),  f_j = ‖W_j‖‖x‖ cos θ_j = W_jᵀx  (j ≠ y).
+    λ(it) = max(λ_min, base·(1 + γ·it)^(−power)), by default the official L-Softmax constants
+    base 1000, γ 2.5e-5, power 35, λ_min 0, counted as in ``ASoftmaxLoss``.
+    ``get_logits`` gives Wᵀx.
+    """
+
+    normalize_weights = False
+    loss_name = "L-Softmax"
+
+    def __init__(
+        self,
+        num_classes: int,
+        embedding_size: int,
+        margin: int = 4,
+        lambda_schedule: LambdaSchedule | None = L_SOFTMAX_SCHEDULE,
+    ):
+        super().__init__(num_classes, embedding_size, margin, lambda_schedule)
+
+    def target_radius(self, norms: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """‖W_y‖‖x‖: only the N target columns of W are gathered."""
+        target_weights = self.W.to(norms.dtype).index_select(1, labels)
+        return norms * torch.linalg.vector_norm(target_weights, dim=0)

@@ -1,0 +1,37 @@
+"""NormFace (Wang et al., ACM MM 2017): cosine logits with a fixed scale, no margin."""
+
+from __future__ import annotations
+
+import torch
+
+from sphereviz.losses.base import NORM_EPS, MarginLoss, check_scale
+
+__all__ = ["NormFaceLoss", "ScaledCosineLoss"]
+
+
+class ScaledCosineLoss(MarginLoss):
+    """Base of NormFace, CosFace and ArcFace: x and W normalised, logits s·cos θ_j."""
+
+    normalize_weights = True
+
+    def __init__(self, num_classes: int, embedding_size: int, scale: float):
+        scale = check_scale(scale, type(self).__name__.removesuffix("Loss"))
+        super().__init__(num_classes, embedding_size)
+        self.scale = scale
+
+    def scale_embeddings(self, x: torch.Tensor, norms: torch.Tensor) -> torch.Tensor:
+        """x·s/‖x‖, so a unit W_j gives the logit s·cos θ_j."""
+        return x * (self.scale / norms.clamp_min(NORM_EPS)).unsqueeze(1)
+
+    def target_radius(self, norms: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return torch.full_like(norms, self.scale)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, scale={self.scale}"
+
+
+class NormFaceLoss(ScaledCosineLoss):
+    """NormFace: f_j = s·cos θ_j for every class (x and W normalised), no margin."""
+
+    def __init__(self, num_classes: int, embedding_size: int, scale: float = 30.0):
+        super().__init__(num_classes, embedding_size, scale)
