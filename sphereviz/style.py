@@ -148,5 +148,6 @@ def save_figure(
             path = stem.with_name(f"{stem.name}.{fmt}")
             with atomic_path(path) as tmp:
                 fig.savefig(tmp, format=fmt, dpi=dpi, metadata=_NO_METADATA[fmt])
+            path.chmod(0o644)
             written.append(path)
     return written

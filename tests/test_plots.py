@@ -1,0 +1,160 @@
+"""Matplotlib figures: each returns a Figure, and what it draws equals the math."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from sphereviz import margins, plots  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def lines_by_label(ax) -> dict[str, matplotlib.lines.Line2D]:
+    return {line.get_label(): line for line in ax.get_lines()}
+
+
+def toy_features(dim: int, n_per_class: int = 20, classes: int = 3, seed: int = 0):
+    """Points scattered around ``classes`` random directions, at random radii."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(classes, dim))
+    labels = np.repeat(np.arange(classes), n_per_class)
+    radii = rng.uniform(0.5, 20.0, size=(len(labels), 1))
+    features = radii * (centres[labels] + 0.3 * rng.normal(size=(len(labels), dim)))
+    return features, labels, centres
+
+
+# ---------------------------------------------------------------------------------------------
+# ψ
+# ---------------------------------------------------------------------------------------------
+
+
+def test_psi_curves_equal_margins_psi_and_independent_forms():
+    fig = plots.plot_psi(ms=(1, 2, 3, 4), cosface_margin=0.35, arcface_margin=0.5)
+    assert isinstance(fig, Figure)
+    lines = lines_by_label(fig.axes[0])
+    for m in (1, 2, 3, 4):
+        degrees, values = lines[f"ψ, m={m}"].get_data()
+        theta = np.radians(degrees)
+        np.testing.assert_allclose(values, margins.psi(theta, m), atol=1e-12)
+        # ψ(θ) = cos(mθ) on [0, π/m]; ψ(π) = 1 − 2m (the paper's eq. 7 end points)
+        head = theta <= math.pi / m
+        np.testing.assert_allclose(values[head], np.cos(m * theta[head]), atol=1e-12)
+        assert values[-1] == pytest.approx(1 - 2 * m)
+    degrees, cosface = lines["CosFace cos θ − 0.35"].get_data()
+    np.testing.assert_allclose(cosface, np.cos(np.radians(degrees)) - 0.35)
+    degrees, arcface = lines["ArcFace cos(θ + 0.5)"].get_data()
+    np.testing.assert_allclose(arcface, np.cos(np.radians(degrees) + 0.5))
+    assert "cos(1θ)" not in lines  # identical to ψ for m = 1, so not drawn twice
+    degrees, cos4 = lines["cos(4θ)"].get_data()
+    np.testing.assert_allclose(cos4, np.cos(4 * np.radians(degrees)))
+
+
+def test_psi_rejects_fractional_m():
+    with pytest.raises(ValueError, match="CosFace or ArcFace"):
+        plots.plot_psi(ms=(1.5,))
+
+
+# ---------------------------------------------------------------------------------------------
+# Features
+# ---------------------------------------------------------------------------------------------
+
+
+def test_features_2d_projected_panel_lies_on_unit_circle_and_keeps_angles():
+    features, labels, weights = toy_features(dim=2)
+    fig = plots.plot_features_2d(features, labels, class_weights=weights)
+    raw_ax, unit_ax = fig.axes
+    raw = np.concatenate([c.get_offsets() for c in raw_ax.collections])
+    unit = np.concatenate([c.get_offsets() for c in unit_ax.collections])
+    assert len(unit) == len(features)
+    np.testing.assert_allclose(np.linalg.norm(unit, axis=1), 1.0, atol=1e-9)
+    np.testing.assert_allclose(np.arctan2(unit[:, 1], unit[:, 0]), np.arctan2(raw[:, 1], raw[:, 0]))
+    # the raw panel is the features themselves, grouped by class
+    order = np.argsort(labels, kind="stable")
+    np.testing.assert_allclose(raw, features[order])
+
+
+def test_features_2d_rejects_wrong_dimension():
+    features, labels, _ = toy_features(dim=3)
+    with pytest.raises(ValueError, match="2-D features"):
+        plots.plot_features_2d(features, labels)
+    with pytest.raises(ValueError, match="labels must have shape"):
+        plots.plot_features_2d(features[:, :2], labels[:-1])
+
+
+def test_project_to_sphere_keeps_3d_angles_and_normalises_higher_dims():
+    features, _, weights = toy_features(dim=3)
+    points, unit_weights, description = plots.project_to_sphere(features, weights)
+    np.testing.assert_allclose(points, features / np.linalg.norm(features, axis=1)[:, None])
+    np.testing.assert_allclose(np.linalg.norm(unit_weights, axis=1), 1.0)
+    assert "3-D" in description
+
+    # 3-D data embedded in 16-D by an orthonormal map: PCA finds that subspace, so the
+    # angles between features (and with the weights) survive the projection.
+    rng = np.random.default_rng(1)
+    embedding, _ = np.linalg.qr(rng.normal(size=(16, 3)))
+    points_16, weights_16, description_16 = plots.project_to_sphere(
+        features @ embedding.T, weights @ embedding.T
+    )
+    assert "PCA" in description_16 and "16-D" in description_16
+    np.testing.assert_allclose(np.linalg.norm(points_16, axis=1), 1.0, atol=1e-9)
+    np.testing.assert_allclose(points_16 @ points_16.T, points @ points.T, atol=1e-9)
+    np.testing.assert_allclose(points_16 @ weights_16.T, points @ unit_weights.T, atol=1e-9)
+
+
+def test_features_sphere_panels_lie_on_unit_sphere_and_say_projection():
+    features_3d, labels, weights = toy_features(dim=3)
+    features_8d, labels_8d, weights_8d = toy_features(dim=8, seed=2)
+    fig = plots.plot_features_sphere(
+        [("m = 1", features_3d, labels, weights), ("m = 4", features_8d, labels_8d, weights_8d)]
+    )
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 2
+    for ax, n in zip(fig.axes, (len(features_3d), len(features_8d)), strict=True):
+        xs, ys, zs = (np.concatenate(parts) for parts in zip(*_scatter3d_offsets(ax), strict=True))
+        assert len(xs) == n
+        np.testing.assert_allclose(np.sqrt(xs**2 + ys**2 + zs**2), 1.0, atol=1e-9)
+    assert fig.axes[0].get_title() == "m = 1"
+    assert "PCA" in fig.axes[1].get_title()
+
+
+def _scatter3d_offsets(ax):
+    from mpl_toolkits.mplot3d.art3d import Path3DCollection
+
+    return [c._offsets3d for c in ax.collections if isinstance(c, Path3DCollection)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Training curves
+# ---------------------------------------------------------------------------------------------
+
+
+def test_training_curves_draw_each_metric_against_epoch():
+    metrics = [
+        {"epoch": 1, "loss": 2.0, "train_accuracy": 0.5, "test_accuracy": 0.55, "lambda": 50.0},
+        {"epoch": 2, "loss": 1.0, "train_accuracy": 0.8, "test_accuracy": 0.82, "lambda": 10.0},
+        {"epoch": 3, "loss": 0.5, "train_accuracy": 0.9, "test_accuracy": None, "lambda": 5.0},
+    ]
+    fig = plots.plot_training_curves(metrics)
+    loss_ax, accuracy_ax, lambda_ax = fig.axes
+    np.testing.assert_array_equal(
+        lines_by_label(loss_ax)["loss"].get_data(), [[1, 2, 3], [2, 1, 0.5]]
+    )
+    accuracy = lines_by_label(accuracy_ax)
+    np.testing.assert_array_equal(accuracy["train accuracy"].get_ydata(), [0.5, 0.8, 0.9])
+    np.testing.assert_array_equal(accuracy["test accuracy"].get_data(), [[1, 2], [0.55, 0.82]])
+    np.testing.assert_array_equal(lines_by_label(lambda_ax)["lambda"].get_ydata(), [50, 10, 5])
+    with pytest.raises(ValueError, match="epoch"):
+        plots.plot_training_curves([{"loss": 1.0}])
