@@ -1,0 +1,174 @@
+"""Face folders in the CASIA-WebFace layout ``root/<identity>/<image>``, and subset selection.
+
+:class:`FaceFolder` only lists and selects files; decoding and alignment happen in
+:mod:`sphereviz.data.prepare`, which caches the result.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sphereviz.data.align import IMAGE_EXTENSIONS
+
+# The three CASIA-WebFace identities that also appear in LFW; the official SphereFace training
+# list drops them (10,575 → 10,572 classes) so that LFW stays an open-set test.
+CASIA_LFW_OVERLAP = ("0166921", "1056413", "1193098")
+
+
+@dataclass(frozen=True)
+class FaceFile:
+    """One image of the selection: its path relative to the root, and its file stamp."""
+
+    relative_path: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class FaceFolder:
+    """The images of ``root/<identity>/<image>`` (jpg, jpeg, png, pgm), with a subset selection.
+
+    Selection, in this order:
+
+    1. identity folders with no image are skipped and counted (``empty_identities``);
+    2. ``exclude`` (default: :data:`CASIA_LFW_OVERLAP`) drops those identities when present;
+    3. ``identities=[...]`` keeps only those (each must exist);
+    4. ``min_images_per_identity`` drops identities with fewer images;
+    5. ``top_k_identities`` keeps the ``k`` identities with the most images (ties: by name), as
+       in the paper's toy experiment (the 6 CASIA identities with the most images);
+    6. ``max_images_per_identity`` keeps a random subset of that many images of each identity,
+       drawn with ``numpy.random.default_rng(seed)`` (files stay in sorted order).
+
+    Labels are the positions of the selected identities in sorted name order.
+
+    Attributes (after construction): ``identity_names``, ``files`` (:class:`FaceFile`,
+    sorted by identity then name), ``labels`` (``int64``), ``empty_identities``,
+    ``excluded_identities``.
+    """
+
+    root: str | os.PathLike
+    identities: Sequence[str] | None = None
+    top_k_identities: int | None = None
+    min_images_per_identity: int = 1
+    max_images_per_identity: int | None = None
+    exclude: Sequence[str] = CASIA_LFW_OVERLAP
+    seed: int = 0
+    identity_names: list[str] = field(init=False)
+    files: list[FaceFile] = field(init=False)
+    labels: np.ndarray = field(init=False)
+    empty_identities: list[str] = field(init=False)
+    excluded_identities: list[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+        self._validate()
+        listing = _list_identities(self.root)
+        self.empty_identities = sorted(name for name, files in listing.items() if not files)
+        listing = {name: files for name, files in listing.items() if files}
+        self.excluded_identities = sorted(set(self.exclude) & set(listing))
+        for name in self.excluded_identities:
+            del listing[name]
+        if self.identities is not None:
+            wanted = list(dict.fromkeys(self.identities))
+            missing = [name for name in wanted if name not in listing]
+            if missing:
+                raise ValueError(
+                    f"identities not found (or empty, or excluded) under {self.root}: "
+                    f"{', '.join(missing[:10])}{' …' if len(missing) > 10 else ''}; "
+                    "check the names against the folder names"
+                )
+            listing = {name: listing[name] for name in wanted}
+        listing = {
+            name: files
+            for name, files in listing.items()
+            if len(files) >= self.min_images_per_identity
+        }
+        if self.top_k_identities is not None:
+            by_count = sorted(listing, key=lambda name: (-len(listing[name]), name))
+            listing = {name: listing[name] for name in by_count[: self.top_k_identities]}
+        if not listing:
+            raise ValueError(
+                f"the selection under {self.root} is empty: no identity folder with at least "
+                f"{self.min_images_per_identity} images of type {', '.join(IMAGE_EXTENSIONS)} "
+                "is left after the exclusions and filters; check root and the selection options"
+            )
+        rng = np.random.default_rng(self.seed)
+        self.identity_names = sorted(listing)
+        self.files = []
+        labels = []
+        for label, name in enumerate(self.identity_names):
+            files = listing[name]
+            if self.max_images_per_identity is not None and len(files) > (
+                self.max_images_per_identity
+            ):
+                keep = rng.choice(len(files), size=self.max_images_per_identity, replace=False)
+                files = [files[i] for i in np.sort(keep)]
+            self.files.extend(files)
+            labels.extend([label] * len(files))
+        self.labels = np.asarray(labels, dtype=np.int64)
+
+    def _validate(self) -> None:
+        if not self.root.is_dir():
+            raise ValueError(
+                f"face root {self.root} is not a directory; expected root/<identity>/<image>"
+            )
+        if isinstance(self.identities, str):
+            raise ValueError(
+                f"identities must be a list of names, got the string {self.identities!r}"
+            )
+        for name, value, lowest in (
+            ("top_k_identities", self.top_k_identities, 1),
+            ("min_images_per_identity", self.min_images_per_identity, 1),
+            ("max_images_per_identity", self.max_images_per_identity, 1),
+        ):
+            if value is not None and (not isinstance(value, int | np.integer) or value < lowest):
+                raise ValueError(f"{name} must be an integer >= {lowest} or None, got {value!r}")
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    @property
+    def num_identities(self) -> int:
+        return len(self.identity_names)
+
+    @property
+    def relative_paths(self) -> list[str]:
+        return [face.relative_path for face in self.files]
+
+    def path(self, index: int) -> Path:
+        """Absolute path of image ``index``."""
+        return self.root / self.files[index].relative_path
+
+    def parameters(self) -> dict:
+        """The selection options, as JSON-ready values."""
+        return {
+            "identities": None if self.identities is None else list(self.identities),
+            "top_k_identities": self.top_k_identities,
+            "min_images_per_identity": self.min_images_per_identity,
+            "max_images_per_identity": self.max_images_per_identity,
+            "exclude": sorted(self.exclude),
+            "seed": self.seed,
+        }
+
+
+def _list_identities(root: Path) -> dict[str, list[FaceFile]]:
+    """``{identity: [FaceFile, …] sorted by name}`` for every sub-folder of ``root``."""
+    listing: dict[str, list[FaceFile]] = {}
+    with os.scandir(root) as entries:
+        identity_dirs = sorted(
+            (entry.name for entry in entries if entry.is_dir() and not entry.name.startswith(".")),
+        )
+    for name in identity_dirs:
+        files = []
+        with os.scandir(root / name) as entries:
+            for entry in entries:
+                if entry.name.lower().endswith(IMAGE_EXTENSIONS) and entry.is_file():
+                    stat = entry.stat()
+                    files.append(FaceFile(f"{name}/{entry.name}", stat.st_size, stat.st_mtime_ns))
+        listing[name] = sorted(files, key=lambda face: face.relative_path)
+    return listing

@@ -1,0 +1,254 @@
+"""The LFW protocol files: pairs (View 1 and View 2), people lists, and aligned crops of pairs.
+
+Paths are relative to LFW's images folder, ``Name/Name_0001.jpg``. LFW's own README
+(``README.txt``) describes the files; in short:
+
+* ``pairs.txt`` (View 2): header ``10 300``, then 10 folds, each 300 same-person lines
+  ``name i j`` followed by 300 different-person lines ``name1 i name2 j``;
+* ``pairsDevTrain.txt`` / ``pairsDevTest.txt`` (View 1): header ``N``, then N same-person and
+  N different-person lines (one fold);
+* ``people.txt`` (View 2): header ``10``, then per fold a count and ``name count`` lines;
+  ``peopleDevTrain.txt`` / ``peopleDevTest.txt`` (View 1): a count, then ``name count`` lines.
+  View 1's train and test people are disjoint.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sphereviz.data.align import read_landmarks
+from sphereviz.data.prepare import align_images
+
+LFW_LANDMARK_FRAME = 250  # the landmark file was measured on the original 250×250 images
+LANDMARK_FILE_NAME = "lfw_landmark.txt"
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One verification pair: two image paths relative to the images folder, and the truth."""
+
+    path_a: str
+    path_b: str
+    same: bool
+    fold: int
+
+
+@dataclass(frozen=True)
+class Person:
+    """One line of a people file: a name, its number of images, and its fold (0 for View 1)."""
+
+    name: str
+    num_images: int
+    fold: int
+
+
+class MissingPairImagesWarning(UserWarning):
+    """Pairs that refer to an image missing on disk were skipped."""
+
+
+def lfw_image_path(name: str, number: int) -> str:
+    """``("Aaron_Eckhart", 1)`` → ``"Aaron_Eckhart/Aaron_Eckhart_0001.jpg"``."""
+    return f"{name}/{name}_{int(number):04d}.jpg"
+
+
+def lfw_images_dir(lfw_root: str | os.PathLike) -> Path:
+    """``lfw_root/images`` when it exists, else ``lfw_root`` itself (already the images folder)."""
+    root = Path(lfw_root)
+    return root / "images" if (root / "images").is_dir() else root
+
+
+def _read_lines(path: Path) -> list[tuple[int, list[str]]]:
+    with open(path, encoding="utf-8") as lines:
+        return [(number, line.split()) for number, line in enumerate(lines, 1) if line.strip()]
+
+
+def _integer(path: Path, number: int, text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{path}:{number}: expected an integer, got {text!r}") from None
+
+
+def read_pairs(path: str | os.PathLike) -> list[Pair]:
+    """Parse a pairs file (View 2's ``pairs.txt`` or View 1's ``pairsDev*.txt``).
+
+    Returns the pairs in file order, with ``fold`` 0…9 (View 2) or 0 (View 1). Each fold's
+    block must hold exactly its N same-person lines then its N different-person lines; anything
+    else is a ``ValueError`` naming the file and line.
+    """
+    path = Path(path)
+    lines = _read_lines(path)
+    if not lines:
+        raise ValueError(f"{path}: empty pairs file")
+    number, header = lines[0]
+    if len(header) == 2:
+        folds, per_kind = (_integer(path, number, field) for field in header)
+    elif len(header) == 1:
+        folds, per_kind = 1, _integer(path, number, header[0])
+    else:
+        raise ValueError(f"{path}:{number}: header must be 'FOLDS N' or 'N', got {header}")
+    body = lines[1:]
+    if len(body) != folds * 2 * per_kind:
+        raise ValueError(
+            f"{path}: header says {folds} fold(s) × 2 × {per_kind} pairs = "
+            f"{folds * 2 * per_kind} lines, the file has {len(body)}"
+        )
+    pairs = []
+    for position, (number, fields) in enumerate(body):
+        fold, within = divmod(position, 2 * per_kind)
+        same = within < per_kind
+        if same and len(fields) == 3:
+            name, first, second = fields
+            pair = Pair(
+                lfw_image_path(name, _integer(path, number, first)),
+                lfw_image_path(name, _integer(path, number, second)),
+                True,
+                fold,
+            )
+        elif not same and len(fields) == 4:
+            name_a, first, name_b, second = fields
+            pair = Pair(
+                lfw_image_path(name_a, _integer(path, number, first)),
+                lfw_image_path(name_b, _integer(path, number, second)),
+                False,
+                fold,
+            )
+        else:
+            expected = "'name i j' (same person)" if same else "'name1 i name2 j' (different)"
+            raise ValueError(f"{path}:{number}: expected {expected}, got {fields}")
+        pairs.append(pair)
+    return pairs
+
+
+def read_people(path: str | os.PathLike) -> list[Person]:
+    """Parse a people file (``people.txt`` with folds, or ``peopleDev*.txt`` with one block)."""
+    path = Path(path)
+    lines = _read_lines(path)
+    if not lines:
+        raise ValueError(f"{path}: empty people file")
+    folded = len(lines) > 1 and len(lines[0][1]) == 1 and len(lines[1][1]) == 1
+    folds = _integer(path, *lines[0]) if folded else 1
+    position = 1 if folded else 0
+    people = []
+    for fold in range(folds):
+        if position >= len(lines):
+            raise ValueError(f"{path}: ends before fold {fold + 1} of {folds}")
+        number, fields = lines[position]
+        if len(fields) != 1:
+            raise ValueError(f"{path}:{number}: expected a count of people, got {fields}")
+        count = _integer(path, number, fields[0])
+        block = lines[position + 1 : position + 1 + count]
+        if len(block) != count:
+            raise ValueError(f"{path}: fold {fold + 1} announces {count} people, has {len(block)}")
+        for number, fields in block:
+            if len(fields) != 2:
+                raise ValueError(f"{path}:{number}: expected 'name count', got {fields}")
+            people.append(Person(fields[0], _integer(path, number, fields[1]), fold))
+        position += 1 + count
+    if position != len(lines):
+        raise ValueError(f"{path}:{lines[position][0]}: unexpected lines after the last block")
+    return people
+
+
+def resolve_pairs(
+    pairs: Sequence[Pair], images_root: str | os.PathLike
+) -> tuple[list[Pair], list[Pair]]:
+    """Split pairs into ``(usable, skipped)``: a pair is skipped when an image is missing.
+
+    Each missing image is named in a :class:`MissingPairImagesWarning` (the LFW copy here lacks
+    ``Betsy_Coffin/Betsy_Coffin_0001.jpg``, which ``pairsDevTest.txt`` uses).
+    """
+    root = Path(images_root)
+    exists: dict[str, bool] = {}
+    usable, skipped = [], []
+    for pair in pairs:
+        for path in (pair.path_a, pair.path_b):
+            if path not in exists:
+                exists[path] = (root / path).is_file()
+        (usable if exists[pair.path_a] and exists[pair.path_b] else skipped).append(pair)
+    if skipped:
+        missing = sorted(path for path, present in exists.items() if not present)
+        warnings.warn(
+            f"skipped {len(skipped)} of {len(pairs)} pairs whose images are missing under "
+            f"{root}: {', '.join(missing)}",
+            MissingPairImagesWarning,
+            stacklevel=2,
+        )
+    return usable, skipped
+
+
+def pair_image_index(pairs: Sequence[Pair]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The distinct images of ``pairs`` and, per pair, the positions of its two images.
+
+    Returns ``(paths, index_a, index_b)`` with ``paths[index_a[k]] == pairs[k].path_a``, so each
+    image is aligned and embedded once.
+    """
+    paths = sorted({path for pair in pairs for path in (pair.path_a, pair.path_b)})
+    position = {path: k for k, path in enumerate(paths)}
+    index_a = np.array([position[pair.path_a] for pair in pairs], dtype=np.int64)
+    index_b = np.array([position[pair.path_b] for pair in pairs], dtype=np.int64)
+    return paths, index_a, index_b
+
+
+def view1_training_people(lfw_root: str | os.PathLike, min_images: int = 5) -> list[str]:
+    """View 1's training people with at least ``min_images`` images, for a training subset.
+
+    Reads ``peopleDevTrain.txt``, keeps the people whose images folder holds at least
+    ``min_images`` images, and returns their sorted names: pass them as
+    ``FaceFolder(lfw_images_dir(root), identities=...)`` / ``prepare_faces(identities=...)``.
+    These people are disjoint from View 1's test people (``pairsDevTest.txt``), so training on
+    them and verifying on ``pairsDevTest.txt`` is an honest open-set experiment on LFW alone.
+    """
+    if min_images < 1:
+        raise ValueError(f"min_images must be >= 1, got {min_images}")
+    root = Path(lfw_root)
+    people = read_people(root / "peopleDevTrain.txt")
+    images = lfw_images_dir(root)
+    names = []
+    for person in people:
+        if person.num_images < min_images:
+            continue
+        folder = images / person.name
+        on_disk = len(list(folder.glob("*.jpg"))) if folder.is_dir() else 0
+        if on_disk >= min_images:
+            names.append(person.name)
+    return sorted(names)
+
+
+def load_lfw_crops(
+    relative_paths: Sequence[str],
+    lfw_root: str | os.PathLike,
+    landmarks: str | os.PathLike | None = None,
+    landmark_frame: int | None = LFW_LANDMARK_FRAME,
+    workers: int | None = 1,
+    progress: bool = False,
+) -> np.ndarray:
+    """Aligned ``uint8`` ``N×112×96×3`` RGB crops of LFW images (e.g. all images of the pairs).
+
+    ``landmarks`` defaults to ``lfw_root/lfw_landmark.txt`` (measured on the 250×250 originals,
+    hence ``landmark_frame=250``). Every image must exist and have landmarks; resolve pairs
+    first with :func:`resolve_pairs`.
+    """
+    root = Path(lfw_root)
+    landmark_path = Path(landmarks) if landmarks is not None else root / LANDMARK_FILE_NAME
+    table = read_landmarks(landmark_path)
+    missing = [path for path in relative_paths if path not in table]
+    if missing:
+        raise ValueError(
+            f"{len(missing)} images have no landmarks in {landmark_path}: {', '.join(missing[:5])}"
+        )
+    images = lfw_images_dir(root)
+    points = np.stack([table[path] for path in relative_paths]) if relative_paths else None
+    return align_images(
+        [images / path for path in relative_paths],
+        points,
+        landmark_frame,
+        workers=workers,
+        progress=progress,
+    )

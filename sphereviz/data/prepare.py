@@ -1,0 +1,606 @@
+"""``sphereviz prepare-faces``: decode, align and cache a face folder as memory-mappable arrays.
+
+A cache is a folder::
+
+    images.npy           uint8 N×112×96×3 (RGB), opened memory-mapped
+    labels.npy           int64 N
+    identity_names.npy   str, one per class (label k ↔ identity_names[k])
+    paths.npy            str N, each image's path relative to the root
+    manifest.json        inputs, parameters, counts, skipped files, content hash (written last)
+
+The content hash covers the selected files (relative path, size, mtime), the landmark file's
+stamp, the selection and alignment parameters and the cache format. A second call with the same
+inputs only lists the folder, recomputes the hash and reuses the cache; any change rebuilds it.
+A build happens in a temporary sibling folder that is renamed into place only when complete,
+so an interrupted run never leaves a cache that looks valid.
+
+Decoding and alignment run in worker processes over chunks of images; each worker writes its
+crops straight into the preallocated memory-mapped ``images.npy``, so no image array is
+pickled back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import dataclasses
+import hashlib
+import json
+import math
+import multiprocessing
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from sphereviz.data.align import (
+    CROP_SHAPE,
+    REFERENCE_POINTS,
+    LandmarkFrame,
+    UnreadableImageError,
+    load_face_crop,
+    read_landmarks,
+)
+from sphereviz.data.arrays import ArrayDataset
+from sphereviz.data.faces import CASIA_LFW_OVERLAP, FaceFolder
+from sphereviz.fileio import print_json_summary
+
+CACHE_FORMAT = "sphereviz-face-cache"
+CACHE_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+_ARRAY_FILES = ("images.npy", "labels.npy", "identity_names.npy", "paths.npy")
+
+
+class SkippedImagesWarning(UserWarning):
+    """Some images could not be decoded (or had no landmarks) and were left out."""
+
+
+@dataclass(frozen=True, eq=False)
+class FaceCache(ArrayDataset):
+    """A prepared face cache: an :class:`ArrayDataset` (images memory-mapped) plus provenance.
+
+    Attributes beyond the dataset's: ``paths`` (each image's path relative to the face root),
+    ``manifest`` (the parsed ``manifest.json``), ``directory`` (the cache folder) and ``reused``
+    (whether the last :func:`prepare_faces` call found it up to date).
+    """
+
+    paths: np.ndarray = field(repr=False, default_factory=lambda: np.array([], dtype=str))
+    manifest: dict = field(repr=False, default_factory=dict)
+    directory: Path = Path()
+    reused: bool = False
+
+    @property
+    def dataset(self) -> ArrayDataset:
+        """The plain dataset (same arrays, no copies)."""
+        return ArrayDataset(self.images, self.labels, self.class_names, self.source)
+
+    @property
+    def identity_names(self) -> list[str]:
+        return self.class_names
+
+
+def load_face_cache(path: str | os.PathLike) -> FaceCache:
+    """Open a cache written by :func:`prepare_faces`; ``images`` is a read-only memory map."""
+    directory = Path(path)
+    manifest_path = directory / MANIFEST_NAME
+    if not manifest_path.is_file():
+        raise FileNotFoundError(
+            f"{directory} is not a face cache (no {MANIFEST_NAME}); build one with "
+            "`sphereviz prepare-faces --root FACES --out CACHE`"
+        )
+    manifest = json.loads(manifest_path.read_text())
+    if manifest.get("format") != CACHE_FORMAT or manifest.get("version") != CACHE_VERSION:
+        raise ValueError(
+            f"{manifest_path}: format {manifest.get('format')!r} version "
+            f"{manifest.get('version')!r}, expected {CACHE_FORMAT!r} version {CACHE_VERSION}; "
+            "rebuild it with `sphereviz prepare-faces`"
+        )
+    try:
+        images = np.load(directory / "images.npy", mmap_mode="r")
+        labels = np.load(directory / "labels.npy").astype(np.int64, copy=False)
+        names = [str(name) for name in np.load(directory / "identity_names.npy")]
+        paths = np.load(directory / "paths.npy")
+    except (OSError, ValueError) as error:
+        raise ValueError(
+            f"{directory}: damaged face cache ({error}); rebuild it with `sphereviz prepare-faces`"
+        ) from error
+    expected_shape = tuple(manifest["shape"])
+    if images.shape != expected_shape or len(labels) != len(images) or len(paths) != len(images):
+        raise ValueError(
+            f"{directory}: damaged face cache (images {images.shape}, {len(labels)} labels, "
+            f"{len(paths)} paths; manifest says {expected_shape}); rebuild it"
+        )
+    source = f"faces from {manifest['inputs']['root']}, cached in {directory}"
+    return FaceCache(images, labels, names, source, paths, manifest, directory)
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoding + alignment of many images, in worker processes.
+
+_open_outputs: dict[str, np.ndarray] = {}
+
+
+def _init_worker() -> None:
+    import cv2
+
+    cv2.setNumThreads(0)  # one process per core; OpenCV's own threads would only compete
+
+
+def _align_into(
+    output: np.ndarray,
+    start: int,
+    paths: Sequence[str],
+    landmarks: np.ndarray | None,
+    landmark_frame: LandmarkFrame,
+) -> list[tuple[int, str]]:
+    """Write the crops of ``paths`` into ``output[start:]``; return ``(index, reason)`` failures."""
+    import cv2
+
+    failures = []
+    for offset, path in enumerate(paths):
+        points = None if landmarks is None else landmarks[offset]
+        try:
+            output[start + offset] = load_face_crop(path, points, landmark_frame)
+        except (UnreadableImageError, ValueError, cv2.error) as error:
+            failures.append((start + offset, str(error)))
+    return failures
+
+
+def _align_chunk_in_worker(
+    output_path: str,
+    start: int,
+    paths: Sequence[str],
+    landmarks: np.ndarray | None,
+    landmark_frame: LandmarkFrame,
+) -> tuple[int, list[tuple[int, str]]]:
+    output = _open_outputs.get(output_path)
+    if output is None:
+        _open_outputs.clear()
+        output = _open_outputs[output_path] = np.load(output_path, mmap_mode="r+")
+    return len(paths), _align_into(output, start, paths, landmarks, landmark_frame)
+
+
+def default_workers() -> int:
+    """The cores this process may use (at most 16)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 16))
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    # forkserver: safe in a multi-threaded parent (Jupyter, torch), cheap to start on Linux.
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+def align_to_memmap(
+    output_path: str | os.PathLike,
+    paths: Sequence[str | os.PathLike],
+    landmarks: np.ndarray | None = None,
+    landmark_frame: LandmarkFrame = None,
+    workers: int | None = None,
+    progress: bool = True,
+    description: str = "aligning faces",
+) -> list[tuple[int, str]]:
+    """Decode and align ``paths`` into the existing ``N×112×96×3`` ``.npy`` at ``output_path``.
+
+    ``landmarks`` is ``None`` (centre crop for every image) or ``N×5×2``. Returns the failures
+    as ``(index, reason)``; their rows stay zero.
+    """
+    paths = [str(path) for path in paths]
+    workers = default_workers() if workers is None else workers
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    count = len(paths)
+    chunk = max(16, min(256, math.ceil(count / (workers * 8)))) if count else 1
+    starts = range(0, count, chunk)
+    failures: list[tuple[int, str]] = []
+    bar = tqdm(total=count, desc=description, unit="img", disable=None if progress else True)
+    try:
+        if workers == 1 or count <= chunk:
+            _init_worker()
+            output = np.load(output_path, mmap_mode="r+")
+            for start in starts:
+                stop = start + chunk
+                part = None if landmarks is None else landmarks[start:stop]
+                failures += _align_into(output, start, paths[start:stop], part, landmark_frame)
+                bar.update(len(paths[start:stop]))
+            output.flush()
+            del output
+        else:
+            executor = concurrent.futures.ProcessPoolExecutor(
+                max_workers=workers, mp_context=_pool_context(), initializer=_init_worker
+            )
+            try:
+                futures = [
+                    executor.submit(
+                        _align_chunk_in_worker,
+                        str(output_path),
+                        start,
+                        paths[start : start + chunk],
+                        None if landmarks is None else landmarks[start : start + chunk],
+                        landmark_frame,
+                    )
+                    for start in starts
+                ]
+                for future in concurrent.futures.as_completed(futures):
+                    done, chunk_failures = future.result()
+                    failures += chunk_failures
+                    bar.update(done)
+            finally:
+                executor.shutdown(wait=True, cancel_futures=True)
+    finally:
+        bar.close()
+    return sorted(failures)
+
+
+def align_images(
+    paths: Sequence[str | os.PathLike],
+    landmarks: np.ndarray | None = None,
+    landmark_frame: LandmarkFrame = None,
+    workers: int | None = 1,
+    progress: bool = False,
+) -> np.ndarray:
+    """Decode and align a list of images into an in-memory ``uint8`` ``N×112×96×3`` RGB array.
+
+    ``landmarks``: ``None`` (centre crop) or ``N×5×2`` (x, y) in ``landmark_frame`` (see
+    :func:`sphereviz.data.align.scale_landmarks`). Every image must decode: a failure raises
+    :class:`~sphereviz.data.align.UnreadableImageError` naming the files (an evaluation set
+    with holes would be silently wrong).
+    """
+    paths = [str(path) for path in paths]
+    if landmarks is not None:
+        landmarks = np.asarray(landmarks, dtype=np.float32).reshape(-1, 5, 2)
+        if len(landmarks) != len(paths):
+            raise ValueError(f"got {len(paths)} paths but {len(landmarks)} landmark sets")
+    if not paths:
+        return np.zeros((0, *CROP_SHAPE), dtype=np.uint8)
+    with tempfile.TemporaryDirectory(prefix="sphereviz-align-") as scratch:
+        output_path = Path(scratch) / "images.npy"
+        output = np.lib.format.open_memmap(
+            output_path, mode="w+", dtype=np.uint8, shape=(len(paths), *CROP_SHAPE)
+        )
+        del output
+        failures = align_to_memmap(
+            output_path, paths, landmarks, landmark_frame, workers, progress, "aligning"
+        )
+        if failures:
+            names = "; ".join(reason for _, reason in failures[:5])
+            raise UnreadableImageError(f"{len(failures)} of {len(paths)} images failed: {names}")
+        return np.array(np.load(output_path, mmap_mode="r"))
+
+
+# ---------------------------------------------------------------------------------------------
+# The cache.
+
+
+def _content_hash(folder: FaceFolder, landmarks_stamp: dict | None, parameters: dict) -> str:
+    digest = hashlib.sha256()
+    header = {
+        "format": CACHE_FORMAT,
+        "version": CACHE_VERSION,
+        "root": str(Path(folder.root).resolve()),
+        "landmarks": landmarks_stamp,
+        "parameters": parameters,
+        "crop": list(CROP_SHAPE),
+        "reference_points": REFERENCE_POINTS.tolist(),
+    }
+    digest.update(json.dumps(header, sort_keys=True).encode())
+    for face in folder.files:
+        digest.update(f"\n{face.relative_path}\t{face.size}\t{face.mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+def _file_stamp(path: Path) -> dict:
+    stat = path.stat()
+    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _existing_cache_hash(out: Path) -> str | None:
+    """The content hash of a valid cache at ``out``, or ``None``.
+
+    Raises ``ValueError`` when ``out`` holds something other than a cache (it is never
+    overwritten then).
+    """
+    if not out.exists():
+        return None
+    if not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder path for the cache")
+    manifest_path = out / MANIFEST_NAME
+    if not manifest_path.is_file():
+        if any(out.iterdir()):
+            raise ValueError(
+                f"--out {out} is a non-empty folder that is not a face cache (no "
+                f"{MANIFEST_NAME}); refusing to overwrite it: choose another --out"
+            )
+        return None
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError):
+        manifest = {}
+    if manifest.get("format") != CACHE_FORMAT:
+        raise ValueError(
+            f"--out {out} holds a {MANIFEST_NAME} that is not a sphereviz face cache's; "
+            "refusing to overwrite it: choose another --out"
+        )
+    try:
+        load_face_cache(out)
+    except (OSError, ValueError, KeyError):
+        return None
+    return manifest.get("content_hash")
+
+
+def _replace_directory(new: Path, out: Path) -> None:
+    """Move the finished build ``new`` to ``out``, replacing an old cache there."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
+        os.rename(out, old)
+    os.rename(new, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def prepare_faces(
+    root: str | os.PathLike,
+    out: str | os.PathLike,
+    landmarks: str | os.PathLike | None = None,
+    landmark_frame: LandmarkFrame = None,
+    identities: Sequence[str] | None = None,
+    top_k_identities: int | None = None,
+    min_images_per_identity: int = 1,
+    max_images_per_identity: int | None = None,
+    exclude: Sequence[str] = CASIA_LFW_OVERLAP,
+    seed: int = 0,
+    workers: int | None = None,
+    progress: bool = True,
+    force: bool = False,
+) -> FaceCache:
+    """Decode, align and cache the faces of ``root/<identity>/<image>`` into the folder ``out``.
+
+    Selection options are :class:`~sphereviz.data.faces.FaceFolder`'s. With a ``landmarks``
+    file (LFW's format, see :func:`~sphereviz.data.align.read_landmarks`; ``landmark_frame``
+    the image size the landmarks were measured on), every image is aligned by the 5-point
+    similarity transform and images without a landmark line are skipped; without one, every
+    image gets the fixed centre crop. Unreadable images are skipped, counted, named in a
+    :class:`SkippedImagesWarning` and listed in the manifest.
+
+    Returns the cache (``reused=True`` when an up-to-date cache was found and nothing was
+    decoded). ``force=True`` rebuilds regardless.
+    """
+    started = time.perf_counter()
+    out = Path(out)
+    folder = FaceFolder(
+        root,
+        identities=identities,
+        top_k_identities=top_k_identities,
+        min_images_per_identity=min_images_per_identity,
+        max_images_per_identity=max_images_per_identity,
+        exclude=exclude,
+        seed=seed,
+    )
+    landmarks_path = None if landmarks is None else Path(landmarks)
+    if landmarks_path is not None and not landmarks_path.is_file():
+        raise ValueError(f"landmark file {landmarks_path} does not exist")
+    if landmarks_path is None and landmark_frame is not None:
+        raise ValueError("landmark_frame only makes sense with a landmarks file")
+    parameters = {
+        **folder.parameters(),
+        "landmark_frame": landmark_frame,
+        "alignment": "5-point similarity" if landmarks_path else "centre crop",
+    }
+    landmarks_stamp = None if landmarks_path is None else _file_stamp(landmarks_path)
+    content_hash = _content_hash(folder, landmarks_stamp, parameters)
+
+    existing_hash = _existing_cache_hash(out)
+    if existing_hash == content_hash and not force:
+        return dataclasses.replace(load_face_cache(out), reused=True)
+
+    relative_paths = folder.relative_paths
+    skipped: list[dict] = []
+    work = list(range(len(folder)))
+    points = None
+    if landmarks_path is not None:
+        table = read_landmarks(landmarks_path)
+        missing = [i for i in work if relative_paths[i] not in table]
+        skipped += [
+            {"path": relative_paths[i], "reason": f"no landmarks in {landmarks_path.name}"}
+            for i in missing
+        ]
+        work = [i for i in work if relative_paths[i] in table]
+        points = np.stack([table[relative_paths[i]] for i in work]) if work else None
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    try:
+        images_path = building / "images.npy"
+        output = np.lib.format.open_memmap(
+            images_path, mode="w+", dtype=np.uint8, shape=(len(work), *CROP_SHAPE)
+        )
+        del output
+        failures = align_to_memmap(
+            images_path,
+            [Path(folder.root) / relative_paths[i] for i in work],
+            points,
+            landmark_frame,
+            workers,
+            progress,
+        )
+        failed = {index for index, _ in failures}
+        skipped += [
+            {"path": relative_paths[work[index]], "reason": reason} for index, reason in failures
+        ]
+        kept = [i for position, i in enumerate(work) if position not in failed]
+        if not kept:
+            raise ValueError(
+                f"none of the {len(folder)} selected images under {folder.root} could be "
+                f"decoded and aligned (e.g. {skipped[0]['reason'] if skipped else '?'})"
+            )
+        if failed:
+            _compact(images_path, [p for p in range(len(work)) if p not in failed])
+        labels = folder.labels[kept]
+        present = np.unique(labels)
+        dropped = [
+            folder.identity_names[k] for k in range(folder.num_identities) if k not in set(present)
+        ]
+        names = [folder.identity_names[k] for k in present]
+        labels = np.searchsorted(present, labels).astype(np.int64)
+        kept_paths = [relative_paths[i] for i in kept]
+        np.save(building / "labels.npy", labels)
+        np.save(building / "identity_names.npy", np.array(names, dtype=str))
+        np.save(building / "paths.npy", np.array(kept_paths, dtype=str))
+        skipped.sort(key=lambda item: item["path"])
+        seconds = time.perf_counter() - started
+        manifest = {
+            "format": CACHE_FORMAT,
+            "version": CACHE_VERSION,
+            "content_hash": content_hash,
+            "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "inputs": {
+                "root": str(Path(folder.root).resolve()),
+                "landmarks": landmarks_stamp,
+                "selected_files": len(folder),
+            },
+            "parameters": parameters,
+            "shape": [len(kept), *CROP_SHAPE],
+            "counts": {
+                "images": len(kept),
+                "identities": len(names),
+                "skipped": len(skipped),
+                "empty_identities": len(folder.empty_identities),
+                "excluded_identities": len(folder.excluded_identities),
+                "dropped_identities": len(dropped),
+            },
+            "images_per_identity": dict(zip(names, np.bincount(labels).tolist(), strict=True)),
+            "skipped": skipped,
+            "empty_identities": folder.empty_identities,
+            "excluded_identities": folder.excluded_identities,
+            "dropped_identities": dropped,
+            "build_seconds": round(seconds, 3),
+        }
+        (building / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
+        _replace_directory(building, out)
+    finally:
+        if building.exists():
+            shutil.rmtree(building, ignore_errors=True)
+    if skipped:
+        shown = ", ".join(f"{item['path']} ({item['reason']})" for item in skipped[:10])
+        more = f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""
+        warnings.warn(
+            f"skipped {len(skipped)} of {len(folder)} images: {shown}{more}; "
+            f"all are listed in {out / MANIFEST_NAME}",
+            SkippedImagesWarning,
+            stacklevel=2,
+        )
+    return load_face_cache(out)
+
+
+def _compact(images_path: Path, keep: list[int]) -> None:
+    """Rewrite ``images.npy`` with only the rows in ``keep`` (in chunks, never all in memory)."""
+    source = np.load(images_path, mmap_mode="r")
+    compact_path = images_path.with_name("images.compact.npy")
+    target = np.lib.format.open_memmap(
+        compact_path, mode="w+", dtype=np.uint8, shape=(len(keep), *source.shape[1:])
+    )
+    for start in range(0, len(keep), 4096):
+        target[start : start + 4096] = source[keep[start : start + 4096]]
+    target.flush()
+    del source, target
+    os.replace(compact_path, images_path)
+
+
+# ---------------------------------------------------------------------------------------------
+# The command.
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sphereviz prepare-faces",
+        description=(
+            "Decode, align (5-point similarity to SphereFace's 112×96 crop) and cache a face "
+            "folder root/<identity>/<image> as memory-mappable .npy arrays. A second run with "
+            "the same inputs reuses the cache."
+        ),
+    )
+    parser.add_argument("--root", required=True, help="face folder root/<identity>/<image>")
+    parser.add_argument("--out", required=True, help="cache folder to write")
+    parser.add_argument("--landmarks", help="5-point landmark file (LFW format); else centre crop")
+    parser.add_argument(
+        "--landmark-frame",
+        type=int,
+        help="image size the landmarks were measured on (250 for LFW's file); default: as is",
+    )
+    parser.add_argument("--top-k-identities", type=int, help="keep the K largest identities")
+    parser.add_argument("--min-images", type=int, default=1, help="min images per identity")
+    parser.add_argument("--max-images", type=int, help="max images per identity (random subset)")
+    parser.add_argument("--identities", help="comma-separated identity folder names to keep")
+    parser.add_argument(
+        "--keep-lfw-overlap",
+        action="store_true",
+        help=f"keep the CASIA identities that overlap LFW ({', '.join(CASIA_LFW_OVERLAP)})",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the --max-images subset")
+    parser.add_argument("--workers", type=int, help="worker processes (default: all cores)")
+    parser.add_argument("--force", action="store_true", help="rebuild even if up to date")
+    parser.add_argument("--json", action="store_true", help="print a JSON summary last")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    started = time.perf_counter()
+    identities = None
+    if args.identities:
+        identities = [name.strip() for name in args.identities.split(",") if name.strip()]
+    try:
+        cache = prepare_faces(
+            args.root,
+            args.out,
+            landmarks=args.landmarks,
+            landmark_frame=args.landmark_frame,
+            identities=identities,
+            top_k_identities=args.top_k_identities,
+            min_images_per_identity=args.min_images,
+            max_images_per_identity=args.max_images,
+            exclude=() if args.keep_lfw_overlap else CASIA_LFW_OVERLAP,
+            seed=args.seed,
+            workers=args.workers,
+            progress=True,
+            force=args.force,
+        )
+    except (ValueError, FileNotFoundError) as error:
+        print(f"sphereviz prepare-faces: error: {error}", file=sys.stderr)
+        return 2
+    seconds = time.perf_counter() - started
+    counts = cache.manifest["counts"]
+    verb = "reused" if cache.reused else "wrote"
+    print(
+        f"{verb} {cache.directory}: {counts['images']} images of {counts['identities']} "
+        f"identities, shape {list(cache.images.shape)}, {counts['skipped']} skipped, "
+        f"{seconds:.2f} s"
+    )
+    if args.json:
+        print_json_summary(
+            {
+                "images": counts["images"],
+                "identities": counts["identities"],
+                "skipped": counts["skipped"],
+                "shape": list(cache.images.shape),
+                "seconds": round(seconds, 3),
+                "reused": cache.reused,
+                "out": str(cache.directory),
+            }
+        )
+    return 0
