@@ -1,0 +1,141 @@
+"""Speed of the classification head: forward + backward of each loss at CASIA-WebFace size.
+
+Compares, at batch 256, d = 512, 10,572 classes (the official SphereFace setting):
+
+- floor: ``nn.Linear`` + ``F.cross_entropy`` (the cheapest head there is);
+- naive A-Softmax: normalised W copied, acos of every cosine, ψ on all C columns, a one-hot
+  float mask to mix target and other logits (what many ports do);
+- every loss of ``sphereviz.losses`` (one matmul, margin on the N target entries only).
+
+Target (issue 8): ASoftmaxLoss ≤ 1.3 × floor. Run: ``python benchmarks/bench_loss_head.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sphereviz.losses import LOSS_NAMES, make_loss
+
+BATCH_SIZE = 256
+EMBEDDING_SIZE = 512
+NUM_CLASSES = 10_572
+
+
+def naive_a_softmax_head(
+    x: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor, m: int = 4, lam: float = 5.0
+) -> torch.Tensor:
+    """A-Softmax written the slow way: margin on every class, acos per element, one-hot mask."""
+    unit_weights = F.normalize(weights, dim=0)
+    norms = x.norm(dim=1, keepdim=True)
+    cos_theta = (F.normalize(x, dim=1) @ unit_weights).clamp(-1, 1)
+    theta = torch.acos(cos_theta)
+    k = torch.floor(m * theta / math.pi)
+    psi = (-1.0) ** k * torch.cos(m * theta) - 2 * k
+    one_hot = torch.zeros_like(cos_theta).scatter_(1, labels.unsqueeze(1), 1.0)
+    target = (lam * cos_theta + psi) / (1 + lam)
+    logits = norms * (one_hot * target + (1 - one_hot) * cos_theta)
+    return F.cross_entropy(logits, labels)
+
+
+def _median_times_ms(
+    steps: dict[str, Callable[[], None]], repeats: int, device: torch.device
+) -> dict[str, float]:
+    """Median wall time per step; steps are interleaved so load from other processes is shared."""
+
+    def synchronize():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    for step in steps.values():
+        step()
+        step()
+    synchronize()
+    times: dict[str, list[float]] = {variant: [] for variant in steps}
+    for _ in range(repeats):
+        for variant, step in steps.items():
+            start = time.perf_counter()
+            step()
+            synchronize()
+            times[variant].append((time.perf_counter() - start) * 1000)
+    return {variant: statistics.median(values) for variant, values in times.items()}
+
+
+def _fwd_bwd(loss_fn: Callable[[], torch.Tensor], params: list[torch.Tensor]) -> Callable:
+    def step():
+        for param in params:
+            param.grad = None
+        loss_fn().backward()
+
+    return step
+
+
+def run(
+    repeats: int = 5,
+    device: str = "cpu",
+    batch_size: int = BATCH_SIZE,
+    embedding_size: int = EMBEDDING_SIZE,
+    num_classes: int = NUM_CLASSES,
+    seed: int = 0,
+) -> list[dict]:
+    """Median fwd+bwd time of each head, in ms, and its ratio to the floor.
+
+    Returns rows ``{"benchmark", "variant", "median_ms", "ratio_to_floor"}``.
+    """
+    torch.manual_seed(seed)
+    device = torch.device(device)
+    x = torch.randn(batch_size, embedding_size, device=device, requires_grad=True)
+    labels = torch.randint(0, num_classes, (batch_size,), device=device)
+    name = f"loss head fwd+bwd N={batch_size} d={embedding_size} C={num_classes} ({device.type})"
+
+    linear = nn.Linear(embedding_size, num_classes).to(device)
+    variants: dict[str, Callable] = {
+        "floor: nn.Linear + cross_entropy": _fwd_bwd(
+            lambda: F.cross_entropy(linear(x), labels), [x, *linear.parameters()]
+        )
+    }
+    naive_weights = torch.randn(embedding_size, num_classes, device=device, requires_grad=True)
+    variants["naive A-Softmax (all columns, acos, one-hot)"] = _fwd_bwd(
+        lambda: naive_a_softmax_head(x, labels, naive_weights), [x, naive_weights]
+    )
+    for loss_name in LOSS_NAMES:
+        loss = make_loss(loss_name, num_classes, embedding_size).to(device)
+        variants[f"sphereviz {loss_name}"] = _fwd_bwd(
+            lambda loss=loss: loss(x, labels), [x, *loss.parameters()]
+        )
+
+    timings = _median_times_ms(variants, repeats, device)
+    floor = timings["floor: nn.Linear + cross_entropy"]
+    return [
+        {
+            "benchmark": name,
+            "variant": variant,
+            "median_ms": round(ms, 3),
+            "ratio_to_floor": round(ms / floor, 3),
+        }
+        for variant, ms in timings.items()
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args(argv)
+    rows = run(repeats=args.repeats, device=args.device)
+    print(rows[0]["benchmark"])
+    print(f"{'variant':<48} {'median ms':>10} {'x floor':>8}")
+    for row in rows:
+        print(f"{row['variant']:<48} {row['median_ms']:>10.2f} {row['ratio_to_floor']:>8.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
