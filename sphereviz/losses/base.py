@@ -21,6 +21,9 @@ Hooks (override one or two):
 - ``margin_target_logit(cos_theta, radius)``: the trained target logit; the base has none.
 - ``advance_schedule()``: called first in every forward (the annealed losses count iterations).
 
+``margin_logits(embeddings, labels)`` returns the margined logits themselves (for plots of
+decision regions, and for tests), at the current λ.
+
 The margin (and, for simplicity and exactness, the whole head) is computed in float32 with
 autocast disabled, even when the embeddings arrive in bf16/fp16: 1 − 1e-4 rounds to 1 in fp16,
 so clamps and polynomial margins near cos θ = ±1 would be wrong in half precision.
@@ -46,8 +49,9 @@ class MarginLoss(nn.Module):
 
     Public contract shared by every loss:
     ``forward(embeddings, labels) -> scalar``, ``get_logits(embeddings) -> (N, C)``,
-    ``class_weights() -> (C, d)``, attributes ``W`` (Parameter (d, C)), ``num_classes``,
-    ``embedding_size`` and the property ``current_lambda`` (None unless annealed).
+    ``margin_logits(embeddings, labels) -> (N, C)``, ``class_weights() -> (C, d)``,
+    attributes ``W`` (Parameter (d, C)), ``num_classes``, ``embedding_size`` and the property
+    ``current_lambda`` (None unless annealed).
     """
 
     normalize_weights: bool = True
@@ -95,18 +99,23 @@ class MarginLoss(nn.Module):
             x = x.to(self._compute_dtype(x))
             return self._plain_logits(x, _row_norms(x))
 
+    def margin_logits(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The logits the loss trains on (N, C): plain logits with the margin on each target.
+
+        Uses the current λ of the annealed losses and does not advance their schedule.
+        """
+        x = self._check_embeddings(embeddings)
+        labels = self._check_labels(labels, x.shape[0])
+        with _autocast_disabled(x.device):
+            return self._margin_logits(x, labels)
+
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy over the logits whose target entries carry the margin."""
         x = self._check_embeddings(embeddings)
         labels = self._check_labels(labels, x.shape[0])
         self.advance_schedule()
         with _autocast_disabled(x.device):
-            x = x.to(self._compute_dtype(x))
-            norms = _row_norms(x)
-            logits = self._plain_logits(x, norms)
-            if self.has_margin:
-                logits = self._with_target_margin(logits, norms, labels)
-            return F.cross_entropy(logits, labels)
+            return F.cross_entropy(self._margin_logits(x, labels), labels)
 
     def class_weights(self) -> torch.Tensor:
         """The class weight vectors as rows (C, d), detached: unit vectors if normalised."""
@@ -127,9 +136,12 @@ class MarginLoss(nn.Module):
             logits = logits * self._inverse_weight_norms(weights)
         return logits
 
-    def _with_target_margin(
-        self, logits: torch.Tensor, norms: torch.Tensor, labels: torch.Tensor
-    ) -> torch.Tensor:
+    def _margin_logits(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        x = x.to(self._compute_dtype(x))
+        norms = _row_norms(x)
+        logits = self._plain_logits(x, norms)
+        if not self.has_margin:
+            return logits
         index = labels.unsqueeze(1)
         radius = self.target_radius(norms, labels)
         plain_target = logits.gather(1, index).squeeze(1)

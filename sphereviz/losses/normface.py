@@ -20,8 +20,16 @@ class ScaledCosineLoss(MarginLoss):
         self.scale = scale
 
     def scale_embeddings(self, x: torch.Tensor, norms: torch.Tensor) -> torch.Tensor:
-        """x·s/‖x‖, so a unit W_j gives the logit s·cos θ_j."""
-        return x * (self.scale / norms.clamp_min(NORM_EPS)).unsqueeze(1)
+        """x·s/‖x‖, so a unit W_j gives the logit s·cos θ_j.
+
+        An embedding with ‖x‖ ≤ eps has no direction: its logits are 0 (cos θ = 0 taken) and
+        it gets a zero gradient, instead of the s/eps ≈ 1e13 that would overflow fp16.
+        """
+        has_direction = norms > NORM_EPS
+        factor = torch.where(
+            has_direction, self.scale / norms.clamp_min(NORM_EPS), torch.zeros_like(norms)
+        )
+        return x * factor.unsqueeze(1)
 
     def target_radius(self, norms: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return torch.full_like(norms, self.scale)
