@@ -133,7 +133,7 @@ def read_people(path: str | os.PathLike) -> list[Person]:
     if not lines:
         raise ValueError(f"{path}: empty people file")
     folded = len(lines) > 1 and len(lines[0][1]) == 1 and len(lines[1][1]) == 1
-    folds = _integer(path, *lines[0]) if folded else 1
+    folds = _integer(path, lines[0][0], lines[0][1][0]) if folded else 1
     position = 1 if folded else 0
     people = []
     for fold in range(folds):
