@@ -1,0 +1,973 @@
+"""Decision regions, angular distances and the paper's criterion, on the circle and the sphere.
+
+Pure numpy (no torch import; ψ comes from ``sphereviz.margins``, imported only when the ψ rule
+is evaluated). Angles and angular margins are in radians everywhere.
+
+**The decision rule.** A feature x lies in class i's "correctly classified with margin" region
+when class i's margined target score beats every other class's plain score (SphereFace §3):
+
+================  =====================================  ==================================
+loss              target score of class i                plain score of class j
+================  =====================================  ==================================
+softmax           W_iᵀx + b_i (no margin: plain argmax)   W_jᵀx + b_j
+modified-softmax  cos θ_i (no margin)                     cos θ_j
+normface          cos θ_i (no margin; s is irrelevant)    cos θ_j
+a-softmax         ψ(θ_i)                                  cos θ_j
+l-softmax         ‖W_i‖ ψ(θ_i)                            ‖W_j‖ cos θ_j
+cosface           cos θ_i − m   (s is irrelevant)         cos θ_j
+arcface           cos(θ_i + m)  (s is irrelevant)         cos θ_j
+================  =====================================  ==================================
+
+For a-softmax/l-softmax, ``rule="psi"`` uses the real ψ of eq. (7) (integer m) and
+``rule="boundary"`` the paper's idealised rule m·θ_i < θ_j (any real m ≥ 1), which is what
+its boundary equations describe. For integer m the two rules give the same regions: ψ(θ) =
+cos(mθ) while mθ ≤ π and ψ(θ) < −1 ≤ cos θ_j beyond, so ψ(θ_i) > cos θ_j ⇔ mθ_i < θ_j.
+ArcFace uses the loss module's fallback cos θ − m·sin m for θ > π − m, which keeps the target
+decreasing in θ; inside the closed-form region it never applies.
+
+**The criterion** (SphereFace §3.3, Definition of m_min): the maximal intra-class angle (the
+span of one class's region, the largest angle between two of its points) is no larger than
+the minimal inter-class angle (the smallest angle between points of two different regions).
+Every region must be non-empty for it to hold.
+
+Closed forms (binary case, uniformly spaced classes) and a dense-grid evaluation of the
+decision rule give every number two ways; tests check they agree to grid resolution.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from numbers import Integral, Real
+
+import numpy as np
+
+__all__ = [
+    "CIRCLE_RESOLUTION",
+    "CRITERION_TOLERANCE",
+    "LOSS_NAMES",
+    "CircleRegions",
+    "ClosedFormRegion",
+    "GridMeasures",
+    "PairAngles",
+    "SphereRegionAngles",
+    "angles_to_class_weights",
+    "angular_fisher_score",
+    "binary_closed_form",
+    "canonical_loss_name",
+    "circle_points",
+    "circle_regions",
+    "class_mean_directions",
+    "classify_points",
+    "feature_summary",
+    "fibonacci_sphere",
+    "grid_measures",
+    "min_pairwise_angle",
+    "pair_angles",
+    "sphere_region_angles",
+    "uniform_closed_form",
+    "uniform_weight_angles",
+]
+
+TWO_PI = 2.0 * math.pi
+CIRCLE_RESOLUTION = 3600
+"""Default number of grid points on the circle (0.1° apart)."""
+CRITERION_TOLERANCE = 1e-9
+"""Radians of slack in max intra ≤ min inter, so that exact equality (K = 3, m = 3) holds."""
+_SAME_POINT = 1e-9
+
+LOSS_NAMES: tuple[str, ...] = (
+    "softmax",
+    "modified-softmax",
+    "normface",
+    "a-softmax",
+    "l-softmax",
+    "cosface",
+    "arcface",
+)
+_ALIASES = {"sphereface": "a-softmax"}
+_MARGIN_FREE = ("softmax", "modified-softmax", "normface")
+_DEFAULT_MARGIN = {"a-softmax": 4, "l-softmax": 4, "cosface": 0.35, "arcface": 0.5}
+_RULES = ("psi", "boundary")
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------------
+
+
+def canonical_loss_name(loss: str) -> str:
+    """The canonical name of ``loss`` (case-insensitive, "_" for "-", "sphereface" alias)."""
+    key = str(loss).strip().lower().replace("_", "-")
+    key = _ALIASES.get(key, key)
+    if key not in LOSS_NAMES:
+        known = ", ".join(LOSS_NAMES + tuple(_ALIASES))
+        raise ValueError(f"unknown loss {loss!r}; choose one of: {known}")
+    return key
+
+
+def _margin_values(loss: str, m, rule: str) -> np.ndarray:
+    """Validate m for ``loss`` and return it as a 1-D float array (m may be a scalar or 1-D)."""
+    if rule not in _RULES:
+        raise ValueError(f"rule must be 'psi' or 'boundary', got {rule!r}")
+    if loss in _MARGIN_FREE:
+        return np.zeros(1)
+    if m is None:
+        m = _DEFAULT_MARGIN[loss]
+    values = np.atleast_1d(np.asarray(m, dtype=float))
+    if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)):
+        raise ValueError(f"m must be a finite number (or a 1-D array of them), got {m!r}")
+    if loss in ("a-softmax", "l-softmax"):
+        if np.any(values < 1):
+            raise ValueError(f"m must be >= 1 for {loss} (m = 1 is modified softmax), got {m!r}")
+        if rule == "psi" and not np.all(values == np.round(values)):
+            raise ValueError(
+                f"m must be an integer >= 1 for {loss} with rule='psi', got {m!r}; use "
+                "rule='boundary' (the paper's m·θ_i < θ_j) or CosFace/ArcFace for fractional m"
+            )
+    elif loss == "cosface":
+        if np.any(values < 0) or np.any(values >= 2):
+            raise ValueError(f"CosFace m must be a cosine margin in [0, 2), got {m!r}")
+    elif np.any(values < 0) or np.any(values >= math.pi):
+        raise ValueError(
+            f"ArcFace m must be an angle in radians in [0, π), got {m!r}; "
+            "for degrees pass math.radians(...)"
+        )
+    return values
+
+
+def _as_matrix(values, name: str, columns: int | None = None) -> np.ndarray:
+    array = np.asarray(values, dtype=float)
+    if array.ndim == 1:
+        array = array[None, :]
+    if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"{name} must be a 2-D array (rows are vectors), got shape {array.shape}")
+    if columns is not None and array.shape[1] != columns:
+        raise ValueError(
+            f"{name} must have {columns} columns (the dimension of the other argument), "
+            f"got shape {array.shape}"
+        )
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must contain only finite numbers")
+    return array
+
+
+def _row_norms(array: np.ndarray, name: str) -> np.ndarray:
+    norms = np.linalg.norm(array, axis=1)
+    if np.any(norms == 0):
+        raise ValueError(
+            f"{name} has zero-length rows (at {np.flatnonzero(norms == 0)[:5]}); "
+            "an angle needs a direction"
+        )
+    return norms
+
+
+def _optional_vector(values, name: str, length: int, positive: bool = False) -> np.ndarray | None:
+    if values is None:
+        return None
+    array = np.asarray(values, dtype=float)
+    if array.shape != (length,) or not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must be {length} finite numbers (one per class), got {values!r}")
+    if positive and np.any(array <= 0):
+        raise ValueError(f"{name} must be > 0, got {values!r}")
+    return array
+
+
+def _check_labels(labels, count: int, num_classes: int | None = None) -> np.ndarray:
+    array = np.asarray(labels)
+    if array.shape != (count,):
+        raise ValueError(f"labels must be a 1-D array of {count} class indices, got {array.shape}")
+    if array.size and not np.issubdtype(array.dtype, np.integer):
+        if not np.all(array == np.round(array)):
+            raise ValueError("labels must be integer class indices")
+    array = array.astype(np.int64)
+    if array.size and array.min() < 0:
+        raise ValueError("labels must be class indices >= 0")
+    if num_classes is not None and array.size and array.max() >= num_classes:
+        raise ValueError(
+            f"labels go up to {array.max()} but there are only {num_classes} class weights; "
+            "labels must index the rows of class_weights"
+        )
+    return array
+
+
+# --------------------------------------------------------------------------------------------
+# The decision rule, in any dimension
+# --------------------------------------------------------------------------------------------
+
+
+def classify_points(
+    points,
+    weights,
+    loss: str = "a-softmax",
+    m=None,
+    *,
+    rule: str = "psi",
+    biases=None,
+    annealing_lambda: float = 0.0,
+) -> np.ndarray:
+    """The class whose margin region contains each point, or −1 where no class's does.
+
+    ``points`` (N, d) and ``weights`` (K, d) in any dimension d. For softmax the points and
+    weights are used as given (‖x‖ and ‖W_j‖ matter, plus ``biases``); l-softmax uses ‖W_j‖;
+    every other loss uses directions only. ``m`` defaults to the paper's value (A-Softmax 4,
+    CosFace 0.35, ArcFace 0.5 rad) and is ignored for the margin-free losses. ``m`` may also be
+    a 1-D array: the result is then (len(m), N), one row per margin, computed in one pass.
+
+    Only the plain-score winner w can win with margin (every target is ≤ its plain score),
+    so the rule reduces to: target_w > max_{j≠w} plain_j. A-Softmax/L-Softmax with
+    ``annealing_lambda`` = λ > 0 use the trained target (λ cos θ + ψ(θ))/(1 + λ).
+    """
+    loss = canonical_loss_name(loss)
+    margins = _margin_values(loss, m, rule)
+    weights = _as_matrix(weights, "weights")
+    points = _as_matrix(points, "points", columns=weights.shape[1])
+    if weights.shape[0] < 2:
+        raise ValueError(f"need at least 2 class weights, got {weights.shape[0]}")
+    if not (isinstance(annealing_lambda, Real) and math.isfinite(annealing_lambda)):
+        raise ValueError(f"annealing_lambda must be a finite number >= 0, got {annealing_lambda!r}")
+    if annealing_lambda < 0 or (annealing_lambda > 0 and loss not in ("a-softmax", "l-softmax")):
+        raise ValueError(
+            "annealing_lambda must be >= 0 and applies to a-softmax and l-softmax only, "
+            f"got {annealing_lambda!r} for {loss}"
+        )
+    biases = _optional_vector(biases, "biases", weights.shape[0])
+    if biases is not None and loss != "softmax" and np.any(biases != 0):
+        raise ValueError(f"biases only exist in softmax; {loss} has b = 0 (pass biases=None)")
+    weight_norms = _row_norms(weights, "weights")
+    cos = np.zeros((points.shape[0], weights.shape[0]))
+    if loss == "softmax":
+        plain = points @ weights.T + (0.0 if biases is None else biases)
+    else:
+        unit_points = points / _row_norms(points, "points")[:, None]
+        cos = np.clip(unit_points @ (weights / weight_norms[:, None]).T, -1.0, 1.0)
+        plain = cos * weight_norms if loss == "l-softmax" else cos
+    labels = _margin_winner(plain, cos, weight_norms, loss, margins, rule, annealing_lambda)
+    return labels[0] if np.ndim(m) == 0 or loss in _MARGIN_FREE else labels
+
+
+def _margin_winner(plain, cos, weight_norms, loss, margins, rule, annealing_lambda):
+    rows = np.arange(plain.shape[0])
+    winner = np.argmax(plain, axis=1)
+    others = plain.copy()
+    others[rows, winner] = -np.inf
+    runner_up = others.max(axis=1)
+    if loss in _MARGIN_FREE:
+        wins = (plain[rows, winner] > runner_up)[None, :]
+    else:
+        target = _margin_target(cos[rows, winner], loss, margins, rule, annealing_lambda)
+        if loss == "l-softmax":
+            target = target * weight_norms[winner]
+        wins = target > runner_up
+    return np.where(wins, winner, -1).astype(np.int64)
+
+
+def _margin_target(cos_winner, loss, margins, rule, annealing_lambda) -> np.ndarray:
+    """The margined target score f(θ) for every margin (rows) and point (columns)."""
+    m = margins[:, None]
+    if loss == "cosface":
+        return cos_winner - m
+    theta = np.arccos(cos_winner)
+    if loss == "arcface":
+        plus = np.cos(np.minimum(theta + m, math.pi))
+        return np.where(theta <= math.pi - m, plus, cos_winner - m * np.sin(m))
+    if rule == "boundary":
+        target = np.cos(np.minimum(m * theta, math.pi))
+    else:
+        from sphereviz.margins import psi  # imports torch: only when ψ itself is asked for
+
+        target = np.stack([psi(theta, int(value)) for value in margins])
+    if annealing_lambda > 0:
+        target = (annealing_lambda * cos_winner + target) / (1.0 + annealing_lambda)
+    return target
+
+
+# --------------------------------------------------------------------------------------------
+# Closed forms
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClosedFormRegion:
+    """One class's margin region in closed form, relative to its own weight at angle 0.
+
+    Binary case: the other weight is at +θ₁₂ and the other class's region is the mirror image
+    [θ₁₂ − end, θ₁₂ − start]. Uniform case: the neighbours are at ±2π/K and the region is
+    symmetric, start = −end. ``case`` is "first" (θ₁₂ ≤ (m−1)π/m), "wrapped" (the far edge is
+    bounded by W₂ measured the other way round), "uniform", or "empty" (no region: start, end
+    and the angles are NaN and the criterion fails).
+    """
+
+    start: float
+    end: float
+    max_intra_class_angle: float
+    min_inter_class_angle: float
+    case: str
+
+    @property
+    def criterion_holds(self) -> bool:
+        """max intra-class angle ≤ min inter-class angle (False for an empty region)."""
+        if self.case == "empty":
+            return False
+        return self.max_intra_class_angle <= self.min_inter_class_angle + CRITERION_TOLERANCE
+
+
+_EMPTY = ClosedFormRegion(math.nan, math.nan, math.nan, math.nan, "empty")
+
+
+def _closed_form_margin(loss: str, m) -> float:
+    loss = canonical_loss_name(loss)
+    if loss == "softmax":
+        raise ValueError(
+            "softmax has a closed form only with equal weight norms and no biases, where it is "
+            "modified softmax: pass loss='modified-softmax'"
+        )
+    if loss in _MARGIN_FREE:
+        return 0.0
+    return float(_margin_values(loss, m, "boundary")[0])
+
+
+def binary_closed_form(theta12: float, loss: str = "a-softmax", m=None) -> ClosedFormRegion:
+    """Class 1's region for two classes whose weights are θ₁₂ apart (0 < θ₁₂ ≤ π), exactly.
+
+    A-Softmax (SphereFace §3.3, Property 2; any real m ≥ 1 under the boundary rule, identical
+    to the ψ rule for integer m): the region reaches θ₁₂/(m+1) towards W₂ (mφ = θ₁₂ − φ) and
+    θ₁₂/(m−1) away from it (mφ = θ₁₂ + φ) while θ₁₂ ≤ (m−1)π/m; beyond that the far side wraps
+    and reaches (2π − θ₁₂)/(m+1). Max intra = the sum of the two; min inter = (m−1)θ₁₂/(m+1).
+    Modified softmax/NormFace are m = 1 (half circles, no gap).
+
+    CosFace: cos φ − m > cos(φ − θ₁₂) ⇔ 2 sin(θ₁₂/2) sin(θ₁₂/2 − φ) > m, so with
+    q = m / (2 sin(θ₁₂/2)) < 1 the region is (θ₁₂/2 − π + asin q, θ₁₂/2 − asin q): span
+    π − 2 asin q, gap 2 asin q. ArcFace: θ₁ + m < θ₂ gives ((θ₁₂ + m)/2 − π, (θ₁₂ − m)/2) for
+    θ₁₂ > m: span π − m, gap m.
+    """
+    theta12 = _check_angle(theta12, "theta12")
+    margin = _closed_form_margin(loss, m)
+    loss = canonical_loss_name(loss)
+    if loss in ("cosface", "arcface"):
+        if loss == "cosface":
+            q = margin / (2.0 * math.sin(theta12 / 2.0))
+            if q >= 1.0:
+                return _EMPTY
+            half_gap = math.asin(q)
+        else:
+            if theta12 <= margin:
+                return _EMPTY
+            half_gap = margin / 2.0
+        start, end = theta12 / 2.0 - math.pi + half_gap, theta12 / 2.0 - half_gap
+        return ClosedFormRegion(start, end, end - start, 2.0 * half_gap, "first")
+    m = 1.0 if loss in _MARGIN_FREE else margin
+    toward = theta12 / (m + 1.0)
+    if m > 1.0 and theta12 <= (m - 1.0) * math.pi / m:
+        away, case = theta12 / (m - 1.0), "first"
+    else:
+        away, case = (TWO_PI - theta12) / (m + 1.0), "wrapped"
+    return ClosedFormRegion(-away, toward, toward + away, (m - 1.0) * theta12 / (m + 1.0), case)
+
+
+def uniform_closed_form(num_classes: int, loss: str = "a-softmax", m=None) -> ClosedFormRegion:
+    """Each class's region when K weights are uniformly spaced on the circle (θ = 2π/K).
+
+    Each side of class i's region is bounded by its nearest neighbour (SphereFace Property 3):
+    A-Softmax reaches θ/(m+1) each side, so the span is 2θ/(m+1) and the gap between
+    neighbours (m−1)θ/(m+1). CosFace reaches e = θ/2 − asin(m / (2 sin(θ/2))), ArcFace
+    e = (θ − m)/2 (gap m); the region is empty when e ≤ 0. K = 2 is the binary case θ₁₂ = π.
+    """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, Integral) or num_classes < 2:
+        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    theta = TWO_PI / num_classes
+    margin = _closed_form_margin(loss, m)
+    loss = canonical_loss_name(loss)
+    if loss == "cosface":
+        q = margin / (2.0 * math.sin(theta / 2.0))
+        half_width = theta / 2.0 - math.asin(q) if q < 1.0 else 0.0
+    elif loss == "arcface":
+        half_width = (theta - margin) / 2.0
+    else:
+        half_width = theta / ((1.0 if loss in _MARGIN_FREE else margin) + 1.0)
+    if half_width <= 0.0:
+        return _EMPTY
+    return ClosedFormRegion(
+        -half_width, half_width, 2.0 * half_width, theta - 2.0 * half_width, "uniform"
+    )
+
+
+def _check_angle(theta12, name: str) -> float:
+    if isinstance(theta12, bool) or not isinstance(theta12, Real) or not math.isfinite(theta12):
+        raise ValueError(f"{name} must be a finite angle in radians, got {theta12!r}")
+    if not 0.0 < theta12 <= math.pi:
+        raise ValueError(
+            f"{name} must be in (0, π] radians (the angle between two weights), got {theta12!r};"
+            " for degrees pass math.radians(...)"
+        )
+    return float(theta12)
+
+
+def uniform_weight_angles(num_classes: int, offset: float = 0.0) -> np.ndarray:
+    """K weight angles uniformly spaced on the circle: offset + 2πk/K."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, Integral) or num_classes < 2:
+        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    return np.mod(offset + TWO_PI * np.arange(num_classes) / num_classes, TWO_PI)
+
+
+# --------------------------------------------------------------------------------------------
+# Arcs on the circle: spans, gaps and distances of unions of arcs
+# --------------------------------------------------------------------------------------------
+# Internally an arc is (start, length) with 0 ≤ length ≤ 2π; the public form is (start, end).
+
+
+def _ccw(from_angle: float, to_angle: float) -> float:
+    """Counter-clockwise distance from one angle to another, in [0, 2π); ~2π counts as 0."""
+    distance = (to_angle - from_angle) % TWO_PI
+    return 0.0 if distance > TWO_PI - _SAME_POINT else distance
+
+
+def _arc_distance(first: tuple[float, float], second: tuple[float, float]) -> float:
+    """The smallest angle between a point of one arc and a point of the other."""
+    (start_a, length_a), (start_b, length_b) = first, second
+    if _ccw(start_a, start_b) <= length_a or _ccw(start_b, start_a) <= length_b:
+        return 0.0
+    return min(_ccw(start_a + length_a, start_b), _ccw(start_b + length_b, start_a))
+
+
+def _set_distance(arcs_a, arcs_b) -> float:
+    return min((_arc_distance(a, b) for a in arcs_a for b in arcs_b), default=math.inf)
+
+
+def _span(arcs: list[tuple[float, float]]) -> float:
+    """The largest angle between two points of a union of arcs (NaN when empty).
+
+    If the complement has a gap G ≥ π the set fits in an arc of 2π − G, which is its span;
+    otherwise the span is π − (distance from the set to its antipodal image).
+    """
+    if not arcs:
+        return math.nan
+    arcs = sorted(arcs)
+    if any(length >= TWO_PI - _SAME_POINT for _, length in arcs):
+        return math.pi
+    largest_gap = max(
+        _ccw(start + length, arcs[(index + 1) % len(arcs)][0]) if len(arcs) > 1 else TWO_PI - length
+        for index, (start, length) in enumerate(arcs)
+    )
+    if largest_gap >= math.pi:
+        return TWO_PI - largest_gap
+    antipodal = [((start + math.pi) % TWO_PI, length) for start, length in arcs]
+    return math.pi - _set_distance(arcs, antipodal)
+
+
+def _neighbour_gaps(arcs_by_class) -> list[tuple[int, int, float]]:
+    """(class before, class after, angle) for each stretch between regions of two classes."""
+    ordered = sorted(
+        (start, length, label) for label, arcs in enumerate(arcs_by_class) for start, length in arcs
+    )
+    gaps = []
+    for index, (start, length, label) in enumerate(ordered):
+        next_start, _, next_label = ordered[(index + 1) % len(ordered)]
+        if next_label != label:
+            angle = _ccw(start + length, next_start)
+            gaps.append((label, next_label, min(angle, TWO_PI - angle)))
+    return gaps
+
+
+# --------------------------------------------------------------------------------------------
+# Grid labels → runs → arcs
+# --------------------------------------------------------------------------------------------
+
+
+def circle_points(resolution: int = CIRCLE_RESOLUTION, radius: float = 1.0) -> np.ndarray:
+    """``resolution`` points radius·(cos φ, sin φ), φ = 2πk/resolution, as an (N, 2) array."""
+    angles = _grid_angles(resolution)
+    return radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+
+
+def _grid_angles(resolution: int) -> np.ndarray:
+    if isinstance(resolution, bool) or not isinstance(resolution, Integral) or resolution < 8:
+        raise ValueError(f"resolution must be an integer >= 8 grid points, got {resolution!r}")
+    return TWO_PI * np.arange(resolution) / resolution
+
+
+def _runs_per_row(labels: np.ndarray):
+    """For each row of grid labels (B, N): the runs (start index, end index incl., label).
+
+    The end may be ≥ N for the run that wraps round through index 0.
+    """
+    rows, size = labels.shape
+    changes = labels != np.roll(labels, 1, axis=1)
+    change_rows, change_columns = np.nonzero(changes)
+    offsets = np.searchsorted(change_rows, np.arange(rows + 1))
+    for row in range(rows):
+        starts = change_columns[offsets[row] : offsets[row + 1]]
+        if starts.size == 0:
+            yield [(0, size, int(labels[row, 0]))]  # one label everywhere: the whole circle
+            continue
+        ends = np.append(starts[1:], starts[0] + size) - 1
+        yield list(zip(starts.tolist(), ends.tolist(), labels[row, starts].tolist(), strict=True))
+
+
+def _arcs_from_runs(runs, size: int, num_classes: int) -> list[list[tuple[float, float]]]:
+    """Grid runs as arcs from the first to the last grid point of each run (inner arcs)."""
+    step = TWO_PI / size
+    arcs: list[list[tuple[float, float]]] = [[] for _ in range(num_classes)]
+    for start, end, label in runs:
+        if label >= 0:
+            length = TWO_PI if end - start >= size else (end - start) * step
+            arcs[label].append((start * step, length))
+    return arcs
+
+
+@dataclass(frozen=True)
+class GridMeasures:
+    """The criterion's two numbers for each row of a batch of grid labels (radians)."""
+
+    max_intra_class_angle: np.ndarray
+    min_inter_class_angle: np.ndarray
+    all_regions_nonempty: np.ndarray
+
+    @property
+    def criterion_holds(self) -> np.ndarray:
+        return self.all_regions_nonempty & (
+            self.max_intra_class_angle <= self.min_inter_class_angle + CRITERION_TOLERANCE
+        )
+
+
+def grid_measures(labels, num_classes: int) -> GridMeasures:
+    """Max intra-class and min inter-class angle for each row of circle grid labels (B, N).
+
+    Row b holds the labels (class or −1) of N equally spaced points φ_k = 2πk/N. Each run of
+    equal labels is taken as the arc through its grid points, so a measured span is at most
+    the true one and a measured gap at least the true one, each within two grid steps. The
+    min inter-class angle is the narrowest stretch between neighbouring regions of different
+    classes (the shortest path between any two regions crosses one).
+    """
+    labels = np.asarray(labels)
+    if labels.ndim == 1:
+        labels = labels[None, :]
+    if labels.ndim != 2:
+        raise ValueError(f"labels must be (N,) or (B, N) grid labels, got shape {labels.shape}")
+    size = labels.shape[1]
+    intra, inter, nonempty = [], [], []
+    for runs in _runs_per_row(labels):
+        arcs = _arcs_from_runs(runs, size, num_classes)
+        spans = [_span(class_arcs) for class_arcs in arcs]
+        nonempty.append(all(class_arcs for class_arcs in arcs))
+        intra.append(max((s for s in spans if not math.isnan(s)), default=math.nan))
+        inter.append(min((gap for *_, gap in _neighbour_gaps(arcs)), default=math.inf))
+    return GridMeasures(np.array(intra), np.array(inter), np.array(nonempty, dtype=bool))
+
+
+# --------------------------------------------------------------------------------------------
+# Regions on the circle
+# --------------------------------------------------------------------------------------------
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array = np.array(array)
+    array.setflags(write=False)
+    return array
+
+
+@dataclass(frozen=True)
+class CircleRegions:
+    """Decision regions of one configuration on the circle (all angles in radians).
+
+    - ``arcs[i]``: class i's region as (start, end) arcs, start in [0, 2π), end = start +
+      length (end > 2π means the arc wraps through angle 0); a class may have 0 or more arcs.
+      Grid arcs run from the first to the last grid point inside the region.
+    - ``spans[i]``: the max intra-class angle of class i (NaN when its region is empty).
+    - ``inter_class_angles[i, j]``: the smallest angle between regions i and j (inf if empty).
+    - ``gaps``: (class before, class after, angle) for each stretch of circle between
+      neighbouring regions of different classes, counter-clockwise.
+    - ``angular_margin``: the narrowest such stretch, the paper's "angular margin" (for two
+      A-Softmax classes (m−1)θ₁₂/(m+1)); it equals ``min_inter_class_angle``.
+    - ``criterion_holds``: every region non-empty and max intra ≤ min inter.
+    - ``grid_angles``, ``grid_labels``: the dense grid (class or −1) for plotting.
+    - ``method``: "closed-form" or "grid", where the arcs and numbers came from.
+    """
+
+    loss: str
+    m: float | None
+    weight_angles: np.ndarray
+    arcs: tuple[tuple[tuple[float, float], ...], ...]
+    spans: tuple[float, ...]
+    inter_class_angles: np.ndarray
+    gaps: tuple[tuple[int, int, float], ...]
+    max_intra_class_angle: float
+    min_inter_class_angle: float
+    angular_margin: float
+    criterion_holds: bool
+    grid_angles: np.ndarray = field(repr=False)
+    grid_labels: np.ndarray = field(repr=False)
+    method: str = "grid"
+
+    def summary_degrees(self) -> dict:
+        """The headline numbers in degrees, for printing and widgets."""
+        return {
+            "max_intra_class_angle_deg": math.degrees(self.max_intra_class_angle),
+            "min_inter_class_angle_deg": math.degrees(self.min_inter_class_angle),
+            "angular_margin_deg": math.degrees(self.angular_margin),
+            "criterion_holds": bool(self.criterion_holds),
+            "method": self.method,
+        }
+
+
+def circle_regions(
+    weight_angles,
+    loss: str = "a-softmax",
+    m=None,
+    *,
+    weight_norms=None,
+    biases=None,
+    radius: float = 1.0,
+    rule: str = "psi",
+    annealing_lambda: float = 0.0,
+    resolution: int = CIRCLE_RESOLUTION,
+    method: str = "auto",
+) -> CircleRegions:
+    """Decision regions on the circle for K classes with weights at ``weight_angles`` (radians).
+
+    ``weight_norms`` (default 1) matter for softmax and l-softmax only, ``biases`` for softmax
+    only, and ``radius`` (the feature norm ‖x‖) only for softmax with biases. ``method``:
+    "closed-form" (two classes, or uniformly spaced classes; see ``binary_closed_form`` and
+    ``uniform_closed_form``), "grid" (the decision rule on ``resolution`` points), or "auto"
+    (closed form where one exists, else grid). The grid labels are always computed, for plots.
+    """
+    loss = canonical_loss_name(loss)
+    angles = np.asarray(weight_angles, dtype=float)
+    if angles.ndim != 1 or angles.size < 2 or not np.all(np.isfinite(angles)):
+        raise ValueError(
+            f"weight_angles must be >= 2 finite angles in radians, got {weight_angles!r}"
+        )
+    angles = np.mod(angles, TWO_PI)
+    num_classes = angles.size
+    norms = _optional_vector(weight_norms, "weight_norms", num_classes, positive=True)
+    norms = np.ones(num_classes) if norms is None else norms
+    if not (isinstance(radius, Real) and math.isfinite(radius) and radius > 0):
+        raise ValueError(f"radius (the feature norm ‖x‖) must be a number > 0, got {radius!r}")
+    if method not in ("auto", "closed-form", "grid"):
+        raise ValueError(f"method must be 'auto', 'closed-form' or 'grid', got {method!r}")
+    grid_angles = _grid_angles(resolution)
+    weights = norms[:, None] * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    labels = classify_points(
+        circle_points(resolution, radius), weights, loss, m,
+        rule=rule, biases=biases, annealing_lambda=annealing_lambda,
+    )  # fmt: skip
+    margin = None if loss in _MARGIN_FREE else float(_margin_values(loss, m, rule)[0])
+    closed = None
+    if method != "grid":
+        closed = _closed_form_arcs(angles, loss, margin, norms, biases, annealing_lambda)
+        if closed is None and method == "closed-form":
+            raise ValueError(
+                "no closed form for this configuration: it needs 2 classes or uniformly spaced "
+                "weights, equal weight norms, no biases and no annealing; use method='grid'"
+            )
+    if closed is not None:
+        region, arcs = closed
+        spans = [region.max_intra_class_angle if class_arcs else math.nan for class_arcs in arcs]
+        max_intra, min_inter = region.max_intra_class_angle, region.min_inter_class_angle
+        source = "closed-form"
+    else:
+        (runs,) = _runs_per_row(labels[None, :])
+        arcs = _arcs_from_runs(runs, resolution, num_classes)
+        spans = [_span(class_arcs) for class_arcs in arcs]
+        gap_angles = [gap for *_, gap in _neighbour_gaps(arcs)]
+        max_intra = max((s for s in spans if not math.isnan(s)), default=math.nan)
+        min_inter = min(gap_angles, default=math.inf)
+        source = "grid"
+    inter = np.zeros((num_classes, num_classes))
+    for i in range(num_classes):
+        for j in range(i + 1, num_classes):
+            inter[i, j] = inter[j, i] = _set_distance(arcs[i], arcs[j])
+    nonempty = all(arcs)
+    holds = nonempty and max_intra <= min_inter + CRITERION_TOLERANCE
+    return CircleRegions(
+        loss=loss,
+        m=margin,
+        weight_angles=_frozen(angles),
+        arcs=tuple(tuple((start, start + length) for start, length in a) for a in arcs),
+        spans=tuple(float(s) for s in spans),
+        inter_class_angles=_frozen(inter),
+        gaps=tuple(_neighbour_gaps(arcs)),
+        max_intra_class_angle=float(max_intra) if nonempty else math.nan,
+        min_inter_class_angle=float(min_inter) if nonempty else math.nan,
+        angular_margin=float(min_inter) if nonempty else math.nan,
+        criterion_holds=bool(holds),
+        grid_angles=_frozen(grid_angles),
+        grid_labels=_frozen(labels),
+        method=source,
+    )
+
+
+def _closed_form_arcs(angles, loss, margin, norms, biases, annealing_lambda):
+    """(ClosedFormRegion, arcs per class) when a closed form applies, else None."""
+    if annealing_lambda > 0 or not np.allclose(norms, norms[0], rtol=1e-12, atol=0):
+        return None
+    if loss == "softmax":
+        if biases is not None and np.any(np.asarray(biases) != 0):
+            return None
+        loss = "modified-softmax"
+    if loss == "l-softmax":
+        loss = "a-softmax"
+    num_classes = angles.size
+    if num_classes == 2:
+        difference = float(np.mod(angles[1] - angles[0], TWO_PI))
+        theta12 = min(difference, TWO_PI - difference)
+        if theta12 < _SAME_POINT:
+            return None
+        region = binary_closed_form(theta12, loss, margin)
+        if region.case == "empty":
+            return region, [[], []]
+        direction = 1.0 if difference <= math.pi else -1.0
+        first = (region.start, region.end)
+        second = (theta12 - region.end, theta12 - region.start)
+        arcs = [_placed_arc(angles[0], first, direction), _placed_arc(angles[0], second, direction)]
+        return region, [[arc] for arc in arcs]
+    ordered = np.sort(angles)
+    spacing = np.diff(np.append(ordered, ordered[0] + TWO_PI))
+    if not np.allclose(spacing, TWO_PI / num_classes, rtol=0, atol=1e-9):
+        return None
+    region = uniform_closed_form(num_classes, loss, margin)
+    if region.case == "empty":
+        return region, [[] for _ in range(num_classes)]
+    return region, [[_placed_arc(angle, (region.start, region.end), 1.0)] for angle in angles]
+
+
+def _placed_arc(origin: float, relative: tuple[float, float], direction: float):
+    """An arc given relative to ``origin`` (mirrored when direction = −1) as (start, length)."""
+    low, high = relative
+    start = origin + low if direction > 0 else origin - high
+    return (float(start % TWO_PI), float(high - low))
+
+
+# --------------------------------------------------------------------------------------------
+# The sphere (any dimension)
+# --------------------------------------------------------------------------------------------
+
+
+def fibonacci_sphere(num_points: int) -> np.ndarray:
+    """``num_points`` nearly uniform unit vectors on S² (the Fibonacci / golden-angle lattice).
+
+    Point k: z_k = 1 − (2k + 1)/n, azimuth k·π(3 − √5); every point covers area 4π/n.
+    """
+    if isinstance(num_points, bool) or not isinstance(num_points, Integral) or num_points < 1:
+        raise ValueError(f"num_points must be an integer >= 1, got {num_points!r}")
+    index = np.arange(num_points)
+    z = 1.0 - (2.0 * index + 1.0) / num_points
+    azimuth = index * math.pi * (3.0 - math.sqrt(5.0))
+    ring = np.sqrt(1.0 - z * z)
+    return np.stack([ring * np.cos(azimuth), ring * np.sin(azimuth), z], axis=1)
+
+
+@dataclass(frozen=True)
+class SphereRegionAngles:
+    """Max intra-class angle per class (NaN if empty) and the min inter-class angle, radians."""
+
+    max_intra_class_angles: np.ndarray
+    min_inter_class_angle: float
+
+    @property
+    def criterion_holds(self) -> bool:
+        spans = self.max_intra_class_angles
+        if np.any(np.isnan(spans)):
+            return False
+        return bool(spans.max() <= self.min_inter_class_angle + CRITERION_TOLERANCE)
+
+
+def sphere_region_angles(
+    points, labels, num_classes: int, chunk_size: int = 2048
+) -> SphereRegionAngles:
+    """The criterion's numbers for labelled sample points on a sphere of any dimension.
+
+    Brute force over all pairs of labelled points (label −1 is ignored), in row chunks so the
+    memory stays at chunk_size × N. With dense samples (``fibonacci_sphere``) this estimates
+    the regions' spans and gaps from the inside, like ``grid_measures`` on the circle.
+    """
+    points = _as_matrix(points, "points")
+    labels = np.asarray(labels)
+    if labels.shape != (points.shape[0],):
+        raise ValueError(f"labels must have one entry per point, got shape {labels.shape}")
+    keep = labels >= 0
+    unit = points[keep] / _row_norms(points[keep], "points")[:, None] if keep.any() else points[:0]
+    kept_labels = labels[keep].astype(np.int64)
+    largest = np.full(num_classes, np.nan)
+    smallest_inter = math.inf
+    for begin in range(0, unit.shape[0], chunk_size):
+        block = np.clip(unit[begin : begin + chunk_size] @ unit.T, -1.0, 1.0)
+        block_labels = kept_labels[begin : begin + chunk_size]
+        same = block_labels[:, None] == kept_labels[None, :]
+        if (~same).any():
+            smallest_inter = min(smallest_inter, float(np.arccos(block[~same].max())))
+        lowest_same = np.where(same, block, np.inf).min(axis=1)
+        for label in np.unique(block_labels):
+            angle = float(np.arccos(lowest_same[block_labels == label].min()))
+            largest[label] = np.fmax(largest[label], angle)
+    return SphereRegionAngles(_frozen(largest), smallest_inter)
+
+
+# --------------------------------------------------------------------------------------------
+# Statistics of learned features (any dimension)
+# --------------------------------------------------------------------------------------------
+
+
+def _features_and_labels(features, labels, num_classes: int | None = None):
+    features = _as_matrix(features, "features")
+    labels = _check_labels(labels, features.shape[0], num_classes)
+    unit = features / _row_norms(features, "features")[:, None]
+    return features, unit, labels
+
+
+def angles_to_class_weights(features, labels, class_weights) -> tuple[np.ndarray, np.ndarray]:
+    """Per feature: the angle θ_y to its own class weight and the angle to the nearest other.
+
+    Returns (own, nearest_other), radians, each (N,). θ_j = arccos(x·W_j / (‖x‖‖W_j‖)).
+    """
+    weights = _as_matrix(class_weights, "class_weights")
+    if weights.shape[0] < 2:
+        raise ValueError("class_weights needs at least 2 rows (one per class)")
+    features, unit, labels = _features_and_labels(features, labels, weights.shape[0])
+    if features.shape[1] != weights.shape[1]:
+        raise ValueError(
+            f"features have dimension {features.shape[1]} but class_weights {weights.shape[1]}"
+        )
+    unit_weights = weights / _row_norms(weights, "class_weights")[:, None]
+    angles = np.arccos(np.clip(unit @ unit_weights.T, -1.0, 1.0))
+    rows = np.arange(labels.size)
+    own = angles[rows, labels]
+    others = angles.copy()
+    others[rows, labels] = np.inf
+    return own, others.min(axis=1)
+
+
+@dataclass(frozen=True)
+class PairAngles:
+    """Angles (radians) between pairs of features of the same / of different classes.
+
+    ``exhaustive`` is True when every pair is included; otherwise each kind holds
+    ``max_pairs`` pairs drawn uniformly, with replacement, from the pairs of that kind.
+    """
+
+    same_class: np.ndarray
+    different_class: np.ndarray
+    exhaustive: bool
+
+
+def pair_angles(features, labels, *, max_pairs: int = 100_000, seed: int = 0) -> PairAngles:
+    """Same-class and different-class pair angles, for the paper's angle histograms (Fig. 5).
+
+    All N(N−1)/2 pairs when there are at most ``max_pairs`` of them; otherwise ``max_pairs``
+    same-class and ``max_pairs`` different-class pairs sampled uniformly with a fixed ``seed``
+    (so the result is deterministic).
+    """
+    if isinstance(max_pairs, bool) or not isinstance(max_pairs, Integral) or max_pairs < 1:
+        raise ValueError(f"max_pairs must be an integer >= 1, got {max_pairs!r}")
+    _, unit, labels = _features_and_labels(features, labels)
+    count = labels.size
+    if count * (count - 1) // 2 <= max_pairs:
+        first, second = np.triu_indices(count, k=1)
+        angles = _pair_angle(unit, first, second)
+        same = labels[first] == labels[second]
+        return PairAngles(_frozen(angles[same]), _frozen(angles[~same]), True)
+    rng = np.random.default_rng(seed)
+    order = np.argsort(labels, kind="stable")
+    classes, class_start, class_size = np.unique(
+        labels[order], return_index=True, return_counts=True
+    )
+    same_pairs = class_size * (class_size - 1)
+    if same_pairs.sum() > 0:
+        chosen = rng.choice(classes.size, size=max_pairs, p=same_pairs / same_pairs.sum())
+        size, start = class_size[chosen], class_start[chosen]
+        first = rng.integers(0, size)
+        second = rng.integers(0, size - 1)
+        second = second + (second >= first)  # a different member of the same class
+        same_angles = _pair_angle(unit, order[start + first], order[start + second])
+    else:
+        same_angles = np.empty(0)
+    class_of = np.searchsorted(classes, labels)
+    others_count = count - class_size[class_of]
+    if others_count.sum() > 0:
+        first = rng.choice(count, size=max_pairs, p=others_count / others_count.sum())
+        own = class_of[first]
+        rank = rng.integers(0, others_count[first])
+        rank = rank + np.where(rank >= class_start[own], class_size[own], 0)  # skip own class
+        different_angles = _pair_angle(unit, first, order[rank])
+    else:
+        different_angles = np.empty(0)
+    return PairAngles(_frozen(same_angles), _frozen(different_angles), False)
+
+
+def _pair_angle(unit: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    return np.arccos(np.clip(np.einsum("ij,ij->i", unit[first], unit[second]), -1.0, 1.0))
+
+
+def angular_fisher_score(features, labels) -> float:
+    """Angular Fisher Score (SphereFace appendix), lower is better: AFS = S_w / S_b.
+
+    S_w = Σ_i Σ_{x∈X_i} (1 − cos⟨x, μ_i⟩),  S_b = Σ_i n_i (1 − cos⟨μ_i, μ⟩), with μ_i the mean
+    of class i's features and μ the mean of all features (means of the features as given, not
+    of their unit vectors). Returns NaN when μ or a μ_i is the zero vector (cosine undefined),
+    and inf when S_b = 0 (all class means point the same way).
+    """
+    features, unit, labels = _features_and_labels(features, labels)
+    overall = features.mean(axis=0)
+    classes, class_of, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    means = np.zeros((classes.size, features.shape[1]))
+    np.add.at(means, class_of, features)
+    means /= counts[:, None]
+    scale = np.abs(features).max()
+    mean_norms = np.linalg.norm(means, axis=1)
+    if np.linalg.norm(overall) <= 1e-12 * scale or np.any(mean_norms <= 1e-12 * scale):
+        return math.nan
+    unit_means = means / mean_norms[:, None]
+    within = float(np.sum(1.0 - np.einsum("ij,ij->i", unit, unit_means[class_of])))
+    between = float(np.sum(counts * (1.0 - unit_means @ (overall / np.linalg.norm(overall)))))
+    return math.inf if between <= 0 else within / between
+
+
+def class_mean_directions(features, labels) -> tuple[np.ndarray, np.ndarray]:
+    """(classes present, unit vector of each class's mean feature), sorted by class."""
+    features, _, labels = _features_and_labels(features, labels)
+    classes, class_of, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    means = np.zeros((classes.size, features.shape[1]))
+    np.add.at(means, class_of, features)
+    norms = np.linalg.norm(means, axis=1)
+    directions = np.where(norms[:, None] > 0, means / np.maximum(norms, 1e-300)[:, None], np.nan)
+    return classes, directions
+
+
+def min_pairwise_angle(vectors) -> float:
+    """The smallest angle between two distinct rows of ``vectors`` (radians; NaN rows skipped)."""
+    vectors = np.asarray(vectors, dtype=float)
+    vectors = vectors[np.all(np.isfinite(vectors), axis=1)]
+    if vectors.shape[0] < 2:
+        return math.nan
+    unit = vectors / _row_norms(vectors, "vectors")[:, None]
+    cos = np.clip(unit @ unit.T, -1.0, 1.0)
+    np.fill_diagonal(cos, -np.inf)
+    return float(np.arccos(cos.max()))
+
+
+def feature_summary(features, labels, class_weights) -> dict:
+    """Headline statistics of learned embeddings, for the demo's summary table.
+
+    - ``mean_angle_to_own_class_deg``: mean over features of θ_y, the angle to the own
+      class weight W_y (degrees).
+    - ``mean_angle_to_nearest_other_class_deg``: mean angle to the nearest other weight.
+    - ``min_inter_class_angle_deg``: the smallest angle between the **mean directions of two
+      classes' features** (the class centres the features actually form; degrees).
+    - ``min_inter_class_weight_angle_deg``: the same between class **weight** directions.
+    - ``angular_fisher_score``: ``angular_fisher_score`` (lower is better).
+    - ``nearest_weight_accuracy``: fraction whose nearest weight in angle is their own class.
+    """
+    own, nearest_other = angles_to_class_weights(features, labels, class_weights)
+    labels = np.asarray(labels).astype(np.int64)
+    weights = np.asarray(class_weights, dtype=float)
+    _, directions = class_mean_directions(features, labels)
+    return {
+        "mean_angle_to_own_class_deg": float(np.degrees(own.mean())),
+        "mean_angle_to_nearest_other_class_deg": float(np.degrees(nearest_other.mean())),
+        "min_inter_class_angle_deg": float(np.degrees(min_pairwise_angle(directions))),
+        "min_inter_class_weight_angle_deg": float(np.degrees(min_pairwise_angle(weights))),
+        "angular_fisher_score": float(angular_fisher_score(features, labels)),
+        "nearest_weight_accuracy": float(np.mean(own < nearest_other)),
+        "num_samples": int(labels.size),
+        "num_classes": int(weights.shape[0]),
+    }
