@@ -11,9 +11,6 @@ from sphereviz.losses.normface import ScaledCosineLoss
 
 __all__ = ["ArcFaceLoss"]
 
-SIN_SQUARED_FLOOR = 1e-7
-"""Floor under 1 − cos²θ before the square root: d/dc √(1 − c²) is infinite at c = ±1."""
-
 
 class ArcFaceLoss(ScaledCosineLoss):
     """ArcFace: f_y = s·cos(θ_y + m), f_j = s·cos θ_j (x and W normalised), m in radians.
@@ -50,7 +47,11 @@ class ArcFaceLoss(ScaledCosineLoss):
     def margin_target_logit(self, cos_theta: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
         """s·cos(θ_y + m), with the fallback described in the class docstring."""
         m = self.margin
-        sin_theta = torch.sqrt((1.0 - cos_theta * cos_theta).clamp_min(SIN_SQUARED_FLOOR))
+        # d/dc √(1 − c²) is infinite at c = ±1 (so is the true slope of cos(θ + m) at θ = 0):
+        # flooring 1 − c² at the dtype's eps keeps values and gradients finite and changes
+        # sin θ only where it is below √eps (θ < 3.5e-4 rad in float32).
+        sin_squared = (1.0 - cos_theta * cos_theta).clamp_min(torch.finfo(cos_theta.dtype).eps)
+        sin_theta = torch.sqrt(sin_squared)
         cos_theta_plus_m = cos_theta * math.cos(m) - sin_theta * math.sin(m)
         if self.easy_margin:
             target = torch.where(cos_theta > 0, cos_theta_plus_m, cos_theta)
