@@ -46,6 +46,17 @@ def least_squares_similarity(source: np.ndarray, target: np.ndarray) -> np.ndarr
     return np.array([[a, -b, tx], [b, a, ty]])
 
 
+def skimage_similarity(source: np.ndarray) -> np.ndarray:
+    """Independent fit: scikit-image's Umeyama estimate."""
+    from skimage.transform import SimilarityTransform
+
+    if hasattr(SimilarityTransform, "from_estimate"):
+        return SimilarityTransform.from_estimate(source, REFERENCE_POINTS).params[:2]
+    transform = SimilarityTransform()
+    transform.estimate(source, REFERENCE_POINTS)
+    return transform.params[:2]
+
+
 def test_exact_similarity_is_recovered_and_inverted():
     rng = np.random.default_rng(1)
     for _ in range(5):
@@ -69,6 +80,7 @@ def test_real_landmarks_get_the_least_squares_similarity(lfw_root, landmarks):
         np.testing.assert_allclose(
             matrix, least_squares_similarity(points, REFERENCE_POINTS), atol=1e-6
         )
+        np.testing.assert_allclose(matrix, skimage_similarity(points), atol=1e-6)
         # It is a similarity: equal scales, orthogonal columns.
         a, b = matrix[0, 0], matrix[1, 0]
         np.testing.assert_allclose(matrix[:, :2], [[a, -b], [b, a]], atol=1e-12)

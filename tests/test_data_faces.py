@@ -176,7 +176,7 @@ def test_interrupted_rebuild_keeps_the_old_cache_intact(face_root, tmp_path, mon
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(prepare_module, "_align_into", broken)
+    monkeypatch.setattr(prepare_module, "_align_chunk", broken)
     with pytest.raises(RuntimeError, match="disk on fire"):
         prepare_faces(face_root, out, top_k_identities=1, workers=1, progress=False)
     survivor = load_face_cache(out)

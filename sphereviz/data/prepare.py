@@ -15,8 +15,8 @@ A build happens in a temporary sibling folder that is renamed into place only wh
 so an interrupted run never leaves a cache that looks valid.
 
 Decoding and alignment run in worker processes over chunks of images; each worker writes its
-crops straight into the preallocated memory-mapped ``images.npy``, so no image array is
-pickled back.
+chunk of crops straight into the preallocated ``images.npy`` (one write per chunk at the
+chunk's offset), so no image array is pickled back.
 """
 
 from __future__ import annotations
@@ -127,8 +127,6 @@ def load_face_cache(path: str | os.PathLike) -> FaceCache:
 # ---------------------------------------------------------------------------------------------
 # Decoding + alignment of many images, in worker processes.
 
-_open_outputs: dict[str, np.ndarray] = {}
-
 
 def _init_worker() -> None:
     import cv2
@@ -136,38 +134,46 @@ def _init_worker() -> None:
     cv2.setNumThreads(0)  # one process per core; OpenCV's own threads would only compete
 
 
-def _align_into(
-    output: np.ndarray,
-    start: int,
-    paths: Sequence[str],
-    landmarks: np.ndarray | None,
-    landmark_frame: LandmarkFrame,
-) -> list[tuple[int, str]]:
-    """Write the crops of ``paths`` into ``output[start:]``; return ``(index, reason)`` failures."""
+def _align_chunk(
+    paths: Sequence[str], landmarks: np.ndarray | None, landmark_frame: LandmarkFrame
+) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """Crops of ``paths`` (zeros where one fails) and the ``(position, reason)`` failures."""
     import cv2
 
+    crops = np.zeros((len(paths), *CROP_SHAPE), dtype=np.uint8)
     failures = []
-    for offset, path in enumerate(paths):
-        points = None if landmarks is None else landmarks[offset]
+    for position, path in enumerate(paths):
+        points = None if landmarks is None else landmarks[position]
         try:
-            output[start + offset] = load_face_crop(path, points, landmark_frame)
+            crops[position] = load_face_crop(path, points, landmark_frame)
         except (UnreadableImageError, ValueError, cv2.error) as error:
-            failures.append((start + offset, str(error)))
-    return failures
+            failures.append((position, str(error)))
+    return crops, failures
 
 
-def _align_chunk_in_worker(
+def _write_rows(output_path: str, data_offset: int, start: int, rows: np.ndarray) -> None:
+    """Write ``rows`` over rows ``start…`` of the ``.npy`` whose data begins at ``data_offset``.
+
+    One ``write`` per chunk instead of page-faulting a memory map row by row.
+    """
+    with open(output_path, "r+b") as file:
+        file.seek(data_offset + start * rows[0].nbytes)
+        file.write(memoryview(np.ascontiguousarray(rows)).cast("B"))
+
+
+def _align_and_write(
     output_path: str,
+    data_offset: int,
     start: int,
     paths: Sequence[str],
     landmarks: np.ndarray | None,
     landmark_frame: LandmarkFrame,
 ) -> tuple[int, list[tuple[int, str]]]:
-    output = _open_outputs.get(output_path)
-    if output is None:
-        _open_outputs.clear()
-        output = _open_outputs[output_path] = np.load(output_path, mmap_mode="r+")
-    return len(paths), _align_into(output, start, paths, landmarks, landmark_frame)
+    """Worker task: align a chunk and write it into the output file; only failures go back."""
+    crops, failures = _align_chunk(paths, landmarks, landmark_frame)
+    if len(crops):
+        _write_rows(output_path, data_offset, start, crops)
+    return len(paths), [(start + position, reason) for position, reason in failures]
 
 
 def default_workers() -> int:
@@ -185,8 +191,17 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
-def align_to_memmap(
+def create_crop_file(path: str | os.PathLike, count: int) -> int:
+    """Create a zero-filled ``count×112×96×3`` ``uint8`` ``.npy``; return its data offset."""
+    output = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(count, *CROP_SHAPE))
+    offset = output.offset if isinstance(output, np.memmap) else 0
+    del output
+    return offset
+
+
+def align_to_file(
     output_path: str | os.PathLike,
+    data_offset: int,
     paths: Sequence[str | os.PathLike],
     landmarks: np.ndarray | None = None,
     landmark_frame: LandmarkFrame = None,
@@ -194,47 +209,46 @@ def align_to_memmap(
     progress: bool = True,
     description: str = "aligning faces",
 ) -> list[tuple[int, str]]:
-    """Decode and align ``paths`` into the existing ``N×112×96×3`` ``.npy`` at ``output_path``.
+    """Decode and align ``paths`` into the ``.npy`` made by :func:`create_crop_file`.
 
-    ``landmarks`` is ``None`` (centre crop for every image) or ``N×5×2``. Returns the failures
-    as ``(index, reason)``; their rows stay zero.
+    ``landmarks`` is ``None`` (centre crop for every image) or ``N×5×2``. Chunks of images go
+    to ``workers`` processes (1: this process), each writing its crops straight into the file.
+    Returns the failures as ``(index, reason)``; their rows stay zero.
     """
-    paths = [str(path) for path in paths]
+    output_path = str(output_path)
+    paths = [os.fspath(path) for path in paths]
     workers = default_workers() if workers is None else workers
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     count = len(paths)
     chunk = max(16, min(256, math.ceil(count / (workers * 8)))) if count else 1
-    starts = range(0, count, chunk)
+    tasks = [
+        (
+            output_path,
+            data_offset,
+            start,
+            paths[start : start + chunk],
+            None if landmarks is None else landmarks[start : start + chunk],
+            landmark_frame,
+        )
+        for start in range(0, count, chunk)
+    ]
     failures: list[tuple[int, str]] = []
     bar = tqdm(total=count, desc=description, unit="img", disable=None if progress else True)
     try:
-        if workers == 1 or count <= chunk:
-            _init_worker()
-            output = np.load(output_path, mmap_mode="r+")
-            for start in starts:
-                stop = start + chunk
-                part = None if landmarks is None else landmarks[start:stop]
-                failures += _align_into(output, start, paths[start:stop], part, landmark_frame)
-                bar.update(len(paths[start:stop]))
-            output.flush()
-            del output
+        if workers == 1 or len(tasks) <= 1:
+            for task in tasks:
+                done, chunk_failures = _align_and_write(*task)
+                failures += chunk_failures
+                bar.update(done)
         else:
             executor = concurrent.futures.ProcessPoolExecutor(
-                max_workers=workers, mp_context=_pool_context(), initializer=_init_worker
+                max_workers=min(workers, len(tasks)),
+                mp_context=_pool_context(),
+                initializer=_init_worker,
             )
             try:
-                futures = [
-                    executor.submit(
-                        _align_chunk_in_worker,
-                        str(output_path),
-                        start,
-                        paths[start : start + chunk],
-                        None if landmarks is None else landmarks[start : start + chunk],
-                        landmark_frame,
-                    )
-                    for start in starts
-                ]
+                futures = [executor.submit(_align_and_write, *task) for task in tasks]
                 for future in concurrent.futures.as_completed(futures):
                     done, chunk_failures = future.result()
                     failures += chunk_failures
@@ -269,12 +283,9 @@ def align_images(
         return np.zeros((0, *CROP_SHAPE), dtype=np.uint8)
     with tempfile.TemporaryDirectory(prefix="sphereviz-align-") as scratch:
         output_path = Path(scratch) / "images.npy"
-        output = np.lib.format.open_memmap(
-            output_path, mode="w+", dtype=np.uint8, shape=(len(paths), *CROP_SHAPE)
-        )
-        del output
-        failures = align_to_memmap(
-            output_path, paths, landmarks, landmark_frame, workers, progress, "aligning"
+        offset = create_crop_file(output_path, len(paths))
+        failures = align_to_file(
+            output_path, offset, paths, landmarks, landmark_frame, workers, progress, "aligning"
         )
         if failures:
             names = "; ".join(reason for _, reason in failures[:5])
@@ -426,13 +437,12 @@ def prepare_faces(
     building = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
     try:
         images_path = building / "images.npy"
-        output = np.lib.format.open_memmap(
-            images_path, mode="w+", dtype=np.uint8, shape=(len(work), *CROP_SHAPE)
-        )
-        del output
-        failures = align_to_memmap(
+        offset = create_crop_file(images_path, len(work))
+        root_text = os.fspath(folder.root)
+        failures = align_to_file(
             images_path,
-            [Path(folder.root) / relative_paths[i] for i in work],
+            offset,
+            [os.path.join(root_text, relative_paths[i]) for i in work],
             points,
             landmark_frame,
             workers,
@@ -452,9 +462,8 @@ def prepare_faces(
             _compact(images_path, [p for p in range(len(work)) if p not in failed])
         labels = folder.labels[kept]
         present = np.unique(labels)
-        dropped = [
-            folder.identity_names[k] for k in range(folder.num_identities) if k not in set(present)
-        ]
+        present_set = set(present.tolist())
+        dropped = [name for k, name in enumerate(folder.identity_names) if k not in present_set]
         names = [folder.identity_names[k] for k in present]
         labels = np.searchsorted(present, labels).astype(np.int64)
         kept_paths = [relative_paths[i] for i in kept]
