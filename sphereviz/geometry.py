@@ -254,6 +254,9 @@ def _margin_winner(plain, cos, weight_norms, loss, margins, rule, annealing_lamb
     runner_up = others.max(axis=1)
     if loss in _MARGIN_FREE:
         wins = (plain[rows, winner] > runner_up)[None, :]
+    elif loss == "a-softmax" and rule == "boundary" and annealing_lambda == 0:
+        # cos(min(mθ_w, π)) > cos θ_r  ⇔  mθ_w < θ_r: compare angles, no cosine per margin
+        wins = margins[:, None] * np.arccos(cos[rows, winner]) < np.arccos(runner_up)
     else:
         target = _margin_target(cos[rows, winner], loss, margins, rule, annealing_lambda)
         if loss == "l-softmax":
