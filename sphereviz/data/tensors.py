@@ -105,7 +105,7 @@ def to_training_tensors(
     labels = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
     if len(labels) != len(images):
         raise ValueError(f"{len(images)} images but {len(labels)} labels; they must match")
-    device = torch.device(device) if device is not None else torch.device("cpu")
+    device = _resolve_device(device)
     if isinstance(images, torch.Tensor):
         return images.to(device), labels.to(device)
     if device.type == "cpu" or not fits_on_device(
@@ -119,6 +119,14 @@ def to_training_tensors(
         chunk = torch.from_numpy(np.ascontiguousarray(images[start : start + step]))
         resident[start : start + step].copy_(chunk)
     return resident, labels.to(device)
+
+
+def _resolve_device(device: str | torch.device | None) -> torch.device:
+    """``"cuda"`` → ``cuda:<current>`` so that it compares equal to a tensor's device."""
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    return device
 
 
 def _make_generator(generator: torch.Generator | int | None) -> torch.Generator:
@@ -171,7 +179,7 @@ class BatchIterator:
         _check_images(images)
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.device = _resolve_device(device)
         labels = labels.cpu().numpy() if isinstance(labels, torch.Tensor) else labels
         self.images, self.labels = to_training_tensors(images, labels, self.device)
         self.batch_size = batch_size
