@@ -85,6 +85,17 @@ class Derivation:
     def _repr_latex_(self) -> str:
         return f"$${self.as_latex()}$$"
 
+    def as_markdown(self) -> str:
+        """Numbered steps in words, each followed by its formula as display math."""
+        lines = [f"**{self.title}**", ""]
+        for number, step in enumerate(self.steps, start=1):
+            lines += [f"{number}. {step.explanation}", "", f"   $${step.latex}$$", ""]
+        return "\n".join(lines)
+
+    def _repr_markdown_(self) -> str:
+        # Jupyter prefers this to the LaTeX form: the explanations wrap like normal text.
+        return self.as_markdown()
+
     def math(self) -> list:
         """One ``IPython.display.Math`` per step's formula, to ``display(*derivation.math())``."""
         from IPython.display import Math
@@ -104,6 +115,10 @@ def _latex_text(text: str) -> str:
 def _plain(expression) -> str:
     if isinstance(expression, sp.Equality):
         return f"{_plain(expression.lhs)} = {_plain(expression.rhs)}"
+    if isinstance(expression, sp.core.relational.Relational):
+        return f"{_plain(expression.lhs)} {expression.rel_op} {_plain(expression.rhs)}"
+    if isinstance(expression, sp.FiniteSet):
+        return "{" + ", ".join(_plain(element) for element in expression) + "}"
     if isinstance(expression, str):
         return expression
     if expression.is_number:
@@ -116,6 +131,12 @@ def _step(explanation: str, *parts) -> DerivationStep:
     latex = " ".join(part[0] if isinstance(part, tuple) else sp.latex(part) for part in parts)
     text = " ".join(part[1] if isinstance(part, tuple) else _plain(part) for part in parts)
     return DerivationStep(explanation, latex, text)
+
+
+def _root_set(roots) -> tuple[str, str]:
+    """The roots, in the given order, as a (LaTeX, text) set."""
+    latex = r"\left\{" + ", ".join(sp.latex(root, order="none") for root in roots) + r"\right\}"
+    return latex, "{" + ", ".join(_plain(root) for root in roots) + "}"
 
 
 IMPLIES = (r"\;\Longrightarrow\;", "=>")
@@ -184,7 +205,7 @@ def derive_binary_bound() -> BinaryBound:
             sp.Eq(m * phi, theta - phi),
             IMPLIES,
             sp.Eq(phi, toward),
-        )  # fmt: skip
+        )
     )
     away = _solve_one(sp.Eq(m * phi, theta + phi), phi)
     steps.append(
@@ -193,7 +214,7 @@ def derive_binary_bound() -> BinaryBound:
             sp.Eq(m * phi, theta + phi),
             IMPLIES,
             sp.Eq(phi, away),
-        )  # fmt: skip
+        )
     )
     case_threshold = _solve_one(sp.Eq(theta + away, sp.pi), theta)
     steps.append(
@@ -203,7 +224,7 @@ def derive_binary_bound() -> BinaryBound:
             sp.Eq(theta + away, sp.pi),
             IMPLIES,
             sp.Eq(theta, case_threshold),
-        )  # fmt: skip
+        )
     )
     away_wrapped = _solve_one(sp.Eq(m * phi, 2 * sp.pi - theta - phi), phi)
     steps.append(
@@ -213,7 +234,7 @@ def derive_binary_bound() -> BinaryBound:
             sp.Eq(m * phi, 2 * sp.pi - theta - phi),
             IMPLIES,
             sp.Eq(phi, away_wrapped),
-        )  # fmt: skip
+        )
     )
     intra_first = sp.factor(sp.together(toward + away))
     inter = sp.factor(theta - 2 * toward)
@@ -225,17 +246,17 @@ def derive_binary_bound() -> BinaryBound:
             sp.Add(toward, away, evaluate=False),
             ("=", "="),
             intra_first,
-        )  # fmt: skip
+        )
     )
     steps.append(
         _step(
             "Min inter-class angle: class 2's region is the mirror image, reaching θ12/(m+1) "
             "towards W1, so the gap between the regions is",
-            (r"\mathrm{inter} = \theta_{12} - 2\cdot", "inter = theta_12 - 2*"),
-            toward,
+            (r"\mathrm{inter} =", "inter ="),
+            sp.Add(theta, -2 * toward, evaluate=False),
             ("=", "="),
             inter,
-        )  # fmt: skip
+        )
     )
     multiplier = sp.lcm(sp.denom(intra_first), sp.denom(inter)) / theta
     lhs, rhs = _clear_denominators(intra_first, inter, multiplier)
@@ -249,7 +270,7 @@ def derive_binary_bound() -> BinaryBound:
             sp.Le(intra_first, inter),
             IFF,
             sp.Le(lhs, rhs),
-        )  # fmt: skip
+        )
     )
     steps.append(_step("Collect on one side: the polynomial", sp.Ge(polynomial, 0)))
     roots = tuple(sorted(sp.solve(polynomial, m), key=lambda root: float(root)))
@@ -259,12 +280,12 @@ def derive_binary_bound() -> BinaryBound:
         _step(
             "Its roots, and the solution for m > 1:",
             ("m \\in", "m in"),
-            sp.FiniteSet(*roots),
+            _root_set(roots),
             (r"\;;\;", ";"),
             sp.Ge(polynomial, 0),
             IFF,
             sp.Ge(m, m_min),
-        )  # fmt: skip
+        )
     )
     smallest_integer = int(sp.ceiling(m_min))
     steps.append(
@@ -275,7 +296,7 @@ def derive_binary_bound() -> BinaryBound:
             m_min.evalf(6),
             (r"\;;\;", ";"),
             sp.Eq(sp.Symbol("m_int"), smallest_integer),
-        )  # fmt: skip
+        )
     )
     intra_wrapped = sp.factor(sp.together(toward + away_wrapped))
     wrapped_threshold = _solve_one(sp.Eq(intra_wrapped, inter), theta)
@@ -289,7 +310,7 @@ def derive_binary_bound() -> BinaryBound:
             sp.Le(intra_wrapped, inter),
             IFF,
             wrapped_condition,
-        )  # fmt: skip
+        )
     )
     range_gap = case_threshold - wrapped_threshold
     range_multiplier = sp.denom(sp.together(range_gap)) / sp.pi
@@ -305,7 +326,7 @@ def derive_binary_bound() -> BinaryBound:
             sp.Ge(case_threshold, wrapped_threshold),
             IFF,
             sp.Ge(wrapped_polynomial, 0),
-        )  # fmt: skip
+        )
     )
     degrees = 180 / sp.pi
     for example_m in (4, 3):
@@ -316,9 +337,9 @@ def derive_binary_bound() -> BinaryBound:
             _step(
                 f"Check at m = {example_m}, θ12 = 90° (degrees): the criterion {verdict}.",
                 sp.Eq(sp.Symbol("intra"), intra_deg),
-                (r",\\quad", ","),
+                (r",\quad", "and"),
                 sp.Eq(sp.Symbol("inter"), inter_deg),
-            )  # fmt: skip
+            )
         )
     return BinaryBound(
         toward=toward,
@@ -377,7 +398,7 @@ def derive_multiclass_bound() -> MulticlassBound:
             sp.Eq(m * phi, neighbour - phi),
             IMPLIES,
             sp.Eq(phi, reach),
-        )  # fmt: skip
+        )
     )
     intra = sp.factor(2 * reach)
     inter = sp.factor(neighbour - 2 * reach)
@@ -386,9 +407,9 @@ def derive_multiclass_bound() -> MulticlassBound:
             "The region reaches that far on both sides, and the neighbour's region likewise:",
             (r"\mathrm{intra} =", "intra ="),
             intra,
-            (r",\quad \mathrm{inter} =", ", inter ="),
+            (r",\quad \mathrm{inter} =", "and inter ="),
             inter,
-        )  # fmt: skip
+        )
     )
     multiplier = sp.denom(intra) * sp.denom(inter) / neighbour
     lhs, rhs = _clear_denominators(intra, inter, multiplier)
@@ -404,7 +425,7 @@ def derive_multiclass_bound() -> MulticlassBound:
             sp.Le(lhs, rhs),
             IFF,
             sp.Ge(polynomial, 0),
-        )  # fmt: skip
+        )
     )
     solution = sp.solveset(polynomial >= 0, m, _DOMAIN)
     m_min = sp.simplify(solution.inf)
@@ -415,14 +436,14 @@ def derive_multiclass_bound() -> MulticlassBound:
             sp.Ge(polynomial, 0),
             IFF,
             sp.Ge(m, m_min),
-        )  # fmt: skip
+        )
     )
     steps.append(
         _step(
             "Check at K = 3, m = 3 (degrees): intra = inter = 60, the criterion holds with "
             "equality.",
             sp.Eq(sp.Symbol("intra"), intra.subs({m: 3, neighbour: 2 * sp.pi / 3}) * 180 / sp.pi),
-            (r",\\quad", ","),
+            (r",\quad", "and"),
             sp.Eq(sp.Symbol("inter"), inter.subs({m: 3, neighbour: 2 * sp.pi / 3}) * 180 / sp.pi),
         )
     )

@@ -651,9 +651,14 @@ def circle_regions(
     grid_angles = _grid_angles(resolution)
     weights = norms[:, None] * np.stack([np.cos(angles), np.sin(angles)], axis=1)
     labels = classify_points(
-        circle_points(resolution, radius), weights, loss, m,
-        rule=rule, biases=biases, annealing_lambda=annealing_lambda,
-    )  # fmt: skip
+        circle_points(resolution, radius),
+        weights,
+        loss,
+        m,
+        rule=rule,
+        biases=biases,
+        annealing_lambda=annealing_lambda,
+    )
     margin = None if loss in _MARGIN_FREE else float(_margin_values(loss, m, rule)[0])
     closed = None
     if method != "grid":

@@ -74,9 +74,13 @@ def test_derived_binary_expressions_match_the_dense_grid(binary):
         for theta_deg in (20, 60, 100, 140, 175):
             theta_value = math.radians(theta_deg)
             regions = geometry.circle_regions(
-                [0.0, theta_value], "a-softmax", m_value, rule="boundary",
-                method="grid", resolution=resolution,
-            )  # fmt: skip
+                [0.0, theta_value],
+                "a-softmax",
+                m_value,
+                rule="boundary",
+                method="grid",
+                resolution=resolution,
+            )
             first = theta_value <= threshold(m_value)
             intra = (intra_first if first else intra_wrapped)(m_value, theta_value)
             assert regions.max_intra_class_angle == pytest.approx(intra, abs=2 * step + 1e-9)
@@ -102,9 +106,13 @@ def test_derived_multiclass_expressions_match_the_dense_grid(multiclass):
     for count in (3, 5, 8, 12):
         for m_value in (1.5, 3.0, 4.5):
             regions = geometry.circle_regions(
-                geometry.uniform_weight_angles(count), "a-softmax", m_value, rule="boundary",
-                method="grid", resolution=resolution,
-            )  # fmt: skip
+                geometry.uniform_weight_angles(count),
+                "a-softmax",
+                m_value,
+                rule="boundary",
+                method="grid",
+                resolution=resolution,
+            )
             spacing = 2 * math.pi / count
             assert regions.max_intra_class_angle == pytest.approx(
                 intra(m_value, spacing), abs=2 * step + 1e-9
@@ -119,6 +127,8 @@ def test_derivation_reports_in_latex_and_text(binary, multiclass):
         assert len(derivation.steps) >= 5
         latex = derivation._repr_latex_()
         assert latex.startswith("$$") and latex.endswith("$$") and r"\frac" in latex
+        markdown = derivation._repr_markdown_()
+        assert markdown.count("$$") == 2 * len(derivation.steps)
         pairs = derivation.as_pairs()
         assert len(pairs) == len(derivation.steps)
         assert all(text and tex for text, tex in pairs)
