@@ -160,6 +160,7 @@ def test_without_schedule_lambda_is_zero():
     torch.testing.assert_close(loss(x, labels), F.cross_entropy(expected, labels))
 
 
+@pytest.mark.slow
 def test_torch_compile_keeps_one_graph_while_the_counter_runs(monkeypatch):
     import torch._dynamo
     from torch._dynamo.utils import counters

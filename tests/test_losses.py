@@ -27,6 +27,7 @@ from sphereviz.losses import (
     SoftmaxLoss,
     make_loss,
 )
+from sphereviz.losses.base import unit_column_matmul
 from sphereviz.margins import LambdaSchedule
 
 NUM_CLASSES, EMBEDDING_SIZE = 5, 3
@@ -229,6 +230,18 @@ def test_gradcheck_embeddings_and_weights(name, kwargs):
 
     inputs = (x.requires_grad_(), *(p.detach().clone().requires_grad_() for p in loss.parameters()))
     assert torch.autograd.gradcheck(loss_of, inputs, eps=1e-6, atol=1e-6, rtol=1e-5)
+
+
+def test_unit_column_matmul_backward_matches_autograd_of_the_normalised_weights():
+    generator = torch.Generator().manual_seed(5)
+    x = torch.randn(7, 4, generator=generator, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(4, 9, generator=generator, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(unit_column_matmul, (x, weights))
+    upstream = torch.randn(7, 9, generator=generator, dtype=torch.float64)
+    ours = torch.autograd.grad((unit_column_matmul(x, weights) * upstream).sum(), (x, weights))
+    plain = torch.autograd.grad(((x @ F.normalize(weights, dim=0)) * upstream).sum(), (x, weights))
+    for mine, reference in zip(ours, plain, strict=True):
+        torch.testing.assert_close(mine, reference, rtol=1e-12, atol=1e-12)
 
 
 # ----- numerics ---------------------------------------------------------------------------------

@@ -7,17 +7,21 @@ For a batch of embeddings x (N, d) and labels y (N,), every loss is a softmax cr
 over logits computed in two steps:
 
 1. the plain logits f_j for all C classes, with ONE matmul: ``x @ W`` times a per-column
-   factor 1/‖W_j‖ when the weights are normalised (no normalised copy of W is made);
+   factor 1/‖W_j‖ when the weights are normalised (no normalised copy of W is made, and the
+   backward of the normalisation is written by hand: ``unit_column_matmul``);
 2. for the margin losses, only the N target entries f_{y_i} are replaced by the margined
-   target logit (a gather, the margin formula on N numbers, a scatter). The margin is never
-   evaluated on all C columns and no one-hot float mask is built.
+   target logit (cos θ_y from the N target columns of W, the margin formula on N numbers, a
+   scatter into the logits). The margin is never evaluated on all C columns and no one-hot
+   float mask is built.
 
 Hooks (override one or two):
 
 - ``normalize_weights`` (class attribute): use W_j/‖W_j‖ (True) or the raw W_j (False).
 - ``scale_embeddings(x, norms)``: the rows fed to the matmul; x itself gives logits ‖x‖cos θ_j
   (times ‖W_j‖ for raw weights), x·s/‖x‖ gives s·cos θ_j.
-- ``target_radius(norms, labels)``: r_i with plain target logit f_{y_i} = r_i cos θ_{y_i}.
+- ``logits_from_rows(rows)``: the plain logits from those rows (softmax adds its bias here).
+- ``target_radius(norms, target_weight_norms)``: r_i with plain target logit
+  f_{y_i} = r_i cos θ_{y_i}, given ‖x_i‖ and ‖W_{y_i}‖.
 - ``margin_target_logit(cos_theta, radius)``: the trained target logit; the base has none.
 - ``advance_schedule()``: called first in every forward (the annealed losses count iterations).
 
@@ -38,7 +42,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["NORM_EPS", "MarginLoss", "check_finite_margin", "check_scale"]
+__all__ = [
+    "NORM_EPS",
+    "MarginLoss",
+    "check_finite_margin",
+    "check_scale",
+    "unit_column_matmul",
+]
 
 NORM_EPS = 1e-12
 """Floor for ‖x‖ and ‖W_j‖ when dividing by them, so zero-norm vectors give finite values."""
@@ -74,8 +84,13 @@ class MarginLoss(nn.Module):
         """The rows multiplied with W: x itself, so a unit W_j gives the logit ‖x‖cos θ_j."""
         return x
 
-    def target_radius(self, norms: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """r_i such that the plain target logit is r_i·cos θ_{y_i}; here ‖x_i‖."""
+    def logits_from_rows(self, rows: torch.Tensor) -> torch.Tensor:
+        """The plain logits (N, C) from the scaled rows: one matmul with W, unit columns or raw."""
+        weights = self.W.to(rows.dtype)
+        return unit_column_matmul(rows, weights) if self.normalize_weights else rows @ weights
+
+    def target_radius(self, norms: torch.Tensor, target_weight_norms: torch.Tensor) -> torch.Tensor:
+        """r_i with plain target logit r_i·cos θ_{y_i}, from ‖x_i‖ and ‖W_{y_i}‖; here ‖x_i‖."""
         return norms
 
     def margin_target_logit(self, cos_theta: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
@@ -97,7 +112,7 @@ class MarginLoss(nn.Module):
         x = self._check_embeddings(embeddings)
         with _autocast_disabled(x.device):
             x = x.to(self._compute_dtype(x))
-            return self._plain_logits(x, _row_norms(x))
+            return self.logits_from_rows(self.scale_embeddings(x, _row_norms(x)))
 
     def margin_logits(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The logits the loss trains on (N, C): plain logits with the margin on each target.
@@ -129,25 +144,24 @@ class MarginLoss(nn.Module):
 
     # ----- machinery -----------------------------------------------------------------------
 
-    def _plain_logits(self, x: torch.Tensor, norms: torch.Tensor) -> torch.Tensor:
-        weights = self.W.to(x.dtype)
-        logits = self.scale_embeddings(x, norms) @ weights
-        if self.normalize_weights:
-            logits = logits * self._inverse_weight_norms(weights)
-        return logits
-
     def _margin_logits(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         x = x.to(self._compute_dtype(x))
         norms = _row_norms(x)
-        logits = self._plain_logits(x, norms)
+        rows = self.scale_embeddings(x, norms)
+        logits = self.logits_from_rows(rows)
         if not self.has_margin:
             return logits
-        index = labels.unsqueeze(1)
-        radius = self.target_radius(norms, labels)
-        plain_target = logits.gather(1, index).squeeze(1)
+        # cos θ_y from the N target columns of W only (d×N numbers), not from the logits
+        target_weights = self.W.to(x.dtype).index_select(1, labels)
+        target_weight_norms = torch.linalg.vector_norm(target_weights, dim=0)
+        plain_target = (rows * target_weights.t()).sum(1)
+        if self.normalize_weights:
+            plain_target = plain_target / target_weight_norms.clamp_min(NORM_EPS)
+        radius = self.target_radius(norms, target_weight_norms)
         cos_theta = (plain_target / radius.clamp_min(NORM_EPS)).clamp(-1.0, 1.0)
         target = self.margin_target_logit(cos_theta, radius).to(logits.dtype)
-        return logits.scatter(1, index, target.unsqueeze(1))
+        # in place: the plain logits are a fresh tensor that no backward formula saved
+        return logits.scatter_(1, labels.unsqueeze(1), target.unsqueeze(1))
 
     @staticmethod
     def _inverse_weight_norms(weights: torch.Tensor) -> torch.Tensor:
@@ -205,6 +219,42 @@ class MarginLoss(nn.Module):
                     f"from {low} to {high}; check num_classes or the label encoding"
                 )
         return labels.long()
+
+
+def unit_column_matmul(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """x @ (W / ‖W‖ per column), without ever building the normalised copy of W.
+
+    Forward: (x @ W)·r with r_j = 1/max(‖W_j‖, eps), one matmul and one pass over (N, C).
+    The backward is written by hand (autograd's would spend several passes over W):
+    with G the incoming gradient and A = xᵀ(G·r),
+
+        ∂L/∂x = (G·r) Wᵀ,   ∂L/∂W_j = A_j − r_j² (W_j · A_j) W_j,
+
+    the second term removing the radial part (zero where ‖W_j‖ < eps, where r is constant).
+    """
+    return _UnitColumnMatmul.apply(x, weights)
+
+
+class _UnitColumnMatmul(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        norms = torch.linalg.vector_norm(weights, dim=0)
+        inverse_norms = 1.0 / norms.clamp_min(NORM_EPS)
+        ctx.save_for_backward(x, weights, inverse_norms, norms)
+        return (x @ weights).mul_(inverse_norms)
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor):
+        x, weights, inverse_norms, norms = ctx.saved_tensors
+        scaled = grad_output * inverse_norms
+        grad_x = scaled @ weights.t() if ctx.needs_input_grad[0] else None
+        grad_weights = None
+        if ctx.needs_input_grad[1]:
+            grad_weights = x.t() @ scaled
+            radial = (grad_weights * weights).sum(0) * inverse_norms.square()
+            radial = radial.masked_fill(norms < NORM_EPS, 0.0)
+            grad_weights.addcmul_(weights, radial, value=-1.0)
+        return grad_x, grad_weights
 
 
 def check_scale(scale, loss_name: str) -> float:

@@ -34,7 +34,6 @@ class LSoftmaxLoss(AnnealedMarginLoss):
     ):
         super().__init__(num_classes, embedding_size, margin, lambda_schedule)
 
-    def target_radius(self, norms: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """‖W_y‖‖x‖: only the N target columns of W are gathered."""
-        target_weights = self.W.to(norms.dtype).index_select(1, labels)
-        return norms * torch.linalg.vector_norm(target_weights, dim=0)
+    def target_radius(self, norms: torch.Tensor, target_weight_norms: torch.Tensor) -> torch.Tensor:
+        """‖W_y‖‖x‖."""
+        return norms * target_weight_norms

@@ -31,7 +31,8 @@ class ScaledCosineLoss(MarginLoss):
         )
         return x * factor.unsqueeze(1)
 
-    def target_radius(self, norms: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def target_radius(self, norms: torch.Tensor, target_weight_norms: torch.Tensor) -> torch.Tensor:
+        """s for every sample."""
         return torch.full_like(norms, self.scale)
 
     def extra_repr(self) -> str:

@@ -22,5 +22,6 @@ class SoftmaxLoss(MarginLoss):
         super().__init__(num_classes, embedding_size)
         self.b = nn.Parameter(torch.zeros(self.num_classes))
 
-    def _plain_logits(self, x: torch.Tensor, norms: torch.Tensor) -> torch.Tensor:
-        return torch.addmm(self.b.to(x.dtype), x, self.W.to(x.dtype))
+    def logits_from_rows(self, rows: torch.Tensor) -> torch.Tensor:
+        """Wᵀx + b for every class."""
+        return torch.addmm(self.b.to(rows.dtype), rows, self.W.to(rows.dtype))
