@@ -481,7 +481,7 @@ def default_m_values() -> np.ndarray:
     return np.unique(np.concatenate([np.round(np.arange(1.0, 6.0 + 1e-9, 0.05), 10), near]))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays
 class NumericCheck:
     """The criterion evaluated by the decision rule on dense grids of points on the circle.
 

@@ -243,7 +243,9 @@ def classify_points(
         cos = np.clip(unit_points @ (weights / weight_norms[:, None]).T, -1.0, 1.0)
         plain = cos * weight_norms if loss == "l-softmax" else cos
     labels = _margin_winner(plain, cos, weight_norms, loss, margins, rule, annealing_lambda)
-    return labels[0] if np.ndim(m) == 0 or loss in _MARGIN_FREE else labels
+    if np.ndim(m) == 0:
+        return labels[0]
+    return np.repeat(labels, np.size(m), axis=0) if loss in _MARGIN_FREE else labels
 
 
 def _margin_winner(plain, cos, weight_norms, loss, margins, rule, annealing_lambda):
@@ -518,7 +520,7 @@ def _arcs_from_runs(runs, size: int, num_classes: int) -> list[list[tuple[float,
     return arcs
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compare fields, not objects
 class GridMeasures:
     """The criterion's two numbers for each row of a batch of grid labels (radians)."""
 
@@ -569,7 +571,7 @@ def _frozen(array: np.ndarray) -> np.ndarray:
     return array
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compare fields, not objects
 class CircleRegions:
     """Decision regions of one configuration on the circle (all angles in radians).
 
@@ -635,6 +637,8 @@ def circle_regions(
     (closed form where one exists, else grid). The grid labels are always computed, for plots.
     """
     loss = canonical_loss_name(loss)
+    if np.ndim(m) != 0:
+        raise ValueError(f"circle_regions takes one margin m, got {m!r}; call it once per m")
     angles = np.asarray(weight_angles, dtype=float)
     if angles.ndim != 1 or angles.size < 2 or not np.all(np.isfinite(angles)):
         raise ValueError(
@@ -765,7 +769,7 @@ def fibonacci_sphere(num_points: int) -> np.ndarray:
     return np.stack([ring * np.cos(azimuth), ring * np.sin(azimuth), z], axis=1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compare fields, not objects
 class SphereRegionAngles:
     """Max intra-class angle per class (NaN if empty) and the min inter-class angle, radians."""
 
@@ -845,7 +849,7 @@ def angles_to_class_weights(features, labels, class_weights) -> tuple[np.ndarray
     return own, others.min(axis=1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compare fields, not objects
 class PairAngles:
     """Angles (radians) between pairs of features of the same / of different classes.
 

@@ -437,3 +437,15 @@ def test_feature_statistics_validate_labels():
         geometry.feature_summary(np.ones((2, 2)), [0, 5], np.eye(2))
     with pytest.raises(ValueError, match="zero-length"):
         geometry.angles_to_class_weights(np.zeros((2, 2)), [0, 1], np.eye(2))
+
+
+def test_annealed_a_softmax_region_lies_between_m_equal_1_and_the_pure_margin():
+    # (λ cos θ + ψ(θ))/(1 + λ) lies between ψ(θ) and cos θ, so the regions are nested.
+    angles = np.radians([0.0, 100.0, 220.0])
+    pure = circle_regions(angles, "a-softmax", 4, method="grid").grid_labels
+    annealed = circle_regions(angles, "a-softmax", 4, annealing_lambda=5.0).grid_labels
+    plain = circle_regions(angles, "modified-softmax", method="grid").grid_labels
+    assert np.all(annealed[pure >= 0] == pure[pure >= 0])
+    assert np.all(plain[annealed >= 0] == annealed[annealed >= 0])
+    assert np.count_nonzero(pure >= 0) < np.count_nonzero(annealed >= 0)
+    assert np.count_nonzero(annealed >= 0) < np.count_nonzero(plain >= 0)
