@@ -15,20 +15,47 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
+from matplotlib.patches import Wedge
 from sklearn.decomposition import PCA
 
-from sphereviz import margins
-from sphereviz.style import class_colors
+from sphereviz import geometry, margins
+from sphereviz.style import OKABE_ITO, class_colors
 
 __all__ = [
+    "binary_criterion_map",
+    "describe_regions",
+    "draw_angle_histograms",
     "draw_psi",
+    "draw_regions",
+    "draw_target_curve",
+    "draw_unit_circle_features",
+    "draw_unit_sphere_features",
+    "plot_angle_histograms",
+    "plot_bound_map",
     "plot_features_2d",
     "plot_features_sphere",
     "plot_psi",
+    "plot_regions",
     "plot_training_curves",
     "project_to_sphere",
+    "regions_for",
+    "target_curve",
+    "uncovered_arcs",
+    "uniform_criterion_map",
+    "weight_name",
 ]
+
+_LOSS_TITLES = {
+    "softmax": "softmax",
+    "modified-softmax": "modified softmax",
+    "normface": "NormFace",
+    "a-softmax": "A-Softmax",
+    "l-softmax": "L-Softmax",
+    "cosface": "CosFace",
+    "arcface": "ArcFace",
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -91,6 +118,52 @@ def draw_psi(
     ax.legend(loc="lower left", fontsize="small", ncol=2)
 
 
+def target_curve(theta, loss: str, m=None) -> np.ndarray:
+    """The target logit / ‖x‖ (per unit scale s) of ``loss`` as a function of θ_y.
+
+    softmax / modified softmax / NormFace: cos θ (unit weights, no bias); A-Softmax and
+    L-Softmax: ψ(θ) (``margins.psi``, integer m); CosFace: cos θ − m; ArcFace: cos(θ + m).
+    ``m`` defaults as in ``geometry`` (4, 0.35, 0.5 rad).
+    """
+    loss = geometry.canonical_loss_name(loss)
+    theta = np.asarray(theta, dtype=float)
+    if loss in ("softmax", "modified-softmax", "normface"):
+        return np.cos(theta)
+    if loss in ("a-softmax", "l-softmax"):
+        return margins.psi(theta, 4 if m is None else m)
+    if loss == "cosface":
+        return np.cos(theta) - (0.35 if m is None else float(m))
+    return np.cos(theta + (0.5 if m is None else float(m)))
+
+
+def draw_target_curve(ax: Axes, loss: str, m=None, num_points: int = 361) -> None:
+    """Draw the target curve of one loss (see ``target_curve``) against cos θ into ``ax``.
+
+    Lines are labelled ``"cos θ"`` and ``"target"`` (and ``"cos(mθ)"`` for A-Softmax, m ≥ 2).
+    Used by the margin explorer, which redraws it on every change.
+    """
+    loss = geometry.canonical_loss_name(loss)
+    ax.clear()
+    theta = np.linspace(0.0, math.pi, num_points)
+    degrees = np.degrees(theta)
+    ax.plot(degrees, np.cos(theta), color="0.6", linewidth=1.0, label="cos θ")
+    if loss in ("a-softmax", "l-softmax") and (4 if m is None else m) >= 2:
+        m_value = 4 if m is None else m
+        ax.plot(
+            degrees, np.cos(m_value * theta), color=OKABE_ITO[0], linestyle="--", linewidth=0.8,
+            alpha=0.6, label="cos(mθ)",
+        )  # fmt: skip
+    ax.plot(degrees, target_curve(theta, loss, m), color=OKABE_ITO[0], linewidth=1.8,
+            label="target")  # fmt: skip
+    ax.axhline(0.0, color="0.85", linewidth=0.5, zorder=0)
+    ax.set_xlim(0, 180)
+    ax.set_xticks(np.arange(0, 181, 45))
+    ax.set_xlabel("θ (degrees)")
+    name = _LOSS_TITLES[loss]
+    ax.set_title(f"{name} target" if m is None else f"{name} target, m = {m:g}")
+    ax.legend(loc="lower left", fontsize="small")
+
+
 def plot_psi(
     ms: Sequence[int] = (1, 2, 3, 4),
     cosface_margin: float | None = 0.35,
@@ -101,6 +174,317 @@ def plot_psi(
     fig, ax = plt.subplots()
     draw_psi(ax, ms, cosface_margin, arcface_margin, show_cos_m_theta)
     ax.set_title("A-Softmax ψ(θ) and other margin targets")
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Decision regions on the circle
+# ---------------------------------------------------------------------------------------------
+
+
+_SUBSCRIPT_DIGITS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+def weight_name(index: int) -> str:
+    """ "W₁", "W₂", … for row 0, 1, … (Unicode subscripts: no mathtext, so fast to draw)."""
+    return "W" + str(index + 1).translate(_SUBSCRIPT_DIGITS)
+
+
+def regions_for(
+    loss: str = "a-softmax",
+    m: float | None = None,
+    num_classes: int = 2,
+    theta12: float | None = None,
+    **circle_regions_options,
+) -> geometry.CircleRegions:
+    """``geometry.circle_regions`` for the classroom layouts of the weight vectors.
+
+    Two classes: W₁, W₂ symmetric about the vertical axis, θ₁₂ apart (default π/2).
+    K ≥ 3 classes: uniformly spaced, 2π/K apart, the first at the top (θ₁₂ must be None).
+    A-Softmax with a fractional m uses the paper's boundary rule mθ_i < θ_j
+    (``rule="boundary"``); with an integer m the real ψ. Other options go to circle_regions.
+    """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    if num_classes == 2:
+        theta12 = math.pi / 2 if theta12 is None else theta12
+        if not 0 < theta12 <= math.pi:
+            raise ValueError(
+                f"theta12 must be in (0, π] radians, got {theta12!r}; "
+                "for degrees pass math.radians(...)"
+            )
+        angles = np.array([math.pi / 2 + theta12 / 2, math.pi / 2 - theta12 / 2])
+    else:
+        if theta12 is not None:
+            raise ValueError(
+                "theta12 is the angle between two classes; with num_classes >= 3 the weights "
+                "are uniformly spaced 2π/K apart, so leave theta12=None"
+            )
+        angles = geometry.uniform_weight_angles(num_classes, offset=math.pi / 2)
+    loss = geometry.canonical_loss_name(loss)
+    if loss in ("a-softmax", "l-softmax") and m is not None and float(m) != round(float(m)):
+        circle_regions_options.setdefault("rule", "boundary")
+    return geometry.circle_regions(angles, loss, m, **circle_regions_options)
+
+
+def describe_regions(regions: geometry.CircleRegions, compact: bool = False) -> str:
+    """The criterion's numbers in degrees: one line, or three short ones when ``compact``."""
+    summary = regions.summary_degrees()
+    margin = f"{summary['angular_margin_deg']:.1f}°"
+    intra = f"{summary['max_intra_class_angle_deg']:.1f}°"
+    inter = f"{summary['min_inter_class_angle_deg']:.1f}°"
+    verdict = "holds ✓" if summary["criterion_holds"] else "fails ✗"
+    if compact:
+        return f"margin {margin}\nintra {intra}, inter {inter}\ncriterion {verdict}"
+    return f"angular margin {margin}, max intra {intra} vs min inter {inter}: criterion {verdict}"
+
+
+def uncovered_arcs(regions: geometry.CircleRegions) -> list[tuple[float, float]]:
+    """The stretches of circle where no class wins by the margin, as (start, end) radians.
+
+    The complement of the union of ``regions.arcs`` (ends may exceed 2π where they wrap).
+    """
+    arcs = sorted((start % (2 * math.pi), end - start) for a in regions.arcs for start, end in a)
+    if not arcs:
+        return [(0.0, 2 * math.pi)]
+    uncovered = []
+    for index, (start, length) in enumerate(arcs):
+        next_start = arcs[(index + 1) % len(arcs)][0]
+        if index + 1 == len(arcs):
+            next_start += 2 * math.pi
+        stretch = next_start - (start + length)
+        if stretch > 1e-9:
+            uncovered.append((start + length, next_start))
+    return uncovered
+
+
+def draw_regions(
+    ax: Axes,
+    regions: geometry.CircleRegions,
+    annotate: bool = True,
+    arc_points: int = 90,
+) -> None:
+    """Draw the decision regions of ``regions`` on the unit circle into ``ax`` (cleared first).
+
+    Class i's region (i = 1…K, as W_i) is a coloured thick arc (label ``"class i region"``,
+    one line per arc, x = cos φ, y = sin φ) over a light wedge; the stretches where no class
+    wins by the margin are shaded grey (label ``"no class"``); the weight directions W_i are
+    arrows; the angular margin and the criterion are written below the circle.
+    """
+    ax.clear()
+    colors = class_colors(len(regions.weight_angles))
+    full = np.linspace(0, 2 * math.pi, 241)
+    ax.plot(np.cos(full), np.sin(full), color="0.8", linewidth=0.6, zorder=1)
+    for stretch_start, stretch_end in uncovered_arcs(regions):
+        ax.add_patch(
+            Wedge(
+                (0, 0),
+                1.0,
+                math.degrees(stretch_start),
+                math.degrees(stretch_end),
+                facecolor="0.94",
+                edgecolor="0.75",
+                linewidth=0,
+                hatch="//",
+                label="no class",
+                zorder=0,
+            )
+        )
+    for index, (color, class_arcs) in enumerate(zip(colors, regions.arcs, strict=True)):
+        for start, end in class_arcs:
+            ax.add_patch(
+                Wedge(
+                    (0, 0),
+                    1.0,
+                    math.degrees(start),
+                    math.degrees(end),
+                    facecolor=color,
+                    alpha=0.18,
+                    edgecolor="none",
+                    zorder=0,
+                )
+            )
+            phi = np.linspace(start, end, arc_points)
+            ax.plot(
+                np.cos(phi),
+                np.sin(phi),
+                color=color,
+                linewidth=4,
+                solid_capstyle="butt",
+                label=f"class {index + 1} region",
+                zorder=3,
+            )
+    for index, (color, angle) in enumerate(zip(colors, regions.weight_angles, strict=True)):
+        tip = 1.25 * np.array([math.cos(angle), math.sin(angle)])
+        ax.annotate(
+            "",
+            xy=tip,
+            xytext=(0, 0),
+            arrowprops={"arrowstyle": "-|>", "color": color, "linewidth": 1.2},
+            zorder=4,
+        )
+        ax.text(*(1.38 * tip / 1.25), weight_name(index), ha="center", va="center")
+    ax.set_xlim(-1.5, 1.5)
+    ax.set_ylim(-1.5, 1.5)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    name = _LOSS_TITLES[regions.loss]
+    margin = "" if regions.m is None else f", m = {regions.m:g}"
+    ax.set_title(f"{name}{margin}")
+    if annotate:
+        ax.text(
+            0.5,
+            -0.02,
+            describe_regions(regions, compact=True),
+            transform=ax.transAxes,
+            ha="center",
+            va="top",
+            fontsize="x-small",
+        )
+
+
+def plot_regions(
+    regions: geometry.CircleRegions | Sequence[geometry.CircleRegions],
+    annotate: bool = True,
+) -> Figure:
+    """Decision regions on the circle, one panel per ``CircleRegions`` (see ``draw_regions``).
+
+    E.g. ``plot_regions([regions_for("softmax"), regions_for("modified-softmax"),
+    regions_for("a-softmax", m=4)])`` is the binary comparison of SphereFace §3.
+    """
+    panels = [regions] if isinstance(regions, geometry.CircleRegions) else list(regions)
+    if not panels:
+        raise ValueError("regions is empty; pass one or more geometry.CircleRegions")
+    width = min(7.16, 2.4 * len(panels))
+    fig, axes = plt.subplots(
+        1, len(panels), squeeze=False, figsize=(width, 1.25 * width / len(panels))
+    )
+    for ax, panel in zip(axes[0], panels, strict=True):
+        draw_regions(ax, panel, annotate=annotate)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# The bound map: where does max intra ≤ min inter hold?
+# ---------------------------------------------------------------------------------------------
+
+
+def binary_criterion_map(theta12_degrees, ms) -> np.ndarray:
+    """criterion_holds of ``geometry.binary_closed_form`` on the grid (m rows, θ₁₂ columns)."""
+    return np.array(
+        [
+            [
+                geometry.binary_closed_form(math.radians(t), "a-softmax", m).criterion_holds
+                for t in theta12_degrees
+            ]
+            for m in ms
+        ]
+    )
+
+
+def uniform_criterion_map(num_classes, ms) -> np.ndarray:
+    """criterion_holds of ``geometry.uniform_closed_form`` on the grid (m rows, K columns)."""
+    return np.array(
+        [
+            [
+                geometry.uniform_closed_form(int(k), "a-softmax", m).criterion_holds
+                for k in num_classes
+            ]
+            for m in ms
+        ]
+    )
+
+
+def plot_bound_map(
+    m_max: float = 8.0,
+    m_step: float = 0.05,
+    theta12_step_degrees: float = 1.0,
+    max_classes: int = 12,
+) -> Figure:
+    """Where A-Softmax's criterion (max intra ≤ min inter) holds, with real m ≥ 1.
+
+    Left: two classes, over (θ₁₂, m), from ``geometry.binary_closed_form``; the line
+    m = 2 + √3 is SphereFace's Property 2 (the criterion holds for every θ₁₂ above it).
+    Right: K uniformly spaced classes, over (K, m), from ``geometry.uniform_closed_form``;
+    the line m = 3 is Property 3. Dark cells hold. Fractional m uses the paper's boundary
+    rule mθ_i < θ_j, which equals the ψ rule at integer m.
+    """
+    if not m_max > 1 or not m_step > 0 or not theta12_step_degrees > 0 or max_classes < 2:
+        raise ValueError(
+            "need m_max > 1, m_step > 0, theta12_step_degrees > 0 and max_classes >= 2, got "
+            f"{m_max}, {m_step}, {theta12_step_degrees}, {max_classes}"
+        )
+    ms = np.arange(1.0, m_max + m_step / 2, m_step)
+    theta12 = np.arange(theta12_step_degrees, 180 + theta12_step_degrees / 2, theta12_step_degrees)
+    classes = np.arange(2, max_classes + 1)
+    fig, (binary_ax, uniform_ax) = plt.subplots(1, 2, figsize=(7.16, 2.8))
+    colormap = ListedColormap(["#F2F2F2", "#0072B2"])
+    binary_ax.pcolormesh(
+        theta12, ms, binary_criterion_map(theta12, ms), cmap=colormap, vmin=0, vmax=1,
+        shading="nearest", rasterized=True,
+    )  # fmt: skip
+    bound = 2 + math.sqrt(3)
+    binary_ax.axhline(bound, color="#D55E00", linewidth=1.2, label="m = 2 + √3 ≈ 3.73")
+    binary_ax.set_xlabel("θ₁₂ (degrees)")
+    binary_ax.set_ylabel("m")
+    binary_ax.set_title("two classes")
+    binary_ax.legend(loc="lower right", fontsize="small", frameon=True)
+    uniform_ax.pcolormesh(
+        classes, ms, uniform_criterion_map(classes, ms), cmap=colormap, vmin=0, vmax=1,
+        shading="nearest", rasterized=True,
+    )  # fmt: skip
+    uniform_ax.axhline(3.0, color="#D55E00", linewidth=1.2, label="m = 3")
+    uniform_ax.set_xlabel("K (uniformly spaced classes)")
+    uniform_ax.set_title("K classes, 2π/K apart")
+    uniform_ax.legend(loc="lower right", fontsize="small", frameon=True)
+    fig.suptitle("max intra-class angle ≤ min inter-class angle (dark: holds)")
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Angle histograms
+# ---------------------------------------------------------------------------------------------
+
+
+def draw_angle_histograms(
+    ax: Axes, features, labels, bins: int = 45, max_pairs: int = 100_000
+) -> geometry.PairAngles:
+    """Histograms (degrees) of same-class and different-class pair angles (SphereFace Fig. 5).
+
+    Pair angles come from ``geometry.pair_angles`` (all pairs up to ``max_pairs``, else a
+    fixed-seed sample). Bars are counts, labelled ``"same class"`` / ``"different class"``.
+    Returns the PairAngles drawn.
+    """
+    features, labels = _as_features_and_labels(features, labels)
+    angles = geometry.pair_angles(features, labels, max_pairs=max_pairs)
+    edges = np.linspace(0.0, 180.0, bins + 1)
+    ax.hist(np.degrees(angles.same_class), bins=edges, color=OKABE_ITO[0], alpha=0.65,
+            label="same class")  # fmt: skip
+    ax.hist(np.degrees(angles.different_class), bins=edges, color=OKABE_ITO[5], alpha=0.65,
+            label="different class")  # fmt: skip
+    ax.set_xlim(0, 180)
+    ax.set_xticks(np.arange(0, 181, 45))
+    ax.set_xlabel("pair angle (degrees)")
+    ax.set_ylabel("pairs" if angles.exhaustive else f"pairs (sample of {max_pairs})")
+    return angles
+
+
+def plot_angle_histograms(
+    runs: Sequence[tuple[str, np.ndarray, np.ndarray]],
+    bins: int = 45,
+    max_pairs: int = 100_000,
+) -> Figure:
+    """One angle-histogram panel per ``(title, features, labels)`` run, e.g. m = 1…4."""
+    if len(runs) == 0:
+        raise ValueError("runs is empty; pass (title, features, labels) tuples")
+    width = min(7.16, 2.2 * len(runs))
+    fig, axes = plt.subplots(1, len(runs), squeeze=False, figsize=(width, width / len(runs)))
+    for ax, (title, features, labels) in zip(axes[0], runs, strict=True):
+        draw_angle_histograms(ax, features, labels, bins, max_pairs)
+        ax.set_title(title)
+    axes[0][0].legend(fontsize="small")
+    fig.tight_layout()
     return fig
 
 
@@ -164,7 +548,7 @@ def project_to_sphere(
     unit_features = _unit_rows(features)
     pca = PCA(n_components=dim, svd_solver="full").fit(unit_features)
     axes = pca.components_
-    description = f"PCA to {dim}-D of {features.shape[1]}-D features, normalised"
+    description = f"PCA {features.shape[1]}-D → {dim}-D, normalised"
     projected_weights = None if weights is None else _unit_rows(weights @ axes.T)
     return _unit_rows(unit_features @ axes.T), projected_weights, description
 
@@ -182,6 +566,37 @@ def _scatter_by_class(ax: Axes, points: np.ndarray, labels: np.ndarray, size: fl
             label=f"class {cls}",
             rasterized=len(points) > 5000,
         )
+
+
+def _draw_weight_rays(ax: Axes, unit_weights: np.ndarray, length: float) -> None:
+    for color, w in zip(class_colors(len(unit_weights)), unit_weights, strict=True):
+        ax.plot(*np.stack([np.zeros_like(w), length * w]).T, color=color, linewidth=1.2)
+
+
+def draw_unit_circle_features(
+    ax: Axes, unit_points, labels, class_weights=None, marker_size: float = 3.0
+) -> None:
+    """Unit 2-D features on the circle, coloured by class, with weight rays (into ``ax``)."""
+    circle = np.linspace(0, 2 * math.pi, 361)
+    ax.plot(np.cos(circle), np.sin(circle), color="0.75", linewidth=0.5, zorder=0)
+    _scatter_by_class(ax, np.asarray(unit_points, dtype=float), np.asarray(labels), marker_size)
+    if class_weights is not None:
+        _draw_weight_rays(ax, _unit_rows(np.asarray(class_weights, dtype=float)), 1.15)
+    ax.set_xlim(-1.25, 1.25)
+    ax.set_ylim(-1.25, 1.25)
+    ax.set_aspect("equal")
+
+
+def draw_unit_sphere_features(
+    ax, unit_points, labels, unit_weights=None, marker_size: float = 3.0
+) -> None:
+    """Unit 3-D features on a wireframe sphere, with weight rays, into a 3-D ``ax``."""
+    _draw_unit_sphere_wireframe(ax)
+    _scatter_by_class(ax, np.asarray(unit_points, dtype=float), np.asarray(labels), marker_size)
+    if unit_weights is not None:
+        _draw_weight_rays(ax, np.asarray(unit_weights, dtype=float), 1.2)
+    ax.set_box_aspect((1, 1, 1), zoom=1.35)
+    ax.set_axis_off()
 
 
 def plot_features_2d(
@@ -203,26 +618,20 @@ def plot_features_2d(
             f"plot_features_2d needs 2-D features, got {features.shape[1]}-D; "
             "use plot_features_sphere for 3-D or higher"
         )
-    fig, (raw_ax, unit_ax) = plt.subplots(1, 2)
-    unit = _unit_rows(features)
-    _scatter_by_class(raw_ax, features, labels, marker_size)
-    _scatter_by_class(unit_ax, unit, labels, marker_size)
-    circle = np.linspace(0, 2 * math.pi, 361)
-    unit_ax.plot(np.cos(circle), np.sin(circle), color="0.75", linewidth=0.5, zorder=0)
+    weights = None
     if class_weights is not None:
         weights = np.asarray(class_weights, dtype=float)
         if weights.ndim != 2 or weights.shape[1] != 2:
             raise ValueError(f"class_weights must be (n_classes, 2), got shape {weights.shape}")
+    fig, (raw_ax, unit_ax) = plt.subplots(1, 2)
+    _scatter_by_class(raw_ax, features, labels, marker_size)
+    if weights is not None:
         reach = float(np.max(np.linalg.norm(features, axis=1)))
-        for ax, scale in ((raw_ax, reach), (unit_ax, 1.15)):
-            for color, w in zip(class_colors(len(weights)), _unit_rows(weights), strict=True):
-                ax.plot([0, scale * w[0]], [0, scale * w[1]], color=color, linewidth=1.0)
+        _draw_weight_rays(raw_ax, _unit_rows(weights), reach)
     raw_ax.set_title("raw features")
+    raw_ax.set_aspect("equal", adjustable="datalim")
+    draw_unit_circle_features(unit_ax, _unit_rows(features), labels, weights, marker_size)
     unit_ax.set_title("normalised: x / ‖x‖")
-    unit_ax.set_xlim(-1.2, 1.2)
-    unit_ax.set_ylim(-1.2, 1.2)
-    for ax in (raw_ax, unit_ax):
-        ax.set_aspect("equal", adjustable="datalim")
     if title:
         fig.suptitle(title)
     return fig
@@ -242,7 +651,7 @@ def _draw_unit_sphere_wireframe(ax) -> None:
 
 def plot_features_sphere(
     runs: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray | None]],
-    marker_size: float = 2.0,
+    marker_size: float = 3.0,
     columns: int | None = None,
 ) -> Figure:
     """Learned features on the unit sphere, one 3-D panel per run (the paper's Fig. 5).
@@ -256,19 +665,16 @@ def plot_features_sphere(
         raise ValueError("runs is empty; pass (title, features, labels, class_weights) tuples")
     columns = columns or len(runs)
     rows = math.ceil(len(runs) / columns)
-    fig = plt.figure(figsize=(2.0 * columns, 2.1 * rows))
+    width = min(7.16, 2.2 * columns)
+    fig = plt.figure(figsize=(width, 1.1 * rows * width / columns))
     for index, (title, features, labels, weights) in enumerate(runs):
         features, labels = _as_features_and_labels(features, labels)
         points, unit_weights, description = project_to_sphere(features, weights)
         ax = fig.add_subplot(rows, columns, index + 1, projection="3d")
-        _draw_unit_sphere_wireframe(ax)
-        _scatter_by_class(ax, points, labels, marker_size)
-        if unit_weights is not None:
-            for color, w in zip(class_colors(len(unit_weights)), unit_weights, strict=True):
-                ax.plot(*np.stack([np.zeros(3), 1.2 * w]).T, color=color, linewidth=1.2)
-        ax.set_box_aspect((1, 1, 1))
-        ax.set_axis_off()
-        ax.set_title(title if features.shape[1] == 3 else f"{title}\n({description})")
+        draw_unit_sphere_features(ax, points, labels, unit_weights, marker_size)
+        ax.set_title(
+            title if features.shape[1] == 3 else f"{title}\n{description}", fontsize="small"
+        )
     return fig
 
 

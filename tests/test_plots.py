@@ -158,3 +158,138 @@ def test_training_curves_draw_each_metric_against_epoch():
     np.testing.assert_array_equal(lines_by_label(lambda_ax)["lambda"].get_ydata(), [50, 10, 5])
     with pytest.raises(ValueError, match="epoch"):
         plots.plot_training_curves([{"loss": 1.0}])
+
+
+# ---------------------------------------------------------------------------------------------
+# Decision regions on the circle
+# ---------------------------------------------------------------------------------------------
+
+
+def region_lines(ax, class_number: int):
+    return [line for line in ax.get_lines() if line.get_label() == f"class {class_number} region"]
+
+
+def drawn_arc(line) -> tuple[float, float]:
+    """(start, end) of an arc drawn on the unit circle, end unwrapped past start."""
+    x, y = line.get_data()
+    angles = np.unwrap(np.arctan2(y, x))
+    return angles[0], angles[-1]
+
+
+@pytest.mark.parametrize(
+    ("loss", "m", "num_classes"),
+    [("a-softmax", 3, 2), ("a-softmax", 4, 2), ("a-softmax", 3, 5), ("cosface", 0.35, 3),
+     ("arcface", 0.5, 4), ("modified-softmax", None, 2)],
+)  # fmt: skip
+def test_region_arcs_drawn_match_geometry(loss, m, num_classes):
+    regions = plots.regions_for(loss, m, num_classes)
+    fig = plots.plot_regions(regions)
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    for index, class_arcs in enumerate(regions.arcs):
+        lines = region_lines(ax, index + 1)
+        assert len(lines) == len(class_arcs)
+        for line, (start, end) in zip(lines, class_arcs, strict=True):
+            x, y = line.get_data()
+            np.testing.assert_allclose(np.hypot(x, y), 1.0, atol=1e-12)
+            drawn_start, drawn_end = drawn_arc(line)
+            assert drawn_end - drawn_start == pytest.approx(end - start, abs=1e-9)
+            assert np.cos(drawn_start - start) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_binary_a_softmax_regions_follow_the_paper():
+    """θ₁₂ = 90°: class 1 reaches θ₁₂/(m+1) towards W₂ and θ₁₂/(m−1) away (Property 2)."""
+    for m, span, gap in ((3, 67.5, 45.0), (4, 48.0, 54.0)):
+        regions = plots.regions_for("a-softmax", m, 2, math.radians(90))
+        fig = plots.plot_regions(regions)
+        (first,) = region_lines(fig.axes[0], 1)
+        start, end = drawn_arc(first)
+        assert math.degrees(end - start) == pytest.approx(span)
+        # W₁ is at 135°: the region runs from 135° − 90/(m+1) (towards W₂ at 45°) upwards
+        assert math.degrees(start) % 360 == pytest.approx(135 - 90 / (m + 1))
+        assert math.degrees(end) % 360 == pytest.approx(135 + 90 / (m - 1))
+        uncovered = plots.uncovered_arcs(regions)
+        narrowest = min(end - start for start, end in uncovered)
+        assert math.degrees(narrowest) == pytest.approx(gap)
+        assert ("criterion holds" in plots.describe_regions(regions)) == (m == 4)
+        plt.close(fig)
+
+
+def test_uncovered_arcs_complement_the_regions():
+    regions = plots.regions_for("a-softmax", 4, 3)
+    covered = sum(end - start for arcs in regions.arcs for start, end in arcs)
+    uncovered = sum(end - start for start, end in plots.uncovered_arcs(regions))
+    assert covered + uncovered == pytest.approx(2 * math.pi)
+    # softmax with equal norms covers the whole circle: nothing left over
+    assert plots.uncovered_arcs(plots.regions_for("modified-softmax")) == []
+
+
+def test_draw_regions_reuses_the_axes():
+    fig, ax = plt.subplots()
+    plots.draw_regions(ax, plots.regions_for("a-softmax", 2, 6))
+    plots.draw_regions(ax, plots.regions_for("a-softmax", 4, 2))
+    assert region_lines(ax, 3) == []  # the 6-class drawing is gone
+    assert len(region_lines(ax, 1)) == 1
+
+
+def test_regions_for_validates_layout():
+    with pytest.raises(ValueError, match="theta12"):
+        plots.regions_for("a-softmax", 4, 3, theta12=1.0)
+    with pytest.raises(ValueError, match="theta12 must be"):
+        plots.regions_for("a-softmax", 4, 2, theta12=4.0)
+    with pytest.raises(ValueError, match="num_classes"):
+        plots.regions_for("a-softmax", 4, 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# The bound map
+# ---------------------------------------------------------------------------------------------
+
+
+def test_bound_map_shows_the_criterion_and_the_paper_bounds():
+    fig = plots.plot_bound_map(m_max=6.0, m_step=0.25, theta12_step_degrees=5.0, max_classes=8)
+    binary_ax, uniform_ax = fig.axes
+    ms = np.arange(1.0, 6.0 + 0.125, 0.25)
+    theta12 = np.arange(5.0, 180.0 + 2.5, 5.0)
+    binary = binary_ax.collections[0].get_array().reshape(len(ms), len(theta12))
+    np.testing.assert_array_equal(binary, plots.binary_criterion_map(theta12, ms))
+    # Property 2 from the paper's own inequality: for θ₁₂ ≤ (m−1)π/m the criterion is
+    # m² − 4m + 1 ≥ 0; beyond it (wrapped case) it is θ₁₂ ≥ 2π/(m−1).
+    for row, m in enumerate(ms):
+        for column, t in enumerate(np.radians(theta12)):
+            if m > 1 and t <= (m - 1) * math.pi / m:
+                expected = m * m - 4 * m + 1 >= 0
+            else:
+                expected = m > 1 and t >= 2 * math.pi / (m - 1) - 1e-12
+            assert bool(binary[row, column]) == expected, (m, math.degrees(t))
+    uniform = uniform_ax.collections[0].get_array().reshape(len(ms), 7)
+    # Property 3: K uniformly spaced classes satisfy it exactly when m ≥ 3, for every K
+    np.testing.assert_array_equal(uniform, np.repeat((ms >= 3)[:, None], 7, axis=1))
+    assert binary_ax.get_lines()[0].get_ydata()[0] == pytest.approx(2 + math.sqrt(3))
+    assert uniform_ax.get_lines()[0].get_ydata()[0] == 3.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Angle histograms
+# ---------------------------------------------------------------------------------------------
+
+
+def test_angle_histogram_counts_equal_number_of_pairs():
+    features, labels, _ = toy_features(dim=3, n_per_class=15, classes=4)
+    fig = plots.plot_angle_histograms([("toy", features, labels)])
+    ax = fig.axes[0]
+    same_bars, different_bars = ax.containers
+    same_count = sum(bar.get_height() for bar in same_bars)
+    different_count = sum(bar.get_height() for bar in different_bars)
+    n, per_class = len(labels), 15
+    assert same_count == 4 * per_class * (per_class - 1) // 2
+    assert different_count == n * (n - 1) // 2 - same_count
+    # and the bars are the angles themselves: recompute one class's pairs by hand
+    unit = features / np.linalg.norm(features, axis=1, keepdims=True)
+    first, second = np.triu_indices(n, k=1)
+    angles = np.degrees(np.arccos(np.clip(np.sum(unit[first] * unit[second], 1), -1, 1)))
+    same = labels[first] == labels[second]
+    edges = np.linspace(0, 180, 46)
+    np.testing.assert_array_equal(
+        [bar.get_height() for bar in same_bars], np.histogram(angles[same], edges)[0]
+    )
