@@ -1,0 +1,444 @@
+"""Classroom widgets: a thin ipywidgets layer over the pure functions of plots and geometry.
+
+- ``margin_explorer()``: loss, m, K or θ₁₂ → the target curve, the regions on the circle and
+  live readouts (angular margin, max intra, min inter, does the criterion hold?).
+- ``sphere_explorer(runs)``: a slider over trained runs → the interactive sphere and the
+  same/different-class angle histograms.
+- ``train_explorer()``: pick loss, m and feature dimension, press Train, and watch the
+  features move on the circle or sphere epoch by epoch.
+
+Each returns a small object holding its controls and outputs, so that tests (and curious
+students) can set ``explorer.controls["m"].value = 3`` and read ``explorer.readout.value``
+without a browser; displaying the object in a notebook shows ``explorer.widget``.
+
+Matplotlib output is rendered from one reused ``Figure`` (not managed by pyplot, so nothing is
+displayed twice) to PNG bytes in an ``ipywidgets.Image``: fast, deterministic and free of
+``%matplotlib widget``.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import math
+from collections.abc import Callable, Mapping, Sequence
+
+import ipywidgets as widgets
+import numpy as np
+from matplotlib.figure import Figure
+
+from sphereviz import geometry, plots, plots3d
+
+__all__ = [
+    "LOSS_CHOICES",
+    "MarginExplorer",
+    "SphereExplorer",
+    "TrainExplorer",
+    "figure_png",
+    "margin_explorer",
+    "sphere_explorer",
+    "train_explorer",
+]
+
+# (label shown, canonical loss name) in the order a lecture introduces them.
+LOSS_CHOICES: tuple[tuple[str, str], ...] = (
+    ("A-Softmax (SphereFace)", "a-softmax"),
+    ("CosFace", "cosface"),
+    ("ArcFace", "arcface"),
+    ("modified softmax", "modified-softmax"),
+    ("softmax", "softmax"),
+)
+WIDGET_DPI = 80
+
+
+def figure_png(figure: Figure, dpi: int = WIDGET_DPI) -> bytes:
+    """The figure rendered to PNG bytes (for an ``ipywidgets.Image``).
+
+    zlib level 1: the encoding takes a quarter of the default's time for a slightly larger
+    file, which matters at one redraw per slider step.
+    """
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, pil_kwargs={"compress_level": 1})
+    return buffer.getvalue()
+
+
+def _in_ipython() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    return get_ipython() is not None
+
+
+class _Explorer:
+    """Common display plumbing: ``.widget`` is what a notebook shows."""
+
+    widget: widgets.Widget
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+
+# ---------------------------------------------------------------------------------------------
+# Margin explorer
+# ---------------------------------------------------------------------------------------------
+
+
+def _readout_html(regions: geometry.CircleRegions) -> str:
+    summary = regions.summary_degrees()
+    holds = summary["criterion_holds"]
+    verdict = '<b style="color:#009E73">yes ✓</b>' if holds else '<b style="color:#D55E00">no ✗</b>'
+    rows = (
+        ("angular margin", f"{summary['angular_margin_deg']:.1f}°"),
+        ("max intra-class angle", f"{summary['max_intra_class_angle_deg']:.1f}°"),
+        ("min inter-class angle", f"{summary['min_inter_class_angle_deg']:.1f}°"),
+        ("max intra ≤ min inter?", verdict),
+    )
+    cells = "".join(
+        f"<tr><td>{html.escape(name)}</td><td style='padding-left:1em'>{value}</td></tr>"
+        for name, value in rows
+    )
+    return f"<table>{cells}</table>"
+
+
+class MarginExplorer(_Explorer):
+    """Loss, m and the class layout → target curve, regions on the circle, criterion readout.
+
+    ``controls``: ``loss`` (Dropdown of :data:`LOSS_CHOICES`), ``m`` (the integer slider of
+    A-Softmax), ``m_cosface`` and ``m_arcface`` (real sliders, both described "m"; ArcFace's
+    in radians), ``num_classes`` (K), ``theta12`` (degrees, two classes only), and for softmax
+    ``weight_norm`` (‖W₁‖, the others 1) and ``bias`` (b₁, the others 0). Only the controls
+    that apply are shown. ``readout`` is an HTML table; ``regions`` the last
+    ``geometry.CircleRegions``; ``figure`` the matplotlib figure shown in ``image``.
+    """
+
+    def __init__(
+        self,
+        loss: str = "a-softmax",
+        m: int = 4,
+        num_classes: int = 2,
+        theta12_degrees: float = 90.0,
+        dpi: int = WIDGET_DPI,
+    ):
+        loss = geometry.canonical_loss_name(loss)
+        if loss not in dict(map(reversed, LOSS_CHOICES)):
+            raise ValueError(
+                f"margin_explorer offers {[name for _, name in LOSS_CHOICES]}, got {loss!r}"
+            )
+        self.dpi = dpi
+        style = {"description_width": "initial"}
+        self.controls: dict[str, widgets.ValueWidget] = {
+            "loss": widgets.Dropdown(options=LOSS_CHOICES, value=loss, description="loss"),
+            "m": widgets.IntSlider(value=m, min=1, max=8, description="m", style=style),
+            "m_cosface": widgets.FloatSlider(
+                value=0.35, min=0.0, max=1.0, step=0.01, description="m",
+                continuous_update=False, style=style,
+            ),
+            "m_arcface": widgets.FloatSlider(
+                value=0.5, min=0.0, max=1.5, step=0.01, description="m",
+                continuous_update=False, style=style, readout_format=".2f",
+            ),
+            "num_classes": widgets.IntSlider(
+                value=num_classes, min=2, max=12, description="classes K", style=style
+            ),
+            "theta12": widgets.FloatSlider(
+                value=theta12_degrees, min=5.0, max=180.0, step=1.0, description="θ₁₂ (°)",
+                continuous_update=False, style=style,
+            ),
+            "weight_norm": widgets.FloatSlider(
+                value=1.0, min=0.25, max=3.0, step=0.05, description="‖W₁‖",
+                continuous_update=False, style=style,
+            ),
+            "bias": widgets.FloatSlider(
+                value=0.0, min=-1.0, max=1.0, step=0.05, description="b₁",
+                continuous_update=False, style=style,
+            ),
+        }  # fmt: skip
+        self.readout = widgets.HTML()
+        self.image = widgets.Image(format="png", layout={"max_width": "760px"})
+        self.figure = Figure(figsize=(8.0, 3.6))
+        self.target_ax, self.regions_ax = self.figure.subplots(1, 2)
+        self.figure.subplots_adjust(left=0.08, right=0.98, bottom=0.14, top=0.9, wspace=0.15)
+        self.controls_box = widgets.VBox()
+        self.widget = widgets.VBox(
+            [self.controls_box, widgets.HBox([self.image, self.readout])],
+            layout={"align_items": "flex-start"},
+        )
+        self.regions: geometry.CircleRegions | None = None
+        for control in self.controls.values():
+            control.observe(self._on_change, names="value")
+        self.update()
+
+    @property
+    def loss(self) -> str:
+        return self.controls["loss"].value
+
+    @property
+    def m(self) -> float | None:
+        """The margin of the current loss (None for the margin-free ones)."""
+        control = {"a-softmax": "m", "cosface": "m_cosface", "arcface": "m_arcface"}
+        return self.controls[control[self.loss]].value if self.loss in control else None
+
+    def visible_controls(self) -> list[str]:
+        """Names of the controls that apply to the current loss and K."""
+        names = ["loss"]
+        names += {"a-softmax": ["m"], "cosface": ["m_cosface"], "arcface": ["m_arcface"]}.get(
+            self.loss, []
+        )
+        names.append("num_classes")
+        if self.controls["num_classes"].value == 2:
+            names.append("theta12")
+        if self.loss == "softmax":
+            names += ["weight_norm", "bias"]
+        return names
+
+    def compute(self) -> geometry.CircleRegions:
+        """The regions for the current control values (no drawing)."""
+        num_classes = self.controls["num_classes"].value
+        theta12 = math.radians(self.controls["theta12"].value) if num_classes == 2 else None
+        options = {}
+        if self.loss == "softmax":
+            options["weight_norms"] = [self.controls["weight_norm"].value] + [1.0] * (
+                num_classes - 1
+            )
+            options["biases"] = [self.controls["bias"].value] + [0.0] * (num_classes - 1)
+        return plots.regions_for(self.loss, self.m, num_classes, theta12, **options)
+
+    def update(self) -> None:
+        """Recompute and redraw everything from the control values."""
+        visible = [self.controls[name] for name in self.visible_controls()]
+        if list(self.controls_box.children) != visible:
+            self.controls_box.children = visible
+        self.regions = self.compute()
+        plots.draw_target_curve(self.target_ax, self.loss, self.m)
+        plots.draw_regions(self.regions_ax, self.regions, annotate=False)
+        self.readout.value = _readout_html(self.regions)
+        self.image.value = figure_png(self.figure, self.dpi)
+
+    @property
+    def summary(self) -> dict:
+        """The readout's numbers (degrees) and the criterion, as a dict."""
+        return self.regions.summary_degrees()
+
+    def _on_change(self, _change) -> None:
+        self.update()
+
+
+def margin_explorer(
+    loss: str = "a-softmax", m: int = 4, num_classes: int = 2, theta12_degrees: float = 90.0
+) -> MarginExplorer:
+    """The margin explorer widget (see :class:`MarginExplorer`); display it in a notebook."""
+    return MarginExplorer(loss, m, num_classes, theta12_degrees)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sphere explorer
+# ---------------------------------------------------------------------------------------------
+
+
+def _run_parts(run) -> tuple[str, dict, str | None, float | None]:
+    """(title, embeddings, loss, m) of a Run, or of a mapping with those keys."""
+    if isinstance(run, Mapping):
+        embeddings = {key: run[key] for key in ("features", "labels", "class_weights")}
+        loss, m = run.get("loss"), run.get("m")
+        title = run.get("title") or (f"{loss}, m = {m}" if loss else "run")
+        return title, embeddings, loss, m
+    config, embeddings = run.config, run.embeddings
+    if not embeddings:
+        raise ValueError(f"run {run.path} has no embeddings yet; train it for an epoch first")
+    title = f"{config.loss}, m = {config.m}" if config.m is not None else config.loss
+    return title, embeddings, config.loss, config.m
+
+
+class SphereExplorer(_Explorer):
+    """A slider over trained runs → the interactive sphere and the angle histograms.
+
+    ``runs``: ``sphereviz.runs.Run`` objects (``load_run``/``train``) or mappings with
+    ``features``, ``labels``, ``class_weights`` and optional ``loss``, ``m``, ``title``.
+    ``controls["run"]`` picks one (described "run"); ``figure`` is the current plotly figure
+    (shown in ``sphere_output``), ``histogram_figure`` the matplotlib angle histograms
+    (shown in ``histogram_image``), ``readout`` a short HTML summary (``feature_summary``).
+    """
+
+    def __init__(self, runs: Sequence, dpi: int = WIDGET_DPI, boundary_resolution: int = 120):
+        if len(runs) == 0:
+            raise ValueError("runs is empty; pass trained runs (e.g. load_run(path) for m=1…4)")
+        self.runs = [_run_parts(run) for run in runs]
+        self.dpi = dpi
+        self.boundary_resolution = boundary_resolution
+        self.controls = {
+            "run": widgets.SelectionSlider(
+                options=[(title, index) for index, (title, *_) in enumerate(self.runs)],
+                value=0,
+                description="run",
+                continuous_update=False,
+                layout={"width": "500px"},
+            )
+        }
+        self.sphere_output = widgets.Output()
+        self.histogram_figure = Figure(figsize=(4.0, 3.0))
+        self.histogram_ax = self.histogram_figure.subplots()
+        self.histogram_figure.subplots_adjust(left=0.16, bottom=0.16, right=0.97, top=0.9)
+        self.histogram_image = widgets.Image(format="png")
+        self.readout = widgets.HTML()
+        self.figure = None
+        self.pair_angles: geometry.PairAngles | None = None
+        self.widget = widgets.VBox(
+            [
+                self.controls["run"],
+                widgets.HBox(
+                    [self.sphere_output, widgets.VBox([self.histogram_image, self.readout])]
+                ),
+            ]
+        )
+        self.controls["run"].observe(lambda _change: self.update(), names="value")
+        self.update()
+
+    def update(self) -> None:
+        title, embeddings, loss, m = self.runs[self.controls["run"].value]
+        features, labels = embeddings["features"], embeddings["labels"]
+        weights = embeddings["class_weights"]
+        self.figure = plots3d.sphere_figure(
+            features, labels, weights, loss, m, title=title, size=520,
+            boundary_resolution=self.boundary_resolution,
+        )  # fmt: skip
+        self.pair_angles = plots.draw_angle_histograms(self.histogram_ax, features, labels)
+        self.histogram_ax.set_title(title)
+        self.histogram_ax.legend(fontsize="small")
+        self.histogram_image.value = figure_png(self.histogram_figure, self.dpi)
+        summary = geometry.feature_summary(features, labels, weights)
+        self.readout.value = (
+            f"mean angle to own W: {summary['mean_angle_to_own_class_deg']:.1f}°<br>"
+            f"Angular Fisher Score: {summary['angular_fisher_score']:.3f}"
+        )
+        if _in_ipython():  # outside a kernel, display() would print the figure's repr
+            from IPython.display import display
+
+            self.sphere_output.clear_output(wait=True)
+            with self.sphere_output:
+                display(self.figure)
+
+
+def sphere_explorer(runs: Sequence) -> SphereExplorer:
+    """The sphere explorer widget over ``runs`` (see :class:`SphereExplorer`)."""
+    return SphereExplorer(runs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Train explorer
+# ---------------------------------------------------------------------------------------------
+
+
+class TrainExplorer(_Explorer):
+    """Pick loss, m and feature dimension, press Train, watch the features move.
+
+    Trains ``sphereviz.train.train`` on ``base_config`` (default the ``mnist-demo`` preset)
+    with the chosen ``loss``, ``m`` and ``dim``; after every epoch ``on_epoch`` redraws the
+    evaluation features on the unit circle (dim 2) or sphere (dim 3) into ``image``, advances
+    ``progress`` and writes the epoch's metrics into ``readout``. Training runs in the
+    button's callback (the kernel is busy meanwhile; the widgets still update). ``run`` is
+    the last finished :class:`~sphereviz.runs.Run`; ``history`` the metrics seen so far.
+    """
+
+    def __init__(self, base_config=None, dpi: int = WIDGET_DPI):
+        from sphereviz.train import TrainConfig
+
+        self.base_config = base_config or TrainConfig.preset("mnist-demo")
+        self.dpi = dpi
+        style = {"description_width": "initial"}
+        self.controls = {
+            "loss": widgets.Dropdown(
+                options=LOSS_CHOICES, value="a-softmax", description="loss", style=style
+            ),
+            "m": widgets.FloatText(
+                value=4, description="m", style=style, layout={"width": "160px"}
+            ),
+            "dim": widgets.ToggleButtons(options=[2, 3], value=3, description="feature dim"),
+            "train": widgets.Button(description="Train", button_style="primary", icon="play"),
+        }  # fmt: skip
+        self.progress = widgets.IntProgress(value=0, min=0, max=1, description="epochs")
+        self.readout = widgets.HTML("Press Train.")
+        self.image = widgets.Image(format="png")
+        self.figure = Figure(figsize=(4.2, 4.0))
+        self.history: list[dict] = []
+        self.run = None
+        self.widget = widgets.VBox(
+            [
+                widgets.HBox([self.controls[name] for name in ("loss", "m", "dim", "train")]),
+                self.progress,
+                widgets.HBox([self.image, self.readout]),
+            ]
+        )
+        self.controls["train"].on_click(lambda _button: self.train())
+
+    def config(self):
+        """The TrainConfig that Train would use now."""
+        import dataclasses
+
+        loss = self.controls["loss"].value
+        m = self.controls["m"].value if loss in ("a-softmax", "cosface", "arcface") else None
+        if loss == "a-softmax" and m is not None:
+            m = int(m) if float(m).is_integer() else m
+        return dataclasses.replace(
+            self.base_config, loss=loss, m=m, dim=self.controls["dim"].value, out=None
+        )
+
+    def train(self, on_epoch: Callable[[int, dict, dict], None] | None = None):
+        """Train with the current controls, redrawing after each epoch; returns the Run."""
+        from sphereviz.train import train
+
+        config = self.config()
+        self.history = []
+        self.progress.max, self.progress.value = config.epochs, 0
+        self.controls["train"].disabled = True
+        self.readout.value = f"training {config.loss}, m = {config.m}, {config.dim}-D …"
+
+        def show_epoch(epoch: int, metrics: dict, embeddings: dict) -> None:
+            self.history.append(metrics)
+            self.draw(embeddings, f"epoch {epoch}/{config.epochs}")
+            self.progress.value = epoch
+            self.readout.value = (
+                f"epoch {epoch}: loss {metrics['loss']:.3f}<br>"
+                f"test accuracy {100 * metrics['test_accuracy']:.1f} %<br>"
+                f"λ = {_format_lambda(metrics.get('lambda'))}<br>"
+                f"{metrics['seconds']:.1f} s on {metrics['device']}"
+            )
+            if on_epoch is not None:
+                on_epoch(epoch, metrics, embeddings)
+
+        try:
+            self.run = train(config, progress=False, on_epoch=show_epoch)
+        except Exception as error:
+            self.readout.value = f"<b>training failed:</b> {html.escape(str(error))}"
+            raise
+        finally:
+            self.controls["train"].disabled = False
+        return self.run
+
+    def draw(self, embeddings: Mapping[str, np.ndarray], title: str = "") -> None:
+        """Redraw the features (unit circle or sphere) from one epoch's embeddings."""
+        features = np.asarray(embeddings["features"], dtype=float)
+        labels = np.asarray(embeddings["labels"])
+        weights = np.asarray(embeddings["class_weights"], dtype=float)
+        self.figure.clear()
+        if features.shape[1] == 2:
+            ax = self.figure.add_subplot()
+            unit = features / np.linalg.norm(features, axis=1, keepdims=True)
+            plots.draw_unit_circle_features(ax, unit, labels, weights)
+        else:
+            ax = self.figure.add_subplot(projection="3d")
+            points, unit_weights, _ = plots.project_to_sphere(features, weights)
+            plots.draw_unit_sphere_features(ax, points, labels, unit_weights)
+        ax.set_title(title)
+        self.image.value = figure_png(self.figure, self.dpi)
+
+
+def _format_lambda(value) -> str:
+    return "–" if value is None else f"{float(value):.1f}"
+
+
+def train_explorer(base_config=None) -> TrainExplorer:
+    """The train explorer widget (see :class:`TrainExplorer`); MNIST demo preset by default."""
+    return TrainExplorer(base_config)

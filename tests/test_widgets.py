@@ -1,0 +1,213 @@
+"""The classroom widgets, driven headlessly: set control values, check outputs follow the math."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import ipywidgets  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from sphereviz import margins, widgets  # noqa: E402
+
+
+def region_lines(ax) -> list:
+    return [line for line in ax.get_lines() if line.get_label().endswith(" region")]
+
+
+def arc_length(line) -> float:
+    x, y = line.get_data()
+    angles = np.unwrap(np.arctan2(y, x))
+    return angles[-1] - angles[0]
+
+
+@pytest.fixture
+def explorer():
+    return widgets.margin_explorer()
+
+
+# ---------------------------------------------------------------------------------------------
+# Margin explorer
+# ---------------------------------------------------------------------------------------------
+
+
+def test_criterion_flips_between_m3_and_m4_for_two_classes_at_90_degrees(explorer):
+    """SphereFace §2: θ₁₂ = 90°: m = 3 gives span 67.5° > gap 45°, m = 4 span 48° < gap 54°."""
+    assert explorer.controls["theta12"].value == 90.0
+    assert explorer.m == 4
+    at_m4 = explorer.summary
+    readout_m4, image_m4 = explorer.readout.value, explorer.image.value
+    assert at_m4["max_intra_class_angle_deg"] == pytest.approx(48.0)
+    assert at_m4["min_inter_class_angle_deg"] == pytest.approx(54.0)
+    assert at_m4["criterion_holds"] and "yes" in readout_m4
+
+    explorer.controls["m"].value = 3
+    at_m3 = explorer.summary
+    assert at_m3["max_intra_class_angle_deg"] == pytest.approx(67.5)
+    assert at_m3["min_inter_class_angle_deg"] == pytest.approx(45.0)
+    assert not at_m3["criterion_holds"]
+    assert "no" in explorer.readout.value and "67.5°" in explorer.readout.value
+    assert explorer.image.value != image_m4
+
+    explorer.controls["m"].value = 4  # and back: the same readout and picture as before
+    assert explorer.readout.value == readout_m4
+    assert explorer.image.value == image_m4
+
+
+@pytest.mark.parametrize("m", [1, 2, 5])
+def test_angular_margin_readout_is_m_minus_1_over_m_plus_1_theta12(explorer, m):
+    """The binary angular margin of A-Softmax is (m−1)/(m+1)·θ₁₂ (SphereFace §3.3)."""
+    explorer.controls["theta12"].value = 60.0
+    explorer.controls["m"].value = m
+    expected = (m - 1) / (m + 1) * 60.0
+    assert explorer.summary["angular_margin_deg"] == pytest.approx(expected, abs=1e-9)
+    assert f"{expected:.1f}°" in explorer.readout.value
+
+
+def test_target_curve_is_psi_of_the_slider_m(explorer):
+    explorer.controls["m"].value = 3
+    target = next(line for line in explorer.target_ax.get_lines() if line.get_label() == "target")
+    degrees, values = target.get_data()
+    np.testing.assert_allclose(values, margins.psi(np.radians(degrees), 3), atol=1e-12)
+
+
+def test_drawn_regions_follow_the_class_count(explorer):
+    explorer.controls["num_classes"].value = 3
+    explorer.controls["m"].value = 3
+    # K = 3, m = 3: span 2θ/(m+1) = 60° equals the gap (m−1)θ/(m+1) = 60° (Property 3)
+    assert explorer.summary["max_intra_class_angle_deg"] == pytest.approx(60.0)
+    assert explorer.summary["min_inter_class_angle_deg"] == pytest.approx(60.0)
+    assert explorer.summary["criterion_holds"]
+    lines = region_lines(explorer.regions_ax)
+    assert len(lines) == 3
+    for line in lines:
+        assert math.degrees(arc_length(line)) == pytest.approx(60.0)
+    assert "theta12" not in explorer.visible_controls()
+
+
+def test_only_the_current_loss_margin_slider_is_shown(explorer):
+    def shown_m_sliders():
+        return [c for c in explorer.controls_box.children if c.description == "m"]
+
+    (slider,) = shown_m_sliders()
+    assert isinstance(slider, ipywidgets.IntSlider)  # A-Softmax's m is an integer
+    explorer.controls["loss"].value = "cosface"
+    (slider,) = shown_m_sliders()
+    assert isinstance(slider, ipywidgets.FloatSlider)
+    slider.value = 0.5
+    # CosFace, two classes θ₁₂ apart: the gap is 2·asin(m / (2 sin(θ₁₂/2)))
+    expected = math.degrees(2 * math.asin(0.5 / (2 * math.sin(math.radians(45)))))
+    assert explorer.summary["angular_margin_deg"] == pytest.approx(expected)
+    explorer.controls["loss"].value = "arcface"
+    explorer.controls["m_arcface"].value = 0.4
+    # ArcFace: θ₁ + m < θ₂ leaves a gap of exactly m radians
+    assert explorer.summary["angular_margin_deg"] == pytest.approx(math.degrees(0.4))
+    explorer.controls["loss"].value = "modified-softmax"
+    assert shown_m_sliders() == []
+    assert explorer.summary["angular_margin_deg"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_softmax_bias_moves_the_boundary(explorer):
+    explorer.controls["loss"].value = "softmax"
+    assert {"weight_norm", "bias"} <= set(explorer.visible_controls())
+    first_before = arc_length(region_lines(explorer.regions_ax)[0])
+    explorer.controls["bias"].value = 0.5
+    first_after = arc_length(region_lines(explorer.regions_ax)[0])
+    # with W₁, W₂ unit vectors 90° apart the boundary is cos(φ−α₁) + b₁ = cos(φ−α₂):
+    # √2·sin(φ−π/2) = −b₁ on the unit circle, so class 1 gains 2·asin(b₁/√2) of arc
+    assert first_before == pytest.approx(math.pi, abs=0.01)
+    assert first_after - first_before == pytest.approx(2 * math.asin(0.5 / math.sqrt(2)), abs=0.01)
+
+
+def test_explorer_displays_its_widget(explorer):
+    assert isinstance(explorer.widget, ipywidgets.VBox)
+    assert hasattr(explorer, "_ipython_display_")
+    assert bytes(explorer.image.value).startswith(b"\x89PNG")
+
+
+def test_margin_explorer_rejects_unknown_loss():
+    with pytest.raises(ValueError, match="unknown loss"):
+        widgets.margin_explorer(loss="hinge")
+
+
+# ---------------------------------------------------------------------------------------------
+# Sphere explorer
+# ---------------------------------------------------------------------------------------------
+
+
+def synthetic_runs():
+    """Four 'runs' whose features tighten around their class weights as m grows."""
+    rng = np.random.default_rng(0)
+    weights = np.eye(3)[[0, 1, 2, 0]] * np.array([1, 1, 1, -1])[:, None]
+    labels = np.repeat(np.arange(4), 25)
+    runs = []
+    for m in (1, 2, 3, 4):
+        features = weights[labels] + (0.6 / m) * rng.normal(size=(100, 3))
+        runs.append(
+            {"features": features, "labels": labels, "class_weights": weights, "loss": "a-softmax",
+             "m": m, "title": f"m = {m}"}
+        )  # fmt: skip
+    return runs
+
+
+def test_sphere_explorer_switches_runs():
+    runs = synthetic_runs()
+    explorer = widgets.sphere_explorer(runs)
+    assert explorer.figure.layout.title.text.startswith("m = 1")
+    image_m1 = explorer.histogram_image.value
+    same_m1 = np.median(explorer.pair_angles.same_class)
+    explorer.controls["run"].value = 3
+    assert explorer.figure.layout.title.text.startswith("m = 4")
+    assert explorer.histogram_image.value != image_m1
+    # tighter classes: the same-class angles shrink
+    assert np.median(explorer.pair_angles.same_class) < same_m1
+    # all 100·99/2 pairs are counted, split by class
+    counts = len(explorer.pair_angles.same_class) + len(explorer.pair_angles.different_class)
+    assert counts == 100 * 99 // 2
+    assert len(explorer.pair_angles.same_class) == 4 * 25 * 24 // 2
+    for trace in explorer.figure.data:
+        if (trace.name or "").startswith("class "):
+            xyz = np.stack([trace.x, trace.y, trace.z], axis=1)
+            np.testing.assert_allclose(np.linalg.norm(xyz, axis=1), 1.0, atol=1e-9)
+    assert "Angular Fisher Score" in explorer.readout.value
+
+
+def test_sphere_explorer_needs_runs():
+    with pytest.raises(ValueError, match="runs is empty"):
+        widgets.sphere_explorer([])
+
+
+# ---------------------------------------------------------------------------------------------
+# Train explorer
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_train_explorer_draws_every_epoch_on_the_circle():
+    from sphereviz.train import TrainConfig
+
+    base = TrainConfig.preset(
+        "mnist-demo", epochs=2, max_train_samples=256, max_test_samples=120, device="cpu"
+    )
+    explorer = widgets.train_explorer(base)
+    explorer.controls["dim"].value = 2
+    explorer.controls["m"].value = 2
+    config = explorer.config()
+    assert (config.loss, config.m, config.dim, config.out) == ("a-softmax", 2, 2, None)
+
+    images = []
+    run = explorer.train(on_epoch=lambda *_: images.append(explorer.image.value))
+    assert explorer.progress.value == explorer.progress.max == 2
+    assert [row["epoch"] for row in explorer.history] == [1, 2]
+    assert len(images) == 2 and images[0] != images[1]
+    assert "epoch 2" in explorer.readout.value
+    assert run.embeddings["features"].shape == (120, 2)
+    (ax,) = explorer.figure.axes
+    points = np.concatenate([c.get_offsets() for c in ax.collections])
+    assert len(points) == 120
+    np.testing.assert_allclose(np.linalg.norm(points, axis=1), 1.0, atol=1e-9)
+    assert not explorer.controls["train"].disabled
