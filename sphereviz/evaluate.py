@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from scipy.optimize import brentq
 from sklearn.metrics import roc_auc_score, roc_curve
 
@@ -34,6 +35,7 @@ __all__ = [
     "combine_flip_features",
     "cosine_logits",
     "cosine_scores",
+    "extract_features",
     "roc_summary",
     "single_split_verification",
     "verification_accuracy",
@@ -273,3 +275,51 @@ def _check_scores(scores, same) -> tuple[np.ndarray, np.ndarray]:
     if not np.isfinite(scores).all():
         raise ValueError("scores contain NaN or inf")
     return scores, _check_same(same, scores.size)
+
+
+# ---------------------------------------------------------------------------------------------
+# Glue: features from a trained model
+
+
+@torch.no_grad()
+def extract_features(
+    model: torch.nn.Module,
+    images: np.ndarray,
+    device: str | torch.device | None = None,
+    batch_size: int = 256,
+    flip: str | None = None,
+) -> np.ndarray:
+    """Features of ``uint8`` images (N×H×W digits or N×112×96×3 faces), as float32 (N, d).
+
+    The model runs in eval mode on ``device`` (default: where its parameters are), under bf16
+    autocast on CUDA, on batches normalised as in training. ``flip`` None gives f(image);
+    "concat" / "sum" combine it with f(horizontally flipped image) (SphereFace's LFW feature).
+    """
+    from sphereviz.data.tensors import BatchIterator
+
+    if flip is not None and flip not in FLIP_MODES:
+        raise ValueError(f"flip must be None or one of {FLIP_MODES}, got {flip!r}")
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    on_cuda = device.type == "cuda"
+    batches = BatchIterator(
+        images,
+        np.zeros(len(images), dtype=np.int64),
+        batch_size,
+        shuffle=False,
+        generator=0,
+        device=device,
+        channels_last=on_cuda or images.ndim == 4,
+    )
+    features, flipped = [], []
+    for x, _ in batches:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=on_cuda):
+            features.append(model(x).float().cpu())
+            if flip is not None:
+                flipped.append(model(x.flip(3)).float().cpu())
+    model.train(was_training)
+    result = torch.cat(features).numpy() if features else np.zeros((0, 0), np.float32)
+    if flip is None:
+        return result
+    return combine_flip_features(result, torch.cat(flipped).numpy(), flip).astype(np.float32)

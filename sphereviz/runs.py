@@ -1,0 +1,220 @@
+"""A training run on disk: the folder that ``sphereviz train`` writes and plots read.
+
+::
+
+    <run>/config.json      the TrainConfig, as JSON
+    <run>/metrics.jsonl    one JSON object per epoch (epoch, loss, train/test accuracy, λ, …)
+    <run>/model.pt         the last checkpoint (model, loss, optimizer, LR schedule, RNG states)
+    <run>/embeddings.npz   features, labels and class weights of the evaluation split
+
+Every file is written atomically (a crash leaves the previous version). Nothing here executes
+code from a file: checkpoints are read with ``torch.load(..., weights_only=True)`` (tensors,
+numbers, strings, lists and dicts only), configs and metrics are JSON, arrays are ``.npz``
+without pickles. A damaged or foreign file is a ``ValueError`` that names it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from sphereviz.fileio import atomic_path, write_json_atomic
+
+if TYPE_CHECKING:
+    from sphereviz.train import TrainConfig
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "Run",
+    "load_checkpoint",
+    "load_run",
+    "save_checkpoint",
+    "write_embeddings",
+    "write_metrics",
+]
+
+CONFIG_NAME = "config.json"
+METRICS_NAME = "metrics.jsonl"
+CHECKPOINT_NAME = "model.pt"
+EMBEDDINGS_NAME = "embeddings.npz"
+CHECKPOINT_FORMAT = "sphereviz-checkpoint-v1"
+CHECKPOINT_KEYS = (
+    "format",
+    "epoch",
+    "num_classes",
+    "model",
+    "loss",
+    "optimizer",
+    "scheduler",
+    "rng",
+    "metrics",
+)
+EMBEDDING_KEYS = ("features", "labels", "class_weights")
+
+
+@dataclass
+class Run:
+    """A finished (or interrupted) training run.
+
+    Attributes:
+        path: the run folder, or None for a run trained in memory (``TrainConfig.out=None``).
+        config: the :class:`~sphereviz.train.TrainConfig` it was trained with.
+        metrics: one dict per completed epoch, as in ``metrics.jsonl``.
+        embeddings: ``features`` (N, d), ``labels`` (N,) and ``class_weights`` (C, d) of the
+            evaluation split after the last epoch, as numpy arrays.
+    """
+
+    path: Path | None
+    config: TrainConfig
+    metrics: list[dict]
+    embeddings: dict[str, np.ndarray]
+    _trained: tuple[nn.Module, nn.Module] | None = field(default=None, repr=False)
+
+    @property
+    def final_metrics(self) -> dict:
+        """The last epoch's metrics (empty before the first epoch)."""
+        return self.metrics[-1] if self.metrics else {}
+
+    def load_model(self, device: str | torch.device = "cpu") -> nn.Module:
+        """The feature network with the last checkpoint's weights, in eval mode."""
+        return self.load_model_and_loss(device)[0]
+
+    def load_loss(self, device: str | torch.device = "cpu") -> nn.Module:
+        """The loss (it holds the class weights W) from the last checkpoint, in eval mode."""
+        return self.load_model_and_loss(device)[1]
+
+    def load_model_and_loss(
+        self, device: str | torch.device = "cpu"
+    ) -> tuple[nn.Module, nn.Module]:
+        from sphereviz.train import build_model_and_loss
+
+        if self.path is None:
+            if self._trained is None:
+                raise ValueError("this in-memory run holds no trained model")
+            model, loss = self._trained
+            return model.to(device).eval(), loss.to(device).eval()
+        checkpoint = load_checkpoint(self.path / CHECKPOINT_NAME, map_location=device)
+        model, loss = build_model_and_loss(self.config, int(checkpoint["num_classes"]))
+        _load_state(model, checkpoint["model"], self.path / CHECKPOINT_NAME, "model")
+        _load_state(loss, checkpoint["loss"], self.path / CHECKPOINT_NAME, "loss")
+        return model.to(device).eval(), loss.to(device).eval()
+
+
+def load_run(path: str | os.PathLike) -> Run:
+    """Read a run folder written by :func:`sphereviz.train.train`."""
+    from sphereviz.train import TrainConfig
+
+    path = Path(path)
+    if not path.is_dir():
+        raise ValueError(f"{path} is not a run folder; train one with `sphereviz train --out`")
+    config_path = path / CONFIG_NAME
+    config = TrainConfig.from_dict(read_json(config_path), source=config_path)
+    return Run(path, config, read_metrics(path / METRICS_NAME), read_embeddings(path))
+
+
+def read_json(path: Path) -> dict:
+    """A JSON object from ``path``, or a ValueError naming the file."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{path} is missing; is {path.parent} a sphereviz run folder?") from None
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path}: not readable JSON ({error})") from error
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def read_metrics(path: Path) -> list[dict]:
+    """The per-epoch metrics of ``metrics.jsonl`` (empty when the file does not exist yet)."""
+    if not path.exists():
+        return []
+    metrics = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                metrics.append(json.loads(line))
+            except ValueError as error:
+                raise ValueError(f"{path}:{number}: not a JSON line ({error})") from error
+    return metrics
+
+
+def write_metrics(path: Path, metrics: list[dict]) -> None:
+    """Rewrite ``metrics.jsonl`` with one line per epoch, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(json.dumps(row, sort_keys=True) + "\n" for row in metrics))
+
+
+def read_embeddings(path: Path) -> dict[str, np.ndarray]:
+    """``features``, ``labels`` and ``class_weights`` from ``embeddings.npz`` ({} if absent)."""
+    file = path / EMBEDDINGS_NAME
+    if not file.exists():
+        return {}
+    try:
+        with np.load(file, allow_pickle=False) as arrays:
+            embeddings = {key: arrays[key] for key in arrays.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+        raise ValueError(f"{file}: not a readable .npz file ({error})") from error
+    missing = [key for key in EMBEDDING_KEYS if key not in embeddings]
+    if missing:
+        raise ValueError(f"{file}: missing arrays {missing}; expected {list(EMBEDDING_KEYS)}")
+    return embeddings
+
+
+def write_embeddings(path: Path, embeddings: dict[str, np.ndarray]) -> None:
+    """Write ``embeddings.npz`` atomically (no pickled objects)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as file:
+        np.savez(file, **{key: np.asarray(embeddings[key]) for key in EMBEDDING_KEYS})
+
+
+def save_checkpoint(path: Path, checkpoint: dict[str, Any]) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then rename it over ``path``."""
+    with atomic_path(path) as tmp:
+        torch.save({"format": CHECKPOINT_FORMAT, **checkpoint}, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """Read a checkpoint without executing code from it; ValueError if damaged or foreign."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path} does not exist; the run has no checkpoint yet")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        raise ValueError(
+            f"{path}: not a readable sphereviz checkpoint (truncated, damaged or not written by "
+            f"sphereviz: {first_line}); retrain, or resume from an intact copy"
+        ) from error
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(
+            f"{path}: a PyTorch file but not a {CHECKPOINT_FORMAT} checkpoint; "
+            "point to a run folder written by `sphereviz train`"
+        )
+    missing = [key for key in CHECKPOINT_KEYS if key not in checkpoint]
+    if missing:
+        raise ValueError(f"{path}: checkpoint lacks {missing}; it is incomplete")
+    return checkpoint
+
+
+def _load_state(module: nn.Module, state: dict, path: Path, what: str) -> None:
+    try:
+        module.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError) as error:
+        raise ValueError(
+            f"{path}: the {what} weights do not fit the run's config ({error}); "
+            "was config.json edited after training?"
+        ) from error
+
+
+def write_config(path: Path, config_dict: dict) -> None:
+    write_json_atomic(path, config_dict)
