@@ -331,6 +331,9 @@ def sphere_explorer(runs: Sequence) -> SphereExplorer:
 # ---------------------------------------------------------------------------------------------
 
 
+_DEFAULT_TRAIN_MARGIN = {"a-softmax": 4, "cosface": 0.35, "arcface": 0.5}
+
+
 class TrainExplorer(_Explorer):
     """Pick loss, m and feature dimension, press Train, watch the features move.
 
@@ -371,7 +374,15 @@ class TrainExplorer(_Explorer):
                 widgets.HBox([self.image, self.readout]),
             ]
         )
+        self.controls["loss"].observe(self._on_loss_change, names="value")
         self.controls["train"].on_click(lambda _button: self.train())
+
+    def _on_loss_change(self, change) -> None:
+        """Each loss gets its paper's margin; the margin-free ones grey the field out."""
+        default = _DEFAULT_TRAIN_MARGIN.get(change["new"])
+        self.controls["m"].disabled = default is None
+        if default is not None:
+            self.controls["m"].value = default
 
     def config(self):
         """The TrainConfig that Train would use now."""

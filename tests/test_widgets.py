@@ -211,3 +211,13 @@ def test_train_explorer_draws_every_epoch_on_the_circle():
     assert len(points) == 120
     np.testing.assert_allclose(np.linalg.norm(points, axis=1), 1.0, atol=1e-9)
     assert not explorer.controls["train"].disabled
+
+
+def test_train_explorer_sets_each_loss_margin():
+    explorer = widgets.train_explorer()
+    explorer.controls["loss"].value = "cosface"
+    assert explorer.config().m == pytest.approx(0.35)
+    explorer.controls["loss"].value = "softmax"
+    assert explorer.controls["m"].disabled and explorer.config().m is None
+    explorer.controls["loss"].value = "a-softmax"
+    assert explorer.config().m == 4 and isinstance(explorer.config().m, int)
