@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -27,6 +28,7 @@ from scipy.optimize import brentq
 from sklearn.metrics import roc_auc_score, roc_curve
 
 __all__ = [
+    "LfwEvaluation",
     "RocSummary",
     "VerificationResult",
     "accuracy",
@@ -35,6 +37,7 @@ __all__ = [
     "combine_flip_features",
     "cosine_logits",
     "cosine_scores",
+    "evaluate_lfw",
     "extract_features",
     "roc_summary",
     "single_split_verification",
@@ -323,3 +326,162 @@ def extract_features(
     if flip is None:
         return result
     return combine_flip_features(result, torch.cat(flipped).numpy(), flip).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# LFW verification of a trained run, and ``sphereviz evaluate-lfw``
+
+VIEW1_TRAIN_PAIRS = "pairsDevTrain.txt"
+
+
+@dataclass(frozen=True)
+class LfwEvaluation:
+    """The outcome of :func:`evaluate_lfw`: protocol, per-fold result, ROC and pair counts."""
+
+    protocol: str
+    verification: VerificationResult
+    roc: RocSummary
+    pairs_used: int
+    pairs_skipped: int
+
+    def summary(self) -> dict:
+        """JSON-ready numbers (what ``sphereviz evaluate-lfw --json`` prints)."""
+        return {
+            "protocol": self.protocol,
+            "accuracy_mean": self.verification.accuracy_mean,
+            "accuracy_std": self.verification.accuracy_std,
+            "accuracy_standard_error": self.verification.accuracy_standard_error,
+            "fold_accuracies": self.verification.fold_accuracies.tolist(),
+            "auc": self.roc.auc,
+            "eer": self.roc.eer,
+            "tar_at_far_1e-3": self.roc.tar_at_far,
+            "pairs_used": self.pairs_used,
+            "pairs_skipped": self.pairs_skipped,
+        }
+
+
+def evaluate_lfw(
+    run,
+    lfw_root,
+    pairs=None,
+    landmarks=None,
+    flip: str = "concat",
+    device: str = "auto",
+    batch_size: int = 256,
+    workers: int | None = None,
+    progress: bool | None = None,
+) -> LfwEvaluation:
+    """Verify LFW pairs with the features of a trained face run, the official way.
+
+    Args:
+        run: a run folder (or :class:`~sphereviz.runs.Run`) trained on 112×96 faces.
+        lfw_root: the LFW folder (``images/``, the pairs files, ``lfw_landmark.txt``).
+        pairs: a pairs file; default ``lfw_root/pairs.txt`` (View 2: 10 folds, thresholds by
+            cross-validation). A one-fold file (View 1's ``pairsDevTest.txt``) is scored with
+            the mean and threshold of ``pairsDevTrain.txt`` beside it.
+        landmarks: 5-point landmark file (default ``lfw_root/lfw_landmark.txt``).
+        flip: "concat" (official) or "sum" of f(image) and f(flipped image).
+
+    Pairs whose images are missing on disk are skipped and counted.
+    """
+    from sphereviz.data.lfw import (
+        lfw_images_dir,
+        load_lfw_crops,
+        pair_image_index,
+        read_pairs,
+        resolve_pairs,
+    )
+    from sphereviz.runs import Run, load_run
+    from sphereviz.train import resolve_device
+
+    run = run if isinstance(run, Run) else load_run(run)
+    if run.config.dataset != "faces":
+        raise ValueError(
+            f"run {run.path} was trained on {run.config.dataset} (28×28 images); LFW "
+            "verification needs a face model (train with --dataset faces)"
+        )
+    if flip not in FLIP_MODES:
+        raise ValueError(f"flip must be one of {FLIP_MODES}, got {flip!r}")
+    root = Path(lfw_root)
+    pairs_path = Path(pairs) if pairs is not None else root / "pairs.txt"
+    if not pairs_path.exists() and (root / pairs_path).exists():
+        pairs_path = root / pairs_path
+    images_root = lfw_images_dir(root)
+    test_pairs = read_pairs(pairs_path)
+    usable, skipped = resolve_pairs(test_pairs, images_root)
+    if not usable:
+        raise ValueError(f"no pair of {pairs_path} has both images under {images_root}")
+    view2 = len({pair.fold for pair in usable}) > 1
+    train_usable = []
+    if not view2:
+        train_path = pairs_path.parent / VIEW1_TRAIN_PAIRS
+        if pairs_path.name == VIEW1_TRAIN_PAIRS or not train_path.exists():
+            raise ValueError(
+                f"{pairs_path} has a single fold, so the threshold must come from another set: "
+                f"expected {VIEW1_TRAIN_PAIRS} beside it (View 1), or pass the 10-fold pairs.txt"
+            )
+        train_usable, _ = resolve_pairs(read_pairs(train_path), images_root)
+
+    paths, index_a, index_b = pair_image_index(usable + train_usable)
+    crops = load_lfw_crops(paths, root, landmarks, workers=workers, progress=progress is not False)
+    model = run.load_model(resolve_device(device))
+    features = extract_features(model, crops, batch_size=batch_size, flip=flip)
+    a, b = features[index_a], features[index_b]
+    same = np.array([pair.same for pair in usable + train_usable])
+    n = len(usable)
+    if view2:
+        folds = np.array([pair.fold for pair in usable])
+        verification = verification_accuracy(a, b, same, folds)
+        protocol = (
+            "view2-10fold" if len(np.unique(folds)) == 10 else f"{len(np.unique(folds))}-fold"
+        )
+    else:
+        verification = single_split_verification(a[n:], b[n:], same[n:], a[:n], b[:n], same[:n])
+        protocol = "view1-devtest"
+    roc = roc_summary(verification.scores, verification.same)
+    return LfwEvaluation(protocol, verification, roc, n, len(skipped))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``sphereviz evaluate-lfw``: verification accuracy, ROC, AUC, EER of a face run."""
+    import argparse
+    import sys
+    import warnings
+
+    from sphereviz.fileio import print_json_summary
+
+    parser = argparse.ArgumentParser(
+        prog="sphereviz evaluate-lfw",
+        description="Open-set verification of a face run on LFW pairs (official protocol).",
+    )
+    parser.add_argument("--run", required=True, help="run folder trained with --dataset faces")
+    parser.add_argument("--lfw", required=True, help="LFW folder (images/, pairs files)")
+    parser.add_argument("--pairs", help="pairs file (default: LFW/pairs.txt, View 2)")
+    parser.add_argument("--landmarks", help="landmark file (default: LFW/lfw_landmark.txt)")
+    parser.add_argument("--flip", choices=FLIP_MODES, default="concat")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--json", action="store_true", help="print a JSON summary last")
+    args = parser.parse_args(argv)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = evaluate_lfw(
+                args.run, args.lfw, args.pairs, args.landmarks, args.flip, args.device,
+                args.batch_size, progress=None,
+            )  # fmt: skip
+        for warning in caught:
+            print(f"warning: {warning.message}", file=sys.stderr)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"sphereviz evaluate-lfw: error: {error}", file=sys.stderr)
+        return 2
+    summary = result.summary()
+    print(
+        f"{summary['protocol']}: accuracy {summary['accuracy_mean']:.4f} ± "
+        f"{summary['accuracy_std']:.4f}, AUC {summary['auc']:.4f}, EER {summary['eer']:.4f}, "
+        f"TAR@FAR=1e-3 {summary['tar_at_far_1e-3']:.4f} "
+        f"({summary['pairs_used']} pairs, {summary['pairs_skipped']} skipped)"
+    )
+    if args.json:
+        print_json_summary(summary)
+    return 0

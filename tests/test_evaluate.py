@@ -1,10 +1,13 @@
 """Evaluation: the verification protocol against hand-computed and brute-force results, the
 ROC summaries against scikit-learn and pairwise counting, closed-set accuracy."""
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from sklearn.metrics import roc_auc_score
 
 from sphereviz.evaluate import (
@@ -54,11 +57,13 @@ def brute_force_ten_fold(a, b, same, folds):
         rows = [a[i] for i in train] + [b[i] for i in train]
         mean = [sum(r[k] for r in rows) / len(rows) for k in range(a.shape[1])]
 
-        def score(i, mean=mean):
+        scores = {}
+        for i in range(len(same)):
             u = [a[i][k] - mean[k] for k in range(len(mean))]
             v = [b[i][k] - mean[k] for k in range(len(mean))]
             dot = sum(x * y for x, y in zip(u, v, strict=True))
-            return dot / math.sqrt(sum(x * x for x in u) * sum(y * y for y in v))
+            scores[i] = dot / math.sqrt(sum(x * x for x in u) * sum(y * y for y in v))
+        score = scores.__getitem__
 
         train_scores = sorted({score(i) for i in train})
         candidates = [train_scores[0] - 1.0]
@@ -182,3 +187,108 @@ def test_inputs_are_validated():
         verification_accuracy(a * np.nan, a, [1, 0, 1, 0], [0, 0, 1, 1])
     with pytest.raises(ValueError, match="both"):
         roc_summary([0.1, 0.2], [1, 1])
+
+
+# ---------------------------------------------------------------------------------------------
+# The glue: a (random-weight) face run on a few real LFW pairs
+
+
+def write_face_run(folder: Path, dim: int = 16) -> None:
+    """A run folder with an untrained SFNet-4, as `sphereviz train --dataset faces` writes."""
+    from sphereviz.runs import save_checkpoint, write_config
+    from sphereviz.train import TrainConfig, build_model_and_loss
+
+    config = TrainConfig.preset("faces", faces_cache="unused", model="sfnet4", dim=dim)
+    torch.manual_seed(0)
+    model, loss = build_model_and_loss(config, num_classes=5)
+    folder.mkdir(parents=True)
+    write_config(folder / "config.json", config.to_dict())
+    save_checkpoint(
+        folder / "model.pt",
+        {"epoch": 1, "num_classes": 5, "model": model.state_dict(), "loss": loss.state_dict(),
+         "optimizer": {}, "scheduler": {}, "rng": {}, "metrics": []},
+    )  # fmt: skip
+
+
+SAME = ["Abdullah_Gul\t13\t14", "Abdullah_Gul\t13\t16", "Betsy_Coffin\t1\t2"]
+DIFFERENT = [
+    "AJ_Lamas\t1\tZach_Safrin\t1",
+    "Aaron_Guiel\t1\tReese_Witherspoon\t3",
+    "Betsy_Coffin\t1\tGerard_Tronche\t1",
+]
+
+
+def test_evaluate_lfw_glue_on_real_pairs(lfw_root, tmp_path, capsys):
+    from sphereviz.data.lfw import read_pairs
+    from sphereviz.evaluate import evaluate_lfw, main
+
+    run = tmp_path / "run"
+    write_face_run(run)
+    pairs = tmp_path / "pairs2.txt"  # two folds of 3 + 3 pairs, Betsy_Coffin_0001 is missing
+    pairs.write_text("2\t3\n" + "\n".join(SAME + DIFFERENT + SAME + DIFFERENT) + "\n")
+    with pytest.warns(UserWarning, match="Betsy_Coffin"):
+        result = evaluate_lfw(run, lfw_root, pairs, device="cpu", workers=1, progress=False)
+    assert (result.pairs_used, result.pairs_skipped) == (8, 4)
+    assert result.protocol == "2-fold"
+    # Independently: features of each distinct image and of its mirror image, concatenated.
+    from sphereviz.data.lfw import load_lfw_crops, pair_image_index, resolve_pairs
+    from sphereviz.runs import load_run
+
+    with pytest.warns(UserWarning, match="Betsy_Coffin"):
+        usable, _ = resolve_pairs(read_pairs(pairs), lfw_root / "images")
+    paths, index_a, index_b = pair_image_index(usable)
+    crops = load_lfw_crops(paths, lfw_root)
+    model = load_run(run).load_model()
+    x = torch.from_numpy((crops.astype(np.float32) - 127.5) / 128).permute(0, 3, 1, 2)
+    with torch.no_grad():
+        features = torch.cat([model(x), model(torch.flip(x, dims=[3]))], dim=1).numpy()
+    expected = verification_accuracy(
+        features[index_a], features[index_b], [p.same for p in usable], [p.fold for p in usable]
+    )
+    np.testing.assert_allclose(result.verification.scores, expected.scores, rtol=1e-4, atol=1e-5)
+    assert result.verification.accuracy_mean == pytest.approx(expected.accuracy_mean)
+
+    code = main(["--run", str(run), "--lfw", str(lfw_root), "--pairs", str(pairs), "--json",
+                 "--device", "cpu"])  # fmt: skip
+    assert code == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    assert {"protocol", "accuracy_mean", "accuracy_std", "auc", "eer", "pairs_used",
+            "pairs_skipped"} <= set(summary)  # fmt: skip
+    assert summary["pairs_skipped"] == 4 and "Betsy_Coffin" in captured.err
+
+
+def test_evaluate_lfw_view1_takes_the_threshold_from_dev_train(lfw_root, tmp_path):
+    from sphereviz.evaluate import evaluate_lfw
+
+    run = tmp_path / "run"
+    write_face_run(run)
+    view1 = tmp_path / "view1"
+    view1.mkdir()
+    (view1 / "pairsDevTest.txt").write_text("2\n" + "\n".join(SAME[:2] + DIFFERENT[:2]) + "\n")
+    (view1 / "pairsDevTrain.txt").write_text(
+        "2\nAaron_Peirsol\t1\t2\nAaron_Peirsol\t3\t4\n"
+        "AJ_Cook\t1\tMarsha_Thomason\t1\nAaron_Sorkin\t2\tFrank_Keating\t1\n"
+    )
+    result = evaluate_lfw(run, lfw_root, view1 / "pairsDevTest.txt", device="cpu", workers=1,
+                          progress=False)  # fmt: skip
+    assert result.protocol == "view1-devtest"
+    assert (result.pairs_used, result.pairs_skipped) == (4, 0)
+    assert result.verification.fold_accuracies.size == 1
+    with pytest.raises(ValueError, match="pairsDevTrain"):
+        evaluate_lfw(run, lfw_root, view1 / "pairsDevTrain.txt", device="cpu", progress=False)
+
+
+def test_extract_features_flip_modes():
+    from sphereviz.evaluate import extract_features
+    from sphereviz.models import SFNet
+
+    torch.manual_seed(0)
+    model = SFNet(4, embedding_dim=8).eval()
+    images = np.random.default_rng(0).integers(0, 256, (3, 112, 96, 3), dtype=np.uint8)
+    plain = extract_features(model, images, device="cpu")
+    mirrored = extract_features(model, images[:, :, ::-1].copy(), device="cpu")
+    both = extract_features(model, images, device="cpu", flip="concat")
+    np.testing.assert_allclose(both, np.concatenate([plain, mirrored], 1), rtol=1e-4, atol=1e-5)
+    summed = extract_features(model, images, device="cpu", flip="sum")
+    np.testing.assert_allclose(summed, plain + mirrored, rtol=1e-4, atol=1e-5)
