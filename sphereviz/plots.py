@@ -41,6 +41,7 @@ __all__ = [
     "plot_training_curves",
     "project_to_sphere",
     "regions_for",
+    "run_panel",
     "target_curve",
     "uncovered_arcs",
     "uniform_criterion_map",
@@ -597,6 +598,28 @@ def draw_unit_sphere_features(
         _draw_weight_rays(ax, np.asarray(unit_weights, dtype=float), 1.2)
     ax.set_box_aspect((1, 1, 1), zoom=1.35)
     ax.set_axis_off()
+
+
+def run_panel(run, title: str | None = None) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
+    """``(title, features, labels, class_weights)`` of a trained run, for the panel plots.
+
+    ``run`` is a ``sphereviz.runs.Run`` (from ``train`` or ``load_run``); the default title
+    names its loss and m, e.g. ``"a-softmax, m = 4"``. Use it as
+    ``plot_features_sphere([run_panel(r) for r in runs])``; ``plot_angle_histograms`` takes
+    the first three entries.
+    """
+    embeddings = getattr(run, "embeddings", None)
+    if not embeddings:
+        raise ValueError("run has no embeddings; train it (at least one epoch) or load_run(path)")
+    if title is None:
+        config = run.config
+        title = config.loss if config.m is None else f"{config.loss}, m = {config.m:g}"
+    return (
+        title,
+        np.asarray(embeddings["features"]),
+        np.asarray(embeddings["labels"]),
+        np.asarray(embeddings["class_weights"]),
+    )
 
 
 def plot_features_2d(

@@ -245,11 +245,9 @@ def _run_parts(run) -> tuple[str, dict, str | None, float | None]:
         loss, m = run.get("loss"), run.get("m")
         title = run.get("title") or (f"{loss}, m = {m}" if loss else "run")
         return title, embeddings, loss, m
-    config, embeddings = run.config, run.embeddings
-    if not embeddings:
-        raise ValueError(f"run {run.path} has no embeddings yet; train it for an epoch first")
-    title = f"{config.loss}, m = {config.m}" if config.m is not None else config.loss
-    return title, embeddings, config.loss, config.m
+    title, features, labels, weights = plots.run_panel(run)
+    embeddings = {"features": features, "labels": labels, "class_weights": weights}
+    return title, embeddings, run.config.loss, run.config.m
 
 
 class SphereExplorer(_Explorer):

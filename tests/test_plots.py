@@ -293,3 +293,19 @@ def test_angle_histogram_counts_equal_number_of_pairs():
     np.testing.assert_array_equal(
         [bar.get_height() for bar in same_bars], np.histogram(angles[same], edges)[0]
     )
+
+
+def test_run_panel_reads_a_run():
+    from sphereviz.runs import Run
+    from sphereviz.train import TrainConfig
+
+    features, labels, weights = toy_features(dim=3)
+    embeddings = {"features": features, "labels": labels, "class_weights": weights}
+    run = Run(None, TrainConfig(loss="a-softmax", m=3), [], embeddings)
+    title, panel_features, panel_labels, panel_weights = plots.run_panel(run)
+    assert title == "a-softmax, m = 3"
+    np.testing.assert_array_equal(panel_features, features)
+    np.testing.assert_array_equal(panel_labels, labels)
+    np.testing.assert_array_equal(panel_weights, weights)
+    with pytest.raises(ValueError, match="no embeddings"):
+        plots.run_panel(Run(None, TrainConfig(), [], {}))
