@@ -1,11 +1,11 @@
-"""Speed of one margin-explorer update: recompute the regions, redraw both panels, render PNG.
+"""Speed of one margin-explorer update: recompute the regions, redraw both panels, render SVG.
 
 This is what happens on every step of the ``m`` slider in the classroom, so it has to feel
 live: target ≤ 100 ms median on a laptop CPU. Each row varies one control over its range
 (so every step is a real change) and reports the median and 90th percentile wall time per
 update, plus the median CPU time of this process (wall time includes waiting for the CPU
 when other work shares the machine; CPU time does not). The phases of one update (compute,
-draw, PNG) are timed separately for the A-Softmax row.
+draw, render) are timed separately for the A-Softmax row, with PNG rendering for comparison.
 
 Run: ``python benchmarks/bench_widgets.py [--repeats N]``.
 """
@@ -78,10 +78,11 @@ def run(repeats: int = 3) -> list[dict]:
     phases = {
         "  phase: compute regions": explorer.compute,
         "  phase: draw target + regions": lambda: (
-            plots.draw_target_curve(explorer.target_ax, explorer.loss, explorer.m),
+            plots.draw_target_curve(explorer.target_ax, explorer.loss, explorer.m, legend=False),
             plots.draw_regions(explorer.regions_ax, explorer.regions, annotate=False),
         ),
-        "  phase: render PNG": lambda: widgets.figure_png(explorer.figure),
+        "  phase: render SVG (used)": lambda: widgets.figure_svg(explorer.figure),
+        "  phase: render PNG (alternative)": lambda: widgets.figure_png(explorer.figure),
     }
     for name, call in phases.items():
         rows.append(_row(name, *_time_calls([call] * (8 * repeats))))

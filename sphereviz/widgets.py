@@ -12,8 +12,9 @@ students) can set ``explorer.controls["m"].value = 3`` and read ``explorer.reado
 without a browser; displaying the object in a notebook shows ``explorer.widget``.
 
 Matplotlib output is rendered from one reused ``Figure`` (not managed by pyplot, so nothing is
-displayed twice) to PNG bytes in an ``ipywidgets.Image``: fast, deterministic and free of
-``%matplotlib widget``.
+displayed twice) to bytes in an ``ipywidgets.Image``: SVG with text as text for the margin
+explorer (the fastest redraw, see ``benchmarks/bench_widgets.py``), PNG for the scatter plots
+(thousands of points make SVG heavy). Deterministic, and free of ``%matplotlib widget``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 
 import ipywidgets as widgets
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -35,6 +37,7 @@ __all__ = [
     "SphereExplorer",
     "TrainExplorer",
     "figure_png",
+    "figure_svg",
     "margin_explorer",
     "sphere_explorer",
     "train_explorer",
@@ -68,6 +71,19 @@ def _in_ipython() -> bool:
     except ImportError:
         return False
     return get_ipython() is not None
+
+
+def figure_svg(figure: Figure) -> bytes:
+    """The figure as SVG bytes with text kept as text (for an ``ipywidgets.Image``).
+
+    With ``svg.fonttype = "none"`` the browser sets the labels in its own sans-serif font,
+    so no glyph outlines are computed: about half the time of a PNG of the same figure, and
+    sharp at any zoom. A fixed hash salt and no date keep the bytes reproducible.
+    """
+    buffer = io.BytesIO()
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "sphereviz"}):
+        figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+    return buffer.getvalue()
 
 
 class _Explorer:
@@ -111,7 +127,7 @@ class MarginExplorer(_Explorer):
     in radians), ``num_classes`` (K), ``theta12`` (degrees, two classes only), and for softmax
     ``weight_norm`` (‖W₁‖, the others 1) and ``bias`` (b₁, the others 0). Only the controls
     that apply are shown. ``readout`` is an HTML table; ``regions`` the last
-    ``geometry.CircleRegions``; ``figure`` the matplotlib figure shown in ``image``.
+    ``geometry.CircleRegions``; ``figure`` the matplotlib figure shown (as SVG) in ``image``.
     """
 
     def __init__(
@@ -120,14 +136,12 @@ class MarginExplorer(_Explorer):
         m: int = 4,
         num_classes: int = 2,
         theta12_degrees: float = 90.0,
-        dpi: int = WIDGET_DPI,
     ):
         loss = geometry.canonical_loss_name(loss)
         if loss not in dict(map(reversed, LOSS_CHOICES)):
             raise ValueError(
                 f"margin_explorer offers {[name for _, name in LOSS_CHOICES]}, got {loss!r}"
             )
-        self.dpi = dpi
         style = {"description_width": "initial"}
         self.controls: dict[str, widgets.ValueWidget] = {
             "loss": widgets.Dropdown(options=LOSS_CHOICES, value=loss, description="loss"),
@@ -157,10 +171,10 @@ class MarginExplorer(_Explorer):
             ),
         }  # fmt: skip
         self.readout = widgets.HTML()
-        self.image = widgets.Image(format="png", layout={"max_width": "760px"})
+        self.image = widgets.Image(format="svg+xml", layout={"width": "640px"})
         self.figure = Figure(figsize=(8.0, 3.6))
         self.target_ax, self.regions_ax = self.figure.subplots(1, 2)
-        self.figure.subplots_adjust(left=0.08, right=0.98, bottom=0.14, top=0.9, wspace=0.15)
+        self.figure.subplots_adjust(left=0.08, right=0.98, bottom=0.14, top=0.86, wspace=0.15)
         self.controls_box = widgets.VBox()
         self.widget = widgets.VBox(
             [self.controls_box, widgets.HBox([self.image, self.readout])],
@@ -212,10 +226,10 @@ class MarginExplorer(_Explorer):
         if list(self.controls_box.children) != visible:
             self.controls_box.children = visible
         self.regions = self.compute()
-        plots.draw_target_curve(self.target_ax, self.loss, self.m)
+        plots.draw_target_curve(self.target_ax, self.loss, self.m, legend=False)
         plots.draw_regions(self.regions_ax, self.regions, annotate=False)
         self.readout.value = _readout_html(self.regions)
-        self.image.value = figure_png(self.figure, self.dpi)
+        self.image.value = figure_svg(self.figure)
 
     @property
     def summary(self) -> dict:
