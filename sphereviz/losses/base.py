@@ -10,9 +10,10 @@ over logits computed in two steps:
    factor 1/‖W_j‖ when the weights are normalised (no normalised copy of W is made, and the
    backward of the normalisation is written by hand: ``unit_column_matmul``);
 2. for the margin losses, only the N target entries f_{y_i} are replaced by the margined
-   target logit (cos θ_y from the N target columns of W, the margin formula on N numbers, a
-   scatter into the logits). The margin is never evaluated on all C columns and no one-hot
-   float mask is built.
+   target logit (the N plain target logits, the margin formula on N numbers, an in-place
+   scatter-add of the difference). The margin is never evaluated on all C columns, no one-hot
+   float mask is built, and no (N, C) or (d, C) gradient is built for the N targets alone
+   (``logits_and_targets`` joins both gradient paths in one hand-written backward).
 
 Hooks (override one or two):
 
@@ -47,6 +48,7 @@ __all__ = [
     "MarginLoss",
     "check_finite_margin",
     "check_scale",
+    "logits_and_targets",
     "unit_column_matmul",
 ]
 
@@ -148,20 +150,16 @@ class MarginLoss(nn.Module):
         x = x.to(self._compute_dtype(x))
         norms = _row_norms(x)
         rows = self.scale_embeddings(x, norms)
-        logits = self.logits_from_rows(rows)
         if not self.has_margin:
-            return logits
-        # cos θ_y from the N target columns of W only (d×N numbers), not from the logits
-        target_weights = self.W.to(x.dtype).index_select(1, labels)
-        target_weight_norms = torch.linalg.vector_norm(target_weights, dim=0)
-        plain_target = (rows * target_weights.t()).sum(1)
-        if self.normalize_weights:
-            plain_target = plain_target / target_weight_norms.clamp_min(NORM_EPS)
+            return self.logits_from_rows(rows)
+        logits, plain_target, target_weight_norms = logits_and_targets(
+            rows, self.W.to(x.dtype), labels, self.normalize_weights
+        )
         radius = self.target_radius(norms, target_weight_norms)
         cos_theta = (plain_target / radius.clamp_min(NORM_EPS)).clamp(-1.0, 1.0)
         target = self.margin_target_logit(cos_theta, radius).to(logits.dtype)
-        # in place: the plain logits are a fresh tensor that no backward formula saved
-        return logits.scatter_(1, labels.unsqueeze(1), target.unsqueeze(1))
+        # add (target − plain) in place: its backward passes the (N, C) gradient through as is
+        return logits.scatter_add_(1, labels.unsqueeze(1), (target - plain_target).unsqueeze(1))
 
     @staticmethod
     def _inverse_weight_norms(weights: torch.Tensor) -> torch.Tensor:
@@ -211,8 +209,8 @@ class MarginLoss(nn.Module):
                 f"samples, so labels must have shape ({batch_size},); flatten them with "
                 "labels.view(-1)"
             )
-        if not torch.compiler.is_compiling():
-            low, high = int(labels.min()), int(labels.max())
+        if not torch.compiler.is_compiling():  # one host sync per batch on a GPU
+            low, high = torch.stack(torch.aminmax(labels)).tolist()
             if low < 0 or high >= self.num_classes:
                 raise ValueError(
                     f"labels must lie in [0, num_classes) = [0, {self.num_classes}), got values "
@@ -232,29 +230,71 @@ def unit_column_matmul(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
 
     the second term removing the radial part (zero where ‖W_j‖ < eps, where r is constant).
     """
-    return _UnitColumnMatmul.apply(x, weights)
+    return _HeadMatmul.apply(x, weights, None, True)[0]
 
 
-class _UnitColumnMatmul(torch.autograd.Function):
+def logits_and_targets(
+    rows: torch.Tensor, weights: torch.Tensor, labels: torch.Tensor, normalize_weights: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The plain logits (N, C), their target entries f_{i,y_i} (N,) and ‖W_{y_i}‖ (N,).
+
+    Logits as in ``unit_column_matmul`` (or rows @ W for raw weights). The target entries and
+    norms are separate outputs, so the margin can be computed from them while the gradients
+    of both paths meet inside one backward: no (N, C) or (d, C) gradient is built for the N
+    target entries alone.
+    """
+    return _HeadMatmul.apply(rows, weights, labels, normalize_weights)
+
+
+class _HeadMatmul(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        norms = torch.linalg.vector_norm(weights, dim=0)
+    def forward(ctx, rows, weights, labels, normalize_weights: bool):
+        # vecdot reduces the (d, C) columns in one fast pass (vector_norm is ~3x slower here)
+        norms = torch.linalg.vecdot(weights, weights, dim=0).sqrt()
         inverse_norms = 1.0 / norms.clamp_min(NORM_EPS)
-        ctx.save_for_backward(x, weights, inverse_norms, norms)
-        return (x @ weights).mul_(inverse_norms)
+        products = rows @ weights
+        logits = products * inverse_norms if normalize_weights else products
+        if labels is None:
+            targets = target_weight_norms = logits.new_empty(0)
+        else:
+            targets = logits.gather(1, labels.unsqueeze(1)).squeeze(1)
+            target_weight_norms = norms[labels]
+        ctx.normalize_weights = normalize_weights
+        saved_products = products if normalize_weights else None
+        ctx.save_for_backward(rows, weights, inverse_norms, norms, labels, saved_products)
+        return logits, targets, target_weight_norms
 
     @staticmethod
-    def backward(ctx, grad_output: torch.Tensor):
-        x, weights, inverse_norms, norms = ctx.saved_tensors
-        scaled = grad_output * inverse_norms
-        grad_x = scaled @ weights.t() if ctx.needs_input_grad[0] else None
+    def backward(ctx, grad_logits, grad_targets, grad_target_weight_norms):
+        rows, weights, inverse_norms, norms, labels, products = ctx.saved_tensors
+        has_targets = labels is not None
+        if has_targets:
+            target_index = labels.unsqueeze(1)
+        if ctx.normalize_weights:
+            grad_products = grad_logits * inverse_norms  # ∂L/∂(rows @ W), a fresh tensor
+            if has_targets:
+                target_grad = (grad_targets * inverse_norms[labels]).unsqueeze(1)
+                grad_products.scatter_add_(1, target_index, target_grad)
+        elif has_targets:
+            grad_products = grad_logits.scatter_add(1, target_index, grad_targets.unsqueeze(1))
+        else:
+            grad_products = grad_logits
+        grad_rows = grad_products @ weights.t() if ctx.needs_input_grad[0] else None
         grad_weights = None
         if ctx.needs_input_grad[1]:
-            grad_weights = x.t() @ scaled
-            radial = (grad_weights * weights).sum(0) * inverse_norms.square()
-            radial = radial.masked_fill(norms < NORM_EPS, 0.0)
-            grad_weights.addcmul_(weights, radial, value=-1.0)
-        return grad_x, grad_weights
+            grad_weights = rows.t() @ grad_products
+            # per column j: grad_weights_j += coefficient_j · W_j
+            coefficient = torch.zeros_like(norms)
+            if ctx.normalize_weights:
+                # remove the radial part: −r_j² (A_j · W_j), where A_j · W_j is computed
+                # on the (N, C) side as Σ_n ∂L/∂P_nj · P_nj, P = rows @ W (half the work)
+                radial = torch.linalg.vecdot(grad_products, products, dim=0)
+                coefficient -= radial * inverse_norms.square()
+            if has_targets:  # ∂‖W_j‖/∂W_j = W_j / ‖W_j‖
+                coefficient.index_add_(0, labels, grad_target_weight_norms * inverse_norms[labels])
+            coefficient = coefficient.masked_fill(norms < NORM_EPS, 0.0)
+            grad_weights.addcmul_(weights, coefficient)
+        return grad_rows, grad_weights, None, None
 
 
 def check_scale(scale, loss_name: str) -> float:
