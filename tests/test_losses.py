@@ -27,7 +27,7 @@ from sphereviz.losses import (
     SoftmaxLoss,
     make_loss,
 )
-from sphereviz.losses.base import unit_column_matmul
+from sphereviz.losses.head import unit_column_matmul
 from sphereviz.margins import LambdaSchedule
 
 NUM_CLASSES, EMBEDDING_SIZE = 5, 3
