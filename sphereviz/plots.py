@@ -19,7 +19,6 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Wedge
 from matplotlib.ticker import MaxNLocator
-from sklearn.decomposition import PCA
 
 from sphereviz import geometry, margins
 from sphereviz.style import OKABE_ITO, class_colors
@@ -579,6 +578,8 @@ def project_to_sphere(
             None if weights is None else _unit_rows(weights),
             description,
         )
+    from sklearn.decomposition import PCA  # imported here: it takes seconds, and few plots need it
+
     unit_features = _unit_rows(features)
     pca = PCA(n_components=dim, svd_solver="full").fit(unit_features)
     axes = pca.components_

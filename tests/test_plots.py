@@ -309,3 +309,44 @@ def test_run_panel_reads_a_run():
     np.testing.assert_array_equal(panel_weights, weights)
     with pytest.raises(ValueError, match="no embeddings"):
         plots.run_panel(Run(None, TrainConfig(), [], {}))
+
+
+# ---------------------------------------------------------------------------------------------
+# Deterministic files from the real figures
+# ---------------------------------------------------------------------------------------------
+
+FIGURE_SCRIPT = """
+import sys
+import matplotlib
+matplotlib.use("Agg")
+from sphereviz import plots
+from sphereviz.style import publication_style, save_figure
+
+with publication_style(column="double"):
+    regions = [plots.regions_for("softmax", weight_norms=[1.5, 1.0], biases=[0.2, 0.0]),
+               plots.regions_for("a-softmax", 4), plots.regions_for("cosface", 0.35, 5)]
+    save_figure(plots.plot_regions(regions), sys.argv[1] + "/regions")
+    bound_map = plots.plot_bound_map(m_max=5.0, m_step=0.5, theta12_step_degrees=15.0,
+                                     max_classes=5)
+    save_figure(bound_map, sys.argv[1] + "/bounds")
+"""
+
+
+@pytest.mark.slow
+def test_real_figures_save_byte_identically_in_two_processes(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    processes = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        command = [sys.executable, "-c", FIGURE_SCRIPT, str(tmp_path / name)]
+        processes.append(subprocess.Popen(command, cwd=repo))
+    assert [process.wait(timeout=300) for process in processes] == [0, 0]
+    files = sorted(p.name for p in (tmp_path / "a").iterdir())
+    expected = [f"{stem}.{ext}" for stem in ("bounds", "regions") for ext in ("pdf", "png", "svg")]
+    assert files == expected
+    for name in files:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name

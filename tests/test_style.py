@@ -43,20 +43,24 @@ RENDER_SCRIPT = textwrap.dedent(
 )
 
 
-def render_in_fresh_process(path_stem: Path) -> list[Path]:
-    completed = subprocess.run(
-        [sys.executable, "-c", RENDER_SCRIPT, str(path_stem)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return [Path(line) for line in completed.stdout.split()]
+def render_in_fresh_processes(*path_stems: Path) -> list[list[Path]]:
+    """Run RENDER_SCRIPT once per stem, each in its own (concurrent) Python process."""
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", RENDER_SCRIPT, str(stem)],
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for stem in path_stems
+    ]
+    outputs = [process.communicate(timeout=120)[0] for process in processes]
+    assert [process.returncode for process in processes] == [0] * len(processes)
+    return [[Path(line) for line in output.split()] for output in outputs]
 
 
 def test_save_figure_is_byte_identical_across_processes(tmp_path):
-    first = render_in_fresh_process(tmp_path / "a" / "figure")
-    second = render_in_fresh_process(tmp_path / "b" / "figure")
+    first, second = render_in_fresh_processes(tmp_path / "a" / "figure", tmp_path / "b" / "figure")
     assert [p.suffix for p in first] == [".pdf", ".svg", ".png"]
     for path_a, path_b in zip(first, second, strict=True):
         assert path_a.read_bytes() == path_b.read_bytes(), f"{path_a.name} differs between runs"

@@ -192,7 +192,7 @@ def test_train_explorer_draws_every_epoch_on_the_circle():
     from sphereviz.train import TrainConfig
 
     base = TrainConfig.preset(
-        "mnist-demo", epochs=2, max_train_samples=256, max_test_samples=120, device="cpu"
+        "mnist-demo", epochs=2, max_train_samples=128, max_test_samples=60, device="cpu"
     )
     explorer = widgets.train_explorer(base)
     explorer.controls["dim"].value = 2
@@ -206,10 +206,10 @@ def test_train_explorer_draws_every_epoch_on_the_circle():
     assert [row["epoch"] for row in explorer.history] == [1, 2]
     assert len(images) == 2 and images[0] != images[1]
     assert "epoch 2" in explorer.readout.value
-    assert run.embeddings["features"].shape == (120, 2)
+    assert run.embeddings["features"].shape == (60, 2)
     (ax,) = explorer.figure.axes
     points = np.concatenate([c.get_offsets() for c in ax.collections])
-    assert len(points) == 120
+    assert len(points) == 60
     np.testing.assert_allclose(np.linalg.norm(points, axis=1), 1.0, atol=1e-9)
     assert not explorer.controls["train"].disabled
 
