@@ -260,7 +260,17 @@ def regions_for(
 
 
 def describe_regions(regions: geometry.CircleRegions, compact: bool = False) -> str:
-    """The criterion's numbers in degrees: one line, or three short ones when ``compact``."""
+    """The criterion's numbers in degrees: one line, or three short ones when ``compact``.
+
+    When some class has no region at all (the margin is too large for the layout) it says so
+    instead of printing NaN.
+    """
+    if any(not arcs for arcs in regions.arcs):
+        return (
+            "a class has no region:\nthe margin is too large"
+            if compact
+            else ("a class has no region: the margin is too large for this layout")
+        )
     summary = regions.summary_degrees()
     margin = f"{summary['angular_margin_deg']:.1f}°"
     intra = f"{summary['max_intra_class_angle_deg']:.1f}°"

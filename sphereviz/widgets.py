@@ -29,7 +29,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from sphereviz import geometry, plots, plots3d
+from sphereviz import geometry, margins, plots, plots3d
 
 __all__ = [
     "LOSS_CHOICES",
@@ -102,14 +102,23 @@ class _Explorer:
 # ---------------------------------------------------------------------------------------------
 
 
+def _degrees_text(value: float) -> str:
+    return "–" if math.isnan(value) else f"{value:.1f}°"
+
+
 def _readout_html(regions: geometry.CircleRegions) -> str:
     summary = regions.summary_degrees()
-    holds = summary["criterion_holds"]
-    verdict = '<b style="color:#009E73">yes ✓</b>' if holds else '<b style="color:#D55E00">no ✗</b>'
+    empty = [index + 1 for index, arcs in enumerate(regions.arcs) if not arcs]
+    if summary["criterion_holds"]:
+        verdict = '<b style="color:#009E73">yes ✓</b>'
+    elif empty:
+        verdict = '<b style="color:#D55E00">no ✗ (no class wins by this margin)</b>'
+    else:
+        verdict = '<b style="color:#D55E00">no ✗</b>'
     rows = (
-        ("angular margin", f"{summary['angular_margin_deg']:.1f}°"),
-        ("max intra-class angle", f"{summary['max_intra_class_angle_deg']:.1f}°"),
-        ("min inter-class angle", f"{summary['min_inter_class_angle_deg']:.1f}°"),
+        ("angular margin", _degrees_text(summary["angular_margin_deg"])),
+        ("max intra-class angle", _degrees_text(summary["max_intra_class_angle_deg"])),
+        ("min inter-class angle", _degrees_text(summary["min_inter_class_angle_deg"])),
         ("max intra ≤ min inter?", verdict),
     )
     cells = "".join(
@@ -133,25 +142,38 @@ class MarginExplorer(_Explorer):
     def __init__(
         self,
         loss: str = "a-softmax",
-        m: int = 4,
+        m: float | None = None,
         num_classes: int = 2,
         theta12_degrees: float = 90.0,
     ):
         loss = geometry.canonical_loss_name(loss)
-        if loss not in dict(map(reversed, LOSS_CHOICES)):
+        offered = [name for _, name in LOSS_CHOICES]
+        if loss not in offered:
+            raise ValueError(f"margin_explorer offers the losses {offered}, got {loss!r}")
+        if not (isinstance(num_classes, int) and 2 <= num_classes <= 12):
+            raise ValueError(f"num_classes must be an integer from 2 to 12, got {num_classes!r}")
+        if not 5.0 <= theta12_degrees <= 180.0:
             raise ValueError(
-                f"margin_explorer offers {[name for _, name in LOSS_CHOICES]}, got {loss!r}"
+                f"theta12_degrees must be between 5 and 180 (degrees), got {theta12_degrees!r}"
             )
+        margin_control = {"a-softmax": "m", "cosface": "m_cosface", "arcface": "m_arcface"}
+        initial = {"m": 4, "m_cosface": 0.35, "m_arcface": 0.5}
+        if m is not None and loss in margin_control:
+            if loss == "a-softmax":
+                m = margins.check_integer_margin(m)
+            initial[margin_control[loss]] = m
         style = {"description_width": "initial"}
         self.controls: dict[str, widgets.ValueWidget] = {
             "loss": widgets.Dropdown(options=LOSS_CHOICES, value=loss, description="loss"),
-            "m": widgets.IntSlider(value=m, min=1, max=8, description="m", style=style),
+            "m": widgets.IntSlider(
+                value=initial["m"], min=1, max=8, description="m", style=style
+            ),
             "m_cosface": widgets.FloatSlider(
-                value=0.35, min=0.0, max=1.0, step=0.01, description="m",
+                value=initial["m_cosface"], min=0.0, max=1.0, step=0.01, description="m",
                 continuous_update=False, style=style,
             ),
             "m_arcface": widgets.FloatSlider(
-                value=0.5, min=0.0, max=1.5, step=0.01, description="m",
+                value=initial["m_arcface"], min=0.0, max=1.5, step=0.01, description="m",
                 continuous_update=False, style=style, readout_format=".2f",
             ),
             "num_classes": widgets.IntSlider(
@@ -241,9 +263,16 @@ class MarginExplorer(_Explorer):
 
 
 def margin_explorer(
-    loss: str = "a-softmax", m: int = 4, num_classes: int = 2, theta12_degrees: float = 90.0
+    loss: str = "a-softmax",
+    m: float | None = None,
+    num_classes: int = 2,
+    theta12_degrees: float = 90.0,
 ) -> MarginExplorer:
-    """The margin explorer widget (see :class:`MarginExplorer`); display it in a notebook."""
+    """The margin explorer widget (see :class:`MarginExplorer`); display it in a notebook.
+
+    ``m`` sets the starting margin of ``loss`` (A-Softmax: an integer, default 4; CosFace
+    0.35; ArcFace 0.5 rad); each loss keeps its own m slider.
+    """
     return MarginExplorer(loss, m, num_classes, theta12_degrees)
 
 

@@ -224,6 +224,13 @@ def test_uncovered_arcs_complement_the_regions():
     assert plots.uncovered_arcs(plots.regions_for("modified-softmax")) == []
 
 
+def test_describe_regions_without_a_region():
+    crowded = plots.regions_for("cosface", 0.8, 12)
+    assert "no region" in plots.describe_regions(crowded)
+    fig = plots.plot_regions(crowded)
+    assert region_lines(fig.axes[0], 1) == []
+
+
 def test_draw_regions_reuses_the_axes():
     fig, ax = plt.subplots()
     plots.draw_regions(ax, plots.regions_for("a-softmax", 2, 6))

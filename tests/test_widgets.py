@@ -130,9 +130,25 @@ def test_explorer_displays_its_widget(explorer):
     assert explorer.image.format == "svg+xml"
 
 
-def test_margin_explorer_rejects_unknown_loss():
+def test_margin_explorer_validates_its_arguments():
     with pytest.raises(ValueError, match="unknown loss"):
         widgets.margin_explorer(loss="hinge")
+    with pytest.raises(ValueError, match="CosFace or ArcFace"):
+        widgets.margin_explorer(loss="a-softmax", m=2.5)
+    with pytest.raises(ValueError, match="num_classes"):
+        widgets.margin_explorer(num_classes=1)
+    explorer = widgets.margin_explorer(loss="cosface", m=0.2, num_classes=3)
+    assert explorer.m == 0.2 and explorer.controls["m"].value == 4
+
+
+def test_readout_says_when_no_class_wins(explorer):
+    explorer.controls["loss"].value = "cosface"
+    explorer.controls["num_classes"].value = 12
+    explorer.controls["m_cosface"].value = 0.8
+    # 12 classes 30° apart: CosFace needs m < 2·sin(15°) ≈ 0.52 for any region to exist
+    assert all(arcs == () for arcs in explorer.regions.arcs)
+    assert "no class wins" in explorer.readout.value
+    assert "nan" not in explorer.readout.value
 
 
 # ---------------------------------------------------------------------------------------------
