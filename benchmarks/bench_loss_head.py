@@ -7,19 +7,20 @@ Compares, at batch 256, d = 512, 10,572 classes (the official SphereFace setting
   float mask to mix target and other logits (what many ports do);
 - every loss of ``sphereviz.losses`` (one matmul, margin on the N target entries only).
 
-Target (issue 8): ASoftmaxLoss ≤ 1.3 × floor. Run: ``python benchmarks/bench_loss_head.py``.
+Target (issue 8): ASoftmaxLoss ≤ 1.3 × floor (the other losses are shown for comparison).
+Rows in the schema of ``common``: median ms over ``repeats`` interleaved steps after two
+warm-up steps each, ratio to the floor. Run: ``python benchmarks/bench_loss_head.py``.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from common import Target, make_row, median, print_rows, time_calls
 from torch import nn
 
 from sphereviz.losses import LOSS_NAMES, make_loss
@@ -27,6 +28,9 @@ from sphereviz.losses import LOSS_NAMES, make_loss
 BATCH_SIZE = 256
 EMBEDDING_SIZE = 512
 NUM_CLASSES = 10_572
+FLOOR = "floor: nn.Linear + cross_entropy"
+TARGET = Target("ratio", "<=", 1.3)
+TARGETED = "sphereviz a-softmax"
 
 
 def naive_a_softmax_head(
@@ -43,29 +47,6 @@ def naive_a_softmax_head(
     target = (lam * cos_theta + psi) / (1 + lam)
     logits = norms * (one_hot * target + (1 - one_hot) * cos_theta)
     return F.cross_entropy(logits, labels)
-
-
-def _median_times_ms(
-    steps: dict[str, Callable[[], None]], repeats: int, device: torch.device
-) -> dict[str, float]:
-    """Median wall time per step; steps are interleaved so load from other processes is shared."""
-
-    def synchronize():
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    for step in steps.values():
-        step()
-        step()
-    synchronize()
-    times: dict[str, list[float]] = {variant: [] for variant in steps}
-    for _ in range(repeats):
-        for variant, step in steps.items():
-            start = time.perf_counter()
-            step()
-            synchronize()
-            times[variant].append((time.perf_counter() - start) * 1000)
-    return {variant: statistics.median(values) for variant, values in times.items()}
 
 
 def _fwd_bwd(loss_fn: Callable[[], torch.Tensor], params: list[torch.Tensor]) -> Callable:
@@ -85,21 +66,16 @@ def run(
     num_classes: int = NUM_CLASSES,
     seed: int = 0,
 ) -> list[dict]:
-    """Median fwd+bwd time of each head, in ms, and its ratio to the floor.
-
-    Returns rows ``{"benchmark", "variant", "median_ms", "ratio_to_floor"}``.
-    """
+    """One row per head: median fwd+bwd milliseconds and the ratio to the floor."""
     torch.manual_seed(seed)
     device = torch.device(device)
     x = torch.randn(batch_size, embedding_size, device=device, requires_grad=True)
     labels = torch.randint(0, num_classes, (batch_size,), device=device)
-    name = f"loss head fwd+bwd N={batch_size} d={embedding_size} C={num_classes} ({device.type})"
+    what = f"loss head fwd+bwd N={batch_size} d={embedding_size} C={num_classes} ({device.type})"
 
     linear = nn.Linear(embedding_size, num_classes).to(device)
     variants: dict[str, Callable] = {
-        "floor: nn.Linear + cross_entropy": _fwd_bwd(
-            lambda: F.cross_entropy(linear(x), labels), [x, *linear.parameters()]
-        )
+        FLOOR: _fwd_bwd(lambda: F.cross_entropy(linear(x), labels), [x, *linear.parameters()])
     }
     naive_weights = torch.randn(embedding_size, num_classes, device=device, requires_grad=True)
     variants["naive A-Softmax (all columns, acos, one-hot)"] = _fwd_bwd(
@@ -111,16 +87,22 @@ def run(
             lambda loss=loss: loss(x, labels), [x, *loss.parameters()]
         )
 
-    timings = _median_times_ms(variants, repeats, device)
-    floor = timings["floor: nn.Linear + cross_entropy"]
+    synchronize = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else None
+    seconds = time_calls(variants, repeats, warmup=2, synchronize=synchronize)
+    milliseconds = {variant: [1000 * s for s in values] for variant, values in seconds.items()}
+    floor = median(milliseconds[FLOOR])
     return [
-        {
-            "benchmark": name,
-            "variant": variant,
-            "median_ms": round(ms, 3),
-            "ratio_to_floor": round(ms / floor, 3),
-        }
-        for variant, ms in timings.items()
+        make_row(
+            1,
+            what,
+            variant,
+            samples,
+            "ms",
+            baseline=floor,
+            baseline_variant=FLOOR,
+            targets=[TARGET] if variant == TARGETED else (),
+        )
+        for variant, samples in milliseconds.items()
     ]
 
 
@@ -128,12 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     args = parser.parse_args(argv)
-    rows = run(repeats=args.repeats, device=args.device)
-    print(rows[0]["benchmark"])
-    print(f"{'variant':<48} {'median ms':>10} {'x floor':>8}")
-    for row in rows:
-        print(f"{row['variant']:<48} {row['median_ms']:>10.2f} {row['ratio_to_floor']:>8.2f}")
+    print_rows(run(repeats=args.repeats, device=args.device), as_json=args.json)
     return 0
 
 

@@ -8,9 +8,10 @@ Rows, measured in one run on the same machine:
   the similarity fits, decoding, warping and writing the memory-mapped cache, end to end;
 - prepare-faces again on the unchanged folder: the cache hit (list, hash, compare, open).
 
-Target (task brief): ≥ 2,500 aligned images/s cold on 2 cores; cache hit < 1 s. The CPU
-column (this process's CPU time, for the in-process rows) is the steadier number when other
-work shares the machine.
+Target (task brief): ≥ 2,500 aligned images/s cold on 2 cores; cache hit < 1 s. Rows in the
+schema of ``common`` (one timed run each; the cold rows' ratio is to the baseline's images/s);
+``details.cpu_seconds`` (this process's CPU time, for the in-process rows) is the steadier
+number when other work shares the machine.
 Run: ``python benchmarks/bench_prepare_faces.py [--lfw-root DIR]``.
 """
 
@@ -23,25 +24,46 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from common import Target, make_row, print_rows
 
 from sphereviz.data.align import read_landmarks, scale_landmarks, similarity_transform
 from sphereviz.data.prepare import prepare_faces
 
 LFW_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "lfw"
 LANDMARK_FRAME = 250
+WHAT = "prepare-faces on LFW (13,232 images, 112×96 alignment)"
+BASELINE = "baseline: cv2.imdecode + warpAffine loop, 1 core"
+COLD_TARGET = Target("value", ">=", 2500, "img/s")
+REUSE_TARGET = Target("value", "<", 1.0, "s")
 
 
-def _row(variant: str, images: int, seconds: float, cpu_seconds: float | None = None) -> dict:
-    """One result; ``cpu_seconds`` is this process's CPU time (None when workers did the work),
-    a number that other load on the machine disturbs less than the wall time."""
-    return {
-        "benchmark": "prepare-faces on LFW (13,232 images, 112×96 alignment)",
-        "variant": variant,
+def _row(
+    variant: str,
+    images: int,
+    seconds: float,
+    cpu_seconds: float | None = None,
+    baseline: float | None = None,
+    targets=(),
+) -> dict:
+    """A throughput row (images/s); ``cpu_seconds`` is this process's CPU time (None when
+    workers did the work), a number that other load on the machine disturbs less."""
+    details = {
         "images": images,
         "seconds": round(seconds, 3),
-        "images_per_s": round(images / seconds, 1) if seconds > 0 else float("inf"),
         "cpu_seconds": None if cpu_seconds is None else round(cpu_seconds, 3),
     }
+    rate = images / seconds if seconds > 0 else float("inf")
+    return make_row(
+        4,
+        WHAT,
+        variant,
+        [rate],
+        "img/s",
+        baseline=baseline,
+        baseline_variant=BASELINE,
+        targets=targets,
+        details=details,
+    )
 
 
 def baseline_decode_and_warp(lfw_root: Path) -> dict:
@@ -64,15 +86,16 @@ def baseline_decode_and_warp(lfw_root: Path) -> dict:
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     finally:
         cv2.setNumThreads(previous)
-    return _row("baseline: cv2.imdecode + warpAffine loop, 1 core", len(jobs), seconds, cpu)
+    return _row(BASELINE, len(jobs), seconds, cpu, baseline=len(jobs) / seconds)
 
 
 def run(lfw_root: str | Path = LFW_ROOT, workers: tuple[int, ...] = (1, 2)) -> list[dict]:
-    """Rows ``{"benchmark", "variant", "images", "seconds", "images_per_s"}``."""
+    """Rows: the baseline, prepare-faces cold with each worker count, and the cache hit."""
     lfw_root = Path(lfw_root)
     if not (lfw_root / "images").is_dir():
         raise FileNotFoundError(f"LFW not found at {lfw_root}; pass --lfw-root")
     rows = [baseline_decode_and_warp(lfw_root)]
+    baseline = rows[0]["value"]
     options = {
         "landmarks": lfw_root / "lfw_landmark.txt",
         "landmark_frame": LANDMARK_FRAME,
@@ -86,12 +109,24 @@ def run(lfw_root: str | Path = LFW_ROOT, workers: tuple[int, ...] = (1, 2)) -> l
             seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
             assert not cache.reused
             variant = f"prepare-faces cold, {count} worker(s)"
-            rows.append(_row(variant, len(cache), seconds, cpu if count == 1 else None))
+            cpu = cpu if count == 1 else None
+            targets = [COLD_TARGET] if count == 2 else ()
+            rows.append(_row(variant, len(cache), seconds, cpu, baseline, targets))
         start, cpu_start = time.perf_counter(), time.process_time()
         cache = prepare_faces(lfw_root / "images", out, workers=workers[-1], **options)
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         assert cache.reused
-        rows.append(_row("prepare-faces again: cache hit", len(cache), seconds, cpu))
+        rows.append(
+            make_row(
+                4,
+                WHAT,
+                "prepare-faces again: cache hit",
+                [seconds],
+                "s",
+                targets=[REUSE_TARGET],
+                details={"images": len(cache), "cpu_seconds": round(cpu, 3)},
+            )
+        )
     return rows
 
 
@@ -99,17 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lfw-root", default=str(LFW_ROOT))
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     args = parser.parse_args(argv)
     workers = tuple(int(w) for w in args.workers.split(","))
-    rows = run(args.lfw_root, workers)
-    print(rows[0]["benchmark"])
-    print(f"{'variant':<52} {'images':>7} {'seconds':>8} {'images/s':>9} {'CPU s':>7}")
-    for row in rows:
-        cpu = "-" if row["cpu_seconds"] is None else f"{row['cpu_seconds']:.2f}"
-        print(
-            f"{row['variant']:<52} {row['images']:>7} {row['seconds']:>8.2f} "
-            f"{row['images_per_s']:>9.0f} {cpu:>7}"
-        )
+    print_rows(run(args.lfw_root, workers), as_json=args.json)
     return 0
 
 
