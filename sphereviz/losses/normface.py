@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from sphereviz.losses.base import NORM_EPS, MarginLoss, check_scale
+from sphereviz.losses.base import MarginLoss, check_scale
+from sphereviz.losses.head import NORM_EPS
 
 __all__ = ["NormFaceLoss", "ScaledCosineLoss"]
 
