@@ -218,7 +218,7 @@ _SUBSCRIPT_DIGITS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉"
 
 
 def weight_name(index: int) -> str:
-    """ "W₁", "W₂", … for row 0, 1, … (Unicode subscripts: no mathtext, so fast to draw)."""
+    """The name of weight row ``index``: W₁, W₂, … (Unicode subscripts: no mathtext to parse)."""
     return "W" + str(index + 1).translate(_SUBSCRIPT_DIGITS)
 
 
@@ -266,11 +266,8 @@ def describe_regions(regions: geometry.CircleRegions, compact: bool = False) -> 
     instead of printing NaN.
     """
     if any(not arcs for arcs in regions.arcs):
-        return (
-            "a class has no region:\nthe margin is too large"
-            if compact
-            else ("a class has no region: the margin is too large for this layout")
-        )
+        separator = "\n" if compact else " "
+        return f"a class has no region:{separator}the margin is too large for this layout"
     summary = regions.summary_degrees()
     margin = f"{summary['angular_margin_deg']:.1f}°"
     intra = f"{summary['max_intra_class_angle_deg']:.1f}°"
