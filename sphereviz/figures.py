@@ -1,0 +1,1043 @@
+"""The figure set for papers, and ``sphereviz figures``: every figure of the project in one folder.
+
+``sphereviz figures [--out figures/] [--runs DIR] [--faces LFW_ROOT] [--analytic-only] [--json]``
+writes, into ``--out``:
+
+- **analytic figures** (no training): ψ(θ) against cos(mθ), CosFace and ArcFace; the decision
+  regions on the circle for softmax, modified softmax and A-Softmax m = 2, 3, 4 with two and
+  with four classes; the map of where max intra-class angle ≤ min inter-class angle holds
+  over (θ₁₂, m) and (K, m), with SphereFace's bounds m = 2 + √3 and m = 3;
+- **MNIST figures** from the ten demo runs (softmax, modified softmax, A-Softmax m = 2, 3, 4;
+  3-D and 2-D features), trained on demand into ``--runs`` and reused when a run folder with the
+  same config is already there: the paper's Fig. 2 (2-D features, raw and on the circle), its
+  Fig. 5 (3-D features on the unit sphere for m = 1…4, static and interactive), pair-angle
+  histograms and training curves;
+- with ``--faces LFW_ROOT``, the paper's Fig. 5 on real faces: the six LFW identities with the
+  most images, aligned by their landmarks, SFNet-4 with 3-D features for m = 1…4.
+
+Static figures are PDF + SVG + PNG written by ``style.save_figure`` (byte-identical on rerun);
+interactive spheres are HTML pages that load one shared ``plotly.min.js`` beside them (copied
+from the installed plotly, nothing fetched from a CDN). ``README.md`` gives each figure's
+caption and the command that made it; ``index.html`` is an offline gallery of them all;
+``figures.json`` is the machine-readable list that both are written from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import html
+import json
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import matplotlib
+
+if "matplotlib.pyplot" not in sys.modules:
+    matplotlib.use("Agg")  # the figure set is written to files; never open a window
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from sphereviz import plots  # noqa: E402
+from sphereviz.fileio import atomic_path, print_json_summary, write_json_atomic  # noqa: E402
+from sphereviz.style import class_colors, publication_style, save_figure  # noqa: E402
+
+if TYPE_CHECKING:
+    from sphereviz.runs import Run
+    from sphereviz.train import TrainConfig
+
+__all__ = [
+    "DEFAULT_FACES_CACHE",
+    "DEFAULT_OUT",
+    "DEFAULT_RUNS",
+    "FACES_RECIPE",
+    "QUICK_MNIST_OVERRIDES",
+    "FigureRecord",
+    "PreparedRun",
+    "RunSpec",
+    "accuracy_curves_figure",
+    "analytic_figures",
+    "angle_histograms_figure",
+    "check_lfw_root",
+    "bound_map_figure",
+    "ensure_runs",
+    "faces_figures",
+    "faces_run_specs",
+    "features_2d_figure",
+    "find_run",
+    "generate_figures",
+    "main",
+    "mnist_figures",
+    "mnist_run_specs",
+    "prepare_lfw_top6",
+    "psi_figure",
+    "regions_figure",
+    "sphere_html",
+    "sphere_panels_figure",
+    "write_index",
+    "write_manifest",
+    "write_readme",
+]
+
+DEFAULT_OUT = Path("figures")
+DEFAULT_RUNS = Path("build") / "runs"
+DEFAULT_FACES_CACHE = Path("build") / "faces" / "lfw-top6"
+STATIC_FORMATS = ("pdf", "svg", "png")
+MANIFEST_NAME = "figures.json"
+GROUPS = ("analytic", "mnist", "faces")
+GROUP_TITLES = {
+    "analytic": "Analytic figures (no training)",
+    "mnist": "MNIST: the demo's ten runs",
+    "faces": "Real faces: the six largest LFW identities",
+}
+
+#: The demo's comparison: (loss, m, short label). m = 1 of A-Softmax is modified softmax.
+MNIST_LOSSES: tuple[tuple[str, int | None, str], ...] = (
+    ("softmax", None, "softmax"),
+    ("modified-softmax", None, "modified softmax (m=1)"),
+    ("a-softmax", 2, "A-Softmax m=2"),
+    ("a-softmax", 3, "A-Softmax m=3"),
+    ("a-softmax", 4, "A-Softmax m=4"),
+)
+MNIST_DIMS = (3, 2)
+#: ``--quick``: a few seconds per run, for tests and a first look (accuracy well above chance,
+#: not the converged geometry).
+QUICK_MNIST_OVERRIDES: dict = {
+    "epochs": 2,
+    "max_train_samples": 1024,
+    "max_test_samples": 300,
+    "width": 8,
+    "batch_size": 32,
+}
+#: SphereFace's Fig. 5 on a CPU: SFNet-4 with 3-D features on the six largest LFW identities
+#: (1,217 aligned 112×96 crops; 80 % train, 20 % test), Adam, random flips, a short schedule.
+FACES_RECIPE: dict = {
+    "dataset": "faces",
+    "model": "sfnet4",
+    "dim": 3,
+    "shift": 0,
+    "flip": True,
+    "test_fraction": 0.2,
+    "epochs": 12,
+    "batch_size": 64,
+    "optimizer": "adam",
+    "lr": 1e-3,
+}
+QUICK_FACES_OVERRIDES: dict = {"epochs": 2}
+
+
+# ---------------------------------------------------------------------------------------------
+# Records of written figures
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FigureRecord:
+    """One figure of the set: its files (relative to the output folder) and its caption."""
+
+    name: str
+    group: str
+    title: str
+    caption: str
+    command: str
+    python: str
+    files: tuple[str, ...]
+
+    @property
+    def image(self) -> str | None:
+        """The PNG shown in the gallery, if the figure has one."""
+        return next((f for f in self.files if f.endswith(".png")), None)
+
+    @property
+    def interactive(self) -> tuple[str, ...]:
+        """The interactive HTML pages of the figure."""
+        return tuple(f for f in self.files if f.endswith(".html"))
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "files": list(self.files)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> FigureRecord:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{**{k: data[k] for k in fields}, "files": tuple(data["files"])})
+
+
+def _save_static(fig: Figure, out: Path, name: str) -> tuple[str, ...]:
+    save_figure(fig, out / name, STATIC_FORMATS)
+    plt.close(fig)
+    return tuple(f"{name}.{fmt}" for fmt in STATIC_FORMATS)
+
+
+# ---------------------------------------------------------------------------------------------
+# Analytic figures
+# ---------------------------------------------------------------------------------------------
+
+
+def psi_figure() -> Figure:
+    """ψ(θ) for m = 1…4 (SphereFace eq. 7) against cos(mθ), CosFace and ArcFace targets."""
+    with publication_style("single", aspect=0.8):
+        fig = plots.plot_psi(ms=(1, 2, 3, 4), cosface_margin=0.35, arcface_margin=0.5)
+        fig.tight_layout()
+    return fig
+
+
+#: Softmax's weights and biases in the region figures: unequal norms and a bias move its
+#: boundary off the bisector, which is what modified softmax (‖W‖ = 1, b = 0) removes.
+SOFTMAX_NORMS = {2: (1.3, 0.8), 4: (1.3, 0.8, 1.0, 1.1)}
+SOFTMAX_BIASES = {2: (0.2, 0.0), 4: (0.2, 0.0, -0.1, 0.0)}
+
+
+def regions_figure(num_classes: int = 2) -> Figure:
+    """Decision regions on the unit circle: softmax, modified softmax, A-Softmax m = 2, 3, 4.
+
+    Two classes: W₁, W₂ 90° apart; four classes: 90° apart (uniform). A-Softmax class i wins
+    where ψ(θ_i) > max_{j≠i} cos θ_j; hatched: no class wins by the margin. Under each panel the
+    angular margin, max intra-class and min inter-class angles (``geometry.circle_regions``).
+    """
+    if num_classes not in SOFTMAX_NORMS:
+        raise ValueError(f"num_classes must be 2 or 4 for the region figure, got {num_classes!r}")
+    panels = [
+        plots.regions_for(
+            "softmax",
+            num_classes=num_classes,
+            weight_norms=SOFTMAX_NORMS[num_classes],
+            biases=SOFTMAX_BIASES[num_classes],
+        ),
+        plots.regions_for("modified-softmax", num_classes=num_classes),
+        *(plots.regions_for("a-softmax", m=m, num_classes=num_classes) for m in (2, 3, 4)),
+    ]
+    with publication_style("double"):
+        fig = plots.plot_regions(panels)
+        fig.axes[0].set_title("softmax\n(unequal ‖W‖, bias)")
+        fig.axes[1].set_title("modified softmax\n(A-Softmax m = 1)")
+    return fig
+
+
+def bound_map_figure() -> Figure:
+    """Where max intra ≤ min inter holds over (θ₁₂, m) and (K, m): bounds 2 + √3 and 3."""
+    with publication_style("double"):
+        return plots.plot_bound_map()
+
+
+def analytic_figures(
+    out: str | Path, command: str = "sphereviz figures --analytic-only"
+) -> list[FigureRecord]:
+    """Write the analytic figures into ``out``; return their records."""
+    out = Path(out)
+    made = [
+        (
+            "psi_curves",
+            psi_figure,
+            "ψ(θ) of A-Softmax against other margins",
+            "The target logit per unit feature norm as a function of the angle θ to the own "
+            "class weight. Solid: A-Softmax's ψ(θ) = (−1)^k cos(mθ) − 2k on [kπ/m, (k+1)π/m] for "
+            "m = 1…4 (SphereFace eq. 7), monotonically decreasing with ψ(π) = 1 − 2m; dashed: "
+            "cos(mθ), which ψ follows on [0, π/m] only; dash-dot: CosFace cos θ − 0.35; dotted: "
+            "ArcFace cos(θ + 0.5).",
+            "sphereviz.figures.psi_figure()",
+        ),
+        (
+            "regions_two_classes",
+            lambda: regions_figure(2),
+            "Decision regions of two classes on the circle",
+            "Two classes, W₁ and W₂ 90° apart. Thick arcs: where each class wins (softmax with "
+            "unequal weight norms and a bias; modified softmax, i.e. A-Softmax m = 1; A-Softmax "
+            "m = 2, 3, 4); hatched: no class wins by the margin. Below each circle: the angular "
+            "margin (m−1)θ₁₂/(m+1), the max intra-class and min inter-class angle, and whether "
+            "max intra ≤ min inter holds. Only m = 4 satisfies it (48° vs 54°), SphereFace's "
+            "Property 2.",
+            "sphereviz.figures.regions_figure(2)",
+        ),
+        (
+            "regions_four_classes",
+            lambda: regions_figure(4),
+            "Decision regions of four classes on the circle",
+            "Four uniformly spaced classes (90° apart), same losses as the two-class figure. "
+            "With uniformly spaced classes the criterion max intra ≤ min inter holds from m = 3 "
+            "on (45° = 45° at m = 3, 36° < 54° at m = 4), SphereFace's Property 3.",
+            "sphereviz.figures.regions_figure(4)",
+        ),
+        (
+            "bound_map",
+            bound_map_figure,
+            "Where the angular criterion holds: the bounds on m",
+            "Dark: max intra-class angle ≤ min inter-class angle, from the closed forms of the "
+            "regions, for real m from 1 to 8. Left: two classes over (θ₁₂, m); above the line "
+            "m = 2 + √3 ≈ 3.73 it holds for every θ₁₂ (Property 2; smallest integer m = 4). "
+            "Right: K uniformly spaced classes over (K, m); it holds from m = 3 for every K "
+            "(Property 3). `sphereviz bounds` derives both lines with sympy.",
+            "sphereviz.figures.bound_map_figure()",
+        ),
+    ]
+    records = []
+    for name, make, title, caption, python in made:
+        files = _save_static(make(), out, name)
+        records.append(FigureRecord(name, "analytic", title, caption, command, python, files))
+    return records
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs: the demo recipe, trained on demand and reused
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """A run the figure set needs: its folder name, a short label, m and its TrainConfig."""
+
+    name: str
+    label: str
+    loss: str
+    m: int | None
+    config: TrainConfig
+
+    @property
+    def dim(self) -> int:
+        return self.config.dim
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """A RunSpec with its finished run, whether it was reused, and the training time."""
+
+    spec: RunSpec
+    run: Run
+    reused: bool
+    seconds: float
+
+
+def mnist_run_specs(quick: bool = False, **overrides) -> list[RunSpec]:
+    """The demo's ten MNIST runs: 5 losses × (3-D, 2-D), the ``mnist-demo`` preset.
+
+    ``quick`` applies :data:`QUICK_MNIST_OVERRIDES` (run names end in ``-quick``); further
+    keyword arguments override TrainConfig fields of every run.
+    """
+    from sphereviz.train import TrainConfig
+
+    settings = {**(QUICK_MNIST_OVERRIDES if quick else {}), **overrides}
+    suffix = "-quick" if quick else ""
+    specs = []
+    for dim in MNIST_DIMS:
+        for loss, m, label in MNIST_LOSSES:
+            config = TrainConfig.preset("mnist-demo", loss=loss, m=m, dim=dim, **settings)
+            margin = f"-m{m}" if m is not None else ""
+            specs.append(RunSpec(f"mnist-{loss}{margin}-{dim}d{suffix}", label, loss, m, config))
+    return specs
+
+
+def faces_run_specs(faces_cache: str | Path, quick: bool = False, **overrides) -> list[RunSpec]:
+    """The four face runs of Fig. 5: SFNet-4, 3-D features, m = 1 (modified softmax) … 4."""
+    from sphereviz.train import TrainConfig
+
+    settings = {
+        **FACES_RECIPE,
+        **(QUICK_FACES_OVERRIDES if quick else {}),
+        "faces_cache": str(faces_cache),
+        **overrides,
+    }
+    suffix = "-quick" if quick else ""
+    specs = []
+    for m in (1, 2, 3, 4):
+        loss, margin = ("modified-softmax", None) if m == 1 else ("a-softmax", m)
+        config = TrainConfig(**{**settings, "loss": loss, "m": margin})
+        specs.append(RunSpec(f"lfw-top6-m{m}{suffix}", f"m={m}", loss, m, config))
+    return specs
+
+
+_IGNORED_FOR_MATCHING = ("out", "device")
+
+
+def _comparable(config_dict: Mapping) -> dict:
+    """A config as a dict without the fields that do not change the recipe (folder, device)."""
+    from sphereviz.train import TrainConfig
+
+    data = TrainConfig.from_dict(dict(config_dict)).to_dict()
+    for key in _IGNORED_FOR_MATCHING:
+        data.pop(key, None)
+    return data
+
+
+def _config_hash(config: TrainConfig) -> str:
+    text = json.dumps(_comparable(config.to_dict()), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def _run_state(folder: Path, config: TrainConfig) -> str:
+    """ "complete", "partial" (same config, unfinished), "other" (another config) or "empty"."""
+    from sphereviz.runs import CHECKPOINT_NAME, CONFIG_NAME, EMBEDDINGS_NAME, read_metrics
+
+    config_file = folder / CONFIG_NAME
+    if not config_file.is_file():
+        return "other" if folder.exists() and any(folder.iterdir()) else "empty"
+    try:
+        same = _comparable(json.loads(config_file.read_text())) == _comparable(config.to_dict())
+    except ValueError:
+        return "other"
+    if not same:
+        return "other"
+    try:
+        epochs_done = len(read_metrics(folder / "metrics.jsonl"))
+    except ValueError:
+        return "other"
+    finished = epochs_done >= config.epochs
+    if finished and (folder / EMBEDDINGS_NAME).is_file() and (folder / CHECKPOINT_NAME).is_file():
+        return "complete"
+    return "partial"
+
+
+def find_run(
+    config: TrainConfig, runs_dir: str | Path, preferred: str | None = None
+) -> Path | None:
+    """A finished run folder in ``runs_dir`` trained with ``config`` (ignoring out and device).
+
+    ``preferred`` (a folder name) is looked at first; then every folder of ``runs_dir``.
+    """
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return None
+    candidates = [runs_dir / preferred] if preferred else []
+    candidates += sorted(p for p in runs_dir.iterdir() if p.is_dir() and p.name != preferred)
+    for folder in candidates:
+        if _run_state(folder, config) == "complete":
+            return folder
+    return None
+
+
+def _target_folder(spec: RunSpec, runs_dir: Path) -> tuple[Path, bool]:
+    """Where to train ``spec``: its own name unless another config lives there; resume or not."""
+    for folder in (runs_dir / spec.name, runs_dir / f"{spec.name}-{_config_hash(spec.config)}"):
+        state = _run_state(folder, spec.config)
+        if state in ("empty", "partial"):
+            return folder, state == "partial"
+    raise ValueError(
+        f"{runs_dir / spec.name} and its hashed alternative hold other runs; "
+        "remove one of them or choose another --runs folder"
+    )
+
+
+def ensure_runs(
+    specs: Sequence[RunSpec],
+    runs_dir: str | Path = DEFAULT_RUNS,
+    progress: bool | None = None,
+    log: Callable[[str], None] = print,
+) -> list[PreparedRun]:
+    """Each spec's finished run: reused from ``runs_dir`` when one with its config is there,
+    else trained into ``runs_dir/<spec.name>`` (an unfinished one is resumed). ``progress``
+    shows each run's training bar (None: only on a terminal)."""
+    from sphereviz.runs import load_run
+    from sphereviz.train import train
+
+    runs_dir = Path(runs_dir)
+    prepared = []
+    for index, spec in enumerate(specs, start=1):
+        found = find_run(spec.config, runs_dir, preferred=spec.name)
+        if found is not None:
+            log(f"[{index}/{len(specs)}] reusing {found}")
+            prepared.append(PreparedRun(spec, load_run(found), True, 0.0))
+            continue
+        folder, resume = _target_folder(spec, runs_dir)
+        log(f"[{index}/{len(specs)}] {'resuming' if resume else 'training'} {spec.name} → {folder}")
+        started = time.perf_counter()
+        config = dataclasses.replace(spec.config, out=str(folder))
+        train(config, progress=progress, resume=resume)
+        prepared.append(PreparedRun(spec, load_run(folder), False, time.perf_counter() - started))
+    return prepared
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures of trained runs
+# ---------------------------------------------------------------------------------------------
+
+
+def _embeddings(run: Run) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    embeddings = run.embeddings
+    if not embeddings:
+        raise ValueError(f"run {run.path} has no embeddings.npz; finish training it first")
+    return embeddings["features"], embeddings["labels"], embeddings["class_weights"]
+
+
+def _class_legend(fig: Figure, labels: np.ndarray, names: Sequence[str] | None = None) -> None:
+    classes = np.unique(labels)
+    colors = class_colors(len(classes))
+    handles = [
+        plt.Line2D([], [], marker="o", linestyle="", color=color, markersize=3) for color in colors
+    ]
+    texts = [str(names[c]) if names is not None else str(c) for c in classes]
+    fig.legend(handles, texts, loc="lower center", ncol=min(len(classes), 10), fontsize="small",
+               handletextpad=0.1, columnspacing=0.8)  # fmt: skip
+
+
+def features_2d_figure(runs: Sequence[tuple[str, Run]]) -> Figure:
+    """SphereFace's Fig. 2 on MNIST: 2-D features raw (top) and as x/‖x‖ on the circle (bottom).
+
+    One column per run; class weights W_j are drawn as rays (unit length on the circle).
+    """
+    if not runs:
+        raise ValueError("runs is empty; pass (label, run) pairs of 2-D runs")
+    with publication_style("double"):
+        fig, axes = plt.subplots(2, len(runs), figsize=(7.16, 3.3), squeeze=False)
+        for column, (label, run) in enumerate(runs):
+            features, labels, weights = _embeddings(run)
+            if features.shape[1] != 2:
+                raise ValueError(f"{label}: features are {features.shape[1]}-D, expected 2-D")
+            raw_ax, unit_ax = axes[0][column], axes[1][column]
+            classes = np.unique(labels)
+            reach = float(np.max(np.linalg.norm(features, axis=1)))
+            unit_weights = weights / np.linalg.norm(weights, axis=1, keepdims=True)
+            for color, cls in zip(class_colors(len(classes)), classes, strict=True):
+                chosen = features[labels == cls]
+                raw_ax.scatter(*chosen.T, s=1.5, color=color, alpha=0.6, linewidths=0,
+                               rasterized=True)  # fmt: skip
+            for color, w in zip(class_colors(len(unit_weights)), unit_weights, strict=True):
+                raw_ax.plot([0, reach * w[0]], [0, reach * w[1]], color=color, linewidth=0.8)
+            raw_ax.set_aspect("equal", adjustable="datalim")
+            raw_ax.tick_params(labelsize=5, length=2)
+            raw_ax.set_title(label)
+            unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+            plots.draw_unit_circle_features(unit_ax, unit, labels, weights, marker_size=1.5)
+            for collection in unit_ax.collections:
+                collection.set_rasterized(True)
+            unit_ax.set_axis_off()
+        axes[0][0].set_ylabel("raw features")
+        axes[1][0].set_axis_on()
+        axes[1][0].set_xticks([])
+        axes[1][0].set_yticks([])
+        for spine in axes[1][0].spines.values():
+            spine.set_visible(False)
+        axes[1][0].set_ylabel("x / ‖x‖")
+        _class_legend(fig, runs[0][1].embeddings["labels"])
+        fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
+def sphere_panels_figure(runs: Sequence[tuple[str, Run]], class_names=None) -> Figure:
+    """SphereFace's Fig. 5: 3-D features on the unit sphere, one panel per run (m = 1…4)."""
+    panels = []
+    for label, run in runs:
+        features, labels, weights = _embeddings(run)
+        panels.append((label, features, labels, weights))
+    with publication_style("double"):
+        fig = plots.plot_features_sphere(panels, marker_size=2.0, columns=len(panels))
+        for ax in fig.axes:
+            # Thousands of points in 3-D: a 300 dpi image inside the PDF/SVG keeps them small.
+            ax.set_rasterized(True)
+        _class_legend(fig, panels[0][2], class_names)
+        fig.subplots_adjust(left=0, right=1, top=0.88, bottom=0.1, wspace=0.02)
+    return fig
+
+
+def angle_histograms_figure(runs: Sequence[tuple[str, Run]]) -> Figure:
+    """Angles of same-class and different-class pairs of features, one panel per run."""
+    panels = []
+    for label, run in runs:
+        features, labels, _ = _embeddings(run)
+        panels.append((label, features, labels))
+    with publication_style("double"):
+        fig = plots.plot_angle_histograms(panels)
+        for ax in fig.axes[1:]:
+            ax.set_ylabel("")
+    return fig
+
+
+def accuracy_curves_figure(prepared: Sequence[PreparedRun]) -> Figure:
+    """Test accuracy (plain cosine logits, no margin) per epoch: 3-D runs left, 2-D right."""
+    dims = sorted({p.spec.dim for p in prepared}, reverse=True)
+    with publication_style("double", aspect=0.32):
+        fig, axes = plt.subplots(1, len(dims), squeeze=False, sharey=True)
+        for ax, dim in zip(axes[0], dims, strict=True):
+            chosen = [p for p in prepared if p.spec.dim == dim]
+            for color, item in zip(class_colors(len(chosen)), chosen, strict=True):
+                epochs = [row["epoch"] for row in item.run.metrics]
+                accuracy = [100 * row["test_accuracy"] for row in item.run.metrics]
+                ax.plot(epochs, accuracy, marker="o", color=color, label=item.spec.label)
+            ax.set_title(f"{dim}-D features")
+            ax.set_xlabel("epoch")
+        axes[0][0].set_ylabel("test accuracy (%)")
+        axes[0][-1].legend(loc="lower right", fontsize="small")
+        fig.tight_layout()
+    return fig
+
+
+def training_curves_figure(run: Run, label: str) -> Figure:
+    """Loss, train/test accuracy and the annealing λ of one run (``plots.plot_training_curves``)."""
+    with publication_style("double", aspect=0.3):
+        fig = plots.plot_training_curves(run.metrics)
+        fig.suptitle(label)
+        fig.tight_layout()
+    return fig
+
+
+def sphere_html(run: Run, label: str, loss: str, m: int | None, path_stem: Path) -> Path:
+    """The interactive sphere of a 3-D run (``plots3d.sphere_figure``), offline HTML."""
+    from sphereviz import plots3d
+
+    features, labels, weights = _embeddings(run)
+    figure = plots3d.sphere_figure(
+        features, labels, weights, loss=loss, m=m, title=label, boundary_resolution=120
+    )
+    (written,) = plots3d.export_plotly(figure, path_stem, formats=("html",), plotlyjs="directory")
+    return written
+
+
+def _describe_recipe(config: TrainConfig) -> str:
+    samples = "all" if config.max_train_samples is None else f"first {config.max_train_samples}"
+    return (
+        f"{config.model} (width {config.width}), {config.epochs} epochs, batch "
+        f"{config.batch_size}, {config.optimizer} lr {config.lr:g}, {samples} training images"
+        if config.model == "mnistnet"
+        else f"{config.model}, {config.epochs} epochs, batch {config.batch_size}, "
+        f"{config.optimizer} lr {config.lr:g}"
+    )
+
+
+def mnist_figures(
+    out: str | Path, prepared: Sequence[PreparedRun], command: str = "sphereviz figures"
+) -> list[FigureRecord]:
+    """Write the MNIST figures from the demo's runs (see :func:`mnist_run_specs`)."""
+    out = Path(out)
+    by_dim = {dim: [p for p in prepared if p.spec.dim == dim] for dim in MNIST_DIMS}
+    missing = [dim for dim, items in by_dim.items() if not items]
+    if missing:
+        raise ValueError(f"no {missing[0]}-D run among {[p.spec.name for p in prepared]}")
+    sphere_runs = [p for p in by_dim[3] if p.spec.loss != "softmax"]
+    recipe = _describe_recipe(prepared[0].spec.config)
+    data = "the embedded MNIST subset (4,000 train / 1,000 test digits)"
+    records = []
+
+    def record(name, title, caption, python, files):
+        records.append(FigureRecord(name, "mnist", title, caption, command, python, files))
+
+    panels_2d = [(p.spec.label, p.run) for p in by_dim[2]]
+    record(
+        "mnist_features_2d",
+        "SphereFace Fig. 2 on MNIST: 2-D features",
+        f"Test features of the 2-D runs on {data}. Top: raw features; bottom: normalised, "
+        "x/‖x‖, on the unit circle; rays: class weight directions W_j. Softmax separates "
+        "classes by the norm and the angle together; modified softmax (‖W‖ = 1, b = 0) only by "
+        "angle; A-Softmax's margin narrows each class's angular range as m grows. "
+        f"Recipe: {recipe}.",
+        "sphereviz.figures.features_2d_figure([(label, run), ...])",
+        _save_static(features_2d_figure(panels_2d), out, "mnist_features_2d"),
+    )
+    sphere_titles = [(f"m = {p.spec.m or 1}", p.run) for p in sphere_runs]
+    files = _save_static(sphere_panels_figure(sphere_titles), out, "mnist_sphere")
+    html_files = []
+    for p in sphere_runs:
+        stem = f"mnist_sphere_m{p.spec.m or 1}"
+        sphere_html(p.run, f"MNIST, {p.spec.label}", "a-softmax", p.spec.m or 1, out / stem)
+        html_files.append(f"{stem}.html")
+    record(
+        "mnist_sphere",
+        "SphereFace Fig. 5 on MNIST: 3-D features on the unit sphere, m = 1…4",
+        f"Test features of the 3-D runs on {data}, normalised onto the unit sphere, for "
+        "A-Softmax m = 1 (modified softmax), 2, 3, 4; lines: class weight directions. As m "
+        "grows each class gathers more tightly around its own direction. The interactive "
+        "pages (rotate, zoom, hide classes) also draw the boundary of each class's margined "
+        f"region, ψ(θ_i) > max_j cos θ_j. Recipe: {recipe}.",
+        "sphereviz.figures.sphere_panels_figure([(label, run), ...]); "
+        "sphereviz.figures.sphere_html(run, ...)",
+        files + tuple(html_files),
+    )
+    record(
+        "mnist_angle_histograms",
+        "Angles between pairs of MNIST features, m = 1…4",
+        "Histograms of the angle between the test features of two digits of the same class "
+        "(blue) and of different classes (vermillion), 3-D runs, A-Softmax m = 1…4 (as in "
+        "SphereFace's Fig. 5). A larger m pulls the same-class angles towards 0 and pushes "
+        "the two histograms apart.",
+        "sphereviz.figures.angle_histograms_figure([(label, run), ...])",
+        _save_static(
+            angle_histograms_figure([(f"m = {p.spec.m or 1}", p.run) for p in sphere_runs]),
+            out,
+            "mnist_angle_histograms",
+        ),
+    )
+    record(
+        "mnist_accuracy",
+        "Test accuracy of the ten MNIST runs per epoch",
+        "Closed-set test accuracy after each epoch, from the plain cosine logits (no margin), "
+        "for softmax, modified softmax and A-Softmax m = 2, 3, 4 with 3-D (left) and 2-D "
+        f"(right) features. Recipe: {recipe}.",
+        "sphereviz.figures.accuracy_curves_figure(prepared_runs)",
+        _save_static(accuracy_curves_figure(prepared), out, "mnist_accuracy"),
+    )
+    annealed = next((p for p in by_dim[3] if p.spec.m == 4), by_dim[3][-1])
+    record(
+        "mnist_training_curves",
+        "Training curves of A-Softmax m = 4 (3-D)",
+        "Mean training loss, train and test accuracy, and the annealing weight λ of the "
+        "target logit ‖x‖(λ cos θ + ψ(θ))/(1 + λ) per epoch, for the 3-D A-Softmax m = 4 run. "
+        "λ falls from 1000 towards its floor λ_min = 5 as the iterations go by, so the margin "
+        "comes in gradually (official SphereFace schedule, faster γ for short runs).",
+        "sphereviz.figures.training_curves_figure(run, label)",
+        _save_static(
+            training_curves_figure(annealed.run, f"MNIST, 3-D, {annealed.spec.label}"),
+            out,
+            "mnist_training_curves",
+        ),
+    )
+    return records
+
+
+def check_lfw_root(lfw_root: str | Path) -> Path:
+    """The landmark file of an LFW folder; ValueError when the folder is not an LFW copy."""
+    lfw_root = Path(lfw_root)
+    landmarks = lfw_root / "lfw_landmark.txt"
+    if not (lfw_root / "images").is_dir() or not landmarks.is_file():
+        raise ValueError(
+            f"{lfw_root} is not an LFW folder: --faces expects one with images/<Name>/*.jpg and "
+            "lfw_landmark.txt (e.g. ../shared/data/lfw)"
+        )
+    return landmarks
+
+
+def prepare_lfw_top6(
+    lfw_root: str | Path, cache: str | Path = DEFAULT_FACES_CACHE, progress: bool | None = None
+):
+    """Align the six LFW identities with the most images into a face cache (reused if current).
+
+    Uses LFW's 5-point landmark file (measured on the 250×250 originals) for the similarity
+    transform to 112×96 crops (``sphereviz.data.prepare_faces``).
+    """
+    from sphereviz.data import LFW_LANDMARK_FRAME, lfw_images_dir, prepare_faces
+
+    lfw_root = Path(lfw_root)
+    landmarks = check_lfw_root(lfw_root)
+    return prepare_faces(
+        lfw_images_dir(lfw_root),
+        cache,
+        landmarks=landmarks,
+        landmark_frame=LFW_LANDMARK_FRAME,
+        top_k_identities=6,
+        workers=1,
+        progress=bool(progress) if progress is not None else sys.stderr.isatty(),
+    )
+
+
+def faces_figures(
+    out: str | Path,
+    prepared: Sequence[PreparedRun],
+    class_names: Sequence[str],
+    command: str,
+) -> list[FigureRecord]:
+    """Write the face figures (Fig. 5 on LFW) from the four runs of :func:`faces_run_specs`."""
+    out = Path(out)
+    config = prepared[0].spec.config
+    minutes = sum(row["seconds"] for p in prepared for row in p.run.metrics) / 60
+    names = [name.replace("_", " ") for name in class_names]
+    recipe = (
+        f"SFNet-4, 3-D features, {config.epochs} epochs of Adam (lr {config.lr:g}, batch "
+        f"{config.batch_size}, random flips) on {round(100 * (1 - config.test_fraction))} % "
+        f"of the images, test features from the other {round(100 * config.test_fraction)} %"
+    )
+    budget = (
+        f"A deliberately small CPU budget (about {minutes:.0f} min for the four runs on the "
+        "machine that made this figure): far from the paper's 64-layer network trained on "
+        "CASIA-WebFace, enough to see the classes tighten as m grows."
+    )
+    records = []
+    panels = [(f"m = {p.spec.m}", p.run) for p in prepared]
+    files = _save_static(sphere_panels_figure(panels, names), out, "faces_sphere")
+    html_files = []
+    for p in prepared:
+        stem = f"faces_sphere_m{p.spec.m}"
+        sphere_html(p.run, f"LFW top-6, SFNet-4, m = {p.spec.m}", "a-softmax", p.spec.m, out / stem)
+        html_files.append(f"{stem}.html")
+    accuracies = ", ".join(
+        f"m = {p.spec.m}: {100 * p.run.final_metrics.get('test_accuracy', float('nan')):.1f} %"
+        for p in prepared
+    )
+    records.append(
+        FigureRecord(
+            "faces_sphere",
+            "faces",
+            "SphereFace Fig. 5 on real faces: 3-D features of six LFW identities, m = 1…4",
+            f"The six LFW identities with the most images ({', '.join(names)}; "
+            f"aligned by their 5-point landmarks to 112×96 crops). {recipe}. Test features, "
+            f"normalised onto the unit sphere. Test accuracy {accuracies}. {budget}",
+            command,
+            "sphereviz.figures.faces_figures(out, prepared_runs, class_names, command)",
+            files + tuple(html_files),
+        )
+    )
+    records.append(
+        FigureRecord(
+            "faces_angle_histograms",
+            "faces",
+            "Angles between pairs of face features, m = 1…4",
+            "Same-class (blue) and different-class (vermillion) pair angles of the LFW test "
+            f"features of the face runs. {recipe}.",
+            command,
+            "sphereviz.figures.angle_histograms_figure([(label, run), ...])",
+            _save_static(angle_histograms_figure(panels), out, "faces_angle_histograms"),
+        )
+    )
+    return records
+
+
+# ---------------------------------------------------------------------------------------------
+# README, gallery and manifest
+# ---------------------------------------------------------------------------------------------
+
+
+def _read_manifest(out: Path) -> list[FigureRecord]:
+    path = out / MANIFEST_NAME
+    if not path.is_file():
+        return []
+    try:
+        data = json.loads(path.read_text())
+        return [FigureRecord.from_dict(item) for item in data["figures"]]
+    except (ValueError, KeyError, TypeError):
+        return []  # a damaged manifest is rebuilt from what this call writes
+
+
+def _merge(out: Path, records: Sequence[FigureRecord]) -> list[FigureRecord]:
+    """This call's records, plus earlier ones of groups not remade whose files still exist."""
+    remade = {r.group for r in records}
+    kept = [
+        r
+        for r in _read_manifest(out)
+        if r.group not in remade and all((out / f).is_file() for f in r.files)
+    ]
+    merged = [*kept, *records]
+    return sorted(merged, key=lambda r: GROUPS.index(r.group) if r.group in GROUPS else 99)
+
+
+def _write_text(path: Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    path.chmod(0o644)
+
+
+def write_readme(out: str | Path, records: Sequence[FigureRecord]) -> Path:
+    """``README.md``: for each figure its title, caption, files and the command that made it."""
+    out = Path(out)
+    lines = [
+        "# Figures",
+        "",
+        "The figure set of sphereviz, regenerated by one command (`make figures`, or "
+        "`sphereviz figures`; `sphereviz demo` also rewrites it). Static figures come as PDF, SVG "
+        "and PNG, byte-identical when regenerated from the same runs on the same machine; "
+        "interactive spheres are HTML pages that work offline (they load `plotly.min.js`, "
+        "the copy of plotly.js shipped with the installed plotly package). Open `index.html` "
+        "for a gallery of them all.",
+        "",
+    ]
+    for group in GROUPS:
+        chosen = [r for r in records if r.group == group]
+        if not chosen:
+            continue
+        lines += [f"## {GROUP_TITLES[group]}", ""]
+        for r in chosen:
+            lines += [f"### `{r.name}`: {r.title}", ""]
+            if r.image:
+                lines += [f"![{r.title}]({r.image})", ""]
+            lines += [r.caption, ""]
+            lines += [f"- Files: {', '.join(f'[`{f}`]({f})' for f in r.files)}"]
+            lines += [f"- Command: `{r.command}`", f"- Python: `{r.python}`", ""]
+    if any(r.group == "faces" for r in records):
+        lines += [
+            "Face images: G. B. Huang, M. Ramesh, T. Berg, E. Learned-Miller, *Labeled Faces in "
+            "the Wild*, UMass Amherst Technical Report 07-49, 2007.",
+            "",
+        ]
+    path = out / "README.md"
+    _write_text(path, "\n".join(lines))
+    return path
+
+
+_INDEX_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em;
+       color: #222; }
+figure { margin: 2em 0; border-top: 1px solid #ddd; padding-top: 1em; }
+figure img { max-width: 100%; height: auto; }
+iframe { border: 1px solid #ddd; width: 520px; height: 540px; max-width: 100%; }
+.spheres { display: flex; flex-wrap: wrap; gap: 8px; }
+figcaption { font-size: 0.95em; line-height: 1.4; }
+code { background: #f4f4f4; padding: 0 0.2em; }
+"""
+
+
+def write_index(out: str | Path, records: Sequence[FigureRecord]) -> Path:
+    """``index.html``: an offline gallery; every address in it is a file beside it."""
+    out = Path(out)
+    esc = html.escape
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        "<title>sphereviz figures</title>",
+        f"<style>{_INDEX_STYLE}</style>",
+        "</head>",
+        "<body>",
+        "<h1>sphereviz figures</h1>",
+        "<p>SphereFace (A-Softmax) and the angular-margin losses around it. Regenerate with "
+        "<code>sphereviz figures</code>; captions and commands are also in "
+        '<a href="README.md">README.md</a>.</p>',
+    ]
+    for group in GROUPS:
+        chosen = [r for r in records if r.group == group]
+        if not chosen:
+            continue
+        parts.append(f"<h2>{esc(GROUP_TITLES[group])}</h2>")
+        for r in chosen:
+            parts.append(f'<figure id="{esc(r.name)}">')
+            parts.append(f"<h3>{esc(r.title)}</h3>")
+            if r.image:
+                parts.append(f'<img src="{esc(r.image)}" alt="{esc(r.title)}" loading="lazy">')
+            if r.interactive:
+                parts.append('<div class="spheres">')
+                parts += [
+                    f'<iframe src="{esc(page)}" title="{esc(page)}" loading="lazy"></iframe>'
+                    for page in r.interactive
+                ]
+                parts.append("</div>")
+            links = " · ".join(f'<a href="{esc(f)}">{esc(f)}</a>' for f in r.files)
+            parts.append(
+                f"<figcaption>{esc(r.caption)}<br>Files: {links}<br>Command: "
+                f"<code>{esc(r.command)}</code></figcaption>"
+            )
+            parts.append("</figure>")
+    parts += ["</body>", "</html>", ""]
+    path = out / "index.html"
+    _write_text(path, "\n".join(parts))
+    return path
+
+
+def write_manifest(out: Path, records: Sequence[FigureRecord]) -> Path:
+    path = out / MANIFEST_NAME
+    write_json_atomic(path, {"figures": [r.to_dict() for r in records]})
+    path.chmod(0o644)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole set
+# ---------------------------------------------------------------------------------------------
+
+
+def _command(
+    analytic_only: bool, quick: bool, faces_root: str | Path | None, out: Path, runs_dir: Path
+) -> str:
+    words = ["sphereviz", "figures"]
+    if out != DEFAULT_OUT:
+        words += ["--out", str(out)]
+    if analytic_only:
+        words.append("--analytic-only")
+    else:
+        if runs_dir != DEFAULT_RUNS:
+            words += ["--runs", str(runs_dir)]
+        if faces_root is not None:
+            words += ["--faces", str(faces_root)]
+        if quick:
+            words.append("--quick")
+    return " ".join(words)
+
+
+def generate_figures(
+    out: str | Path = DEFAULT_OUT,
+    *,
+    runs_dir: str | Path = DEFAULT_RUNS,
+    faces_root: str | Path | None = None,
+    faces_cache: str | Path = DEFAULT_FACES_CACHE,
+    analytic_only: bool = False,
+    quick: bool = False,
+    mnist_runs: Sequence[PreparedRun] | None = None,
+    progress: bool | None = None,
+    log: Callable[[str], None] = print,
+) -> list[FigureRecord]:
+    """Regenerate the figure set into ``out`` and rewrite its README, gallery and manifest.
+
+    ``mnist_runs``: the demo's runs when the caller already has them (else they are found in
+    or trained into ``runs_dir``). ``faces_root``: an LFW folder, for the face figures.
+    Returns the records of the figures written by this call.
+    """
+    out, runs_dir = Path(out), Path(runs_dir)
+    if faces_root is not None and not analytic_only:
+        check_lfw_root(faces_root)  # before any training, not after the MNIST runs
+    out.mkdir(parents=True, exist_ok=True)
+    command = _command(analytic_only, quick, faces_root, out, runs_dir)
+    analytic_command = _command(True, False, None, out, runs_dir)
+    log(f"analytic figures → {out}")
+    records = analytic_figures(out, analytic_command)
+    if not analytic_only:
+        if mnist_runs is None:
+            log(f"MNIST runs in {runs_dir}")
+            mnist_runs = ensure_runs(mnist_run_specs(quick), runs_dir, progress, log)
+        log(f"MNIST figures → {out}")
+        records += mnist_figures(out, mnist_runs, command)
+        if faces_root is not None:
+            log(f"aligning the six largest LFW identities → {faces_cache}")
+            cache = prepare_lfw_top6(faces_root, faces_cache, progress)
+            face_runs = ensure_runs(faces_run_specs(faces_cache, quick), runs_dir, progress, log)
+            log(f"face figures → {out}")
+            records += faces_figures(out, face_runs, cache.class_names, command)
+    everything = _merge(out, records)
+    write_manifest(out, everything)
+    write_readme(out, everything)
+    write_index(out, everything)
+    return records
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sphereviz figures",
+        description="Regenerate the figure set (PDF/SVG/PNG, interactive HTML, README captions "
+        "and an offline index.html), training the demo runs it needs when they are not cached.",
+    )
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (figures/)")
+    parser.add_argument(
+        "--runs", type=Path, default=DEFAULT_RUNS, help="run folder cache (build/runs)"
+    )
+    parser.add_argument(
+        "--faces", type=Path, default=None, metavar="LFW_ROOT",
+        help="also make Fig. 5 on the six largest LFW identities (trains SFNet-4 on the CPU)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--faces-cache", type=Path, default=DEFAULT_FACES_CACHE,
+        help=f"where the aligned faces are cached ({DEFAULT_FACES_CACHE})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--analytic-only", action="store_true", help="only the figures that need no training"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="short training runs (for tests and a first look)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    parser.add_argument("--json", action="store_true", help="print a JSON summary last")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    started = time.perf_counter()
+    try:
+        records = generate_figures(
+            args.out,
+            runs_dir=args.runs,
+            faces_root=args.faces,
+            faces_cache=args.faces_cache,
+            analytic_only=args.analytic_only,
+            quick=args.quick,
+            progress=False if args.no_progress else None,
+        )
+    except (ValueError, FileNotFoundError) as error:
+        print(f"sphereviz figures: error: {error}", file=sys.stderr)
+        return 2
+    seconds = time.perf_counter() - started
+    print(f"wrote {len(records)} figures to {args.out} in {seconds:.1f} s")
+    if args.json:
+        print_json_summary({"figures": [r.name for r in records], "seconds": round(seconds, 3)})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
