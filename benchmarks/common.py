@@ -294,9 +294,21 @@ def _fmt(number: float) -> str:
     return f"{number:.3g}"
 
 
+def _grouped_cells(rows: Sequence[dict]) -> list[list[str]]:
+    """Each row's cells, with # and "what" left blank where they repeat the row above."""
+    lines, previous = [], None
+    for row in rows:
+        cells = _cells(row)
+        if (row["benchmark"], row["what"]) == previous:
+            cells[0] = cells[1] = ""
+        previous = (row["benchmark"], row["what"])
+        lines.append(cells)
+    return lines
+
+
 def format_table(rows: Sequence[dict]) -> str:
     """A plain-text table, one line per row, columns padded to their widest cell."""
-    cells = [list(_COLUMNS)] + [_cells(row) for row in rows]
+    cells = [list(_COLUMNS)] + _grouped_cells(rows)
     widths = [max(len(line[i]) for line in cells) for i in range(len(_COLUMNS))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -310,7 +322,7 @@ def markdown_table(rows: Sequence[dict]) -> str:
         return cell.replace("|", "\\|")
 
     lines = ["| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * len(_COLUMNS)]
-    lines += ["| " + " | ".join(escape(c) for c in _cells(row)) + " |" for row in rows]
+    lines += ["| " + " | ".join(escape(c) for c in cells) + " |" for cells in _grouped_cells(rows)]
     return "\n".join(lines)
 
 

@@ -110,6 +110,9 @@ def test_plain_table_has_a_line_per_row():
     lines = common.format_table(_rows()).splitlines()
     assert len(lines) == 2 + 3  # header, rule, rows
     assert "1.20×" in lines[3] and "yes" in lines[3]
+    # the second row of benchmark 1 does not repeat its number and "what"
+    assert lines[2].startswith("1  head") and not lines[3].lstrip().startswith(("1", "head"))
+    assert lines[4].startswith("3  SFNet")
 
 
 def test_markdown_table_has_equal_columns_and_escapes_pipes():
