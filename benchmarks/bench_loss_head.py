@@ -9,7 +9,9 @@ Compares, at batch 256, d = 512, 10,572 classes (the official SphereFace setting
 
 Target (issue 8): ASoftmaxLoss ≤ 1.3 × floor (the other losses are shown for comparison).
 Rows in the schema of ``common``: median ms over ``repeats`` interleaved steps after two
-warm-up steps each, ratio to the floor. Run: ``python benchmarks/bench_loss_head.py``.
+warm-up steps each, ratio to the floor; ``details`` add the median CPU ms of this process and
+its ratio to the floor's, steadier than wall time when other work shares the cores.
+Run: ``python benchmarks/bench_loss_head.py``.
 """
 
 from __future__ import annotations
@@ -88,9 +90,11 @@ def run(
         )
 
     synchronize = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else None
-    seconds = time_calls(variants, repeats, warmup=2, synchronize=synchronize)
+    cpu: dict[str, list[float]] = {}
+    seconds = time_calls(variants, repeats, warmup=2, synchronize=synchronize, cpu_seconds=cpu)
     milliseconds = {variant: [1000 * s for s in values] for variant, values in seconds.items()}
     floor = median(milliseconds[FLOOR])
+    cpu_floor = median(cpu[FLOOR])
     return [
         make_row(
             1,
@@ -101,6 +105,10 @@ def run(
             baseline=floor,
             baseline_variant=FLOOR,
             targets=[TARGET] if variant == TARGETED else (),
+            details={
+                "median_cpu_ms": round(1000 * median(cpu[variant]), 2),
+                "cpu_ratio_to_floor": round(median(cpu[variant]) / cpu_floor, 3),
+            },
         )
         for variant, samples in milliseconds.items()
     ]

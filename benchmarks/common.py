@@ -175,12 +175,15 @@ def time_calls(
     repeats: int,
     warmup: int = 1,
     synchronize: Callable[[], None] | None = None,
+    cpu_seconds: dict[str, list[float]] | None = None,
 ) -> dict[str, list[float]]:
     """Wall seconds of each call, ``repeats`` times, after ``warmup`` untimed calls each.
 
     The calls are interleaved (a, b, c, a, b, c, …) so that load from other processes falls
     on all of them alike; ``synchronize`` (e.g. ``torch.cuda.synchronize``) runs before each
-    clock read so asynchronous work is counted.
+    clock read so asynchronous work is counted. When given, ``cpu_seconds`` receives this
+    process's CPU seconds per call (all its threads), which waiting for a busy CPU does not
+    inflate.
     """
     sync = synchronize or (lambda: None)
     for call in calls.values():
@@ -188,12 +191,16 @@ def time_calls(
             call()
     sync()
     times: dict[str, list[float]] = {name: [] for name in calls}
+    cpu = cpu_seconds if cpu_seconds is not None else {}
+    for name in calls:
+        cpu[name] = []
     for _ in range(repeats):
         for name, call in calls.items():
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             call()
             sync()
             times[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - cpu_start)
     return times
 
 
