@@ -15,8 +15,9 @@ Rows:
 - full mode only: the final test accuracy of ``mnist-full`` with 3-D (target ≥ 97.5 %) and
   2-D features (≥ 95 %), and of the ``mnist-demo`` preset (the ``make demo`` runs).
 
-``quick`` stops each run at 97 % (the time to 97 % is the same: the LR schedule depends on the
-planned epochs, not on when the run stops) and skips the accuracy rows. One run per row.
+The baseline stops at 97 %, and so does the trainer with ``quick`` (the time to 97 % is the same:
+the LR schedule depends on the planned epochs, not on when the run stops), which then skips
+the accuracy rows. One run per row.
 Run: ``python benchmarks/bench_mnist_training.py [--quick] [--device cuda] [--json]``.
 """
 
@@ -196,7 +197,8 @@ def run(quick: bool = False, device: str = "auto") -> list[dict]:
     seconds_target = TARGET_SECONDS.get(resolve_device(device).type, TARGET_SECONDS["cpu"])
     targets = [Target("value", "<=", seconds_target, "s"), Target("ratio", "<", 1.0)]
 
-    base_watch, base_details = dataloader_with_stopwatch(config, stop_early=quick)
+    # the baseline's only measured quantity is its time to 97 %: stop it there
+    base_watch, base_details = dataloader_with_stopwatch(config, stop_early=True)
     baseline = base_watch.seconds_to_target
     ours_watch, ours_details = train_with_stopwatch(config, stop_early=quick)
     rows = [
