@@ -1,19 +1,28 @@
 """``sphereviz demo``: the main job, on the embedded default data and this machine's CPU.
 
 1. the target logit of every loss of the family at a few angles (how each margin bends cos θ);
-2. the sympy derivation of the bounds on m, cross-checked numerically;
+2. the sympy derivation of the bounds on m (2 + √3 for two classes, 3 for uniformly spaced
+   classes), step by step, cross-checked numerically (``sphereviz.bounds``);
 3. the MNIST comparison: softmax, modified softmax and A-Softmax m = 2, 3, 4, with 3-D and 2-D
-   features, trained (or reused from ``build/demo-runs`` when already trained with the same config);
-4. the figure set regenerated into ``figures/`` with an offline ``figures/index.html`` gallery;
-5. a summary table: per run, test accuracy, mean angle to the own class, min inter-class
-   angle and Angular Fisher Score.
+   features (ten runs of the ``mnist-demo`` preset), trained into ``build/runs`` or reused from
+   there when a run with the same config is already there (``sphereviz.figures.ensure_runs``);
+4. the figure set regenerated into ``figures/`` from those runs, with its README captions and
+   an offline ``figures/index.html`` gallery (``sphereviz.figures``);
+5. a summary table: per run, test accuracy, mean angle to the own class weight, min angle
+   between class centres and Angular Fisher Score (``geometry.feature_summary``).
+
+``--quick`` trains short runs (seconds each) for tests; ``--json`` ends with a JSON line.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
+import sys
 import time
+from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 
@@ -83,17 +92,152 @@ def format_table(rows: list[dict], float_format: str = "{:7.3f}") -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def margin_of(spec) -> int | None:
+    """The A-Softmax m of a run: modified softmax is m = 1, plain softmax has none."""
+    if spec.m is not None:
+        return int(spec.m)
+    return 1 if spec.loss == "modified-softmax" else None
+
+
+def summary_rows(prepared: Sequence) -> list[dict]:
+    """One row per run: test accuracy and the geometry of its test features.
+
+    ``test_accuracy`` is the run's last-epoch closed-set accuracy (plain cosine logits, no
+    margin); the angles and the Angular Fisher Score are ``geometry.feature_summary`` of the
+    run's test embeddings (features, labels, class weights).
+    """
+    from sphereviz import geometry
+
+    rows = []
+    for item in prepared:
+        embeddings = item.run.embeddings
+        stats = geometry.feature_summary(
+            embeddings["features"], embeddings["labels"], embeddings["class_weights"]
+        )
+        rows.append(
+            {
+                "run": item.spec.name,
+                "loss": item.spec.loss,
+                "m": margin_of(item.spec),
+                "dim": item.spec.dim,
+                "epochs": len(item.run.metrics),
+                "test_accuracy": float(item.run.final_metrics["test_accuracy"]),
+                "mean_angle_to_own_class_deg": stats["mean_angle_to_own_class_deg"],
+                "min_inter_class_angle_deg": stats["min_inter_class_angle_deg"],
+                "angular_fisher_score": stats["angular_fisher_score"],
+                "reused": item.reused,
+                "train_seconds": round(item.seconds, 2),
+            }
+        )
+    return rows
+
+
+def format_summary(rows: Sequence[dict]) -> str:
+    """The summary rows as a plain-text table (accuracy in %, angles in degrees)."""
+    shown = [
+        {
+            "loss": row["loss"],
+            "m": "-" if row["m"] is None else str(row["m"]),
+            "dim": str(row["dim"]),
+            "test acc %": f"{100 * row['test_accuracy']:.1f}",
+            "mean ∠ own W°": f"{row['mean_angle_to_own_class_deg']:.1f}",
+            "min inter-class°": f"{row['min_inter_class_angle_deg']:.1f}",
+            "AFS": f"{row['angular_fisher_score']:.4f}",
+            "run": "reused" if row["reused"] else f"trained {row['train_seconds']:.0f} s",
+        }
+        for row in rows
+    ]
+    return format_table(shown)
+
+
+def _heading(number: int, text: str) -> None:
+    print(f"\n{'=' * 78}\n{number}. {text}\n{'=' * 78}", flush=True)
+
+
+def _load_note() -> str:
+    try:
+        one, five, _ = os.getloadavg()
+    except OSError:
+        return f"{os.cpu_count()} CPUs"
+    return f"{os.cpu_count()} CPUs, load average {one:.1f} (1 min) / {five:.1f} (5 min)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from sphereviz.figures import DEFAULT_OUT, DEFAULT_RUNS
+
     parser = argparse.ArgumentParser(prog="sphereviz demo", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--runs", type=Path, default=DEFAULT_RUNS, help=f"run folders ({DEFAULT_RUNS})"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help=f"figure folder ({DEFAULT_OUT})"
+    )
+    parser.add_argument("--quick", action="store_true", help="short runs (seconds each), for tests")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     parser.add_argument("--json", action="store_true", help="print a JSON summary last")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from sphereviz import bounds, figures
+
     start = time.perf_counter()
-    rows = target_logit_table()
-    print("Target logit f_y for a unit feature at angle θ to its class weight\n")
-    print(format_table(rows))
+    progress = False if args.no_progress else None
+
+    _heading(1, "Target logit f_y for a unit feature at angle θ to its class weight")
+    logit_rows = target_logit_table()
+    print(format_table(logit_rows))
+
+    _heading(2, "Lower bounds on m (SphereFace Properties 2 and 3), derived with sympy")
+    bounds_code = bounds.main([])
+    bounds_result = bounds.summary()
+
+    recipe = "quick runs" if args.quick else "the mnist-demo preset"
+    _heading(3, f"MNIST: 5 losses × (3-D, 2-D) features, {recipe}, in {args.runs}")
+    print(f"device: {_device_note()}; {_load_note()}", flush=True)
+    try:
+        prepared = figures.ensure_runs(
+            figures.mnist_run_specs(args.quick), args.runs, progress=progress
+        )
+    except (ValueError, FileNotFoundError) as error:
+        print(f"sphereviz demo: error: {error}", file=sys.stderr)
+        return 2
+
+    _heading(4, f"Figures → {args.out}")
+    records = figures.generate_figures(
+        args.out, runs_dir=args.runs, quick=args.quick, mnist_runs=prepared, progress=progress
+    )
+    print(f"{len(records)} figures; gallery: {args.out / 'index.html'}")
+
+    _heading(5, "Summary: test accuracy and the angular geometry of the test features")
+    rows = summary_rows(prepared)
+    print(format_summary(rows))
+    print(
+        "\nmean ∠ own W: mean angle between a feature and its class weight; min inter-class: "
+        "smallest angle between two class centres; AFS: Angular Fisher Score (lower: tighter)."
+    )
+    seconds = time.perf_counter() - start
+    print(f"\nfinished in {seconds:.1f} s ({_load_note()})")
     if args.json:
-        print_json_summary({"target_logits": rows, "seconds": time.perf_counter() - start})
-    return 0
+        print_json_summary(
+            {
+                "target_logits": logit_rows,
+                "bounds": {**bounds_result, "numeric_check_agrees": bounds_code == 0},
+                "runs": rows,
+                "figures": [r.name for r in records],
+                "seconds": round(seconds, 3),
+            }
+        )
+    return 0 if bounds_code == 0 else 1
+
+
+def _device_note() -> str:
+    from sphereviz.train import resolve_device
+
+    device = resolve_device("auto")
+    threads = f", {torch.get_num_threads()} threads" if device.type == "cpu" else ""
+    return f"{device}{threads}"
 
 
 if __name__ == "__main__":

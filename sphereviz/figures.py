@@ -111,7 +111,7 @@ MNIST_DIMS = (3, 2)
 #: not the converged geometry).
 QUICK_MNIST_OVERRIDES: dict = {
     "epochs": 2,
-    "max_train_samples": 1024,
+    "max_train_samples": 512,
     "max_test_samples": 300,
     "width": 8,
     "batch_size": 32,

@@ -1,0 +1,139 @@
+"""``sphereviz demo``: the target-logit table against the formulas, and the whole job end to end.
+
+The table's values come from the losses' own ``margin_logits``; here they are compared with
+numbers written out by hand from the paper's definitions: ψ(θ) = (−1)^k cos(mθ) − 2k on
+[kπ/m, (k+1)π/m] (SphereFace eq. 7), CosFace cos θ − m, ArcFace cos(θ + m) (with InsightFace's
+fallback cos θ − m·sin m once θ + m > π).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from sphereviz import demo
+
+ANGLES = (0, 30, 45, 60, 90, 120, 180)
+SQRT3_2 = math.sqrt(3) / 2
+SQRT2_2 = math.sqrt(2) / 2
+COS = [1.0, SQRT3_2, SQRT2_2, 0.5, 0.0, -0.5, -1.0]
+
+#: ψ by hand. m = 2: cos 2θ on [0°, 90°], then −cos 2θ − 2 (k = 1).
+#: m = 4: k = 0 on [0°, 45°], k = 1 on [45°, 90°] (−cos 4θ − 2), k = 2 on [90°, 135°]
+#: (cos 4θ − 4), k = 3 on [135°, 180°] (−cos 4θ − 6).
+#: (cos 240° = −1/2, cos 360° = 1, cos 480° = −1/2, cos 720° = 1)
+PSI_2 = [1.0, 0.5, 0.0, -0.5, -1.0, 0.5 - 2, -1.0 - 2]
+PSI_4 = [1.0, -0.5, 1.0 - 2, 0.5 - 2, 1.0 - 4, -0.5 - 4, -1.0 - 6]
+EXPECTED = {
+    "softmax (W=e1, b=0)": COS,
+    "modified softmax": COS,
+    "A-Softmax m=2 (λ=0)": PSI_2,
+    "A-Softmax m=4 (λ=0)": PSI_4,
+    "L-Softmax m=4 (λ=0)": PSI_4,  # unit weights: L-Softmax's ‖W‖ = 1 gives ψ too
+    "NormFace s=1": COS,
+    "CosFace m=0.35 s=1": [c - 0.35 for c in COS],
+    "ArcFace m=0.5 s=1": [
+        math.cos(math.radians(a) + 0.5)
+        if math.radians(a) + 0.5 <= math.pi
+        else math.cos(math.radians(a)) - 0.5 * math.sin(0.5)
+        for a in ANGLES
+    ],
+}
+
+
+def test_target_logit_table_matches_the_formulas_written_out():
+    rows = {row["loss"]: row for row in demo.target_logit_table()}
+    assert set(rows) == set(EXPECTED)
+    for label, expected in EXPECTED.items():
+        got = [rows[label][f"{a}°"] for a in ANGLES]
+        # 1e-7: ArcFace floors sin θ at √eps (1.5e-8 in float64) to keep its gradient finite
+        assert got == pytest.approx(expected, abs=1e-7), label
+    # ψ end points: ψ(π) = 1 − 2m
+    assert rows["A-Softmax m=4 (λ=0)"]["180°"] == pytest.approx(1 - 2 * 4)
+
+
+def test_target_logit_table_scales_with_the_feature_norm():
+    unit = {row["loss"]: row for row in demo.target_logit_table()}
+    for row in demo.target_logit_table(norm=3.0):
+        if row["loss"].startswith(("NormFace", "CosFace", "ArcFace")):
+            assert row["60°"] == pytest.approx(unit[row["loss"]]["60°"])  # x is normalised
+        else:
+            assert row["60°"] == pytest.approx(3.0 * unit[row["loss"]]["60°"])  # ‖x‖ ψ(θ)
+
+
+def test_format_table_aligns_columns():
+    text = demo.format_table([{"name": "a", "x": 1.0}, {"name": "long name", "x": -22.5}])
+    lines = text.splitlines()
+    assert len({len(line) for line in lines}) == 1
+    assert lines[2].startswith("a ") and lines[3].endswith("-22.500")
+
+
+@pytest.fixture
+def cached_mnist(monkeypatch):
+    """Decode the embedded MNIST once per test instead of once per run (4 s each, on the CSV
+    parser); the data and everything downstream are unchanged."""
+    import sphereviz.data
+
+    original = sphereviz.data.load_mnist
+    cache = {}
+
+    def load_mnist(root=None, download=False):
+        if root is not None or download:
+            return original(root, download)
+        if "embedded" not in cache:
+            cache["embedded"] = original()
+        return cache["embedded"]
+
+    monkeypatch.setattr(sphereviz.data, "load_mnist", load_mnist)
+
+
+@pytest.mark.slow
+def test_quick_demo_end_to_end(tmp_path, capsys, cached_mnist):
+    runs, out = tmp_path / "runs", tmp_path / "figures"
+    code = demo.main(["--quick", "--json", "--no-progress", "--runs", str(runs), "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    summary = json.loads(printed.strip().splitlines()[-1])
+    assert "m_min = 2 + sqrt(3)" in printed  # the bounds derivation was printed
+    assert summary["bounds"]["binary_m_min"] == "2 + sqrt(3)"
+    assert summary["bounds"]["multiclass_m_min"] == "3"
+    assert summary["bounds"]["numeric_check_agrees"] is True
+
+    rows = summary["runs"]
+    assert len(rows) == 10
+    assert sorted((r["loss"], r["m"], r["dim"]) for r in rows) == sorted(
+        (loss, m, dim)
+        for dim in (2, 3)
+        for loss, m in [
+            ("softmax", None),
+            ("modified-softmax", 1),
+            ("a-softmax", 2),
+            ("a-softmax", 3),
+            ("a-softmax", 4),
+        ]
+    )
+    for row in rows:
+        assert row["test_accuracy"] > 0.2, row  # ten digits: chance is 0.1
+        assert 0 <= row["mean_angle_to_own_class_deg"] < 90
+        assert 0 < row["min_inter_class_angle_deg"] <= 180
+        assert row["angular_fisher_score"] > 0
+        assert not row["reused"]
+        assert (runs / row["run"] / "embeddings.npz").is_file()
+    assert len([p for p in runs.iterdir() if p.is_dir()]) == 10
+
+    assert "mnist_sphere" in summary["figures"] and "psi_curves" in summary["figures"]
+    assert (out / "index.html").is_file() and (out / "README.md").is_file()
+    assert (out / "mnist_sphere_m4.html").is_file()
+    assert "https://cdn" not in (out / "index.html").read_text()
+    assert summary["seconds"] > 0
+
+    # A second demo reuses every run (same configs) instead of training again.
+    assert (
+        demo.main(["--quick", "--json", "--no-progress", "--runs", str(runs), "--out", str(out)])
+        == 0
+    )
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert all(row["reused"] for row in again["runs"])
+    assert [r["test_accuracy"] for r in again["runs"]] == [r["test_accuracy"] for r in rows]
