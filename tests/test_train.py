@@ -240,7 +240,7 @@ def test_two_process_ddp_run_under_torchrun(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     summaries = [line for line in result.stdout.splitlines() if line.startswith("{")]
-    assert len(summaries) == 1  # only rank 0 reports
+    assert len(summaries) == 1, result.stdout  # only rank 0 reports
     assert json.loads(summaries[-1])["epochs"] == 2
     run = load_run(out)
     assert [row["epoch"] for row in run.metrics] == [1, 2]
