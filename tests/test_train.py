@@ -246,3 +246,47 @@ def test_two_process_ddp_run_under_torchrun(tmp_path):
     assert [row["epoch"] for row in run.metrics] == [1, 2]
     # 256 images in global batches of 64: 4 steps per epoch, the same λ counter on both ranks
     assert load_checkpoint(out / "model.pt")["loss"]["iteration"] == 8
+
+
+def synthetic_face_cache(tmp_path, identities=3, per_identity=4):
+    """A tiny `prepare-faces` cache of random colour images (centre crop, no landmarks)."""
+    from PIL import Image
+
+    from sphereviz.data import prepare_faces
+
+    rng = np.random.default_rng(0)
+    for identity in range(identities):
+        folder = tmp_path / "faces" / f"person{identity}"
+        folder.mkdir(parents=True)
+        for k in range(per_identity):
+            pixels = rng.integers(0, 256, (130, 110, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / f"{k}.png")
+    return prepare_faces(tmp_path / "faces", tmp_path / "cache", workers=1, progress=False)
+
+
+def test_faces_split_is_stratified_seeded_and_disjoint(tmp_path):
+    from sphereviz.train import split_faces
+
+    cache = synthetic_face_cache(tmp_path, identities=3, per_identity=4)
+    config = TrainConfig.preset("faces", faces_cache=str(cache.directory), test_fraction=0.25)
+    train_set, test_set = split_faces(cache, config)
+    assert len(train_set) == 9 and len(test_set) == 3
+    assert sorted(test_set.labels.tolist()) == [0, 1, 2]  # one of each identity held out
+    again = split_faces(cache, config)[1]
+    np.testing.assert_array_equal(again.images, test_set.images)
+    rows = {image.tobytes() for image in train_set.images}
+    assert not any(image.tobytes() in rows for image in test_set.images)
+
+
+@pytest.mark.slow
+def test_a_face_run_with_sfnet4_trains_and_evaluates(tmp_path):
+    cache = synthetic_face_cache(tmp_path, identities=3, per_identity=4)
+    config = TrainConfig.preset(
+        "faces", faces_cache=str(cache.directory), model="sfnet4", dim=8, epochs=1,
+        batch_size=4, test_fraction=0.25, device="cpu", out=str(tmp_path / "run"),
+    )  # fmt: skip
+    run = train(config, progress=False)
+    assert run.embeddings["features"].shape == (3, 8)
+    assert run.embeddings["class_weights"].shape == (3, 8)
+    assert np.isfinite(run.metrics[-1]["loss"])
+    assert load_run(tmp_path / "run").load_model().depth == 4
