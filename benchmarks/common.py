@@ -56,6 +56,9 @@ ROW_KEYS = (
     "details",
 )
 
+#: Environment variables that change how torch's CPU threads behave; recorded in each report.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "MKL_NUM_THREADS")
+
 _COMPARISONS: dict[str, tuple[str, Callable[[float, float], bool]]] = {
     "<=": ("≤", lambda a, b: a <= b),
     "<": ("<", lambda a, b: a < b),
@@ -213,7 +216,7 @@ def load_average() -> tuple[float, float, float]:
 
 
 def machine_info() -> dict:
-    """CPU model, cores, RAM, device, torch/python versions, date and git commit."""
+    """CPU model, cores, RAM, device, torch/python versions, date, git commit, thread env."""
     import torch
 
     info = {
@@ -231,6 +234,7 @@ def machine_info() -> dict:
         "git_commit": _git("rev-parse", "HEAD"),
         "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
         "load_at_start": load_average(),
+        "environment": {name: os.environ.get(name) for name in THREAD_VARIABLES},
     }
     if torch.cuda.is_available():
         info["device"] = "cuda"

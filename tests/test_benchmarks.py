@@ -137,6 +137,7 @@ def test_machine_info_names_the_machine():
     for key in ("cpu", "cores", "ram_gib", "device", "torch", "python", "date", "git_commit"):
         assert key in info
     assert info["cores"] >= 1
+    assert set(info["environment"]) == set(common.THREAD_VARIABLES)
 
 
 def test_only_selects_benchmarks_by_number():
