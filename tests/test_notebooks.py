@@ -1,0 +1,312 @@
+"""The classroom notebooks: their committed form, and each one executed by papermill.
+
+Static checks (fast): every notebook in ``notebooks/`` is committed without outputs or
+execution counts, runs on the ``sphereviz`` kernel, has exactly one cell tagged ``parameters``
+and one tagged ``results``, and defines no function or class (d2l discipline: the reusable
+code lives in the library, where it is tested once).
+
+Execution (slow): each notebook runs top to bottom in quick mode on the ``sphereviz`` kernel,
+its executed copy goes to ``build/notebooks/``, and the JSON that its ``results`` cell prints
+is checked against independent truths: the closed-form bound 2 + √3 of Property 2, the chance
+level of the classification task, the number of identities in LFW's six largest folders.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import LFW_ROOT, REPO_ROOT
+
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+EXECUTED_DIR = REPO_ROOT / "build" / "notebooks"
+KERNEL_NAME = "sphereviz"
+CELL_TIMEOUT_S = 600
+
+EXPECTED_NOTEBOOKS = [
+    "01_from_softmax_to_a_softmax.ipynb",
+    "02_why_m_is_4.ipynb",
+    "03_mnist_on_the_hypersphere.ipynb",
+    "04_faces_on_the_sphere.ipynb",
+    "05_open_set_verification.ipynb",
+    "06_figures_for_papers.ipynb",
+]
+NEEDS_LFW = {"04_faces_on_the_sphere.ipynb", "05_open_set_verification.ipynb"}
+
+DEFINITION_AT_LINE_START = re.compile(r"^(async\s+def|def|class)\s", re.MULTILINE)
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _read(name: str) -> nbformat.NotebookNode:
+    return nbformat.read(NOTEBOOK_DIR / name, as_version=4)
+
+
+def _cells_tagged(notebook: nbformat.NotebookNode, tag: str) -> list[nbformat.NotebookNode]:
+    return [cell for cell in notebook.cells if tag in cell.get("metadata", {}).get("tags", [])]
+
+
+# --- the committed notebooks ------------------------------------------------------------------
+
+
+def test_the_suite_is_complete():
+    present = sorted(path.name for path in NOTEBOOK_DIR.glob("*.ipynb"))
+    assert present == EXPECTED_NOTEBOOKS
+
+
+@pytest.mark.parametrize("name", EXPECTED_NOTEBOOKS)
+def test_committed_notebook_is_clean_and_structured(name):
+    notebook = _read(name)
+    nbformat.validate(notebook)
+    assert notebook.metadata["kernelspec"]["name"] == KERNEL_NAME
+    assert notebook.metadata["kernelspec"]["display_name"] == "Python (sphereviz)"
+
+    code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    with_outputs = [i for i, cell in enumerate(code_cells) if cell.outputs]
+    with_counts = [i for i, cell in enumerate(code_cells) if cell.execution_count is not None]
+    assert not with_outputs, f"{name}: code cells {with_outputs} carry outputs; clear them"
+    assert not with_counts, f"{name}: code cells {with_counts} carry execution counts"
+
+    parameters = _cells_tagged(notebook, "parameters")
+    results = _cells_tagged(notebook, "results")
+    assert len(parameters) == 1 and parameters[0].cell_type == "code"
+    assert len(results) == 1 and results[0].cell_type == "code"
+    assert results[0] is code_cells[-1], f"{name}: the results cell must be the last code cell"
+    assert re.search(r"^quick\s*=\s*(True|False)\s*(#.*)?$", parameters[0].source, re.MULTILINE), (
+        f"{name}: the parameters cell must set quick = True/False"
+    )
+
+    defining = [
+        i for i, cell in enumerate(code_cells) if DEFINITION_AT_LINE_START.search(cell.source)
+    ]
+    assert not defining, f"{name}: code cells {defining} define a function or class"
+
+
+# --- executing the notebooks ------------------------------------------------------------------
+
+
+def _require_kernel() -> None:
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    if KERNEL_NAME not in KernelSpecManager().find_kernel_specs():
+        pytest.fail(
+            f"Jupyter kernel {KERNEL_NAME!r} is not registered; run `make setup` or "
+            f"`.venv/bin/python -m ipykernel install --sys-prefix --name {KERNEL_NAME} "
+            '--display-name "Python (sphereviz)"`'
+        )
+
+
+def _require_lfw(name: str) -> None:
+    if name in NEEDS_LFW and not (LFW_ROOT / "images").is_dir():
+        pytest.skip(
+            f"{name} needs the real LFW images, not found at {LFW_ROOT} "
+            "(expected ../shared/data/lfw beside the checkout)"
+        )
+
+
+@contextmanager
+def _headless_widget_outputs():
+    """Stop papermill's Output-widget mimic from echoing outputs back to the kernel.
+
+    nbclient (which papermill drives) imitates a front end's Output widget and sends every
+    output captured inside one back to the kernel as a comm message on the shell channel,
+    while it is itself waiting on that channel for the cell's reply. After a plotly figure
+    inside an Output widget (the sphere explorer) this stalls the cell for tens of seconds to
+    minutes. The kernel never reads that echo, and the outputs are still recorded in the
+    executed notebook, so the test turns the echo off.
+    """
+    from nbclient.output_widget import OutputWidget
+
+    original = OutputWidget.sync_state
+    OutputWidget.sync_state = lambda self: None
+    try:
+        yield
+    finally:
+        OutputWidget.sync_state = original
+
+
+def execute_notebook(name: str, **parameters) -> dict:
+    """Run ``notebooks/<name>`` in quick mode; return the JSON its ``results`` cell printed.
+
+    Outputs (runs, caches, figures) go to a fresh ``build/notebook-outputs/<stem>``, so every
+    run trains and aligns from scratch; the executed copy goes to ``build/notebooks/<name>``.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    _require_kernel()
+    _require_lfw(name)
+    stem = Path(name).stem
+    output_dir = REPO_ROOT / "build" / "notebook-outputs" / stem
+    shutil.rmtree(output_dir, ignore_errors=True)
+    EXECUTED_DIR.mkdir(parents=True, exist_ok=True)
+    executed_path = EXECUTED_DIR / name
+    parameters = {"quick": True, "output_dir": str(output_dir), **parameters}
+    if name in NEEDS_LFW:
+        parameters.setdefault("lfw_root", str(LFW_ROOT))
+    # The kernel inherits this process's environment: draw figures inline, as in JupyterLab
+    # (conftest sets Agg for the test process itself).
+    environment = {"MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+    try:
+        with _headless_widget_outputs(), _patched_environ(environment):
+            papermill.execute_notebook(
+                str(NOTEBOOK_DIR / name),
+                str(executed_path),
+                parameters=parameters,
+                kernel_name=KERNEL_NAME,
+                cwd=str(NOTEBOOK_DIR),
+                execution_timeout=CELL_TIMEOUT_S,
+                progress_bar=False,
+                log_output=False,
+            )
+    except PapermillExecutionError as error:
+        traceback = ANSI_ESCAPE.sub("", "\n".join(error.traceback))
+        pytest.fail(
+            f"{name} raised in cell {error.cell_index} (execution count {error.exec_count}): "
+            f"{error.ename}: {error.evalue}\n{traceback}\nexecuted copy: {executed_path}",
+            pytrace=False,
+        )
+    return _results_of(nbformat.read(executed_path, as_version=4), name)
+
+
+@contextmanager
+def _patched_environ(values: dict[str, str]):
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _results_of(executed: nbformat.NotebookNode, name: str) -> dict:
+    (cell,) = _cells_tagged(executed, "results")
+    text = "".join(
+        output.get("text", "")
+        for output in cell.outputs
+        if output.output_type == "stream" and output.name == "stdout"
+    )
+    assert text.strip(), f"{name}: the results cell printed nothing"
+    return json.loads(text)
+
+
+@pytest.mark.slow
+def test_notebook_01_softmax_to_a_softmax():
+    results = execute_notebook("01_from_softmax_to_a_softmax.ipynb")
+    # ψ(π) = 1 − 2m for every m (eq. 7), ψ strictly decreasing on [0, π], and the acos-free
+    # Chebyshev form equal to ψ.
+    assert sorted(results["psi_at_pi"], key=int) == ["1", "2", "3", "4"]
+    for m_text, value in results["psi_at_pi"].items():
+        assert value == pytest.approx(1 - 2 * int(m_text), abs=1e-9)
+    assert all(results["psi_is_decreasing"].values())
+    assert max(results["psi_chebyshev_max_error"].values()) < 1e-12
+    # At 30° from its class (60° from the other) the loss grows with m: the margin bites.
+    losses = [results["a_softmax_loss_at_30deg_by_m"][str(m)] for m in (1, 2, 3, 4)]
+    assert losses == sorted(losses) and losses[0] < losses[-1]
+    # The widget's readout at its start: the binary margin (m − 1)/(m + 1)·θ₁₂ (54° at m = 4,
+    # θ₁₂ = 90°), and the paper's verdict that m = 4 satisfies the criterion there.
+    m, theta12 = results["explorer_m"], results["explorer_theta12_deg"]
+    assert results["explorer_margin_deg"] == pytest.approx((m - 1) / (m + 1) * theta12, abs=0.5)
+    assert results["explorer_criterion_holds"] is (m >= 4)
+
+
+@pytest.mark.slow
+def test_notebook_02_why_m_is_4():
+    results = execute_notebook("02_why_m_is_4.ipynb")
+    assert results["m_min_binary"] == pytest.approx(2 + math.sqrt(3), abs=1e-12)
+    assert results["m_min_binary_integer"] == 4
+    assert results["m_min_multiclass"] == pytest.approx(3, abs=1e-12)
+    assert results["m_min_multiclass_integer"] == 3
+    # The dense-grid check finds the criterion switching on at the same m as the algebra.
+    assert results["numeric_check_agrees"] is True
+    assert results["numeric_first_binary_m"] == pytest.approx(2 + math.sqrt(3), abs=0.05)
+    assert results["numeric_first_uniform_m"] == pytest.approx(3, abs=0.05)
+    # The paper's worked example: θ₁₂ = 90°, m = 4: 48° < 54° holds; m = 3: 67.5° > 45° fails.
+    assert results["criterion_m4_90deg"] is True
+    assert results["criterion_m3_90deg"] is False
+    assert results["m4_90deg_intra_inter_deg"] == pytest.approx([48.0, 54.0], abs=1e-9)
+    assert results["m3_90deg_intra_inter_deg"] == pytest.approx([67.5, 45.0], abs=1e-9)
+
+
+@pytest.mark.slow
+def test_notebook_03_mnist_on_the_hypersphere():
+    results = execute_notebook("03_mnist_on_the_hypersphere.ipynb")
+    assert results["num_classes"] == 10
+    chance = 1 / results["num_classes"]
+    by_m = results["a_softmax_3d"]
+    assert sorted(by_m, key=int) == ["1", "2", "3", "4"]
+    for run in by_m.values():
+        assert 2 * chance < run["accuracy"] <= 1
+    assert by_m["4"]["accuracy"] > 4 * chance
+    # Property 1: a larger m pulls each class tighter around its own weight direction.
+    assert by_m["4"]["mean_angle_to_own_class_deg"] < by_m["1"]["mean_angle_to_own_class_deg"]
+    assert results["runs_2d"]["a-softmax"]["accuracy"] > 2 * chance
+
+
+def _largest_lfw_folders(count: int) -> list[str]:
+    """The ``count`` LFW people with the most images, counted on disk (ties by name)."""
+    folders = [path for path in (LFW_ROOT / "images").iterdir() if path.is_dir()]
+    sizes = {folder.name: sum(1 for _ in folder.glob("*.jpg")) for folder in folders}
+    return sorted(sorted(sizes, key=lambda name: (-sizes[name], name))[:count])
+
+
+@pytest.mark.slow
+def test_notebook_04_faces_on_the_sphere():
+    results = execute_notebook("04_faces_on_the_sphere.ipynb", m_values=[1, 4])
+    assert results["num_identities"] == 6
+    assert results["identities"] == _largest_lfw_folders(6)
+    assert results["crop_shape"] == [112, 96, 3]
+    assert results["num_images"] == sum(results["images_per_identity"])
+    assert results["embedding_dim"] == 3
+    assert sorted(results["runs"], key=int) == ["1", "4"]
+    for run in results["runs"].values():
+        assert 1 / 6 < run["accuracy"] <= 1  # above chance on six people
+        assert 0 <= run["mean_angle_to_own_class_deg"] <= 180
+
+
+@pytest.mark.slow
+def test_notebook_05_open_set_verification():
+    results = execute_notebook("05_open_set_verification.ipynb")
+    # View 1 is open-set: no test person was a training person.
+    assert results["train_people"] and results["view1_test_people"]
+    assert set(results["train_people"]).isdisjoint(results["view1_test_people"])
+    for loss in ("softmax", "a-softmax"):
+        view1 = results["view1"][loss]
+        assert 0.5 < view1["accuracy"] <= 1
+        assert view1["pairs_in_file"] == 1000
+        # SOURCES.md: this LFW copy lacks Betsy_Coffin_0001.jpg, used by one DevTest pair.
+        assert view1["pairs_skipped"] == 1
+        assert 0 < view1["pairs_used"] <= view1["pairs_in_file"] - view1["pairs_skipped"]
+    view2 = results["view2"]
+    assert view2["num_folds"] == 10
+    assert len(view2["fold_accuracies"]) == 10
+    assert 0.5 < view2["mean_accuracy"] <= 1
+    assert view2["mean_accuracy"] == pytest.approx(sum(view2["fold_accuracies"]) / 10)
+    assert view2["pairs_used"] > 0
+
+
+@pytest.mark.slow
+def test_notebook_06_figures_for_papers():
+    width = 3.0
+    results = execute_notebook("06_figures_for_papers.ipynb", journal_column_width_inch=width)
+    written = [Path(path) for path in results["written"]]
+    assert {".pdf", ".svg", ".png"} <= {path.suffix for path in written}
+    for path in written:
+        assert path.is_file() and path.stat().st_size > 0, path
+    assert {"psi_curves", "bound_map"} <= set(results["figure_names"])
+    assert results["deterministic"] is True
+    # The journal-width PDF really is that wide: its page is width × 72 points.
+    pdf = Path(results["journal_psi_pdf"]).read_bytes()
+    media_box = re.search(rb"/MediaBox\s*\[\s*0\s+0\s+([\d.]+)\s+([\d.]+)\s*\]", pdf)
+    assert media_box, "no MediaBox in the journal PDF"
+    assert float(media_box.group(1)) == pytest.approx(width * 72, abs=0.5)
