@@ -722,12 +722,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-progress", action="store_true", default=False, help="hide the progress bar"
     )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="CPU threads for torch (default: all cores)"
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = vars(build_parser().parse_args(argv))
     resume, as_json, no_progress = args.pop("resume"), args.pop("json"), args.pop("no_progress")
+    threads = args.pop("threads")
+    if threads is not None:
+        if threads < 1:
+            print(f"sphereviz train: error: --threads must be >= 1, got {threads}", file=sys.stderr)
+            return 2
+        torch.set_num_threads(threads)
     out = Path(args["out"])
     try:
         if resume and (out / CONFIG_NAME).exists():
