@@ -240,7 +240,9 @@ def test_notebook_02_why_m_is_4():
 
 @pytest.mark.slow
 def test_notebook_03_mnist_on_the_hypersphere():
-    results = execute_notebook("03_mnist_on_the_hypersphere.ipynb")
+    results = execute_notebook(
+        "03_mnist_on_the_hypersphere.ipynb", losses_2d=["softmax", "a-softmax"]
+    )
     assert results["num_classes"] == 10
     chance = 1 / results["num_classes"]
     by_m = results["a_softmax_3d"]
