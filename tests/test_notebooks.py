@@ -17,7 +17,6 @@ import json
 import math
 import os
 import re
-import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -131,20 +130,18 @@ def _headless_widget_outputs():
         OutputWidget.sync_state = original
 
 
-def execute_notebook(name: str, **parameters) -> dict:
+def execute_notebook(name: str, output_dir: Path, **parameters) -> dict:
     """Run ``notebooks/<name>`` in quick mode; return the JSON its ``results`` cell printed.
 
-    Outputs (runs, caches, figures) go to a fresh ``build/notebook-outputs/<stem>``, so every
-    run trains and aligns from scratch; the executed copy goes to ``build/notebooks/<name>``.
+    The notebook's outputs (runs, face caches, figures) go to ``output_dir`` (a fresh pytest
+    temporary folder, so every run trains and aligns from scratch and two test sessions never
+    share one); the executed copy goes to ``build/notebooks/<name>`` for a human to inspect.
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     _require_kernel()
     _require_lfw(name)
-    stem = Path(name).stem
-    output_dir = REPO_ROOT / "build" / "notebook-outputs" / stem
-    shutil.rmtree(output_dir, ignore_errors=True)
     EXECUTED_DIR.mkdir(parents=True, exist_ok=True)
     executed_path = EXECUTED_DIR / name
     parameters = {"quick": True, "output_dir": str(output_dir), **parameters}
@@ -155,7 +152,7 @@ def execute_notebook(name: str, **parameters) -> dict:
     environment = {"MPLBACKEND": "module://matplotlib_inline.backend_inline"}
     try:
         with _headless_widget_outputs(), _patched_environ(environment):
-            papermill.execute_notebook(
+            executed = papermill.execute_notebook(
                 str(NOTEBOOK_DIR / name),
                 str(executed_path),
                 parameters=parameters,
@@ -172,7 +169,7 @@ def execute_notebook(name: str, **parameters) -> dict:
             f"{error.ename}: {error.evalue}\n{traceback}\nexecuted copy: {executed_path}",
             pytrace=False,
         )
-    return _results_of(nbformat.read(executed_path, as_version=4), name)
+    return _results_of(executed, name)
 
 
 @contextmanager
@@ -201,8 +198,8 @@ def _results_of(executed: nbformat.NotebookNode, name: str) -> dict:
 
 
 @pytest.mark.slow
-def test_notebook_01_softmax_to_a_softmax():
-    results = execute_notebook("01_from_softmax_to_a_softmax.ipynb")
+def test_notebook_01_softmax_to_a_softmax(tmp_path):
+    results = execute_notebook("01_from_softmax_to_a_softmax.ipynb", tmp_path)
     # ψ(π) = 1 − 2m for every m (eq. 7), ψ strictly decreasing on [0, π], and the acos-free
     # Chebyshev form equal to ψ.
     assert sorted(results["psi_at_pi"], key=int) == ["1", "2", "3", "4"]
@@ -221,8 +218,8 @@ def test_notebook_01_softmax_to_a_softmax():
 
 
 @pytest.mark.slow
-def test_notebook_02_why_m_is_4():
-    results = execute_notebook("02_why_m_is_4.ipynb")
+def test_notebook_02_why_m_is_4(tmp_path):
+    results = execute_notebook("02_why_m_is_4.ipynb", tmp_path)
     assert results["m_min_binary"] == pytest.approx(2 + math.sqrt(3), abs=1e-12)
     assert results["m_min_binary_integer"] == 4
     assert results["m_min_multiclass"] == pytest.approx(3, abs=1e-12)
@@ -239,9 +236,9 @@ def test_notebook_02_why_m_is_4():
 
 
 @pytest.mark.slow
-def test_notebook_03_mnist_on_the_hypersphere():
+def test_notebook_03_mnist_on_the_hypersphere(tmp_path):
     results = execute_notebook(
-        "03_mnist_on_the_hypersphere.ipynb", losses_2d=["softmax", "a-softmax"]
+        "03_mnist_on_the_hypersphere.ipynb", tmp_path, losses_2d=["softmax", "a-softmax"]
     )
     assert results["num_classes"] == 10
     chance = 1 / results["num_classes"]
@@ -263,8 +260,8 @@ def _largest_lfw_folders(count: int) -> list[str]:
 
 
 @pytest.mark.slow
-def test_notebook_04_faces_on_the_sphere():
-    results = execute_notebook("04_faces_on_the_sphere.ipynb", m_values=[1, 4])
+def test_notebook_04_faces_on_the_sphere(tmp_path):
+    results = execute_notebook("04_faces_on_the_sphere.ipynb", tmp_path, m_values=[1, 4])
     assert results["num_identities"] == 6
     assert results["identities"] == _largest_lfw_folders(6)
     assert results["crop_shape"] == [112, 96, 3]
@@ -277,8 +274,8 @@ def test_notebook_04_faces_on_the_sphere():
 
 
 @pytest.mark.slow
-def test_notebook_05_open_set_verification():
-    results = execute_notebook("05_open_set_verification.ipynb")
+def test_notebook_05_open_set_verification(tmp_path):
+    results = execute_notebook("05_open_set_verification.ipynb", tmp_path)
     # View 1 is open-set: no test person was a training person.
     assert results["train_people"] and results["view1_test_people"]
     assert set(results["train_people"]).isdisjoint(results["view1_test_people"])
@@ -298,9 +295,11 @@ def test_notebook_05_open_set_verification():
 
 
 @pytest.mark.slow
-def test_notebook_06_figures_for_papers():
+def test_notebook_06_figures_for_papers(tmp_path):
     width = 3.0
-    results = execute_notebook("06_figures_for_papers.ipynb", journal_column_width_inch=width)
+    results = execute_notebook(
+        "06_figures_for_papers.ipynb", tmp_path, journal_column_width_inch=width
+    )
     written = [Path(path) for path in results["written"]]
     assert {".pdf", ".svg", ".png"} <= {path.suffix for path in written}
     for path in written:
