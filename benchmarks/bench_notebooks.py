@@ -1,10 +1,14 @@
 """Wall time of the notebook suite under papermill in quick mode (benchmark 7, target ≤ 8 min).
 
-Each notebook is executed exactly as ``tests/test_notebooks.py`` executes it (its
-``execute_notebook``: the ``sphereviz`` kernel, ``quick = True``, outputs under ``build/``), one
-after the other, once: a row per notebook and one for the whole suite. A notebook that is not
-written yet, needs data that is absent, or fails gives a row with a note and no time; the
-total is then marked incomplete and its target is not judged.
+Each notebook runs exactly as ``make test`` runs it: this calls the notebook's own test in
+``tests/test_notebooks.py`` (``test_notebook_<NN>_…``: the ``sphereviz`` kernel, ``quick =
+True``, the test's parameter overrides, its checks of the results), with a fresh temporary
+folder as ``tmp_path``, so every run trains and aligns from scratch as on a fresh checkout.
+A notebook without such a test is run by the module's ``execute_notebook`` with quick mode's
+defaults. One run each, one after the other: a row per notebook and one for the suite. A
+notebook that is not written yet, needs data that is absent, or fails gives a row with a note
+(and no time unless it ran to the end); the total is then marked incomplete and its target
+is not judged.
 
 Run: ``python benchmarks/bench_notebooks.py [--only 01,03] [--json]``.
 """
@@ -12,8 +16,12 @@ Run: ``python benchmarks/bench_notebooks.py [--only 01,03] [--json]``.
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
+import tempfile
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 from common import REPO_ROOT, Target, make_row, print_rows
 
@@ -31,6 +39,16 @@ def _test_module():
     return test_notebooks
 
 
+def notebook_runner(suite, name: str) -> Callable[[Path], object]:
+    """The notebook's test function if it takes only ``tmp_path``, else ``execute_notebook``."""
+    prefix = f"test_notebook_{name[:2]}_"
+    for attribute, function in vars(suite).items():
+        if attribute.startswith(prefix) and callable(function):
+            if list(inspect.signature(function).parameters) == ["tmp_path"]:
+                return function
+    return lambda tmp_path: suite.execute_notebook(name, tmp_path)
+
+
 def run(names: list[str] | None = None) -> list[dict]:
     """One row per notebook (seconds, once) and a row for the suite's total."""
     import pytest
@@ -43,21 +61,28 @@ def run(names: list[str] | None = None) -> list[dict]:
         if not (suite.NOTEBOOK_DIR / name).is_file():
             note = "not written yet"
         else:
+            runner = notebook_runner(suite, name)
+            scratch = tempfile.TemporaryDirectory(prefix=f"bench-{name[:2]}-")
             started = time.perf_counter()
             try:
-                suite.execute_notebook(name)
+                runner(Path(scratch.name))
                 seconds = time.perf_counter() - started
             except pytest.skip.Exception as skipped:
                 note = f"skipped: {skipped.msg}"
             except pytest.fail.Exception as failed:
                 note = f"failed: {str(failed.msg).splitlines()[0]}"
-            except AssertionError as error:  # it ran, but printed no results JSON
+            except AssertionError as error:  # it ran, but a check of its results failed
                 seconds = time.perf_counter() - started
-                note = f"results cell: {error}"
+                note = f"results check failed: {str(error).splitlines()[0]}"
+            finally:
+                scratch.cleanup()
         if seconds is not None:
             total, ran = total + seconds, ran + 1
         samples = [] if seconds is None else [seconds]
-        rows.append(make_row(7, WHAT, name, samples, "s", note=note))
+        runner_name = None if note == "not written yet" else getattr(runner, "__name__", None)
+        rows.append(
+            make_row(7, WHAT, name, samples, "s", note=note, details={"runner": runner_name})
+        )
     incomplete = ran < len(names)
     rows.append(
         make_row(

@@ -14,6 +14,7 @@ from conftest import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
 
+import bench_notebooks  # noqa: E402
 import common  # noqa: E402
 import run as harness  # noqa: E402
 from common import Target, make_row  # noqa: E402
@@ -176,3 +177,29 @@ def test_main_writes_the_report_and_prints_json_last(monkeypatch, tmp_path, caps
     assert written["options"] == {"only": [1, 2], "quick": False}
     assert [row["variant"] for row in written["rows"]] == ["full", "-"]
     assert len(list(tmp_path.glob("bench-*.json"))) == 1
+
+
+def test_a_notebook_is_run_by_its_own_test_when_that_takes_only_tmp_path():
+    def test_notebook_03_mnist(tmp_path):
+        return ("test", tmp_path)
+
+    def test_notebook_04_faces(tmp_path, lfw_root):
+        return ("test needing more fixtures", tmp_path)
+
+    def execute_notebook(name, output_dir):
+        return ("execute", name, output_dir)
+
+    suite = type(sys)("fake_test_notebooks")
+    suite.__dict__.update(
+        test_notebook_03_mnist=test_notebook_03_mnist,
+        test_notebook_04_faces=test_notebook_04_faces,
+        execute_notebook=execute_notebook,
+    )
+    assert bench_notebooks.notebook_runner(suite, "03_mnist.ipynb") is test_notebook_03_mnist
+    fallback = bench_notebooks.notebook_runner(suite, "04_faces.ipynb")
+    assert fallback("dir") == ("execute", "04_faces.ipynb", "dir")
+    assert bench_notebooks.notebook_runner(suite, "07_new.ipynb")("d") == (
+        "execute",
+        "07_new.ipynb",
+        "d",
+    )
