@@ -180,7 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    import matplotlib.pyplot as plt
+
     from sphereviz import bounds, figures
+
+    plt.switch_backend("Agg")  # the demo writes figure files; it never opens a window
 
     start = time.perf_counter()
     progress = False if args.no_progress else None

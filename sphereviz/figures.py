@@ -36,18 +36,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
 
-if "matplotlib.pyplot" not in sys.modules:
-    matplotlib.use("Agg")  # the figure set is written to files; never open a window
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from sphereviz import plots  # noqa: E402
-from sphereviz.fileio import atomic_path, print_json_summary, write_json_atomic  # noqa: E402
-from sphereviz.style import class_colors, publication_style, save_figure  # noqa: E402
+from sphereviz import plots
+from sphereviz.fileio import atomic_path, print_json_summary, write_json_atomic
+from sphereviz.style import class_colors, publication_style, save_figure
 
 if TYPE_CHECKING:
     from sphereviz.runs import Run
@@ -73,6 +68,7 @@ __all__ = [
     "features_2d_figure",
     "find_run",
     "generate_figures",
+    "geometry_note",
     "main",
     "mnist_figures",
     "mnist_run_specs",
@@ -588,6 +584,21 @@ def sphere_html(run: Run, label: str, loss: str, m: int | None, path_stem: Path)
     return written
 
 
+def geometry_note(runs: Sequence[tuple[str, Run]]) -> str:
+    """One sentence with each run's mean angle to its own class weight and its Angular Fisher
+    Score (``geometry.feature_summary`` of the test embeddings), e.g. for a caption."""
+    from sphereviz import geometry
+
+    stats = [(label, geometry.feature_summary(*_embeddings(run))) for label, run in runs]
+    angles = ", ".join(f"{s['mean_angle_to_own_class_deg']:.1f}°" for _, s in stats)
+    scores = ", ".join(f"{s['angular_fisher_score']:.3f}" for _, s in stats)
+    labels = ", ".join(label for label, _ in stats)
+    return (
+        f"Mean angle of a test feature to its own class weight: {angles}; Angular Fisher "
+        f"Score (lower is tighter): {scores} (for {labels})."
+    )
+
+
 def _describe_recipe(config: TrainConfig) -> str:
     samples = "all" if config.max_train_samples is None else f"first {config.max_train_samples}"
     return (
@@ -647,10 +658,10 @@ def mnist_figures(
         "SphereFace Fig. 5 on MNIST: 3-D features on the unit sphere, m = 1…4",
         f"Test features of the 3-D runs on {data}, normalised onto the unit sphere, for "
         "A-Softmax m = 1 (modified softmax), 2, 3, 4; lines: class weight directions. As m "
-        "grows the classes gather more tightly around their own directions (the mean angle "
-        "to the own weight and the Angular Fisher Score fall; see `sphereviz demo`). The "
+        "grows the classes gather more tightly around their own directions. The "
         "interactive pages (rotate, zoom, hide classes) also draw the boundary of each "
-        f"class's margined region, ψ(θ_i) > max_j cos θ_j. Recipe: {recipe}.",
+        f"class's margined region, ψ(θ_i) > max_j cos θ_j. "
+        f"{geometry_note(sphere_titles)} Recipe: {recipe}.",
         "sphereviz.figures.sphere_panels_figure([(label, run), ...]); "
         "sphereviz.figures.sphere_html(run, ...)",
         files + tuple(html_files),
@@ -749,9 +760,10 @@ def faces_figures(
         f"of the images, test features from the other {round(100 * config.test_fraction)} %"
     )
     budget = (
-        f"A deliberately small CPU budget (about {minutes:.0f} min for the four runs on the "
-        "machine that made this figure): far from the paper's 64-layer network trained on "
-        "CASIA-WebFace, enough to see the classes tighten as m grows."
+        f"A deliberately small CPU budget (about {minutes:.0f} min of training for the four "
+        "runs on the shared two-core CPU that made this figure): far from the paper's "
+        "64-layer network trained on CASIA-WebFace, enough to see the classes tighten as m "
+        "grows."
     )
     records = []
     panels = [(f"m = {p.spec.m}", p.run) for p in prepared]
@@ -772,7 +784,8 @@ def faces_figures(
             "SphereFace Fig. 5 on real faces: 3-D features of six LFW identities, m = 1…4",
             f"The six LFW identities with the most images ({', '.join(names)}; "
             f"aligned by their 5-point landmarks to 112×96 crops). {recipe}. Test features, "
-            f"normalised onto the unit sphere. Test accuracy {accuracies}. {budget}",
+            f"normalised onto the unit sphere. Test accuracy {accuracies}. "
+            f"{geometry_note(panels)} {budget}",
             command,
             "sphereviz.figures.faces_figures(out, prepared_runs, class_names, command)",
             files + tuple(html_files),
@@ -1029,6 +1042,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    plt.switch_backend("Agg")  # the command writes files; it never opens a window
     started = time.perf_counter()
     try:
         records = generate_figures(
