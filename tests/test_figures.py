@@ -257,3 +257,42 @@ def test_faces_option_checks_the_lfw_folder_before_training(tmp_path, capsys):
     assert code == 2
     assert "lfw_landmark.txt" in capsys.readouterr().err
     assert not runs.exists()  # nothing was trained
+
+
+# --- faces: the six largest LFW identities ---------------------------------------------------
+
+
+@pytest.mark.slow
+def test_face_figures_from_the_six_largest_lfw_identities(lfw_root, tmp_path):
+    counts = {
+        folder.name: len(list(folder.glob("*.jpg")))
+        for folder in (lfw_root / "images").iterdir()
+        if folder.is_dir()
+    }
+    largest = sorted(counts, key=lambda name: (-counts[name], name))[:6]
+
+    cache = figures.prepare_lfw_top6(lfw_root, tmp_path / "faces", progress=False)
+    assert sorted(cache.class_names) == sorted(largest)
+    assert cache.images.shape[1:3] == (112, 96)
+    # Images without a landmark line are skipped, so at most the folders' counts.
+    assert 0.95 * sum(counts[n] for n in largest) <= len(cache) <= sum(counts[n] for n in largest)
+
+    # One tiny run on the first images stands in for m = 1…4 (drawing, not learning, is tested).
+    specs = figures.faces_run_specs(
+        tmp_path / "faces", epochs=1, max_train_samples=96, max_test_samples=60, device="cpu"
+    )
+    (tiny,) = figures.ensure_runs(specs[3:], tmp_path / "runs", progress=False, log=lambda _: None)
+    prepared = [figures.PreparedRun(spec, tiny.run, True, 0.0) for spec in specs]
+    out = tmp_path / "out"
+    records = figures.faces_figures(out, prepared, cache.class_names, "sphereviz figures --faces X")
+    assert [r.name for r in records] == ["faces_sphere", "faces_angle_histograms"]
+    assert records[0].interactive == tuple(f"faces_sphere_m{m}.html" for m in (1, 2, 3, 4))
+    for record in records:
+        for name in record.files:
+            assert (out / name).stat().st_size > 1000, name
+    caption = records[0].caption
+    assert all(name.replace("_", " ") in caption for name in largest)
+    figures.write_index(out, records)
+    figures.write_readme(out, records)
+    assert_local_page(out / "index.html", out)
+    assert "Labeled Faces in the Wild" in (out / "README.md").read_text()
