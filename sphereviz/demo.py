@@ -165,7 +165,11 @@ def _load_note() -> str:
 def build_parser() -> argparse.ArgumentParser:
     from sphereviz.figures import DEFAULT_OUT, DEFAULT_RUNS
 
-    parser = argparse.ArgumentParser(prog="sphereviz demo", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="sphereviz demo",
+        description="The main job on this machine's CPU: the target-logit table, the bounds on m, "
+        "the ten MNIST runs (trained or reused), the figure set and a summary table.",
+    )
     parser.add_argument(
         "--runs", type=Path, default=DEFAULT_RUNS, help=f"run folders ({DEFAULT_RUNS})"
     )
