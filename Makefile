@@ -53,6 +53,10 @@ format: setup
 bench: setup system-deps
 	$(PY) benchmarks/run.py
 
+# Execute the six notebooks in quick mode with papermill, then the real-browser widget test.
+notebooks: setup system-deps
+	$(PY) -m pytest tests/test_notebooks.py tests/test_browser.py
+
 figures: setup
 	$(PY) -m sphereviz figures --out figures
 
