@@ -313,7 +313,7 @@ def extract_features(
         shuffle=False,
         generator=0,
         device=device,
-        channels_last=on_cuda or images.ndim == 4,
+        channels_last=True,
     )
     features, flipped = [], []
     for x, _ in batches:

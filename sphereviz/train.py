@@ -11,11 +11,12 @@ the multistep learning-rate schedule. After each epoch: accuracy on the evaluati
 the plain logits (``loss.get_logits``: no margin), the checkpoint (atomic), the embeddings and
 ``on_epoch``.
 
-Devices: ``auto`` picks CUDA, then Apple MPS, then the CPU. On CUDA the model runs under bf16
-autocast (the losses compute the margin in float32 regardless), in channels-last memory format,
-with the uint8 training set resident on the GPU when it fits. Under ``torchrun`` with
-WORLD_SIZE > 1 the model is wrapped in DistributedDataParallel; every process draws the same
-global batch order and keeps its strided share, and only rank 0 writes the run.
+Devices: ``auto`` picks CUDA, then Apple MPS, then the CPU. Convolutions run in channels-last
+memory format everywhere. On CUDA the model runs under bf16 autocast (the losses compute the
+margin in float32 regardless), with the uint8 training set resident on the GPU when it fits.
+Under ``torchrun`` with WORLD_SIZE > 1 the model is wrapped in DistributedDataParallel; every
+process draws the same global batch order and keeps its strided share, and only rank 0 writes
+the run.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ class TrainConfig:
     optimizer: str = "adam"
     lr: float = 3e-3
     momentum: float = 0.9
-    weight_decay: float = 0.0
+    weight_decay: float = 2e-3
     milestones: tuple[float, ...] = (0.6, 0.85)
     lr_decay: float = 0.1
     seed: int = 0
@@ -387,9 +388,7 @@ def training_batches(
         if world_size > 1:
             images, labels = images[rank::world_size], labels[rank::world_size]
         images = random_shift(images, config.shift, generator)
-        if images.device.type == "cuda" or config.model.lower() != "mnistnet":
-            images = images.contiguous(memory_format=torch.channels_last)
-        yield images, labels
+        yield images.contiguous(memory_format=torch.channels_last), labels
 
 
 def make_optimizer(config: TrainConfig, parameters) -> torch.optim.Optimizer:
@@ -499,9 +498,8 @@ def train(
     train_set, test_set = load_datasets(config)
     torch.manual_seed(config.seed)
     model, loss = build_model_and_loss(config, train_set.num_classes)
-    classifier = Classifier(model, loss).to(device)
-    if on_cuda or config.model.lower() != "mnistnet":
-        classifier = classifier.to(memory_format=torch.channels_last)
+    # channels-last convolutions: faster on CUDA and, measured here, on the CPU too
+    classifier = Classifier(model, loss).to(device, memory_format=torch.channels_last)
     optimizer = make_optimizer(config, classifier.parameters())
     generator = torch.Generator().manual_seed(config.seed)
     # Every process draws the same global batch of batch_size images and keeps its share; a
