@@ -326,13 +326,13 @@ def test_margin_is_computed_on_the_target_entries_only(monkeypatch):
     import sphereviz.losses.annealed as annealed
 
     seen_shapes = []
-    original = annealed.psi_from_cos
+    original = annealed.annealed_target_logit
 
-    def recording_psi(cos_theta, m):
+    def recording_psi(cos_theta, *args):
         seen_shapes.append(tuple(cos_theta.shape))
-        return original(cos_theta, m)
+        return original(cos_theta, *args)
 
-    monkeypatch.setattr(annealed, "psi_from_cos", recording_psi)
+    monkeypatch.setattr(annealed, "annealed_target_logit", recording_psi)
     loss = make_loss("a-softmax", num_classes=50, embedding_size=8)
     loss(torch.randn(7, 8), torch.randint(0, 50, (7,)))
     assert seen_shapes == [(7,)]

@@ -1,8 +1,10 @@
 """The shared base of A-Softmax and L-Softmax: an integer margin m with λ annealing.
 
 The trained target logit is r·(λ cos θ_y + ψ(θ_y)) / (1 + λ), written here as
-r·(cos θ_y + (ψ(θ_y) − cos θ_y)/(1 + λ)) so a huge λ gives exactly r·cos θ_y.
-ψ comes from ``margins.psi_from_cos`` (Chebyshev form, k from detached cos θ: no acos).
+r·((1 − a)ψ(θ_y) + a cos θ_y) with a = λ/(1 + λ), so a huge λ gives exactly r·cos θ_y.
+It is computed by ``integer_margin.annealed_target_logit`` (Chebyshev form, k from the value
+of cos θ: no acos; backward in closed form), which equals ``margins.psi_from_cos`` mixed with
+cos θ, in a handful of kernels.
 
 The iteration counter is a registered buffer (``iteration``, in ``state_dict``), so a
 checkpoint resumes the schedule and torch.compile sees a tensor, not a Python int that would
@@ -16,7 +18,8 @@ from __future__ import annotations
 import torch
 
 from sphereviz.losses.base import MarginLoss
-from sphereviz.margins import LambdaSchedule, check_integer_margin, psi_from_cos
+from sphereviz.losses.integer_margin import annealed_target_logit, piece_tables
+from sphereviz.margins import LambdaSchedule, check_integer_margin
 
 __all__ = ["AnnealedMarginLoss"]
 
@@ -65,10 +68,11 @@ class AnnealedMarginLoss(MarginLoss):
         return self.lambda_schedule.value(iteration) if iteration > 0 else None
 
     def margin_target_logit(self, cos_theta: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
-        """r·(cos θ + (ψ(θ) − cos θ)/(1 + λ)) = r·(λ cos θ + ψ(θ))/(1 + λ)."""
-        lam = self.annealing_lambda().to(cos_theta.dtype)
-        psi = psi_from_cos(cos_theta, self.margin)
-        return radius * (cos_theta + (psi - cos_theta) / (1.0 + lam))
+        """r·(λ cos θ + ψ(θ))/(1 + λ) = r·((1 − a)ψ(θ) + a cos θ), a = λ/(1 + λ)."""
+        lam = self.annealing_lambda()
+        cos_weight = (lam / (1 + lam)).to(cos_theta.dtype)
+        tables = piece_tables(self.margin, cos_theta.dtype, cos_theta.device)
+        return annealed_target_logit(cos_theta, radius, cos_weight, self.margin, *tables)
 
     def extra_repr(self) -> str:
         schedule = self.lambda_schedule
