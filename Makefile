@@ -10,6 +10,10 @@ STAMP    := $(VENV)/.sphereviz-installed
 TORCH    := torch==2.13.0
 EXTRAS   := notebooks,export,test
 
+# libgomp threads sleep instead of spinning at barriers: much faster on a busy 2-core machine,
+# the same on an idle one (benchmarks/README.md). Also set in the Jupyter kernel below.
+export OMP_WAIT_POLICY ?= PASSIVE
+
 .PHONY: setup system-deps demo test lint format bench figures notebooks clean
 
 setup: $(STAMP)
@@ -19,7 +23,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH)
 	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
-	$(PY) -m ipykernel install --sys-prefix --name sphereviz --display-name "Python (sphereviz)"
+	$(PY) -m ipykernel install --sys-prefix --name sphereviz --display-name "Python (sphereviz)" \
+	  --env OMP_WAIT_POLICY PASSIVE
 	touch $@
 
 # Optional system packages: Chromium (static plot export, the real-browser test) and Debian's

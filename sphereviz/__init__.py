@@ -5,4 +5,13 @@ math (margins, losses, geometry, bounds) → data → learning (models, train, e
 → presentation (style, plots, plots3d, widgets, figures) → entry points (cli, demo).
 """
 
+import os
+
+# PyTorch's OpenMP runtime (libgomp) spins at every barrier by default; when more threads want
+# to run than there are cores (a 2-core laptop running a notebook, a browser and a training),
+# the spinning thread takes the core from the one it waits for. Sleeping instead made loaded
+# runs 1.5-10x faster and idle ones no slower (benchmarks/README.md). It only takes effect when
+# set before torch is first imported, and a value the user set wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 __version__ = "0.1.0"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -68,3 +69,24 @@ def test_console_script_reports_version_and_lists_subcommands():
     assert usage.returncode == 2
     for command in ("demo", "bounds", "train", "evaluate-lfw", "prepare-faces", "figures"):
         assert command in usage.stdout
+
+
+def _omp_wait_policy_after_import(environment: dict) -> str:
+    """OMP_WAIT_POLICY as libgomp would read it: set before torch loads, in a fresh process."""
+    code = "import sphereviz, os, torch; print(os.environ['OMP_WAIT_POLICY'])"
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True
+    )
+    return result.stdout.strip()
+
+
+def test_importing_sphereviz_makes_openmp_threads_sleep_unless_the_user_chose():
+    environment = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    assert _omp_wait_policy_after_import(environment) == "PASSIVE"
+    assert _omp_wait_policy_after_import({**environment, "OMP_WAIT_POLICY": "ACTIVE"}) == "ACTIVE"
+
+
+def test_make_and_the_jupyter_kernel_set_the_same_wait_policy():
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    assert "export OMP_WAIT_POLICY ?= PASSIVE" in makefile
+    assert re.search(r"ipykernel install[^\n]*\\\n\s*--env OMP_WAIT_POLICY PASSIVE", makefile)
