@@ -456,6 +456,21 @@ def test_input_errors(name):
         loss.get_logits(torch.randn(4, 3))
 
 
+def test_label_range_check_can_be_left_to_the_caller(monkeypatch):
+    """A trainer that validated its labels once turns the per-batch host sync off."""
+    loss = make_loss("a-softmax", num_classes=10, embedding_size=2)
+    x, labels = torch.randn(4, 2), torch.tensor([0, 1, 2, 9])
+    expected = loss(x, labels)
+    loss.check_label_range = False
+
+    def host_sync(*args, **kwargs):
+        raise AssertionError("label range checked although check_label_range is False")
+
+    monkeypatch.setattr(torch, "aminmax", host_sync)
+    loss.iteration.sub_(1)  # the same λ as the first call
+    torch.testing.assert_close(loss(x, labels), expected)
+
+
 def test_int32_labels_are_accepted():
     loss = build("a-softmax", lambda_schedule=None)
     x, labels = sample_batch(loss)
