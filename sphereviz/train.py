@@ -255,6 +255,11 @@ def _validate(config: TrainConfig) -> None:
             raise ValueError(
                 f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {config.device!r}"
             ) from error
+    if config.out is not None and not str(config.out).strip():
+        raise ValueError(
+            "out is an empty path, which would write the run into the current folder; give a "
+            "run folder (e.g. build/runs/my-run) or None to keep the run in memory only"
+        )
     # Builds the loss once on the CPU: make_loss validates the name, m and scale.
     make_loss(config.loss, 2, config.dim, **_loss_options(config))
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -182,6 +186,50 @@ def test_interrupted_rebuild_keeps_the_old_cache_intact(face_root, tmp_path, mon
     survivor = load_face_cache(out)
     np.testing.assert_array_equal(survivor.images, old_images)
     assert survivor.manifest["content_hash"] == old.manifest["content_hash"]
+
+
+def _fake_build_folder(parent, name, owner=None, age_seconds=0.0):
+    folder = parent / name
+    (folder / "images.npy").parent.mkdir(parents=True)
+    (folder / "images.npy").write_bytes(b"half written")
+    if owner is not None:
+        (folder / prepare_module.BUILD_OWNER_NAME).write_text(json.dumps(owner))
+    stamp = time.time() - age_seconds
+    os.utime(folder, (stamp, stamp))
+    return folder
+
+
+def test_a_build_removes_what_killed_builds_left_and_nothing_else(face_root, tmp_path):
+    """SIGKILL skips every cleanup; the next build removes the leftovers of dead processes."""
+    out = tmp_path / "cache"
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True)  # fmt: skip
+    dead_pid = int(finished.stdout)  # that process has exited
+    host = socket.gethostname()
+    killed = _fake_build_folder(tmp_path, ".cache.building-killed", {"pid": dead_pid, "host": host})
+    running = _fake_build_folder(
+        tmp_path, ".cache.building-live", {"pid": os.getpid(), "host": host}
+    )
+    elsewhere = _fake_build_folder(
+        tmp_path, ".cache.building-remote", {"pid": dead_pid, "host": host + "-other"}
+    )
+    old_unowned = _fake_build_folder(tmp_path, ".cache.building-old", age_seconds=7200)
+    new_unowned = _fake_build_folder(tmp_path, ".cache.building-new", age_seconds=60)
+    other_cache = _fake_build_folder(tmp_path, ".other.building-x", {"pid": dead_pid, "host": host})
+    with pytest.warns(SkippedImagesWarning):
+        prepare_faces(face_root, out, workers=1, progress=False)
+    assert not killed.exists() and not old_unowned.exists()
+    assert running.exists() and elsewhere.exists() and new_unowned.exists()
+    assert other_cache.exists()  # another cache's build is not ours to judge
+    assert not (out / prepare_module.BUILD_OWNER_NAME).exists()
+
+    replaced = _fake_build_folder(tmp_path, ".cache.old-1234abcd")  # killed mid-replacement
+    with pytest.warns(SkippedImagesWarning):
+        prepare_faces(face_root, out, workers=1, progress=False, force=True)
+    assert not replaced.exists()
+    assert sorted(p.name for p in tmp_path.glob(".cache.*")) == [
+        ".cache.building-live", ".cache.building-new", ".cache.building-remote"
+    ]  # fmt: skip
 
 
 def test_refuses_to_overwrite_a_folder_that_is_not_a_cache(face_root, tmp_path):

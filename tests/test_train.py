@@ -223,6 +223,9 @@ def test_config_validation_and_json_round_trip():
         TrainConfig.preset("imagenet")
     with pytest.raises(ValueError, match="unknown TrainConfig fields"):
         TrainConfig.from_dict({"learning_rate": 0.1})
+    for empty in ("", "  "):
+        with pytest.raises(ValueError, match="empty path"):
+            TrainConfig(out=empty)
 
 
 @pytest.mark.slow

@@ -12,7 +12,8 @@ The content hash covers the selected files (relative path, size, mtime), the lan
 stamp, the selection and alignment parameters and the cache format. A second call with the same
 inputs only lists the folder, recomputes the hash and reuses the cache; any change rebuilds it.
 A build happens in a temporary sibling folder that is renamed into place only when complete,
-so an interrupted run never leaves a cache that looks valid.
+so an interrupted run never leaves a cache that looks valid. A build folder records the process
+that owns it; one whose process was killed (SIGKILL, power loss) is removed by the next build.
 
 Decoding and alignment run in worker processes over chunks of images; each worker writes its
 chunk of crops straight into the preallocated ``images.npy`` (one write per chunk at the
@@ -30,6 +31,7 @@ import math
 import multiprocessing
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -353,6 +355,60 @@ def _existing_cache_hash(out: Path) -> str | None:
     return manifest.get("content_hash")
 
 
+BUILD_OWNER_NAME = "build-owner.json"
+ABANDONED_AFTER_SECONDS = 3600
+"""A build folder without an owner record counts as abandoned when untouched this long."""
+
+
+def _start_build_folder(out: Path) -> Path:
+    """A fresh hidden sibling of ``out`` to build in, recording this process as its owner."""
+    _remove_abandoned_builds(out)
+    building = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    owner = {"pid": os.getpid(), "host": socket.gethostname()}
+    (building / BUILD_OWNER_NAME).write_text(json.dumps(owner))
+    return building
+
+
+def _remove_abandoned_builds(out: Path) -> list[Path]:
+    """Remove the temporary siblings of ``out`` that a killed build left behind; return them.
+
+    ``.<name>.building-*``: abandoned when the process in its owner record no longer runs on
+    this host, or, with no readable record (killed before writing it), when untouched for an
+    hour; a build still running, here or on another host sharing the folder, is left alone.
+    ``.<name>.old-*``: the replaced cache of a finished build, garbage once ``out`` exists.
+    """
+    removed = []
+    for candidate in out.parent.glob(f".{out.name}.building-*"):
+        if _build_is_abandoned(candidate):
+            shutil.rmtree(candidate, ignore_errors=True)
+            removed.append(candidate)
+    if out.exists():
+        for candidate in out.parent.glob(f".{out.name}.old-*"):
+            shutil.rmtree(candidate, ignore_errors=True)
+            removed.append(candidate)
+    return removed
+
+
+def _build_is_abandoned(building: Path) -> bool:
+    try:
+        owner = json.loads((building / BUILD_OWNER_NAME).read_text())
+        pid, host = int(owner["pid"]), str(owner["host"])
+    except (OSError, ValueError, KeyError, TypeError):
+        try:
+            return time.time() - building.stat().st_mtime > ABANDONED_AFTER_SECONDS
+        except OSError:
+            return False
+    if host != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, owned by another user
+        return False
+    return False
+
+
 def _replace_directory(new: Path, out: Path) -> None:
     """Move the finished build ``new`` to ``out``, replacing an old cache there."""
     old = None
@@ -439,7 +495,7 @@ def prepare_faces(
         points = np.stack([table[relative_paths[i]] for i in work]) if work else None
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    building = _start_build_folder(out)
     try:
         images_path = building / "images.npy"
         offset = create_crop_file(images_path, len(work))
@@ -505,6 +561,7 @@ def prepare_faces(
             "build_seconds": round(seconds, 3),
         }
         (building / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
+        (building / BUILD_OWNER_NAME).unlink()
         _replace_directory(building, out)
     finally:
         if building.exists():
