@@ -56,6 +56,8 @@ def loss_head(quick: bool) -> list[dict]:
 
     repeats = 5 if quick else 20
     rows = bench_loss_head.run(repeats=repeats, device="cpu")
+    # the same heads with 16 classes: host dispatch cost only, the CPU's view of the GPU regime
+    rows += bench_loss_head.run(repeats=20 * repeats, device="cpu", num_classes=16, targeted=False)
     if _cuda_available():
         rows += bench_loss_head.run(repeats=10 * repeats, device="cuda")
     return rows

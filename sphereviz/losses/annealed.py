@@ -18,7 +18,11 @@ from __future__ import annotations
 import torch
 
 from sphereviz.losses.base import MarginLoss
-from sphereviz.losses.integer_margin import annealed_target_logit, piece_tables
+from sphereviz.losses.integer_margin import (
+    annealed_target_logit,
+    piece_boundaries,
+    piece_coefficients,
+)
 from sphereviz.margins import LambdaSchedule, check_integer_margin
 
 __all__ = ["AnnealedMarginLoss"]
@@ -47,6 +51,10 @@ class AnnealedMarginLoss(MarginLoss):
         self.margin = margin
         self.lambda_schedule = lambda_schedule
         self.register_buffer("iteration", torch.zeros((), dtype=torch.long))
+        # the constants of ψ on the loss's device, in float64 (exact boundaries for float64
+        # inputs; cast per step otherwise); not in state_dict, since m defines them
+        self.register_buffer("piece_boundaries", piece_boundaries(margin), persistent=False)
+        self.register_buffer("piece_coefficients", piece_coefficients(margin), persistent=False)
 
     def advance_schedule(self) -> None:
         if self.training:
@@ -71,8 +79,11 @@ class AnnealedMarginLoss(MarginLoss):
         """r·(λ cos θ + ψ(θ))/(1 + λ) = r·((1 − a)ψ(θ) + a cos θ), a = λ/(1 + λ)."""
         lam = self.annealing_lambda()
         cos_weight = (lam / (1 + lam)).to(cos_theta.dtype)
-        tables = piece_tables(self.margin, cos_theta.dtype, cos_theta.device)
-        return annealed_target_logit(cos_theta, radius, cos_weight, self.margin, *tables)
+        boundaries = self.piece_boundaries.to(cos_theta.dtype)
+        coefficients = self.piece_coefficients.to(cos_theta.dtype)
+        return annealed_target_logit(
+            cos_theta, radius, cos_weight, self.margin, boundaries, coefficients
+        )
 
     def extra_repr(self) -> str:
         schedule = self.lambda_schedule

@@ -8,18 +8,17 @@ d T_m/dc = m U_{m−1}). The margin only touches N numbers, so on a GPU its cost
 kernel launches, not arithmetic: autograd through ``margins.psi_from_cos`` takes about 40 small
 kernels for m = 4; this Function takes 6 forward and 6 backward, for any m. The piece index k is
 a binary search among the piece boundaries cos(jπ/m), and its sign and offset a gather from a
-table, both built once per (m, dtype, device) by ``piece_tables``, so no constant is copied to
-the device at each step.
+table, both kept by the loss as buffers on its device, so no constant is copied from the host
+at each step.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 
 import torch
 
-__all__ = ["annealed_target_logit", "piece_boundaries", "piece_coefficients", "piece_tables"]
+__all__ = ["annealed_target_logit", "piece_boundaries", "piece_coefficients"]
 
 
 def piece_boundaries(m: int) -> torch.Tensor:
@@ -38,12 +37,6 @@ def piece_coefficients(m: int) -> torch.Tensor:
     return torch.tensor(
         [[(-1.0) ** k, -2.0 * k] for k in range(m - 1, -1, -1)], dtype=torch.float64
     )
-
-
-@functools.cache
-def piece_tables(m: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, ...]:
-    """``piece_boundaries(m)`` and ``piece_coefficients(m)`` in ``dtype`` on ``device``, cached."""
-    return piece_boundaries(m).to(device, dtype), piece_coefficients(m).to(device, dtype)
 
 
 def annealed_target_logit(
