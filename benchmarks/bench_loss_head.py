@@ -9,10 +9,12 @@ Compares, at batch 256, d = 512, 10,572 classes (the official SphereFace setting
 
 Target (issue 8): ASoftmaxLoss ≤ 1.3 × floor (the other losses are shown for comparison).
 
-``run(num_classes=16, targeted=False)`` is the same comparison with a tiny head, where the
-arithmetic vanishes and each step costs what its operator dispatches cost on the host: the
-regime of a GPU, where the head's 10,572 columns take microseconds and every small operation
-is a kernel launch. It is the CPU's stand-in for the CUDA ratio when no GPU is at hand.
+``run(embedding_size=16, num_classes=16, targeted=False)`` is the same comparison with a tiny
+head, where the arithmetic vanishes and each step costs what its operator dispatches cost on
+the host: the regime of a GPU, where the head's 10,572 columns take microseconds and every
+small operation is a kernel launch. It is the CPU's stand-in for the CUDA ratio when no GPU
+is at hand.
+
 Rows in the schema of ``common``: median ms over ``repeats`` interleaved steps after two
 warm-up steps each, ratio to the floor; ``details`` add the median CPU ms of this process and
 its ratio to the floor's, steadier than wall time when other work shares the cores.
