@@ -6,7 +6,9 @@ every number and, when the environment variable ``OUT`` names a folder, writes
 
 0. the card: ``nvidia-smi --query-gpu=name,memory.total,driver_version``;
 1. benchmark 1 on CUDA: the A-Softmax head fwd+bwd (N=256, d=512, C=10,572) vs the floor
-   ``nn.Linear`` + cross-entropy and the naive head (target ≤ 1.3× the floor);
+   ``nn.Linear`` + cross-entropy and the naive head (target ≤ 1.3× the floor), eager and
+   under ``torch.compile`` (eager is launch-bound on a GPU: 4.2× the floor in the CPU's
+   dispatch-bound stand-in, d = C = 16);
 3. benchmark 3: SFNet-20 + A-Softmax training images/s from a synthetic uint8 cache of
    20,000 random 112×96 faces resident on the GPU, 10,572 classes, batch 256, SGD as in the
    ``faces`` preset. The step is the trainer's (``sphereviz.train.train``'s loop body: the
@@ -243,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     if 1 in only:
         import bench_loss_head
 
-        show("1: loss head on CUDA", bench_loss_head.run(repeats=50, device="cuda"))
+        show("1: loss head on CUDA", bench_loss_head.run(repeats=50, device="cuda", compiled=True))
     if 3 in only:
         show("3: SFNet-20 training throughput", sfnet_rows(args.steps))
     if 2 in only:
