@@ -572,14 +572,29 @@ def training_curves_figure(run: Run, label: str) -> Figure:
     return fig
 
 
-def sphere_html(run: Run, label: str, loss: str, m: int | None, path_stem: Path) -> Path:
-    """The interactive sphere of a 3-D run (``plots3d.sphere_figure``), offline HTML."""
+def sphere_html(
+    run: Run,
+    label: str,
+    loss: str,
+    m: int | None,
+    path_stem: Path,
+    class_names: Sequence[str] | None = None,
+) -> Path:
+    """The interactive sphere of a 3-D run (``plots3d.sphere_figure``), offline HTML.
+
+    ``class_names`` (indexed by label, like a data set's) name the classes in the legend;
+    None takes them from the run's data set (``plots.run_class_names``: the digits, or the
+    identities of the face cache) and falls back to ``class <label>`` when they are unknown.
+    """
     from sphereviz import plots3d
 
     features, labels, weights = _embeddings(run)
+    if class_names is None:
+        class_names = plots.run_class_names(run)
     figure = plots3d.sphere_figure(
-        features, labels, weights, loss=loss, m=m, title=label, boundary_resolution=120
-    )
+        features, labels, weights, loss=loss, m=m, title=label, boundary_resolution=120,
+        class_names=None if class_names is None else plots.class_names_present(class_names, labels),
+    )  # fmt: skip
     (written,) = plots3d.export_plotly(figure, path_stem, formats=("html",), plotlyjs="directory")
     return written
 
@@ -771,7 +786,8 @@ def faces_figures(
     html_files = []
     for p in prepared:
         stem = f"faces_sphere_m{p.spec.m}"
-        sphere_html(p.run, f"LFW top-6, SFNet-4, m = {p.spec.m}", "a-softmax", p.spec.m, out / stem)
+        sphere_html(p.run, f"LFW top-6, SFNet-4, m = {p.spec.m}", "a-softmax", p.spec.m,
+                    out / stem, class_names=names)  # fmt: skip
         html_files.append(f"{stem}.html")
     accuracies = ", ".join(
         f"m = {p.spec.m}: {100 * p.run.final_metrics.get('test_accuracy', float('nan')):.1f} %"

@@ -1,4 +1,5 @@
-"""Matplotlib figures of SphereFace: ψ curves, decision regions, the bound map, learned features.
+"""Matplotlib figures of SphereFace: ψ curves, decision regions, the bound map, learned features,
+pair-angle histograms and open-set verification (score histograms and ROC).
 
 Every ``plot_*`` function returns a ``matplotlib.figure.Figure`` and never calls ``show``;
 save it with ``style.save_figure``. ``draw_*`` functions draw into an existing axes (and
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -21,17 +23,25 @@ from matplotlib.patches import Wedge
 from matplotlib.ticker import MaxNLocator
 
 from sphereviz import geometry, margins
-from sphereviz.style import OKABE_ITO, class_colors
+from sphereviz.style import COLUMN_WIDTHS_INCH, OKABE_ITO, class_colors
+
+if TYPE_CHECKING:
+    from sphereviz import evaluate  # imported when needed: it loads torch
 
 __all__ = [
     "binary_criterion_map",
+    "class_names_present",
     "describe_regions",
     "draw_angle_histograms",
     "draw_psi",
     "draw_regions",
+    "draw_roc_curves",
     "draw_target_curve",
     "draw_unit_circle_features",
     "draw_unit_sphere_features",
+    "draw_verification_scores",
+    "drawn_threshold",
+    "format_rate",
     "plot_angle_histograms",
     "plot_bound_map",
     "plot_features_2d",
@@ -39,8 +49,10 @@ __all__ = [
     "plot_psi",
     "plot_regions",
     "plot_training_curves",
+    "plot_verification",
     "project_to_sphere",
     "regions_for",
+    "run_class_names",
     "run_panel",
     "target_curve",
     "uncovered_arcs",
@@ -72,6 +84,8 @@ def _start_drawing(ax: Axes, kind: str) -> bool:
     which matters to a widget that redraws on every slider step.
     """
     if getattr(ax, "_sphereviz_drawing", None) == kind:
+        for container in list(ax.containers):  # histogram bars: remove them and their container
+            container.remove()
         for artist in (*ax.lines, *ax.patches, *ax.texts, *ax.collections, *ax.images):
             artist.remove()
         if ax.get_legend() is not None:
@@ -494,10 +508,13 @@ def draw_angle_histograms(
 
     Pair angles come from ``geometry.pair_angles`` (all pairs up to ``max_pairs``, else a
     fixed-seed sample). Bars are counts, labelled ``"same class"`` / ``"different class"``.
-    Returns the PairAngles drawn.
+    ``ax`` is emptied first, so a widget can redraw into the same axes. No legend is drawn:
+    the caller places one where it covers no bar (see ``plot_angle_histograms``). Returns the
+    PairAngles drawn.
     """
     features, labels = _as_features_and_labels(features, labels)
     angles = geometry.pair_angles(features, labels, max_pairs=max_pairs)
+    _start_drawing(ax, "angle_histograms")
     edges = np.linspace(0.0, 180.0, bins + 1)
     ax.hist(np.degrees(angles.same_class), bins=edges, color=OKABE_ITO[0], alpha=0.65,
             label="same class")  # fmt: skip
@@ -515,17 +532,194 @@ def plot_angle_histograms(
     bins: int = 45,
     max_pairs: int = 100_000,
 ) -> Figure:
-    """One angle-histogram panel per ``(title, features, labels)`` run, e.g. m = 1…4."""
+    """One angle-histogram panel per ``(title, features, labels)`` run, e.g. m = 1…4.
+
+    The legend is a figure legend below the panels (constrained layout makes room for it),
+    so it never covers a bar, however the pairs are distributed.
+    """
     if len(runs) == 0:
         raise ValueError("runs is empty; pass (title, features, labels) tuples")
     width = min(7.16, 2.2 * len(runs))
-    fig, axes = plt.subplots(1, len(runs), squeeze=False, figsize=(width, width / len(runs)))
+    fig, axes = plt.subplots(
+        1, len(runs), squeeze=False, figsize=(width, width / len(runs) + 0.3), layout="constrained"
+    )
     for ax, (title, features, labels) in zip(axes[0], runs, strict=True):
         draw_angle_histograms(ax, features, labels, bins, max_pairs)
         ax.set_title(title)
-    axes[0][0].legend(fontsize="small")
-    fig.tight_layout()
+    _legend_below(fig, axes[0][:1], one_row=len(runs) > 1)
     return fig
+
+
+def _legend_below(fig: Figure, axes: Sequence[Axes], one_row: bool = True) -> None:
+    """A figure legend of the labelled artists of ``axes`` (each label once), below the panels.
+
+    "outside lower center" asks the figure's constrained layout to shrink the panels, so the
+    legend covers no data. ``one_row=False`` stacks the entries (a single narrow panel).
+    """
+    entries: dict[str, object] = {}
+    for ax in axes:
+        for handle, text in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(text, handle)
+    fig.legend(list(entries.values()), list(entries), loc="outside lower center",
+               ncol=len(entries) if one_row else 1, fontsize="small", frameon=False)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# Open-set verification: score histograms and ROC
+# ---------------------------------------------------------------------------------------------
+
+SAME_PERSON_COLOR = OKABE_ITO[0]
+DIFFERENT_PEOPLE_COLOR = OKABE_ITO[1]
+
+
+def drawn_threshold(result: evaluate.VerificationResult) -> float:
+    """The threshold a score histogram shows: the mean of the fold thresholds.
+
+    One fold (View 1, ``single_split_verification``): its threshold itself. k folds (View 2,
+    ``verification_accuracy``): each fold has its own threshold t_f, chosen on the other
+    folds, so the line is at t̄ = (1/k) Σ_f t_f and the span [min t_f, max t_f] is shaded.
+    """
+    return float(np.mean(result.thresholds))
+
+
+def draw_verification_scores(
+    ax: Axes, result: evaluate.VerificationResult, title: str | None = None, bins: int = 40
+) -> None:
+    """Histograms of the cosine scores of same-person and different-people pairs, into ``ax``.
+
+    ``result.scores[result.same]`` (label ``"same person"``) and ``result.scores[~result.same]``
+    (``"different people"``) are counted over ``bins`` equal bins on [−1, 1] (scores clipped
+    to it against rounding); the vertical line (``"threshold"``) is ``drawn_threshold(result)``;
+    with several folds the range of the fold thresholds is shaded (``"fold thresholds"``). The
+    title is ``title`` and, on a second line, the verification accuracy (mean ± sample std
+    over folds). ``ax`` is emptied first; no legend is drawn (``plot_verification`` puts one
+    below the panels).
+    """
+    _check_verification_result(result, title or "result")
+    _start_drawing(ax, "verification_scores")
+    edges = np.linspace(-1.0, 1.0, bins + 1)
+    scores = np.clip(result.scores, -1.0, 1.0)  # a cosine of 1 + 1e-16 still counts
+    ax.hist(scores[result.same], bins=edges, color=SAME_PERSON_COLOR, alpha=0.65,
+            label="same person")  # fmt: skip
+    ax.hist(scores[~result.same], bins=edges, color=DIFFERENT_PEOPLE_COLOR, alpha=0.65,
+            label="different people")  # fmt: skip
+    if result.thresholds.size > 1:
+        ax.axvspan(result.thresholds.min(), result.thresholds.max(), color="0.5", alpha=0.25,
+                   linewidth=0, label="fold thresholds")  # fmt: skip
+    ax.axvline(drawn_threshold(result), color="black", linewidth=1.0, label="threshold")
+    ax.set_xlim(-1.0, 1.0)
+    ax.set_xlabel("cosine similarity")
+    ax.set_ylabel("pairs")
+    accuracy = f"accuracy {result.accuracy_mean:.3f}"
+    if result.fold_accuracies.size > 1:
+        accuracy += f" ± {result.accuracy_std:.3f}"
+    ax.set_title(accuracy if title is None else f"{title}\n{accuracy}")
+
+
+def format_rate(rate: float) -> str:
+    """A false accept rate as researchers write it: 1e-3, 5e-4, 0.05."""
+    if rate < 0.01:
+        return np.format_float_scientific(rate, trim="-", exp_digits=1)
+    return f"{rate:g}"
+
+
+def draw_roc_curves(
+    ax: Axes,
+    results: Mapping[str, evaluate.VerificationResult],
+    far: float = 1e-3,
+    legend: bool = True,
+) -> dict[str, evaluate.RocSummary]:
+    """ROC curves (TAR against FAR) of each named result, with TAR@FAR marked, into ``ax``.
+
+    Each curve is ``evaluate.roc_summary`` of the result's scores (scikit-learn's
+    ``roc_curve``: FAR = FP/(FP + TN), TAR = TP/(TP + FN) at every threshold), labelled
+    ``"<name>: AUC <auc>, TAR@FAR=<far> <tar>"`` with TAR@FAR = max{TAR : FAR ≤ far}; a ring
+    marks that operating point on the curve. With fewer than 1/far different-people pairs the
+    only FAR ≤ far is 0, so TAR@FAR is then the TAR at zero false accepts. The dashed
+    diagonal is chance (AUC 0.5). ``legend=False`` leaves the legend to the caller
+    (``plot_verification`` puts it beside the panels). Returns the RocSummary of each name.
+    """
+    from sphereviz import evaluate
+
+    if len(results) == 0:
+        raise ValueError("results is empty; pass {name: evaluate.VerificationResult}")
+    _start_drawing(ax, "roc_curves")
+    summaries = {}
+    for color, (name, result) in zip(_roc_colors(len(results)), results.items(), strict=True):
+        _check_verification_result(result, name)
+        try:
+            roc = evaluate.roc_summary(result.scores, result.same, far)
+        except ValueError as error:
+            raise ValueError(f"{name}: {error}") from error
+        summaries[name] = roc
+        ax.plot(roc.fpr, roc.tpr, color=color, label=f"{name}: AUC {roc.auc:.3f}, "
+                f"TAR@FAR={format_rate(far)} {roc.tar_at_far:.3f}")  # fmt: skip
+        at_far = np.flatnonzero(roc.fpr <= far)[-1]  # fpr and tpr never decrease along the ROC
+        ax.plot(roc.fpr[at_far], roc.tpr[at_far], marker="o", markersize=5, color=color,
+                markerfacecolor="none", linestyle="", label=f"_TAR@FAR {name}",
+                clip_on=False)  # fmt: skip
+    ax.plot([0, 1], [0, 1], color="0.6", linewidth=0.8, linestyle="--", label="chance")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal")
+    ax.set_xlabel("false accept rate")
+    ax.set_ylabel("true accept rate")
+    ax.set_title(f"ROC\n(ring: TAR@FAR={format_rate(far)})")
+    if legend:
+        ax.legend(loc="lower right", fontsize="small")
+    return summaries
+
+
+def plot_verification(
+    results: Mapping[str, evaluate.VerificationResult], far: float = 1e-3
+) -> Figure:
+    """Open-set verification of one or more models (e.g. softmax vs A-Softmax on LFW).
+
+    One panel per named result (``draw_verification_scores``: same-person and different-people
+    cosine-score histograms, the threshold, the accuracy in the title), then one panel of ROC
+    curves (``draw_roc_curves``: AUC and TAR@FAR=``far`` in the legend, the operating point
+    marked, the chance diagonal). ``results`` maps a name (the loss) to what
+    ``evaluate.single_split_verification`` or ``evaluate.verification_accuracy`` returned.
+    The histogram key is a figure legend below the panels and the ROC key one to the right of
+    them, so no legend covers data. With several folds the line is the mean fold threshold
+    (``drawn_threshold``).
+    """
+    if len(results) == 0:
+        raise ValueError(
+            "results is empty; pass {name: evaluate.VerificationResult}, e.g. "
+            "{'softmax': single_split_verification(...), 'a-softmax': ...}"
+        )
+    for name, result in results.items():
+        _check_verification_result(result, name)
+    if not 0 < far < 1:
+        raise ValueError(f"far must be a false accept rate in (0, 1), e.g. 1e-3; got {far!r}")
+    panels = len(results) + 1
+    width = max(COLUMN_WIDTHS_INCH["double"], 2.4 * panels + 2.0)
+    fig, axes = plt.subplots(1, panels, squeeze=False, figsize=(width, 2.6), layout="constrained")
+    for ax, (name, result) in zip(axes[0][:-1], results.items(), strict=True):
+        draw_verification_scores(ax, result, title=name)
+    roc_ax = axes[0][-1]
+    draw_roc_curves(roc_ax, results, far, legend=False)
+    fig.legend(*roc_ax.get_legend_handles_labels(), loc="outside right center",
+               fontsize="small", frameon=False)  # fmt: skip
+    _legend_below(fig, axes[0][:-1])
+    return fig
+
+
+def _roc_colors(n: int) -> list[str]:
+    """Curve colours that are not the histograms' blue and orange (unless there are many)."""
+    distinct = [c for c in OKABE_ITO if c not in (SAME_PERSON_COLOR, DIFFERENT_PEOPLE_COLOR)]
+    return distinct[:n] if n <= len(distinct) else class_colors(n)
+
+
+def _check_verification_result(result, name: str) -> None:
+    from sphereviz import evaluate
+
+    if not isinstance(result, evaluate.VerificationResult):
+        raise ValueError(
+            f"{name}: expected an evaluate.VerificationResult (from single_split_verification "
+            f"or verification_accuracy), got {type(result).__name__}"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -661,6 +855,56 @@ def run_panel(run, title: str | None = None) -> tuple[str, np.ndarray, np.ndarra
         np.asarray(embeddings["labels"]),
         np.asarray(embeddings["class_weights"]),
     )
+
+
+def class_names_present(class_names: Sequence[str], labels) -> list[str]:
+    """The names of the classes present in ``labels``, in sorted label order.
+
+    ``class_names`` is indexed by label, as a data set's ``class_names`` (class k is
+    ``class_names[k]``); the result has one name per distinct label, which is what
+    ``plots3d.sphere_figure(class_names=...)`` takes.
+    """
+    classes = np.unique(np.asarray(labels))
+    if classes.size and (
+        not np.issubdtype(classes.dtype, np.integer)
+        or classes[0] < 0
+        or classes[-1] >= len(class_names)
+    ):
+        raise ValueError(
+            f"labels must be integers in 0 … {len(class_names) - 1} to index the "
+            f"{len(class_names)} class_names, got the classes {classes.tolist()}"
+        )
+    return [str(class_names[cls]) for cls in classes]
+
+
+def run_class_names(run) -> list[str] | None:
+    """Legend names of a run's classes, indexed by label, or None when they are unknown.
+
+    A run folder stores labels, not names, so they come from the run's data set:
+    ``"digit 0"`` … ``"digit 9"`` for MNIST, the Fashion-MNIST item names, and for faces the
+    identity names of the face cache that ``config.faces_cache`` points to (underscores as
+    spaces), when that cache is still there and has one name per class weight. Otherwise None
+    (callers then label classes by number, or pass names they know).
+    """
+    from sphereviz.data.mnist import DIGIT_NAMES, FASHION_NAMES
+
+    config = run.config
+    if config.dataset == "mnist":
+        return [f"digit {digit}" for digit in DIGIT_NAMES]
+    if config.dataset == "fashion-mnist":
+        return list(FASHION_NAMES)
+    if config.dataset != "faces" or not config.faces_cache:
+        return None
+    from sphereviz.data.prepare import load_face_cache
+
+    try:
+        names = load_face_cache(config.faces_cache).class_names
+    except (OSError, ValueError, KeyError):  # cache moved, rebuilt or damaged: names unknown
+        return None
+    weights = (getattr(run, "embeddings", None) or {}).get("class_weights")
+    if weights is not None and len(weights) != len(names):
+        return None
+    return [name.replace("_", " ") for name in names]
 
 
 def plot_features_2d(

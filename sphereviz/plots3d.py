@@ -34,6 +34,7 @@ from sphereviz.style import class_colors
 __all__ = [
     "STATIC_FORMATS",
     "boundary_curves",
+    "check_class_names",
     "export_plotly",
     "feature_traces",
     "find_chromium",
@@ -71,13 +72,25 @@ def sphere_mesh_trace(resolution: int = 40, opacity: float = 0.12) -> go.Surface
     )
 
 
-def feature_traces(points, labels, marker_size: float = 2.5) -> list[go.Scatter3d]:
-    """One Scatter3d of unit feature vectors per class, named ``class <label>``."""
+def feature_traces(
+    points, labels, marker_size: float = 2.5, class_names: Sequence[str] | None = None
+) -> list[go.Scatter3d]:
+    """One Scatter3d of unit feature vectors per class present in ``labels``.
+
+    Traces come in sorted label order and are named (legend entry and legend group)
+    ``class <label>``, or ``class_names[i]`` for the i-th class present when names are given
+    (``check_class_names``), e.g. ``"digit 3"`` or an LFW identity.
+    """
     points = np.asarray(points, dtype=float)
     labels = np.asarray(labels)
     classes = np.unique(labels)
+    names = (
+        [f"class {cls}" for cls in classes]
+        if class_names is None
+        else check_class_names(class_names, classes)
+    )
     traces = []
-    for color, cls in zip(class_colors(len(classes)), classes, strict=True):
+    for color, cls, name in zip(class_colors(len(classes)), classes, names, strict=True):
         chosen = points[labels == cls]
         traces.append(
             go.Scatter3d(
@@ -86,11 +99,26 @@ def feature_traces(points, labels, marker_size: float = 2.5) -> list[go.Scatter3
                 z=chosen[:, 2],
                 mode="markers",
                 marker={"size": marker_size, "color": color, "opacity": 0.8},
-                name=f"class {cls}",
-                legendgroup=f"class {cls}",
+                name=name,
+                legendgroup=name,
             )
         )
     return traces
+
+
+def check_class_names(class_names: Sequence[str], classes) -> list[str]:
+    """``class_names`` as a list of str, one per class in ``classes`` (the sorted labels
+    present); a ValueError that names both lengths when they differ."""
+    if isinstance(class_names, str):
+        raise ValueError(f"class_names must be a sequence of names, got the string {class_names!r}")
+    names = [str(name) for name in class_names]
+    if len(names) != len(classes):
+        raise ValueError(
+            f"class_names has {len(names)} names but the labels hold {len(classes)} classes "
+            f"({', '.join(str(c) for c in classes)}); pass one name per class present, in "
+            "sorted label order (plots.class_names_present picks them from names indexed by label)"
+        )
+    return names
 
 
 def weight_traces(class_weights, length: float = 1.3) -> list[go.Scatter3d | go.Cone]:
@@ -271,6 +299,7 @@ def sphere_figure(
     max_points: int = 5000,
     marker_size: float = 2.5,
     size: int = 600,
+    class_names: Sequence[str] | None = None,
 ) -> go.Figure:
     """An interactive unit sphere with features, class weight directions and region boundaries.
 
@@ -280,6 +309,11 @@ def sphere_figure(
     - class_weights (K, d): arrows along W_j/‖W_j‖ (projected like the features).
     - loss, m: when the weights are 3-D and ``loss`` is not None, the boundary of each class's
       margined decision region (``region_boundary_traces``) is drawn on the sphere.
+    - class_names: the legend names of the classes present in ``labels``, one per class in
+      sorted label order (for labels 0…K−1, ``class_names[k]`` names label k); None names
+      them ``class <label>``. A length that differs from the number of classes present is a
+      ValueError. Runs do not store names: ``plots.run_class_names(run)`` finds them from the
+      run's data set where it can.
     """
     traces: list = [sphere_mesh_trace()]
     title_parts = [title] if title else []
@@ -292,13 +326,22 @@ def sphere_figure(
                 "features must be (n_samples, n_dims) and labels (n_samples,), got shapes "
                 f"{features.shape} and {labels.shape}"
             )
+        names = None
+        if class_names is not None:
+            classes = np.unique(labels)
+            names = dict(
+                zip(classes.tolist(), check_class_names(class_names, classes), strict=True)
+            )
         points, weights_3d, description = project_to_sphere(features, class_weights)
         if len(points) > max_points:
             keep = np.sort(np.random.default_rng(0).choice(len(points), max_points, replace=False))
             points, labels = points[keep], labels[keep]
             description += f", {max_points} of {len(features)} points"
         title_parts.append(description)
-        traces.extend(feature_traces(points, labels, marker_size))
+        kept_names = None if names is None else [names[c] for c in np.unique(labels).tolist()]
+        traces.extend(feature_traces(points, labels, marker_size, kept_names))
+    elif class_names is not None:
+        raise ValueError("class_names name the classes of the features; pass features and labels")
     elif class_weights is not None:
         weights_3d = project_to_sphere(np.asarray(class_weights, dtype=float))[0]
     if weights_3d is not None:

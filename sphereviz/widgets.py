@@ -281,23 +281,34 @@ def margin_explorer(
 # ---------------------------------------------------------------------------------------------
 
 
-def _run_parts(run) -> tuple[str, dict, str | None, float | None]:
-    """(title, embeddings, loss, m) of a Run, or of a mapping with those keys."""
+def _run_parts(run) -> tuple[str, dict, str | None, float | None, list[str] | None]:
+    """(title, embeddings, loss, m, names of the classes present) of a Run or a mapping.
+
+    A mapping may give ``class_names`` indexed by label; a Run's come from its data set
+    (``plots.run_class_names``). None when unknown: the sphere then says ``class <label>``.
+    """
     if isinstance(run, Mapping):
         embeddings = {key: run[key] for key in ("features", "labels", "class_weights")}
         loss, m = run.get("loss"), run.get("m")
         title = run.get("title") or (f"{loss}, m = {m}" if loss else "run")
-        return title, embeddings, loss, m
-    title, features, labels, weights = plots.run_panel(run)
-    embeddings = {"features": features, "labels": labels, "class_weights": weights}
-    return title, embeddings, run.config.loss, run.config.m
+        class_names = run.get("class_names")
+    else:
+        title, features, labels, weights = plots.run_panel(run)
+        embeddings = {"features": features, "labels": labels, "class_weights": weights}
+        loss, m = run.config.loss, run.config.m
+        class_names = plots.run_class_names(run)
+    if class_names is not None:
+        class_names = plots.class_names_present(class_names, embeddings["labels"])
+    return title, embeddings, loss, m, class_names
 
 
 class SphereExplorer(_Explorer):
     """A slider over trained runs → the interactive sphere and the angle histograms.
 
     ``runs``: ``sphereviz.runs.Run`` objects (``load_run``/``train``) or mappings with
-    ``features``, ``labels``, ``class_weights`` and optional ``loss``, ``m``, ``title``.
+    ``features``, ``labels``, ``class_weights`` and optional ``loss``, ``m``, ``title`` and
+    ``class_names`` (indexed by label). The sphere's legend names the classes (digits, the
+    identities of a face run's cache) when the names are known, else ``class <label>``.
     ``controls["run"]`` picks one (described "run"); ``figure`` is the current plotly figure
     (shown in ``sphere_output``), ``histogram_figure`` the matplotlib angle histograms
     (shown in ``histogram_image``), ``readout`` a short HTML summary (``feature_summary``).
@@ -321,7 +332,8 @@ class SphereExplorer(_Explorer):
         self.sphere_output = widgets.Output()
         self.histogram_figure = Figure(figsize=(4.0, 3.0))
         self.histogram_ax = self.histogram_figure.subplots()
-        self.histogram_figure.subplots_adjust(left=0.16, bottom=0.16, right=0.97, top=0.9)
+        # room below the axis label for the legend, which would otherwise cover bars
+        self.histogram_figure.subplots_adjust(left=0.16, bottom=0.27, right=0.97, top=0.9)
         self.histogram_image = widgets.Image(format="png")
         self.readout = widgets.HTML()
         self.figure = None
@@ -338,16 +350,17 @@ class SphereExplorer(_Explorer):
         self.update()
 
     def update(self) -> None:
-        title, embeddings, loss, m = self.runs[self.controls["run"].value]
+        title, embeddings, loss, m, class_names = self.runs[self.controls["run"].value]
         features, labels = embeddings["features"], embeddings["labels"]
         weights = embeddings["class_weights"]
         self.figure = plots3d.sphere_figure(
             features, labels, weights, loss, m, title=title, size=520,
-            boundary_resolution=self.boundary_resolution,
+            boundary_resolution=self.boundary_resolution, class_names=class_names,
         )  # fmt: skip
         self.pair_angles = plots.draw_angle_histograms(self.histogram_ax, features, labels)
         self.histogram_ax.set_title(title)
-        self.histogram_ax.legend(fontsize="small")
+        self.histogram_ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2,
+                                 fontsize="small", frameon=False)  # fmt: skip
         self.histogram_image.value = figure_png(self.histogram_figure, self.dpi)
         summary = geometry.feature_summary(features, labels, weights)
         self.readout.value = (

@@ -226,6 +226,36 @@ def test_a_run_with_the_same_config_is_reused_and_another_is_not(tiny_runs, tmp_
     assert again.run.metrics == trained[3].run.metrics
 
 
+def sphere_page_trace_names(page: Path) -> list[str]:
+    """The names of the marker traces of an exported plotly page (from its embedded JSON)."""
+    text = page.read_text(encoding="utf-8")
+    data = json.JSONDecoder().raw_decode(text, text.index("[", text.index("Plotly.newPlot(")))[0]
+    return [trace["name"] for trace in data if trace.get("mode") == "markers"]
+
+
+def test_sphere_pages_name_the_classes(tmp_path):
+    import numpy as np
+
+    from sphereviz.runs import Run
+    from sphereviz.train import TrainConfig
+
+    rng = np.random.default_rng(0)
+    weights = np.eye(3)
+    labels = np.repeat(np.arange(3), 20)
+    features = weights[labels] + 0.2 * rng.normal(size=(60, 3))
+    embeddings = {"features": features, "labels": labels, "class_weights": weights}
+    mnist = Run(None, TrainConfig(dim=3), [], embeddings)
+    page = figures.sphere_html(mnist, "MNIST", "a-softmax", 4, tmp_path / "digits")
+    assert sphere_page_trace_names(page) == ["digit 0", "digit 1", "digit 2"]
+    names = ["Colin Powell", "George W Bush", "Tony Blair"]
+    page = figures.sphere_html(mnist, "faces", "a-softmax", 4, tmp_path / "faces", names)
+    assert sphere_page_trace_names(page) == names
+    unknown = Run(None, TrainConfig(dataset="faces", faces_cache=str(tmp_path / "gone")), [],
+                  embeddings)  # fmt: skip
+    page = figures.sphere_html(unknown, "faces", "a-softmax", 4, tmp_path / "unknown")
+    assert sphere_page_trace_names(page) == ["class 0", "class 1", "class 2"]
+
+
 def test_run_specs_are_the_demo_comparison():
     specs = figures.mnist_run_specs()
     assert len(specs) == 10 and len({s.name for s in specs}) == 10
@@ -292,6 +322,10 @@ def test_face_figures_from_the_six_largest_lfw_identities(lfw_root, tmp_path):
             assert (out / name).stat().st_size > 1000, name
     caption = records[0].caption
     assert all(name.replace("_", " ") in caption for name in largest)
+    # the interactive spheres name each identity in their legend
+    present = sorted(set(tiny.run.embeddings["labels"].tolist()))
+    expected = [cache.class_names[label].replace("_", " ") for label in present]
+    assert sphere_page_trace_names(out / "faces_sphere_m4.html") == expected
     figures.write_index(out, records)
     figures.write_readme(out, records)
     assert_local_page(out / "index.html", out)

@@ -302,6 +302,59 @@ def test_angle_histogram_counts_equal_number_of_pairs():
     )
 
 
+def bar_patches_drawn(fig) -> list:
+    """Every histogram bar with a non-zero height, after a draw (window extents are final)."""
+    fig.canvas.draw()
+    return [
+        patch
+        for ax in fig.axes
+        for container in ax.containers
+        for patch in container
+        if patch.get_height() > 0
+    ]
+
+
+def assert_legend_clear_of_bars(fig, legend) -> None:
+    bars = bar_patches_drawn(fig)
+    assert bars, "no bar was drawn"
+    box = legend.get_window_extent()
+    covered = [bar for bar in bars if box.overlaps(bar.get_window_extent())]
+    assert not covered, f"the legend {box} covers {len(covered)} bars"
+    # and it is on the canvas, not cut off at an edge
+    assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1
+    assert fig.bbox.y0 <= box.y0 and box.y1 <= fig.bbox.y1
+
+
+@pytest.mark.parametrize("panels", [1, 2, 4])
+@pytest.mark.parametrize("column", [None, "double"])
+def test_angle_histogram_legend_covers_no_bar(panels, column):
+    from contextlib import nullcontext
+
+    from sphereviz.style import publication_style
+
+    runs = []
+    for m in range(1, panels + 1):
+        features, labels, _ = toy_features(dim=3, n_per_class=15, classes=4, seed=m)
+        runs.append((f"m = {m}", features, labels))
+    with publication_style(column) if column else nullcontext():
+        fig = plots.plot_angle_histograms(runs)
+        (legend,) = fig.legends
+        assert [text.get_text() for text in legend.get_texts()] == ["same class", "different class"]
+        assert_legend_clear_of_bars(fig, legend)
+        assert all(ax.get_legend() is None for ax in fig.axes)
+
+
+def test_angle_histograms_redrawn_into_the_same_axes_replace_the_old_bars():
+    features, labels, _ = toy_features(dim=3, n_per_class=15, classes=4)
+    fig, ax = plt.subplots()
+    plots.draw_angle_histograms(ax, features, labels)
+    first = [bar.get_height() for container in ax.containers for bar in container]
+    plots.draw_angle_histograms(ax, features[:30], labels[:30])
+    plots.draw_angle_histograms(ax, features, labels)
+    assert len(ax.containers) == 2 and len(ax.patches) == 2 * 45
+    assert [bar.get_height() for container in ax.containers for bar in container] == first
+
+
 def test_run_panel_reads_a_run():
     from sphereviz.runs import Run
     from sphereviz.train import TrainConfig
@@ -357,3 +410,202 @@ def test_real_figures_save_byte_identically_in_two_processes(tmp_path):
     assert files == expected
     for name in files:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+# ---------------------------------------------------------------------------------------------
+# Open-set verification
+# ---------------------------------------------------------------------------------------------
+
+
+def synthetic_pairs(n_pairs: int, noise: float, seed: int, dim: int = 16):
+    """Pairs of noisy features: same-person pairs share an identity vector (every other pair)."""
+    rng = np.random.default_rng(seed)
+    identities = rng.normal(size=(n_pairs, dim))
+    same = np.arange(n_pairs) % 2 == 0
+    strangers = rng.normal(size=(n_pairs, dim))
+    a = identities + noise * rng.normal(size=(n_pairs, dim))
+    b = np.where(same[:, None], identities, strangers) + noise * rng.normal(size=(n_pairs, dim))
+    return a, b, same
+
+
+@pytest.fixture(scope="module")
+def verification_results():
+    """View 1-like single splits of two 'losses', and a 10-fold View 2-like result."""
+    from sphereviz import evaluate
+
+    results = {}
+    for seed, (name, noise) in enumerate((("softmax", 1.3), ("a-softmax", 0.7))):
+        threshold_pairs = synthetic_pairs(400, noise, seed=2 * seed)
+        test_pairs = synthetic_pairs(1200, noise, seed=2 * seed + 1)
+        results[name] = evaluate.single_split_verification(*threshold_pairs, *test_pairs)
+    a, b, same = synthetic_pairs(1000, 0.9, seed=7)
+    results["10 folds"] = evaluate.verification_accuracy(a, b, same, np.arange(1000) % 10)
+    return results
+
+
+def roc_legend_texts(fig) -> list[str]:
+    roc_legend = next(legend for legend in fig.legends if "chance" in legend_texts(legend))
+    return legend_texts(roc_legend)
+
+
+def legend_texts(legend) -> list[str]:
+    return [text.get_text() for text in legend.get_texts()]
+
+
+def test_verification_histograms_count_the_scores_of_each_kind_of_pair(verification_results):
+    fig = plots.plot_verification(verification_results)
+    assert len(fig.axes) == len(verification_results) + 1
+    edges = np.linspace(-1, 1, 41)
+    for ax, (name, result) in zip(fig.axes, verification_results.items(), strict=False):
+        same_bars, different_bars = ax.containers
+        assert same_bars[0].get_label() == "same person"  # hist labels a container's first bar
+        assert different_bars[0].get_label() == "different people"
+        np.testing.assert_array_equal(
+            [bar.get_height() for bar in same_bars],
+            np.histogram(result.scores[result.same], edges)[0],
+        )
+        np.testing.assert_array_equal(
+            [bar.get_height() for bar in different_bars],
+            np.histogram(result.scores[~result.same], edges)[0],
+        )
+        # every pair is in a bar: the scores are cosines, inside [−1, 1]
+        assert sum(bar.get_height() for bar in (*same_bars, *different_bars)) == result.same.size
+        assert ax.get_title().startswith(f"{name}\naccuracy {result.accuracy_mean:.3f}")
+
+
+def test_threshold_line_is_the_split_threshold_or_the_mean_of_the_folds(verification_results):
+    fig = plots.plot_verification(verification_results)
+    for ax, result in zip(fig.axes, verification_results.values(), strict=False):
+        (line,) = [line for line in ax.get_lines() if line.get_label() == "threshold"]
+        x_values = np.unique(line.get_xdata())
+        if result.thresholds.size == 1:
+            assert x_values.tolist() == [result.thresholds[0]]
+            assert "±" not in ax.get_title()
+        else:
+            assert x_values.tolist() == [pytest.approx(np.mean(result.thresholds))]
+            (span,) = [p for p in ax.patches if p.get_label() == "fold thresholds"]
+            corners = span.get_path().transformed(span.get_patch_transform()).vertices[:, 0]
+            assert corners.min() == pytest.approx(result.thresholds.min())
+            assert corners.max() == pytest.approx(result.thresholds.max())
+            assert f"± {result.accuracy_std:.3f}" in ax.get_title()
+        # the threshold really separates: recompute the single split's test accuracy from it
+        if result.thresholds.size == 1:
+            accepted = result.scores > x_values[0]
+            assert np.mean(accepted == result.same) == pytest.approx(result.accuracy_mean)
+
+
+def test_roc_curves_equal_scikit_learn_and_the_legend_gives_auc_and_tar(verification_results):
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    far = 0.01
+    fig = plots.plot_verification(verification_results, far=far)
+    roc_ax = fig.axes[-1]
+    texts = roc_legend_texts(fig)
+    assert texts[-1] == "chance"
+    for name, result in verification_results.items():
+        fpr, tpr, _ = roc_curve(result.same, result.scores)
+        (curve,) = [line for line in roc_ax.get_lines() if line.get_label().startswith(f"{name}:")]
+        np.testing.assert_array_equal(curve.get_xdata(), fpr)
+        np.testing.assert_array_equal(curve.get_ydata(), tpr)
+        # TAR@FAR by brute force: accept "score ≥ t" for every t, keep FAR ≤ far, best TAR
+        positives, negatives = result.scores[result.same], result.scores[~result.same]
+        thresholds = np.append(result.scores, np.inf)
+        tar = (positives[None, :] >= thresholds[:, None]).mean(1)
+        false_accepts = (negatives[None, :] >= thresholds[:, None]).mean(1)
+        tar_at_far = tar[false_accepts <= far].max()
+        assert 0 < tar_at_far < 1  # 1 % of 500+ different pairs: a real operating point
+        auc = roc_auc_score(result.same, result.scores)
+        expected = f"{name}: AUC {auc:.3f}, TAR@FAR=0.01 {tar_at_far:.3f}"
+        assert expected in texts
+        assert curve.get_label() == expected
+        (ring,) = [line for line in roc_ax.get_lines() if line.get_label() == f"_TAR@FAR {name}"]
+        assert ring.get_ydata()[0] == pytest.approx(tar_at_far)
+        assert ring.get_xdata()[0] <= far
+    diagonal = next(line for line in roc_ax.get_lines() if line.get_label() == "chance")
+    np.testing.assert_array_equal(diagonal.get_xydata(), [[0, 0], [1, 1]])
+
+
+def test_verification_legends_cover_no_panel(verification_results):
+    fig = plots.plot_verification(verification_results)
+    fig.canvas.draw()
+    assert len(fig.legends) == 2 and all(ax.get_legend() is None for ax in fig.axes)
+    below = next(legend for legend in fig.legends if "chance" not in legend_texts(legend))
+    assert legend_texts(below) == [
+        "same person",
+        "different people",
+        "threshold",
+        "fold thresholds",
+    ]
+    for legend in fig.legends:
+        box = legend.get_window_extent()
+        for ax in fig.axes:
+            assert not box.overlaps(ax.get_window_extent()), legend_texts(legend)
+        assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1
+
+
+def test_rates_are_written_as_researchers_quote_them():
+    assert [plots.format_rate(r) for r in (1e-3, 5e-4, 1e-4, 0.01, 0.05, 0.1)] == [
+        "1e-3", "5e-4", "1e-4", "0.01", "0.05", "0.1"
+    ]  # fmt: skip
+
+
+def test_plot_verification_rejects_bad_input(verification_results):
+    with pytest.raises(ValueError, match="results is empty"):
+        plots.plot_verification({})
+    with pytest.raises(ValueError, match="softmax: expected an evaluate.VerificationResult"):
+        plots.plot_verification({"softmax": np.zeros(3)})
+    with pytest.raises(ValueError, match=r"far must be a false accept rate in \(0, 1\)"):
+        plots.plot_verification(verification_results, far=1.5)
+    only_same = verification_results["softmax"]
+    from dataclasses import replace
+
+    one_kind = replace(only_same, scores=only_same.scores[only_same.same],
+                       same=only_same.same[only_same.same])  # fmt: skip
+    with pytest.raises(ValueError, match="one kind: ROC needs both same-person and different"):
+        plots.plot_verification({"one kind": one_kind})
+
+
+# ---------------------------------------------------------------------------------------------
+# Class names
+# ---------------------------------------------------------------------------------------------
+
+
+def test_class_names_present_picks_the_names_of_the_labels_present():
+    names = ["zero", "one", "two", "three"]
+    assert plots.class_names_present(names, [3, 1, 3, 1]) == ["one", "three"]
+    assert plots.class_names_present(names, np.arange(4)) == names
+    with pytest.raises(ValueError, match=r"integers in 0 … 3 to index the 4 class_names"):
+        plots.class_names_present(names, [0, 4])
+    with pytest.raises(ValueError, match="integers"):
+        plots.class_names_present(names, [0.5, 1.0])
+
+
+def test_run_class_names_come_from_the_runs_data_set(tmp_path):
+    import cv2
+
+    from sphereviz.data import prepare_faces
+    from sphereviz.runs import Run
+    from sphereviz.train import TrainConfig
+
+    features, labels, weights = toy_features(dim=3)
+    embeddings = {"features": features, "labels": labels, "class_weights": weights}
+    mnist = Run(None, TrainConfig(dataset="mnist"), [], embeddings)
+    assert plots.run_class_names(mnist) == [f"digit {d}" for d in range(10)]
+    fashion = plots.run_class_names(Run(None, TrainConfig(dataset="fashion-mnist"), [], {}))
+    assert fashion[0] == "T-shirt/top" and fashion[9] == "Ankle boot"
+
+    rng = np.random.default_rng(0)
+    for name in ("Carol_Wu", "Alice_Smith", "Bob_Jones"):  # the cache sorts them by name
+        (tmp_path / "faces" / name).mkdir(parents=True)
+        for index in range(2):
+            image = rng.integers(0, 255, (250, 250, 3), dtype=np.uint8)
+            cv2.imwrite(str(tmp_path / "faces" / name / f"{index}.png"), image)
+    cache = prepare_faces(tmp_path / "faces", tmp_path / "cache", workers=1, progress=False)
+    config = TrainConfig(dataset="faces", faces_cache=str(cache.directory))
+    faces = Run(None, config, [], embeddings)  # toy weights: 3 classes, as the cache
+    assert plots.run_class_names(faces) == ["Alice Smith", "Bob Jones", "Carol Wu"]
+    # names that cannot belong to the run are not guessed
+    four_classes = {**embeddings, "class_weights": np.ones((4, 3))}
+    assert plots.run_class_names(Run(None, config, [], four_classes)) is None
+    moved = TrainConfig(dataset="faces", faces_cache=str(tmp_path / "gone"))
+    assert plots.run_class_names(Run(None, moved, [], embeddings)) is None

@@ -83,6 +83,70 @@ def test_boundary_curves_separate_inside_from_outside():
     np.testing.assert_allclose(np.linalg.norm(circle, axis=1), 1.0, atol=1e-12)
 
 
+def marker_traces(figure: go.Figure) -> list:
+    return [trace for trace in figure.data if trace.type == "scatter3d" and trace.mode == "markers"]
+
+
+def test_class_names_name_the_feature_traces_and_their_legend_groups():
+    features, labels, weights = toy_run()
+    names = ["digit 0", "digit 1", "digit 2", "digit 3"]
+    named = plots3d.sphere_figure(features, labels, weights, loss=None, class_names=names)
+    default = plots3d.sphere_figure(features, labels, weights, loss=None)
+    assert [trace.name for trace in marker_traces(named)] == names
+    assert [trace.legendgroup for trace in marker_traces(named)] == names
+    assert [trace.name for trace in marker_traces(default)] == [f"class {c}" for c in range(4)]
+    assert [trace.legendgroup for trace in marker_traces(default)] == [
+        f"class {c}" for c in range(4)
+    ]
+    # the names only relabel: each named trace holds its own class's points
+    for cls, trace in enumerate(marker_traces(named)):
+        own = features[labels == cls]
+        np.testing.assert_allclose(
+            np.stack([trace.x, trace.y, trace.z], 1),
+            own / np.linalg.norm(own, axis=1, keepdims=True),
+        )
+
+
+def test_class_names_follow_sorted_labels_that_are_not_0_to_k():
+    features, labels, weights = toy_run()
+    relabelled = np.array([7, 3, 9, 5])[labels]  # classes present, sorted: 3, 5, 7, 9
+    names = ["three", "five", "seven", "nine"]
+    traces = plots3d.feature_traces(features, relabelled, class_names=names)
+    assert [trace.name for trace in traces] == names
+    first = np.stack([traces[0].x, traces[0].y, traces[0].z], 1)
+    np.testing.assert_array_equal(first, features[relabelled == 3])
+
+
+def test_subsampling_keeps_each_name_with_its_class():
+    rng = np.random.default_rng(1)
+    labels = np.concatenate([np.zeros(500, int), np.ones(500, int), [2]])  # class 2: one point
+    features = 0.2 * rng.normal(size=(labels.size, 3)) + np.eye(3)[labels]
+    figure = plots3d.sphere_figure(
+        features, labels, max_points=50, loss=None, class_names=["north", "east", "lone"]
+    )
+    # the sample of 50 drops the lone point; the two names left stay with their classes
+    assert [trace.name for trace in marker_traces(figure)] == ["north", "east"]
+    for trace in marker_traces(figure):
+        xyz = np.stack([trace.x, trace.y, trace.z], 1)
+        expected_axis = {"north": 0, "east": 1, "lone": 2}[trace.name]
+        assert np.all(np.argmax(xyz, axis=1) == expected_axis), trace.name
+
+
+@pytest.mark.parametrize("count", [3, 5])
+def test_wrong_number_of_class_names_is_an_error_naming_both_lengths(count):
+    features, labels, weights = toy_run()
+    names = [f"person {i}" for i in range(count)]
+    message = f"class_names has {count} names but the labels hold 4 classes"
+    with pytest.raises(ValueError, match=message):
+        plots3d.sphere_figure(features, labels, weights, class_names=names)
+    with pytest.raises(ValueError, match=message):
+        plots3d.feature_traces(features, labels, class_names=names)
+    with pytest.raises(ValueError, match="the string"):
+        plots3d.feature_traces(features, labels, class_names="abcd")
+    with pytest.raises(ValueError, match="pass features and labels"):
+        plots3d.sphere_figure(class_weights=weights, class_names=names)
+
+
 def test_high_dimensional_features_are_projected_and_say_so():
     features, labels, weights = toy_run(dim=10)
     figure = plots3d.sphere_figure(features, labels, weights, "a-softmax", 4)

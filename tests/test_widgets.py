@@ -193,6 +193,46 @@ def test_sphere_explorer_switches_runs():
     assert "Angular Fisher Score" in explorer.readout.value
 
 
+def test_sphere_explorer_redraws_the_histograms_and_keeps_the_legend_off_the_bars():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    runs = synthetic_runs()
+    explorer = widgets.sphere_explorer(runs)
+    for index in (3, 1, 0):  # back to the first run after two others
+        explorer.controls["run"].value = index
+    ax = explorer.histogram_ax
+    # only the current run's bars: 2 histograms of 45 bins, all 100·99/2 pairs once
+    assert len(ax.containers) == 2 and len(ax.patches) == 90
+    assert sum(bar.get_height() for c in ax.containers for bar in c) == 100 * 99 // 2
+    FigureCanvasAgg(explorer.histogram_figure).draw()
+    box = ax.get_legend().get_window_extent()
+    bars = [bar for c in ax.containers for bar in c if bar.get_height() > 0]
+    assert not [bar for bar in bars if box.overlaps(bar.get_window_extent())]
+    assert box.y0 >= 0  # inside the image, below the axis label
+
+
+def test_sphere_explorer_names_the_classes_when_the_runs_do():
+    runs = synthetic_runs()
+    names = ["Ada", "Grace", "Alan", "Edsger"]
+    named = [{**run, "class_names": names} for run in runs]
+    explorer = widgets.sphere_explorer(named)
+    markers = [t for t in explorer.figure.data if t.type == "scatter3d" and t.mode == "markers"]
+    assert [t.name for t in markers] == names
+    with pytest.raises(ValueError, match="integers in 0 … 2 to index the 3 class_names"):
+        widgets.sphere_explorer([{**runs[0], "class_names": names[:3]}])
+
+
+def test_sphere_explorer_names_mnist_runs_by_digit():
+    from sphereviz.runs import Run
+    from sphereviz.train import TrainConfig
+
+    run = synthetic_runs()[0]
+    embeddings = {key: run[key] for key in ("features", "labels", "class_weights")}
+    explorer = widgets.sphere_explorer([Run(None, TrainConfig(dim=3), [], embeddings)])
+    markers = [t for t in explorer.figure.data if t.type == "scatter3d" and t.mode == "markers"]
+    assert [t.name for t in markers] == ["digit 0", "digit 1", "digit 2", "digit 3"]
+
+
 def test_sphere_explorer_needs_runs():
     with pytest.raises(ValueError, match="runs is empty"):
         widgets.sphere_explorer([])
