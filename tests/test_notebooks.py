@@ -3,7 +3,10 @@
 Static checks (fast): every notebook in ``notebooks/`` is committed without outputs or
 execution counts, runs on the ``sphereviz`` kernel, has exactly one cell tagged ``parameters``
 and one tagged ``results``, and defines no function or class (d2l discipline: the reusable
-code lives in the library, where it is tested once).
+code lives in the library, where it is tested once). Papermill's own reading of each
+parameters cell (what ``papermill --help-notebook`` lists, and what it checks ``-p`` names
+against) must agree with Python's: the same names, the same default values, a help comment
+for each, and no parser warning.
 
 Execution (slow): each notebook runs top to bottom in quick mode on the ``sphereviz`` kernel,
 its executed copy goes to ``build/notebooks/``, and the JSON that its ``results`` cell prints
@@ -13,7 +16,9 @@ level of the classification task, the number of identities in LFW's six largest 
 
 from __future__ import annotations
 
+import ast
 import json
+import logging
 import math
 import os
 import re
@@ -87,6 +92,57 @@ def test_committed_notebook_is_clean_and_structured(name):
     assert not defining, f"{name}: code cells {defining} define a function or class"
 
 
+def _assigned_parameters(source: str, name: str) -> dict[str, object]:
+    """Each parameter's name and value, as Python itself parses the parameters cell."""
+    values = {}
+    for statement in ast.parse(source).body:
+        assert isinstance(statement, ast.Assign) and len(statement.targets) == 1, (
+            f"{name}: the parameters cell holds only `name = value` lines, found "
+            f"{ast.unparse(statement)!r}"
+        )
+        (target,) = statement.targets
+        assert isinstance(target, ast.Name), f"{name}: cannot parse {ast.unparse(statement)!r}"
+        values[target.id] = ast.literal_eval(statement.value)
+    return values
+
+
+def _literal_or_text(text: str) -> object:
+    """The Python value written in ``text``, or ``text`` itself when it is no valid literal."""
+    try:
+        return ast.literal_eval(text)
+    except (SyntaxError, ValueError):
+        return text
+
+
+@pytest.mark.parametrize("name", EXPECTED_NOTEBOOKS)
+def test_papermill_reads_every_parameter(name, caplog):
+    """Papermill parses parameters line by line with a regular expression, not with Python: a
+    value spread over several lines or an ``=`` in a trailing comment makes it drop the
+    parameter or mangle its default (and warn "Unable to parse line" or "Passed unknown
+    parameter" on every run). Compare its reading with ``ast``'s."""
+    import papermill
+
+    (cell,) = _cells_tagged(_read(name), "parameters")
+    assigned = _assigned_parameters(cell.source, name)
+    with caplog.at_level(logging.WARNING, logger="papermill"):
+        inferred = papermill.inspect_notebook(str(NOTEBOOK_DIR / name))
+    warnings = [record.getMessage() for record in caplog.records]
+    assert not warnings, f"{name}: papermill warned while reading the parameters: {warnings}"
+    assert list(inferred) == list(assigned), (
+        f"{name}: papermill reads the parameters {list(inferred)}, Python assigns "
+        f"{list(assigned)}; keep each on one line with no `=` in its comment"
+    )
+    for parameter, value in assigned.items():
+        default = inferred[parameter]["default"]
+        assert _literal_or_text(default) == value, (
+            f"{name}: papermill reads the default of {parameter} as {default!r}, not {value!r}"
+        )
+        assert inferred[parameter]["help"], (
+            f"{name}: {parameter} has no help for `papermill --help-notebook`; end its line "
+            "with a short # comment"
+        )
+
+
 # --- executing the notebooks ------------------------------------------------------------------
 
 
@@ -111,14 +167,23 @@ def _require_lfw(name: str) -> None:
 
 @contextmanager
 def _headless_widget_outputs():
-    """Stop papermill's Output-widget mimic from echoing outputs back to the kernel.
+    """Stop nbclient's Output-widget mimic from echoing outputs back to the kernel.
 
-    nbclient (which papermill drives) imitates a front end's Output widget and sends every
-    output captured inside one back to the kernel as a comm message on the shell channel,
-    while it is itself waiting on that channel for the cell's reply. After a plotly figure
-    inside an Output widget (the sphere explorer) this stalls the cell for tens of seconds to
-    minutes. The kernel never reads that echo, and the outputs are still recorded in the
-    executed notebook, so the test turns the echo off.
+    nbclient (which papermill drives) imitates a front end's ``ipywidgets.Output``: each output
+    that the kernel captures in one is sent back to the kernel as a ``comm_msg`` on the shell
+    channel (``OutputWidget.sync_state``). It is sent from the coroutine that reads IOPub,
+    while ``_async_poll_for_reply`` awaits ``poll()`` on that same ``zmq.asyncio`` shell
+    socket for the cell's ``execute_reply``, and jupyter_client's ``Session.send`` writes
+    through a blocking shadow of the socket, past pyzmq's asyncio layer. ZeroMQ signals
+    readiness by edge: the send processes the socket's pending commands and so swallows the
+    signal of an ``execute_reply`` that has just arrived, and pyzmq, not knowing about the
+    send, never checks ``ZMQ_EVENTS`` again. The poll then sleeps with the reply sitting in
+    the socket until the cell timeout (``CELL_TIMEOUT_S`` here; the cell then ends normally)
+    or, with no timeout (the ``papermill`` command's default), for ever. The sphere explorer
+    of notebooks 3 and 4 hit it in every run tried: its plotly figure, shown in an Output
+    widget, is the last and largest output of its cell. Upstream: jupyter/nbclient#312.
+    JupyterLab is not affected (no mimic there). The kernel never reads the echo and the
+    outputs are still recorded in the executed notebook, so the tests turn the echo off.
     """
     from nbclient.output_widget import OutputWidget
 
@@ -151,7 +216,11 @@ def execute_notebook(name: str, output_dir: Path, **parameters) -> dict:
     # (conftest sets Agg for the test process itself).
     environment = {"MPLBACKEND": "module://matplotlib_inline.backend_inline"}
     try:
-        with _headless_widget_outputs(), _patched_environ(environment):
+        with (
+            _headless_widget_outputs(),
+            _patched_environ(environment),
+            _papermill_warnings() as warnings,
+        ):
             executed = papermill.execute_notebook(
                 str(NOTEBOOK_DIR / name),
                 str(executed_path),
@@ -169,7 +238,22 @@ def execute_notebook(name: str, output_dir: Path, **parameters) -> dict:
             f"{error.ename}: {error.evalue}\n{traceback}\nexecuted copy: {executed_path}",
             pytrace=False,
         )
+    assert not warnings, f"{name}: papermill warned: {warnings}"
     return _results_of(executed, name)
+
+
+@contextmanager
+def _papermill_warnings():
+    """Collect the messages of the warnings papermill logs (e.g. "Passed unknown parameter")."""
+    messages: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logger = logging.getLogger("papermill")
+    logger.addHandler(handler)
+    try:
+        yield messages
+    finally:
+        logger.removeHandler(handler)
 
 
 @contextmanager
