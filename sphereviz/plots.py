@@ -501,13 +501,20 @@ def plot_bound_map(
 # ---------------------------------------------------------------------------------------------
 
 
+#: Labelled angles of the histogram axes (degrees): five labels (every 45°) run together in a
+#: panel a quarter of a double column wide; the minor ticks keep the 45° marks.
+_ANGLE_TICKS_DEGREES = (0, 90, 180)
+_ANGLE_MINOR_TICKS_DEGREES = (45, 135)
+
+
 def draw_angle_histograms(
     ax: Axes, features, labels, bins: int = 45, max_pairs: int = 100_000
 ) -> geometry.PairAngles:
     """Histograms (degrees) of same-class and different-class pair angles (SphereFace Fig. 5).
 
     Pair angles come from ``geometry.pair_angles`` (all pairs up to ``max_pairs``, else a
-    fixed-seed sample). Bars are counts, labelled ``"same class"`` / ``"different class"``.
+    fixed-seed sample). Bars are counts, labelled ``"same class"`` / ``"different class"``;
+    the angle axis is labelled at 0, 90 and 180°, with minor ticks at 45° and 135°.
     ``ax`` is emptied first, so a widget can redraw into the same axes. No legend is drawn:
     the caller places one where it covers no bar (see ``plot_angle_histograms``). Returns the
     PairAngles drawn.
@@ -521,9 +528,11 @@ def draw_angle_histograms(
     ax.hist(np.degrees(angles.different_class), bins=edges, color=OKABE_ITO[5], alpha=0.65,
             label="different class")  # fmt: skip
     ax.set_xlim(0, 180)
-    ax.set_xticks(np.arange(0, 181, 45))
+    ax.set_xticks(_ANGLE_TICKS_DEGREES)
+    ax.set_xticks(_ANGLE_MINOR_TICKS_DEGREES, minor=True)
     ax.set_xlabel("pair angle (degrees)")
-    ax.set_ylabel("pairs" if angles.exhaustive else f"pairs (sample of {max_pairs})")
+    # two lines: in one, the label is taller than a panel a quarter of a page wide
+    ax.set_ylabel("pairs" if angles.exhaustive else f"pairs\n(sample of {max_pairs:,})")
     return angles
 
 
@@ -534,20 +543,55 @@ def plot_angle_histograms(
 ) -> Figure:
     """One angle-histogram panel per ``(title, features, labels)`` run, e.g. m = 1…4.
 
+    When every run has the same numbers of same-class and different-class pairs (the same test
+    set, or the same sample of ``max_pairs`` of each kind), the panels share their count
+    axis, so bar heights compare across panels; its label and tick labels are then written
+    once, on the first panel. Runs with different numbers of pairs keep a count axis each.
+    The angle axis is labelled at 0, 90 and 180° only (``draw_angle_histograms``), which
+    stays legible with four panels to a double column.
     The legend is a figure legend below the panels (constrained layout makes room for it),
     so it never covers a bar, however the pairs are distributed.
     """
     if len(runs) == 0:
         raise ValueError("runs is empty; pass (title, features, labels) tuples")
-    width = min(7.16, 2.2 * len(runs))
+    width = min(COLUMN_WIDTHS_INCH["double"], 2.2 * len(runs))
     fig, axes = plt.subplots(
         1, len(runs), squeeze=False, figsize=(width, width / len(runs) + 0.3), layout="constrained"
     )
+    pair_counts = set()
     for ax, (title, features, labels) in zip(axes[0], runs, strict=True):
-        draw_angle_histograms(ax, features, labels, bins, max_pairs)
+        angles = draw_angle_histograms(ax, features, labels, bins, max_pairs)
+        pair_counts.add((angles.same_class.size, angles.different_class.size))
         ax.set_title(title)
+        _keep_tick_label_sizes(ax)
+    if len(pair_counts) == 1:
+        _share_count_axis(axes[0])
     _legend_below(fig, axes[0][:1], one_row=len(runs) > 1)
     return fig
+
+
+def _share_count_axis(axes: Sequence[Axes]) -> None:
+    """Give ``axes`` the first one's y axis, labelled and numbered on the first panel only.
+
+    The shared limits are autoscaled afresh, so they take in the highest bar of every panel.
+    """
+    first, *others = axes
+    for ax in others:
+        ax.sharey(first)
+        ax.set_ylabel("")
+        ax.tick_params(axis="y", labelleft=False)
+    first.autoscale_view(scalex=False)
+
+
+def _keep_tick_label_sizes(ax: Axes) -> None:
+    """Fix the tick label sizes of the rcParams in force now on ``ax``'s future ticks too.
+
+    Matplotlib makes the ticks a locator asks for when the figure is drawn, with the rcParams
+    in force then: a figure made inside ``style.publication_style`` (7 pt tick labels) and
+    saved outside it would get 10 pt count labels, wide enough to run into the next panel.
+    """
+    ax.tick_params(axis="x", which="both", labelsize=plt.rcParams["xtick.labelsize"])
+    ax.tick_params(axis="y", which="both", labelsize=plt.rcParams["ytick.labelsize"])
 
 
 def _legend_below(fig: Figure, axes: Sequence[Axes], one_row: bool = True) -> None:
@@ -823,16 +867,63 @@ def draw_unit_circle_features(
     ax.set_aspect("equal")
 
 
+#: Length of the class-weight rays in the sphere panels: past the surface, so that each W_j
+#: shows outside the cloud of its class.
+_SPHERE_RAY_LENGTH = 1.15
+#: Fraction of a 3-D axes' square box that the sphere, with its rays, spans. Not all of it:
+#: mplot3d's 2-D view box is off-centre by 1.4 % of its side.
+_SPHERE_FILL = 0.95
+
+
 def draw_unit_sphere_features(
     ax, unit_points, labels, unit_weights=None, marker_size: float = 3.0
 ) -> None:
-    """Unit 3-D features on a wireframe sphere, with weight rays, into a 3-D ``ax``."""
+    """Unit 3-D features on a wireframe sphere, with weight rays, into a 3-D ``ax``.
+
+    The view is orthographic, so the sphere's outline is a circle of one size from every
+    viewpoint and features in front are not drawn larger than those behind; the sphere, with
+    its rays, fills the axes' square box (``_fit_unit_sphere``).
+    """
     _draw_unit_sphere_wireframe(ax)
     _scatter_by_class(ax, np.asarray(unit_points, dtype=float), np.asarray(labels), marker_size)
+    reach = 1.0
     if unit_weights is not None:
-        _draw_weight_rays(ax, np.asarray(unit_weights, dtype=float), 1.2)
-    ax.set_box_aspect((1, 1, 1), zoom=1.35)
+        _draw_weight_rays(ax, np.asarray(unit_weights, dtype=float), _SPHERE_RAY_LENGTH)
+        reach = _SPHERE_RAY_LENGTH
     ax.set_axis_off()
+    _fit_unit_sphere(ax, _SPHERE_FILL / reach)
+
+
+def _fit_unit_sphere(ax, fraction: float) -> None:
+    """View the unit sphere orthographically, its outline ``fraction`` of the axes' box wide.
+
+    A 3-D axes draws into a square box whose side spans ``ax.viewLim.width`` projected units.
+    An orthographic view maps a point p to projected coordinates (x, y) = A p + b, A a scaled
+    rotation, so the unit sphere's outline is a circle of radius r = ‖A₁‖ (the norm of A's
+    first row), whatever the view angles. r is proportional to the zoom of
+    ``set_box_aspect``; the zoom that makes the diameter 2r span ``fraction`` of the box is
+
+        zoom = fraction · viewLim.width / (2 r₁),   r₁: the radius at zoom 1.
+
+    The data limits are [−1, 1] on every axis; lines beyond them (the weight rays) are drawn.
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], the share of the axes box; got {fraction!r}")
+    ax.set_proj_type("ortho")
+    ax.set_xlim(-1, 1)
+    ax.set_ylim(-1, 1)
+    ax.set_zlim(-1, 1)
+    ax.set_box_aspect((1, 1, 1), zoom=1)
+    radius_at_zoom_1 = _projected_sphere_radius(ax)
+    ax.set_box_aspect((1, 1, 1), zoom=fraction * ax.viewLim.width / (2 * radius_at_zoom_1))
+
+
+def _projected_sphere_radius(ax) -> float:
+    """‖A₁‖: the projected radius of the unit sphere, from the origin and the unit vectors."""
+    from mpl_toolkits.mplot3d import proj3d
+
+    x, _, _ = proj3d.proj_transform([0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], ax.get_proj())
+    return float(np.linalg.norm(np.asarray(x[1:]) - x[0]))
 
 
 def run_panel(run, title: str | None = None) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
@@ -967,23 +1058,51 @@ def plot_features_sphere(
     ``runs`` is a sequence of ``(title, features, labels, class_weights_or_None)``, e.g. one
     per m = 1…4. 3-D features are normalised; higher-dimensional features are projected by
     ``project_to_sphere`` (PCA to 3-D without centring, then normalised), and the panel
-    title says so.
+    title says so. Each panel is a square as wide as its column, under a band just tall
+    enough for its title, and the sphere fills it (``draw_unit_sphere_features``).
     """
     if len(runs) == 0:
         raise ValueError("runs is empty; pass (title, features, labels, class_weights) tuples")
-    columns = columns or len(runs)
-    rows = math.ceil(len(runs) / columns)
-    width = min(7.16, 2.2 * columns)
-    fig = plt.figure(figsize=(width, 1.1 * rows * width / columns))
-    for index, (title, features, labels, weights) in enumerate(runs):
+    panels = []
+    for title, features, labels, weights in runs:
         features, labels = _as_features_and_labels(features, labels)
         points, unit_weights, description = project_to_sphere(features, weights)
+        full_title = title if features.shape[1] == 3 else f"{title}\n{description}"
+        panels.append((full_title, points, labels, unit_weights))
+    columns = columns or len(panels)
+    rows = math.ceil(len(panels) / columns)
+    width = min(COLUMN_WIDTHS_INCH["double"], 2.2 * columns)
+    panel = width / columns
+    title_lines = max(title.count("\n") + 1 for title, *_ in panels)
+    band = _title_band_inch(title_lines, _SPHERE_TITLE_SIZE, _SPHERE_TITLE_PAD)
+    height = rows * (panel + band) + _SPHERE_BOTTOM_INCH
+    fig = plt.figure(figsize=(width, height))
+    fig.subplots_adjust(left=0, right=1, wspace=0, top=1 - band / height,
+                        bottom=_SPHERE_BOTTOM_INCH / height, hspace=band / panel)  # fmt: skip
+    for index, (title, points, labels, unit_weights) in enumerate(panels):
         ax = fig.add_subplot(rows, columns, index + 1, projection="3d")
         draw_unit_sphere_features(ax, points, labels, unit_weights, marker_size)
-        ax.set_title(
-            title if features.shape[1] == 3 else f"{title}\n{description}", fontsize="small"
-        )
+        ax.set_title(title, fontsize=_SPHERE_TITLE_SIZE, pad=_SPHERE_TITLE_PAD)
     return fig
+
+
+_SPHERE_TITLE_SIZE = "small"
+#: Points between a title and its sphere's box: the box's top rim is already blank.
+_SPHERE_TITLE_PAD = 2.0
+#: Blank strip under the bottom row of spheres (inches): the top of a class legend there, as
+#: ``figures.sphere_panels_figure`` draws, then stays clear of the spheres.
+_SPHERE_BOTTOM_INCH = 0.1
+
+
+def _title_band_inch(lines: int, fontsize: str | float, pad: float) -> float:
+    """Height (inches) of an axes title of ``lines`` lines: their text, the pad and a margin.
+
+    band = (lines · 1.2 · size + pad + 3 pt) / 72, with the font size and the pad in points.
+    """
+    from matplotlib.font_manager import FontProperties
+
+    size = FontProperties(size=fontsize).get_size_in_points()
+    return (lines * 1.2 * size + pad + 3.0) / 72
 
 
 # ---------------------------------------------------------------------------------------------

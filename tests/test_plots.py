@@ -372,6 +372,243 @@ def test_run_panel_reads_a_run():
 
 
 # ---------------------------------------------------------------------------------------------
+# Layout of the paper figures: no text runs into other text, the spheres fill their panels
+# ---------------------------------------------------------------------------------------------
+
+
+def mnist_like_features(seed: int, classes: int = 10, per_class: int = 100):
+    """Tight clusters around ``classes`` directions in 3-D, like MNIST's test features.
+
+    1000 points: more than 100,000 pairs of each kind, so the histograms are of samples and
+    the counts reach tens of thousands (five-digit tick labels), as in the paper figure.
+    """
+    return toy_features(dim=3, n_per_class=per_class, classes=classes, seed=seed)
+
+
+def toy_run(features, labels, weights):
+    from sphereviz.runs import Run
+    from sphereviz.train import TrainConfig
+
+    embeddings = {"features": features, "labels": labels, "class_weights": weights}
+    return Run(None, TrainConfig(), [], embeddings)
+
+
+def in_view(tick, axis) -> bool:
+    low, high = sorted(axis.get_view_interval())
+    tolerance = 1e-9 * (high - low)
+    return low - tolerance <= tick.get_loc() <= high + tolerance
+
+
+def drawn_texts(fig) -> list[tuple[str, int | None, object]]:
+    """``(name, axes index or None, window extent)`` of every text a draw puts on the canvas.
+
+    Titles, axis labels, the tick labels of ticks inside the view, and legend entries; empty
+    and hidden texts are left out (they take no room).
+    """
+    fig.canvas.draw()
+    found = []
+    for index, ax in enumerate(fig.axes):
+        texts = [("title", ax.title), ("x label", ax.xaxis.label), ("y label", ax.yaxis.label)]
+        for axis_name, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
+            for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+                if in_view(tick, axis):
+                    texts.append((f"{axis_name} tick {tick.label1.get_text()!r}", tick.label1))
+        if ax.get_legend() is not None:
+            texts += [("legend entry", text) for text in ax.get_legend().get_texts()]
+        found += [(f"panel {index} {name}", index, text) for name, text in texts]
+    for legend in fig.legends:
+        found += [("figure legend entry", None, text) for text in legend.get_texts()]
+    return [
+        (name, index, text.get_window_extent())
+        for name, index, text in found
+        if text.get_visible() and text.get_text().strip()
+    ]
+
+
+def assert_no_text_overlaps(fig) -> None:
+    """No two drawn texts overlap, no text enters another panel's axes, all are on the canvas."""
+    texts = drawn_texts(fig)
+    assert len(texts) > 10, texts
+    clashes = [
+        (first[0], second[0])
+        for i, first in enumerate(texts)
+        for second in texts[i + 1 :]
+        if first[2].overlaps(second[2])
+    ]
+    assert not clashes, f"texts overlap: {clashes}"
+    panels = [ax.get_window_extent() for ax in fig.axes]
+    intrusions = [
+        (name, f"panel {other}")
+        for name, index, box in texts
+        for other, panel in enumerate(panels)
+        if index is not None and other != index and box.overlaps(panel)
+    ]
+    assert not intrusions, f"texts run into other panels: {intrusions}"
+    outside = [name for name, _, box in texts if not fig.bbox.contains(box.x0, box.y0)
+               or not fig.bbox.contains(box.x1, box.y1)]  # fmt: skip
+    assert not outside, f"texts cut off at the edge of the figure: {outside}"
+
+
+def four_mnist_like_runs():
+    return [(f"m = {m}", *mnist_like_features(seed=m)[:2]) for m in (1, 2, 3, 4)]
+
+
+@pytest.mark.parametrize("column", [None, "double"])
+def test_angle_histogram_texts_overlap_nothing(column):
+    from contextlib import nullcontext
+
+    from sphereviz.style import publication_style
+
+    # made inside the style and drawn outside it, as figures.py saves its figures
+    with publication_style(column) if column else nullcontext():
+        fig = plots.plot_angle_histograms(four_mnist_like_runs())
+    assert_no_text_overlaps(fig)
+
+
+def test_paper_angle_histogram_figure_texts_overlap_nothing():
+    from sphereviz import figures
+
+    runs = [(f"m = {m}", toy_run(*mnist_like_features(seed=m))) for m in (1, 2, 3, 4)]
+    assert_no_text_overlaps(figures.angle_histograms_figure(runs))
+
+
+def test_angle_histogram_tick_labels_keep_the_style_size_when_drawn_outside_it():
+    from sphereviz.style import publication_rc, publication_style
+
+    with publication_style("double"):
+        fig = plots.plot_angle_histograms(four_mnist_like_runs())
+    fig.canvas.draw()  # the count axis makes most of its ticks now, outside the style
+    tick_sizes = {
+        label.get_fontsize()
+        for ax in fig.axes
+        for axis in (ax.xaxis, ax.yaxis)
+        for label in (tick.label1 for tick in axis.get_major_ticks() if in_view(tick, axis))
+    }
+    assert tick_sizes == {publication_rc()["xtick.labelsize"]}
+    assert fig.axes[0].get_xticks().tolist() == [0, 90, 180]
+
+
+def test_angle_histograms_share_the_count_axis_only_between_runs_with_as_many_pairs():
+    runs = [(f"run {seed}", *toy_features(3, n_per_class=12, classes=4, seed=seed)[:2])
+            for seed in (1, 2, 3)]  # fmt: skip
+    fig = plots.plot_angle_histograms(runs)
+    fig.canvas.draw()
+    # the highest bar of any panel, from the pair angles computed here
+    highest = 0
+    for _, features, labels in runs:
+        unit = features / np.linalg.norm(features, axis=1, keepdims=True)
+        first, second = np.triu_indices(len(labels), k=1)
+        angles = np.degrees(np.arccos(np.clip(np.sum(unit[first] * unit[second], 1), -1, 1)))
+        same = labels[first] == labels[second]
+        for kind in (same, ~same):
+            highest = max(highest, np.histogram(angles[kind], np.linspace(0, 180, 46))[0].max())
+    limits = {ax.get_ylim() for ax in fig.axes}
+    assert len(limits) == 1
+    assert limits.pop()[1] >= highest
+    assert fig.axes[0].get_ylabel() == "pairs"
+    assert [ax.get_ylabel() for ax in fig.axes[1:]] == ["", ""]
+    visible = [[t.label1.get_visible() for t in ax.yaxis.get_major_ticks()] for ax in fig.axes]
+    assert all(visible[0]) and not any(visible[1] + visible[2])
+
+    # one run with fewer points has fewer pairs: its counts are not on the same scale
+    runs[1] = (runs[1][0], runs[1][1][:30], runs[1][2][:30])
+    fig = plots.plot_angle_histograms(runs)
+    fig.canvas.draw()
+    for ax in fig.axes:
+        assert ax.get_ylabel() == "pairs"
+        assert all(t.label1.get_visible() for t in ax.yaxis.get_major_ticks())
+        tallest = max(bar.get_height() for container in ax.containers for bar in container)
+        assert tallest <= ax.get_ylim()[1] < 2 * tallest
+    assert fig.axes[1].get_ylim() != fig.axes[0].get_ylim()
+
+
+def sphere_outline(ax) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) in pixels of the drawn wireframe sphere (its projected segments)."""
+    from mpl_toolkits.mplot3d.art3d import Line3DCollection
+
+    (wireframe,) = [c for c in ax.collections if isinstance(c, Line3DCollection)]
+    pixels = ax.transData.transform(np.concatenate(wireframe.get_segments()))
+    return (*pixels.min(0), *pixels.max(0))
+
+
+def assert_spheres_fill_their_columns(fig, columns: int, fraction: float = 0.7) -> None:
+    """Each sphere is ≥ ``fraction`` of its column wide, round, and its drawing (sphere, rays)
+    stays inside its column, under its title."""
+    fig.canvas.draw()
+    column_width = fig.bbox.width / columns
+    for index, ax in enumerate(fig.axes):
+        left = fig.bbox.x0 + (index % columns) * column_width
+        x0, y0, x1, y1 = sphere_outline(ax)
+        assert x1 - x0 >= fraction * column_width, (index, (x1 - x0) / column_width)
+        assert y1 - y0 == pytest.approx(x1 - x0, rel=0.02)  # orthographic: a circle
+        drawn = [(x0, y0, x1, y1)] + [tuple(line.get_window_extent().extents) for line in ax.lines]
+        title = ax.title.get_window_extent()
+        for box in drawn:
+            assert left <= box[0] and box[2] <= left + column_width, (index, box)
+            assert box[3] <= title.y0, (index, box, title)
+            assert fig.bbox.y0 <= box[1], (index, box)
+
+
+@pytest.mark.parametrize("column", [None, "double"])
+@pytest.mark.parametrize("columns", [4, 2])
+def test_sphere_panels_fill_their_columns(column, columns):
+    from contextlib import nullcontext
+
+    from sphereviz.style import publication_style
+
+    panels = [(f"m = {m}", *mnist_like_features(seed=m)) for m in (1, 2, 3)]
+    panels.append(("m = 4", *toy_features(dim=8, seed=4)))  # a PCA panel: a two-line title
+    with publication_style(column) if column else nullcontext():
+        fig = plots.plot_features_sphere(panels, columns=columns)
+    assert_spheres_fill_their_columns(fig, columns, fraction=0.8)
+    assert_no_text_overlaps_between_titles(fig)
+
+
+def assert_no_text_overlaps_between_titles(fig) -> None:
+    boxes = [ax.title.get_window_extent() for ax in fig.axes]
+    assert not [(i, j) for i in range(len(boxes)) for j in range(i + 1, len(boxes))
+                if boxes[i].overlaps(boxes[j])]  # fmt: skip
+    assert all(fig.bbox.y1 >= box.y1 for box in boxes)
+
+
+def test_paper_sphere_figure_spheres_fill_their_panels_and_clear_the_legend():
+    from sphereviz import figures
+
+    runs = [(f"m = {m}", toy_run(*mnist_like_features(seed=m))) for m in (1, 2, 3, 4)]
+    fig = figures.sphere_panels_figure(runs)
+    assert_spheres_fill_their_columns(fig, columns=4)
+    (legend,) = fig.legends
+    box = legend.get_window_extent()
+    for ax in fig.axes:
+        x0, y0, x1, y1 = sphere_outline(ax)
+        assert box.y1 <= y0
+        assert all(box.y1 <= line.get_window_extent().y0 for line in ax.lines)
+
+
+def test_sphere_outline_is_the_same_size_from_every_viewpoint():
+    features, labels, weights = toy_features(dim=3)
+    points, unit_weights, _ = plots.project_to_sphere(features, weights)
+    fig = plt.figure(figsize=(3, 3))
+    ax = fig.add_subplot(projection="3d")
+    plots.draw_unit_sphere_features(ax, points, labels, unit_weights)
+    widths = []
+    for elev, azim in ((30, -60), (0, 0), (75, 40), (-45, 170)):
+        ax.view_init(elev, azim)
+        fig.canvas.draw()
+        x0, y0, x1, y1 = sphere_outline(ax)
+        widths.append(x1 - x0)
+        # every weight ray, however it points, ends inside the axes box
+        box = ax.get_window_extent()
+        for line in ax.lines:
+            extent = line.get_window_extent()
+            assert box.x0 <= extent.x0 and extent.x1 <= box.x1
+            assert box.y0 <= extent.y0 and extent.y1 <= box.y1
+    # the wireframe's vertices lie 15° apart: the outline can fall 1 − cos 7.5° short of them
+    assert max(widths) - min(widths) <= 0.01 * max(widths)
+    assert min(widths) >= 0.75 * ax.get_window_extent().width
+
+
+# ---------------------------------------------------------------------------------------------
 # Deterministic files from the real figures
 # ---------------------------------------------------------------------------------------------
 
