@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 import ipywidgets as widgets
 import matplotlib
 import numpy as np
+import plotly.graph_objects as go
 from matplotlib.figure import Figure
 
 from sphereviz import geometry, margins, plots, plots3d
@@ -63,14 +64,6 @@ def figure_png(figure: Figure, dpi: int = WIDGET_DPI) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi, pil_kwargs={"compress_level": 1})
     return buffer.getvalue()
-
-
-def _in_ipython() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    return get_ipython() is not None
 
 
 def figure_svg(figure: Figure) -> bytes:
@@ -302,6 +295,18 @@ def _run_parts(run) -> tuple[str, dict, str | None, float | None, list[str] | No
     return title, embeddings, loss, m, class_names
 
 
+def _replace_figure(figure_widget: go.FigureWidget, figure: go.Figure) -> None:
+    """Show ``figure`` in ``figure_widget``: its traces and layout replace the old ones.
+
+    The widget stays the same object (the front end keeps its view and only receives the
+    new traces and layout); the number and kinds of traces may differ from the old figure's.
+    """
+    with figure_widget.batch_update():
+        figure_widget.data = ()
+        figure_widget.add_traces(figure.data)
+        figure_widget.layout = figure.layout
+
+
 class SphereExplorer(_Explorer):
     """A slider over trained runs → the interactive sphere and the angle histograms.
 
@@ -310,8 +315,16 @@ class SphereExplorer(_Explorer):
     ``class_names`` (indexed by label). The sphere's legend names the classes (digits, the
     identities of a face run's cache) when the names are known, else ``class <label>``.
     ``controls["run"]`` picks one (described "run"); ``figure`` is the current plotly figure
-    (shown in ``sphere_output``), ``histogram_figure`` the matplotlib angle histograms
-    (shown in ``histogram_image``), ``readout`` a short HTML summary (``feature_summary``).
+    (a ``go.Figure``), shown in ``figure_widget``, one ``go.FigureWidget`` whose traces and
+    layout are replaced in place when the run changes (keeping the camera the student has
+    turned to, so that runs compare from one viewpoint); ``histogram_figure`` the matplotlib
+    angle histograms (shown in ``histogram_image``), ``readout`` a short HTML summary
+    (``feature_summary``).
+
+    The sphere is a widget of its own rather than ``display(figure)`` in an
+    ``ipywidgets.Output``: papermill (nbclient) can hang for ever executing a notebook whose
+    Output widget captures a large output (jupyter/nbclient#312), and the FigureWidget
+    updates the plot in place instead of clearing and redrawing a whole output.
     """
 
     def __init__(self, runs: Sequence, dpi: int = WIDGET_DPI, boundary_resolution: int = 120):
@@ -329,20 +342,20 @@ class SphereExplorer(_Explorer):
                 layout={"width": "500px"},
             )
         }
-        self.sphere_output = widgets.Output()
+        self.figure_widget = go.FigureWidget()
         self.histogram_figure = Figure(figsize=(4.0, 3.0))
         self.histogram_ax = self.histogram_figure.subplots()
         # room below the axis label for the legend, which would otherwise cover bars
         self.histogram_figure.subplots_adjust(left=0.16, bottom=0.27, right=0.97, top=0.9)
         self.histogram_image = widgets.Image(format="png")
         self.readout = widgets.HTML()
-        self.figure = None
+        self.figure: go.Figure | None = None
         self.pair_angles: geometry.PairAngles | None = None
         self.widget = widgets.VBox(
             [
                 self.controls["run"],
                 widgets.HBox(
-                    [self.sphere_output, widgets.VBox([self.histogram_image, self.readout])]
+                    [self.figure_widget, widgets.VBox([self.histogram_image, self.readout])]
                 ),
             ]
         )
@@ -367,12 +380,9 @@ class SphereExplorer(_Explorer):
             f"mean angle to own W: {summary['mean_angle_to_own_class_deg']:.1f}°<br>"
             f"Angular Fisher Score: {summary['angular_fisher_score']:.3f}"
         )
-        if _in_ipython():  # outside a kernel, display() would print the figure's repr
-            from IPython.display import display
-
-            self.sphere_output.clear_output(wait=True)
-            with self.sphere_output:
-                display(self.figure)
+        if self.figure_widget.data:  # not the first drawing: keep the student's viewpoint
+            self.figure.layout.scene.camera = self.figure_widget.layout.scene.camera
+        _replace_figure(self.figure_widget, self.figure)
 
 
 def sphere_explorer(runs: Sequence) -> SphereExplorer:

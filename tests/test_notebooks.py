@@ -165,36 +165,6 @@ def _require_lfw(name: str) -> None:
         )
 
 
-@contextmanager
-def _headless_widget_outputs():
-    """Stop nbclient's Output-widget mimic from echoing outputs back to the kernel.
-
-    nbclient (which papermill drives) imitates a front end's ``ipywidgets.Output``: each output
-    that the kernel captures in one is sent back to the kernel as a ``comm_msg`` on the shell
-    channel (``OutputWidget.sync_state``). It is sent from the coroutine that reads IOPub,
-    while ``_async_poll_for_reply`` awaits ``poll()`` on that same ``zmq.asyncio`` shell
-    socket for the cell's ``execute_reply``, and jupyter_client's ``Session.send`` writes
-    through a blocking shadow of the socket, past pyzmq's asyncio layer. ZeroMQ signals
-    readiness by edge: the send processes the socket's pending commands and so swallows the
-    signal of an ``execute_reply`` that has just arrived, and pyzmq, not knowing about the
-    send, never checks ``ZMQ_EVENTS`` again. The poll then sleeps with the reply sitting in
-    the socket until the cell timeout (``CELL_TIMEOUT_S`` here; the cell then ends normally)
-    or, with no timeout (the ``papermill`` command's default), for ever. The sphere explorer
-    of notebooks 3 and 4 hit it in every run tried: its plotly figure, shown in an Output
-    widget, is the last and largest output of its cell. Upstream: jupyter/nbclient#312.
-    JupyterLab is not affected (no mimic there). The kernel never reads the echo and the
-    outputs are still recorded in the executed notebook, so the tests turn the echo off.
-    """
-    from nbclient.output_widget import OutputWidget
-
-    original = OutputWidget.sync_state
-    OutputWidget.sync_state = lambda self: None
-    try:
-        yield
-    finally:
-        OutputWidget.sync_state = original
-
-
 def execute_notebook(name: str, output_dir: Path, **parameters) -> dict:
     """Run ``notebooks/<name>`` in quick mode; return the JSON its ``results`` cell printed.
 
@@ -216,11 +186,10 @@ def execute_notebook(name: str, output_dir: Path, **parameters) -> dict:
     # (conftest sets Agg for the test process itself).
     environment = {"MPLBACKEND": "module://matplotlib_inline.backend_inline"}
     try:
-        with (
-            _headless_widget_outputs(),
-            _patched_environ(environment),
-            _papermill_warnings() as warnings,
-        ):
+        # No ipywidgets.Output in the notebooks (the sphere explorer's plot is a plotly
+        # FigureWidget): nbclient's imitation of one can lose the cell's reply and wait for
+        # ever, or here until CELL_TIMEOUT_S (jupyter/nbclient#312).
+        with _patched_environ(environment), _papermill_warnings() as warnings:
             executed = papermill.execute_notebook(
                 str(NOTEBOOK_DIR / name),
                 str(executed_path),

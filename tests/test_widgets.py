@@ -193,6 +193,83 @@ def test_sphere_explorer_switches_runs():
     assert "Angular Fisher Score" in explorer.readout.value
 
 
+def widget_tree(widget) -> list:
+    """``widget`` and every widget inside it (children of boxes), depth first."""
+    return [widget] + [
+        inner for child in getattr(widget, "children", ()) for inner in widget_tree(child)
+    ]
+
+
+def shown_class_points(figure_widget, name: str) -> np.ndarray:
+    (trace,) = [trace for trace in figure_widget.data if trace.name == name]
+    return np.stack([trace.x, trace.y, trace.z], axis=1)
+
+
+def test_sphere_explorer_updates_one_figure_widget_in_place():
+    """The sphere is one FigureWidget that shows each run's features as x/‖x‖ when the
+    slider moves."""
+    import plotly.graph_objects as go
+
+    runs = synthetic_runs()
+    explorer = widgets.sphere_explorer(runs)
+    figure_widget = explorer.figure_widget
+    tree = widget_tree(explorer.widget)
+    assert isinstance(figure_widget, go.FigureWidget) and figure_widget in tree
+    for index in (3, 1):
+        explorer.controls["run"].value = index
+        assert explorer.figure_widget is figure_widget
+        assert figure_widget.layout.title.text == explorer.figure.layout.title.text
+        assert figure_widget.layout.title.text.startswith(f"m = {index + 1}")
+        features, labels = runs[index]["features"], runs[index]["labels"]
+        for label in range(4):
+            own = features[labels == label]
+            np.testing.assert_allclose(
+                shown_class_points(figure_widget, f"class {label}"),
+                own / np.linalg.norm(own, axis=1, keepdims=True),
+                atol=1e-12,
+            )
+
+
+@pytest.mark.parametrize("make", ["margin_explorer", "sphere_explorer", "train_explorer"])
+def test_no_explorer_holds_an_output_widget(make):
+    """papermill (nbclient) can wait for ever on a cell whose ipywidgets.Output captures a
+    large output (jupyter/nbclient#312), so the explorers draw into widgets of their own."""
+    arguments = {"sphere_explorer": (synthetic_runs()[:2],)}.get(make, ())
+    explorer = getattr(widgets, make)(*arguments)
+    tree = widget_tree(explorer.widget)
+    assert len(tree) > 3
+    assert not [widget for widget in tree if isinstance(widget, ipywidgets.Output)]
+
+
+def test_sphere_explorer_replaces_traces_when_their_number_changes():
+    runs = synthetic_runs()
+    no_loss = {**runs[0], "loss": None, "title": "no loss"}  # no region boundaries
+    explorer = widgets.sphere_explorer([runs[3], no_loss, runs[3]])
+    names = [trace.name for trace in explorer.figure_widget.data]
+    assert sum(name.startswith("boundary ") for name in names) == 4
+    explorer.controls["run"].value = 1
+    shown = [trace.name for trace in explorer.figure_widget.data]
+    assert shown == [trace.name for trace in explorer.figure.data]
+    assert not [name for name in shown if name.startswith("boundary ")]
+    assert len(shown) == len(names) - 4
+    explorer.controls["run"].value = 2
+    assert [trace.name for trace in explorer.figure_widget.data] == names
+
+
+def test_sphere_explorer_keeps_the_camera_across_runs():
+    """A student who turned the sphere compares the next run from the same viewpoint."""
+    explorer = widgets.sphere_explorer(synthetic_runs())
+    default_eye = explorer.figure.layout.scene.camera.eye.to_plotly_json()
+    turned = {"x": -0.4, "y": 1.9, "z": 0.3}
+    assert turned != default_eye
+    # what the front end reports back when the student drags the sphere
+    explorer.figure_widget.layout.scene.camera.eye = turned
+    explorer.controls["run"].value = 2
+    assert explorer.figure_widget.layout.scene.camera.eye.to_plotly_json() == turned
+    assert explorer.figure.layout.scene.camera.eye.to_plotly_json() == turned
+    assert explorer.figure.layout.title.text.startswith("m = 3")
+
+
 def test_sphere_explorer_redraws_the_histograms_and_keeps_the_legend_off_the_bars():
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
