@@ -1,10 +1,15 @@
-"""A real browser drives notebook 01 in JupyterLab and moves the m slider of the margin explorer.
+"""A real browser drives the classroom widgets in JupyterLab.
 
-This is the one test that checks what a student actually sees: JupyterLab serves the notebook,
-Debian's Chromium (driven by Playwright, never a downloaded browser) runs every cell, the
-``margin_explorer`` widget renders, and moving its ``m`` slider with the keyboard changes both
-the numbers it reads out and the plot it draws. A screenshot goes to
-``build/browser/notebook01.png`` for a human to look at.
+These are the tests that check what a student actually sees: JupyterLab serves the notebooks,
+Debian's Chromium (driven by Playwright, never a downloaded browser) runs every cell, and
+
+- in notebook 01, moving the ``m`` slider of the ``margin_explorer`` with the keyboard changes
+  both the numbers it reads out and the plot it draws;
+- in a small notebook of two synthetic runs, moving the ``run`` slider of the
+  ``sphere_explorer`` redraws its plotly sphere (a ``FigureWidget``, an anywidget) with the
+  next run's title and points.
+
+Screenshots go to ``build/browser/`` for a human to look at.
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 from conftest import REPO_ROOT
 
@@ -35,6 +42,22 @@ CHROMIUM_ARGS = [
 ]
 NOTEBOOK_NAME = "01_from_softmax_to_a_softmax.ipynb"
 SCREENSHOT = REPO_ROOT / "build" / "browser" / "notebook01.png"
+SPHERE_NOTEBOOK_NAME = "sphere_explorer.ipynb"
+SPHERE_SCREENSHOT = REPO_ROOT / "build" / "browser" / "sphere_explorer.png"
+# Two synthetic runs, the second's classes tighter (as a larger m does): executed by the
+# notebook's kernel and, for the expected points, by the test itself.
+SPHERE_RUNS_CODE = """\
+import numpy as np
+
+rng = np.random.default_rng(0)
+weights = np.array([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0], [-1.0, 0, 0]])
+labels = np.repeat(np.arange(4), 50)
+runs = [
+    {"features": weights[labels] + 0.6 / m * rng.normal(size=(200, 3)), "labels": labels,
+     "class_weights": weights, "loss": "a-softmax", "m": m, "title": f"m = {m}"}
+    for m in (1, 4)
+]
+"""
 SERVER_START_TIMEOUT_S = 120
 RUN_ALL_TIMEOUT_MS = 240_000
 WIDGET_UPDATE_TIMEOUT_MS = 60_000
@@ -55,13 +78,24 @@ def _free_port() -> int:
 
 
 def _prepare_root(root: Path, settings_dir: Path) -> None:
-    """Copy notebook 01 into ``root`` in quick mode, writing its outputs inside ``root``."""
+    """Copy notebook 01 into ``root`` in quick mode, writing its outputs inside ``root``, and
+    write the sphere explorer's notebook beside it."""
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
     notebook = load_notebook_node(str(REPO_ROOT / "notebooks" / NOTEBOOK_NAME))
     notebook = parameterize_notebook(notebook, {"quick": True, "output_dir": str(root / "outputs")})
     nbformat.write(notebook, root / NOTEBOOK_NAME)
+    sphere_notebook = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(SPHERE_RUNS_CODE),
+            nbformat.v4.new_code_cell(
+                "from sphereviz import widgets\n\nwidgets.sphere_explorer(runs)"
+            ),
+        ],
+        metadata={"kernelspec": notebook.metadata.kernelspec},
+    )
+    nbformat.write(sphere_notebook, root / SPHERE_NOTEBOOK_NAME)
     # Keep JupyterLab's per-user state (settings, workspaces) inside the temporary directory,
     # and switch off the news poll so that no notification covers the page.
     settings = settings_dir / "@jupyterlab" / "apputils-extension"
@@ -90,7 +124,10 @@ def _wait_until_answering(url: str, server: subprocess.Popen, log: Path) -> None
 
 @pytest.fixture
 def jupyterlab(tmp_path):
-    """A JupyterLab server on a free local port, serving a copy of notebook 01; yields its URL."""
+    """A JupyterLab server on a free local port serving notebook 01 and the sphere notebook;
+    yields a function from a notebook's name to its URL. One server per test: JupyterLab
+    reopens a server's earlier notebooks, whose old prompts and outputs would confuse the next
+    test's locators."""
     root = tmp_path / "root"
     root.mkdir()
     _prepare_root(root, tmp_path / "lab-settings")
@@ -127,7 +164,7 @@ def jupyterlab(tmp_path):
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_until_answering(f"{base}/api/status?token={token}", server, log)
-        yield f"{base}/lab/tree/{NOTEBOOK_NAME}?token={token}"
+        yield lambda name: f"{base}/lab/tree/{name}?token={token}"
     finally:
         server.terminate()
         try:
@@ -159,71 +196,160 @@ def _wait_until_changed(page, explorer, text_before: str, plot_before: str) -> N
     )
 
 
-def test_moving_the_m_slider_changes_the_readout_and_the_plot(jupyterlab):
-    from playwright.sync_api import expect, sync_playwright
+@contextmanager
+def _browser_page(failure_screenshot: Path):
+    """A Chromium page (screenshot to ``failure_screenshot`` when the test fails)."""
+    from playwright.sync_api import sync_playwright
 
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    failure_screenshot.parent.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(60_000)
-        kernel_status = page.locator(".jp-Notebook-ExecutionIndicator")
         try:
-            page.goto(jupyterlab)
-            page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for()
-            # The kernel is ready when the status bar names it and says Idle.
-            expect(page.locator("#jp-main-statusbar")).to_contain_text(
-                "Python (sphereviz) | Idle", timeout=RUN_ALL_TIMEOUT_MS
-            )
-            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-            page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
-            started = page.locator(".jp-InputPrompt", has_text=re.compile(r"\[(\*|1)\]"))
-            expect(started).not_to_have_count(0)
-
-            # The explorer is the (outermost) output that holds a slider labelled m.
-            m_label = page.locator(".widget-label", has_text=re.compile(r"^\s*m\s*$"))
-            m_slider = page.locator(".widget-slider").filter(has=m_label)
-            explorer = page.locator(".jp-OutputArea-output").filter(has=m_slider).first
-            explorer.wait_for(timeout=RUN_ALL_TIMEOUT_MS)
-            explorer.locator("img, svg").first.wait_for(timeout=WIDGET_UPDATE_TIMEOUT_MS)
-            expect(kernel_status).to_have_attribute(
-                "data-status", "idle", timeout=RUN_ALL_TIMEOUT_MS
-            )
-            errors = page.locator(".jp-OutputArea-output", has_text="Traceback (most recent")
-            assert errors.count() == 0, errors.first.inner_text()
-
-            handle = explorer.locator(".widget-slider").filter(has=m_label).locator(".noUi-handle")
-            m_before_text = handle.first.get_attribute("aria-valuenow")
-            m_before = float(m_before_text)
-            step = 1 if m_before < float(handle.first.get_attribute("aria-valuemax")) else -1
-            forward, backward = ("ArrowRight", "ArrowLeft")[::step]
-            text_before = explorer.evaluate(READOUT_TEXT_JS)
-            plot_before = explorer.evaluate(PLOT_SIGNATURE_JS)
-
-            handle.first.focus()
-            page.keyboard.press(forward)
-            page.wait_for_function(
-                "([handle, value]) => Number(handle.getAttribute('aria-valuenow')) === value",
-                arg=[handle.first.element_handle(), m_before + step],
-            )
-            _wait_until_changed(page, explorer, text_before, plot_before)
-            text_after = explorer.evaluate(READOUT_TEXT_JS)
-            plot_after = explorer.evaluate(PLOT_SIGNATURE_JS)
-            explorer.scroll_into_view_if_needed()
-            page.screenshot(path=str(SCREENSHOT))
-            assert text_after != text_before, "the readout did not change with m"
-            assert plot_after and plot_after != plot_before, "the plot did not change with m"
-
-            # And back: the other arrow key restores the original m and its readout.
-            page.keyboard.press(backward)
-            expect(handle.first).to_have_attribute("aria-valuenow", m_before_text)
-            page.wait_for_function(
-                f"([element, text]) => ({READOUT_TEXT_JS})(element) === text",
-                arg=[explorer.element_handle(), text_before],
-                timeout=WIDGET_UPDATE_TIMEOUT_MS,
-            )
+            yield page
         except Exception:
-            page.screenshot(path=str(SCREENSHOT.with_name("failure.png")))
+            page.screenshot(path=str(failure_screenshot))
             raise
         finally:
             browser.close()
+
+
+def _run_all_cells(page, url: str) -> None:
+    """Open the notebook at ``url`` once its kernel is idle, and run all its cells."""
+    from playwright.sync_api import expect
+
+    page.goto(url)
+    page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for()
+    # The kernel is ready when the status bar names it and says Idle.
+    expect(page.locator("#jp-main-statusbar")).to_contain_text(
+        "Python (sphereviz) | Idle", timeout=RUN_ALL_TIMEOUT_MS
+    )
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    started = page.locator(".jp-InputPrompt", has_text=re.compile(r"\[(\*|1)\]"))
+    expect(started).not_to_have_count(0)
+
+
+def _explorer_with_slider(page, description: str):
+    """The (outermost) output that holds a slider described ``description``, and the slider."""
+    label = page.locator(".widget-label", has_text=re.compile(rf"^\s*{description}\s*$"))
+    slider = page.locator(".widget-slider").filter(has=label)
+    explorer = page.locator(".jp-OutputArea-output").filter(has=slider).first
+    explorer.wait_for(timeout=RUN_ALL_TIMEOUT_MS)
+    return explorer, explorer.locator(".widget-slider").filter(has=label)
+
+
+def _wait_until_all_ran_without_error(page) -> None:
+    from playwright.sync_api import expect
+
+    kernel_status = page.locator(".jp-Notebook-ExecutionIndicator")
+    expect(kernel_status).to_have_attribute("data-status", "idle", timeout=RUN_ALL_TIMEOUT_MS)
+    errors = page.locator(".jp-OutputArea-output", has_text="Traceback (most recent")
+    assert errors.count() == 0, errors.first.inner_text()
+
+
+def test_moving_the_m_slider_changes_the_readout_and_the_plot(jupyterlab):
+    from playwright.sync_api import expect
+
+    with _browser_page(SCREENSHOT.with_name("failure.png")) as page:
+        _run_all_cells(page, jupyterlab(NOTEBOOK_NAME))
+        explorer, m_slider = _explorer_with_slider(page, "m")
+        explorer.locator("img, svg").first.wait_for(timeout=WIDGET_UPDATE_TIMEOUT_MS)
+        _wait_until_all_ran_without_error(page)
+
+        handle = m_slider.locator(".noUi-handle")
+        m_before_text = handle.first.get_attribute("aria-valuenow")
+        m_before = float(m_before_text)
+        step = 1 if m_before < float(handle.first.get_attribute("aria-valuemax")) else -1
+        forward, backward = ("ArrowRight", "ArrowLeft")[::step]
+        text_before = explorer.evaluate(READOUT_TEXT_JS)
+        plot_before = explorer.evaluate(PLOT_SIGNATURE_JS)
+
+        handle.first.focus()
+        page.keyboard.press(forward)
+        page.wait_for_function(
+            "([handle, value]) => Number(handle.getAttribute('aria-valuenow')) === value",
+            arg=[handle.first.element_handle(), m_before + step],
+        )
+        _wait_until_changed(page, explorer, text_before, plot_before)
+        text_after = explorer.evaluate(READOUT_TEXT_JS)
+        plot_after = explorer.evaluate(PLOT_SIGNATURE_JS)
+        explorer.scroll_into_view_if_needed()
+        page.screenshot(path=str(SCREENSHOT))
+        assert text_after != text_before, "the readout did not change with m"
+        assert plot_after and plot_after != plot_before, "the plot did not change with m"
+
+        # And back: the other arrow key restores the original m and its readout.
+        page.keyboard.press(backward)
+        expect(handle.first).to_have_attribute("aria-valuenow", m_before_text)
+        page.wait_for_function(
+            f"([element, text]) => ({READOUT_TEXT_JS})(element) === text",
+            arg=[explorer.element_handle(), text_before],
+            timeout=WIDGET_UPDATE_TIMEOUT_MS,
+        )
+
+
+# What the sphere shows: plotly's title, the number of traces, the points of the first class
+# (plotly.js keeps the traces on the plot's element) and whether WebGL drew a canvas.
+SPHERE_JS = """element => {
+    const plot = element.querySelector('.js-plotly-plot');
+    if (!plot || !plot.data) return null;
+    const title = plot.querySelector('.gtitle');
+    const first = plot.data.find(trace => trace.name === 'class 0');
+    return {
+        title: title ? title.textContent : '',
+        traces: plot.data.length,
+        x: first ? Array.from(first.x) : [],
+        y: first ? Array.from(first.y) : [],
+        z: first ? Array.from(first.z) : [],
+        canvas: plot.querySelector('canvas') !== null,
+    };
+}"""
+
+
+def _first_class_on_the_sphere(run: dict) -> np.ndarray:
+    """The points of class 0 as the sphere should show them: x/‖x‖."""
+    own = run["features"][run["labels"] == 0]
+    return own / np.linalg.norm(own, axis=1, keepdims=True)
+
+
+def _assert_shows(sphere: dict, run: dict) -> None:
+    assert sphere["title"].startswith(run["title"] + " "), sphere["title"]
+    shown = np.stack([sphere["x"], sphere["y"], sphere["z"]], axis=1)
+    np.testing.assert_allclose(shown, _first_class_on_the_sphere(run), atol=1e-9)
+
+
+def test_moving_the_run_slider_redraws_the_sphere(jupyterlab):
+    namespace: dict = {}
+    exec(SPHERE_RUNS_CODE, namespace)
+    runs = namespace["runs"]
+    with _browser_page(SPHERE_SCREENSHOT.with_name("sphere_failure.png")) as page:
+        _run_all_cells(page, jupyterlab(SPHERE_NOTEBOOK_NAME))
+        explorer, run_slider = _explorer_with_slider(page, "run")
+        explorer.locator(".js-plotly-plot").wait_for(timeout=WIDGET_UPDATE_TIMEOUT_MS)
+        _wait_until_all_ran_without_error(page)
+        page.wait_for_function(
+            f"element => ({SPHERE_JS})(element)?.title.startsWith('m = 1 ')",
+            arg=explorer.element_handle(),
+            timeout=WIDGET_UPDATE_TIMEOUT_MS,
+        )
+        before = explorer.evaluate(SPHERE_JS)
+        _assert_shows(before, runs[0])
+        assert before["canvas"], "plotly drew no WebGL canvas for the sphere"
+
+        handle = run_slider.locator(".noUi-handle").first
+        handle.focus()
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function(
+            f"element => ({SPHERE_JS})(element)?.title.startsWith('m = 4 ')",
+            arg=explorer.element_handle(),
+            timeout=WIDGET_UPDATE_TIMEOUT_MS,
+        )
+        after = explorer.evaluate(SPHERE_JS)
+        explorer.scroll_into_view_if_needed()
+        page.screenshot(path=str(SPHERE_SCREENSHOT))
+        _assert_shows(after, runs[1])
+        assert after["traces"] == before["traces"]
+        # one sphere, redrawn in place: the explorer holds a single plot
+        assert explorer.locator(".js-plotly-plot").count() == 1
