@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import html
 import json
 import sys
@@ -362,11 +361,6 @@ def _comparable(config_dict: Mapping) -> dict:
     return data
 
 
-def _config_hash(config: TrainConfig) -> str:
-    text = json.dumps(_comparable(config.to_dict()), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:8]
-
-
 def _run_state(folder: Path, config: TrainConfig) -> str:
     """ "complete", "partial" (same config, unfinished), "other" (another config) or "empty"."""
     from sphereviz.runs import CHECKPOINT_NAME, CONFIG_NAME, EMBEDDINGS_NAME, read_metrics
@@ -410,7 +404,7 @@ def find_run(
 
 def _target_folder(spec: RunSpec, runs_dir: Path) -> tuple[Path, bool]:
     """Where to train ``spec``: its own name unless another config lives there; resume or not."""
-    for folder in (runs_dir / spec.name, runs_dir / f"{spec.name}-{_config_hash(spec.config)}"):
+    for folder in (runs_dir / spec.name, runs_dir / f"{spec.name}-{spec.config.recipe_hash()}"):
         state = _run_state(folder, spec.config)
         if state in ("empty", "partial"):
             return folder, state == "partial"

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
+import json
 import os
 import sys
 import time
@@ -148,6 +150,22 @@ class TrainConfig:
         data = dataclasses.asdict(self)
         data["milestones"] = list(self.milestones)
         return data
+
+    def recipe_hash(self) -> str:
+        """8 hex digits of SHA-256 over the config without ``out`` and ``device``: the recipe.
+
+        Two configs that train the same run (on any device, into any folder) share it.
+        """
+        recipe = {k: v for k, v in self.to_dict().items() if k not in ("out", "device")}
+        return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:8]
+
+    def in_run_folder(self, runs_dir: str | os.PathLike, name: str) -> TrainConfig:
+        """This config writing into ``runs_dir/<name>-<recipe_hash>``: one folder per recipe.
+
+        With ``train(config, resume=True)`` a rerun reuses (or finishes) the run of the same
+        recipe, and a changed parameter trains a new run beside it instead of failing.
+        """
+        return dataclasses.replace(self, out=str(Path(runs_dir) / f"{name}-{self.recipe_hash()}"))
 
     @classmethod
     def from_dict(cls, data: dict, source: str | os.PathLike = "config") -> TrainConfig:

@@ -1,6 +1,7 @@
 """The trainer: it learns, resumes bit for bit, stops clearly on NaN, refuses damaged files,
 shards batches for DDP and runs under torchrun with two processes (gloo)."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -226,6 +227,18 @@ def test_config_validation_and_json_round_trip():
     for empty in ("", "  "):
         with pytest.raises(ValueError, match="empty path"):
             TrainConfig(out=empty)
+
+
+def test_one_run_folder_per_recipe(tmp_path):
+    config = TrainConfig.preset("mnist-demo", dim=3, m=4)
+    same_recipe = dataclasses.replace(config, device="cpu", out="elsewhere")
+    assert config.recipe_hash() == same_recipe.recipe_hash()
+    assert len(config.recipe_hash()) == 8 and int(config.recipe_hash(), 16) >= 0
+    for changed in ({"epochs": 11}, {"m": 3}, {"seed": 1}, {"lr": 1e-3}):
+        assert dataclasses.replace(config, **changed).recipe_hash() != config.recipe_hash()
+    placed = config.in_run_folder(tmp_path, "3d-m4")
+    assert placed.out == str(tmp_path / f"3d-m4-{config.recipe_hash()}")
+    assert dataclasses.replace(placed, out=None) == config
 
 
 @pytest.mark.slow
