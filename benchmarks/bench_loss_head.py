@@ -78,13 +78,28 @@ def run(
     seed: int = 0,
     targeted: bool = True,
     compiled: bool = False,
+    threads: int | None = None,
 ) -> list[dict]:
     """One row per head: median fwd+bwd milliseconds and the ratio to the floor.
 
     ``targeted=False`` leaves the ≤ 1.3× target off the rows (for the dispatch-bound run).
     ``compiled=True`` adds the floor and A-Softmax under ``torch.compile`` (compilation in the
     warm-up, not timed): on a GPU, where the eager head is launch-bound, this is the fix.
+    ``threads`` sets torch's CPU threads for this run (restored after); the dispatch-bound run
+    uses 1, since waking a second thread for a tiny operation costs more than the operation.
     """
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _run(
+            repeats, device, batch_size, embedding_size, num_classes, seed, targeted, compiled
+        )
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _run(repeats, device, batch_size, embedding_size, num_classes, seed, targeted, compiled):
     torch.manual_seed(seed)
     device = torch.device(device)
     x = torch.randn(batch_size, embedding_size, device=device, requires_grad=True)

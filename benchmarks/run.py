@@ -57,7 +57,7 @@ def loss_head(quick: bool) -> list[dict]:
     repeats = 5 if quick else 20
     rows = bench_loss_head.run(repeats=repeats, device="cpu")
     # the same heads at d = C = 16: host dispatch cost only, the CPU's view of the GPU regime
-    tiny = {"embedding_size": 16, "num_classes": 16, "targeted": False}
+    tiny = {"embedding_size": 16, "num_classes": 16, "targeted": False, "threads": 1}
     rows += bench_loss_head.run(repeats=20 * repeats, device="cpu", **tiny)
     if _cuda_available():
         rows += bench_loss_head.run(repeats=10 * repeats, device="cuda")
