@@ -85,6 +85,7 @@ def _trainer_parts(
         build_model_and_loss,
         make_optimizer,
         training_batches,
+        training_step,
     )
 
     device = torch.device(device)
@@ -123,17 +124,9 @@ def _trainer_parts(
     totals = torch.zeros(3, device=device)
 
     def step(images, labels):
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=optimised):
-            batch_loss, features = classifier(images, labels)
-        optimizer.zero_grad(set_to_none=True)
-        batch_loss.backward()
-        optimizer.step()
-        scheduler.step()
-        with torch.no_grad():
-            predictions = classifier.loss.get_logits(features.detach()).argmax(1)
-            totals[0] += batch_loss.detach() * len(labels)
-            totals[1] += (predictions == labels).sum()
-            totals[2] += len(labels)
+        training_step(
+            classifier, classifier.loss, optimizer, scheduler, images, labels, totals, optimised
+        )
 
     return step, endless_batches(), config.batch_size
 

@@ -579,25 +579,15 @@ def train(
         for step, (images, labels) in enumerate(
             training_batches(batches, config, dist_info.rank, dist_info.world_size, generator)
         ):
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=on_cuda):
-                batch_loss, features = network(images, labels)
-            optimizer.zero_grad(set_to_none=True)
-            batch_loss.backward()
-            optimizer.step()
-            scheduler.step()
-            with torch.no_grad():
-                predictions = classifier.loss.get_logits(features.detach()).argmax(1)
-                step_losses[step] = batch_loss.detach()
-                totals[0] += batch_loss.detach() * len(labels)
-                totals[1] += (predictions == labels).sum()
-                totals[2] += len(labels)
+            batch_loss = training_step(
+                network, classifier.loss, optimizer, scheduler, images, labels, totals, on_cuda
+            )
+            step_losses[step] = batch_loss
             if device.type == "cpu" or step % 50 == 49 or step == steps_per_epoch - 1:
                 _check_finite(
                     _sum_over_processes(step_losses.clone(), dist_info), step + 1, epoch, out
                 )
-                bar.set_postfix(
-                    epoch=epoch, loss=f"{float(batch_loss.detach()):.3f}", refresh=False
-                )
+                bar.set_postfix(epoch=epoch, loss=f"{float(batch_loss):.3f}", refresh=False)
             bar.update()
         totals = _sum_over_processes(totals, dist_info)
 
@@ -645,6 +635,37 @@ def evaluation_embeddings(classifier: Classifier, dataset, device: torch.device)
         "labels": np.asarray(dataset.labels),
         "class_weights": classifier.loss.class_weights().float().cpu().numpy(),
     }
+
+
+def training_step(
+    network: nn.Module,
+    loss: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    totals: torch.Tensor,
+    bf16: bool,
+) -> torch.Tensor:
+    """One optimisation step; returns the detached batch loss and adds to ``totals``.
+
+    ``network(images, labels)`` gives (loss, features), under bf16 autocast when ``bf16`` (the
+    margin itself stays in float32). ``totals`` (3,) accumulates loss·n, correct predictions
+    of the plain cosine logits (no margin) and n, on the device: nothing here waits for it.
+    """
+    with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=bf16):
+        batch_loss, features = network(images, labels)
+    optimizer.zero_grad(set_to_none=True)
+    batch_loss.backward()
+    optimizer.step()
+    scheduler.step()
+    with torch.no_grad():
+        predictions = loss.get_logits(features.detach()).argmax(1)
+        batch_loss = batch_loss.detach()
+        totals[0] += batch_loss * len(labels)
+        totals[1] += (predictions == labels).sum()
+        totals[2] += len(labels)
+    return batch_loss
 
 
 def _write_epoch(out, classifier, optimizer, scheduler, generator, metrics, embeddings) -> None:
