@@ -460,8 +460,12 @@ def _span(arcs: list[tuple[float, float]]) -> float:
     return math.pi - _set_distance(arcs, antipodal)
 
 
-def _neighbour_gaps(arcs_by_class) -> list[tuple[int, int, float]]:
-    """(class before, class after, angle) for each stretch between regions of two classes."""
+def _neighbour_gaps(arcs_by_class, touching: float = 0.0) -> list[tuple[int, int, float]]:
+    """(class before, class after, angle) for each stretch between regions of two classes.
+
+    A stretch of at most ``touching`` counts as 0: grid regions on neighbouring grid points
+    meet between them (``_grid_touching``).
+    """
     ordered = sorted(
         (start, length, label) for label, arcs in enumerate(arcs_by_class) for start, length in arcs
     )
@@ -470,7 +474,8 @@ def _neighbour_gaps(arcs_by_class) -> list[tuple[int, int, float]]:
         next_start, _, next_label = ordered[(index + 1) % len(ordered)]
         if next_label != label:
             angle = _ccw(start + length, next_start)
-            gaps.append((label, next_label, min(angle, TWO_PI - angle)))
+            angle = min(angle, TWO_PI - angle)
+            gaps.append((label, next_label, 0.0 if angle <= touching else angle))
     return gaps
 
 
@@ -509,6 +514,15 @@ def _runs_per_row(labels: np.ndarray):
         yield list(zip(starts.tolist(), ends.tolist(), labels[row, starts].tolist(), strict=True))
 
 
+def _grid_touching(size: int) -> float:
+    """The stretch between two regions on neighbouring grid points: one step, measured as 0.
+
+    Runs are arcs through their grid points, so regions that meet between two neighbouring
+    points are one step apart; their true gap is 0. (A gap of one empty point measures two.)
+    """
+    return 1.5 * TWO_PI / size
+
+
 def _arcs_from_runs(runs, size: int, num_classes: int) -> list[list[tuple[float, float]]]:
     """Grid runs as arcs from the first to the last grid point of each run (inner arcs)."""
     step = TWO_PI / size
@@ -540,7 +554,8 @@ def grid_measures(labels, num_classes: int) -> GridMeasures:
 
     Row b holds the labels (class or −1) of N equally spaced points φ_k = 2πk/N. Each run of
     equal labels is taken as the arc through its grid points, so a measured span is at most
-    the true one and a measured gap at least the true one, each within two grid steps. The
+    the true one and a measured gap at least the true one, each within two grid steps;
+    regions on neighbouring grid points meet between them, a gap of 0. The
     min inter-class angle is the narrowest stretch between neighbouring regions of different
     classes (the shortest path between any two regions crosses one).
     """
@@ -556,7 +571,8 @@ def grid_measures(labels, num_classes: int) -> GridMeasures:
         spans = [_span(class_arcs) for class_arcs in arcs]
         nonempty.append(all(class_arcs for class_arcs in arcs))
         intra.append(max((s for s in spans if not math.isnan(s)), default=math.nan))
-        inter.append(min((gap for *_, gap in _neighbour_gaps(arcs)), default=math.inf))
+        gaps = _neighbour_gaps(arcs, _grid_touching(size))
+        inter.append(min((gap for *_, gap in gaps), default=math.inf))
     return GridMeasures(np.array(intra), np.array(inter), np.array(nonempty, dtype=bool))
 
 
@@ -577,7 +593,8 @@ class CircleRegions:
 
     - ``arcs[i]``: class i's region as (start, end) arcs, start in [0, 2π), end = start +
       length (end > 2π means the arc wraps through angle 0); a class may have 0 or more arcs.
-      Grid arcs run from the first to the last grid point inside the region.
+      Grid arcs run from the first to the last grid point inside the region; regions on
+      neighbouring grid points touch (gap 0).
     - ``spans[i]``: the max intra-class angle of class i (NaN when its region is empty).
     - ``inter_class_angles[i, j]``: the smallest angle between regions i and j (inf if empty).
     - ``gaps``: (class before, class after, angle) for each stretch of circle between
@@ -672,6 +689,7 @@ def circle_regions(
                 "no closed form for this configuration: it needs 2 classes or uniformly spaced "
                 "weights, equal weight norms, no biases and no annealing; use method='grid'"
             )
+    touching = 0.0
     if closed is not None:
         region, arcs = closed
         spans = [region.max_intra_class_angle if class_arcs else math.nan for class_arcs in arcs]
@@ -681,14 +699,16 @@ def circle_regions(
         (runs,) = _runs_per_row(labels[None, :])
         arcs = _arcs_from_runs(runs, resolution, num_classes)
         spans = [_span(class_arcs) for class_arcs in arcs]
-        gap_angles = [gap for *_, gap in _neighbour_gaps(arcs)]
+        touching = _grid_touching(resolution)
+        gap_angles = [gap for *_, gap in _neighbour_gaps(arcs, touching)]
         max_intra = max((s for s in spans if not math.isnan(s)), default=math.nan)
         min_inter = min(gap_angles, default=math.inf)
         source = "grid"
     inter = np.zeros((num_classes, num_classes))
     for i in range(num_classes):
         for j in range(i + 1, num_classes):
-            inter[i, j] = inter[j, i] = _set_distance(arcs[i], arcs[j])
+            distance = _set_distance(arcs[i], arcs[j])
+            inter[i, j] = inter[j, i] = 0.0 if distance <= touching else distance
     nonempty = all(arcs)
     holds = nonempty and max_intra <= min_inter + CRITERION_TOLERANCE
     return CircleRegions(
@@ -698,7 +718,7 @@ def circle_regions(
         arcs=tuple(tuple((start, start + length) for start, length in a) for a in arcs),
         spans=tuple(float(s) for s in spans),
         inter_class_angles=_frozen(inter),
-        gaps=tuple(_neighbour_gaps(arcs)),
+        gaps=tuple(_neighbour_gaps(arcs, touching)),
         max_intra_class_angle=float(max_intra) if nonempty else math.nan,
         min_inter_class_angle=float(min_inter) if nonempty else math.nan,
         angular_margin=float(min_inter) if nonempty else math.nan,

@@ -235,6 +235,31 @@ def test_softmax_regions_use_norms_and_biases():
     assert switch == pytest.approx(boundary, abs=2 * math.pi / geometry.CIRCLE_RESOLUTION)
 
 
+@pytest.mark.parametrize("resolution", [360, 3600, 3601])
+def test_regions_that_meet_between_grid_points_have_no_gap(resolution):
+    """Softmax's argmax covers the whole circle: its regions touch, so every gap is exactly 0."""
+    regions = circle_regions(
+        np.radians([30.0, 150.0, 250.0]), "softmax", weight_norms=[1.3, 0.8, 1.0],
+        biases=[0.2, 0.0, -0.1], resolution=resolution,
+    )  # fmt: skip
+    assert regions.method == "grid" and (regions.grid_labels >= 0).all()
+    assert regions.angular_margin == 0.0 and regions.min_inter_class_angle == 0.0
+    assert [gap for *_, gap in regions.gaps] == [0.0, 0.0, 0.0]
+    assert (regions.inter_class_angles[~np.eye(3, dtype=bool)] == 0.0).all()
+    measures = geometry.grid_measures(regions.grid_labels, 3)
+    assert measures.min_inter_class_angle.tolist() == [0.0]
+
+
+def test_one_empty_grid_point_between_regions_is_still_a_gap():
+    labels = np.full(360, -1)
+    labels[10:100], labels[101:200] = 0, 1  # point 100 belongs to no class
+    measures = geometry.grid_measures(labels, 2)
+    step = 2 * math.pi / 360
+    assert measures.min_inter_class_angle[0] == pytest.approx(2 * step)  # 99 → 101
+    labels[100] = 1  # now the regions meet between points 99 and 100
+    assert geometry.grid_measures(labels, 2).min_inter_class_angle[0] == 0.0
+
+
 def test_array_of_margins_equals_one_call_per_margin():
     angles = np.radians([0.0, 70.0, 200.0])
     weights = np.stack([np.cos(angles), np.sin(angles)], axis=1)
