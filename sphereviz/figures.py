@@ -348,31 +348,19 @@ def faces_run_specs(faces_cache: str | Path, quick: bool = False, **overrides) -
     return specs
 
 
-_IGNORED_FOR_MATCHING = ("out", "device")
-
-
-def _comparable(config_dict: Mapping) -> dict:
-    """A config as a dict without the fields that do not change the recipe (folder, device)."""
-    from sphereviz.train import TrainConfig
-
-    data = TrainConfig.from_dict(dict(config_dict)).to_dict()
-    for key in _IGNORED_FOR_MATCHING:
-        data.pop(key, None)
-    return data
-
-
 def _run_state(folder: Path, config: TrainConfig) -> str:
     """ "complete", "partial" (same config, unfinished), "other" (another config) or "empty"."""
     from sphereviz.runs import CHECKPOINT_NAME, CONFIG_NAME, EMBEDDINGS_NAME, read_metrics
+    from sphereviz.train import TrainConfig
 
     config_file = folder / CONFIG_NAME
     if not config_file.is_file():
         return "other" if folder.exists() and any(folder.iterdir()) else "empty"
     try:
-        same = _comparable(json.loads(config_file.read_text())) == _comparable(config.to_dict())
+        saved = TrainConfig.from_dict(json.loads(config_file.read_text()), source=config_file)
     except ValueError:
         return "other"
-    if not same:
+    if saved.recipe() != config.recipe():
         return "other"
     try:
         epochs_done = len(read_metrics(folder / "metrics.jsonl"))

@@ -151,13 +151,17 @@ class TrainConfig:
         data["milestones"] = list(self.milestones)
         return data
 
-    def recipe_hash(self) -> str:
-        """8 hex digits of SHA-256 over the config without ``out`` and ``device``: the recipe.
+    def recipe(self) -> dict:
+        """The config as a dict without ``out`` and ``device``, which do not change the run.
 
-        Two configs that train the same run (on any device, into any folder) share it.
+        Two configs that train the same run (on any device, into any folder) have equal
+        recipes.
         """
-        recipe = {k: v for k, v in self.to_dict().items() if k not in ("out", "device")}
-        return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:8]
+        return {k: v for k, v in self.to_dict().items() if k not in ("out", "device")}
+
+    def recipe_hash(self) -> str:
+        """8 hex digits of SHA-256 over ``recipe()`` as JSON with sorted keys."""
+        return hashlib.sha256(json.dumps(self.recipe(), sort_keys=True).encode()).hexdigest()[:8]
 
     def in_run_folder(self, runs_dir: str | os.PathLike, name: str) -> TrainConfig:
         """This config writing into ``runs_dir/<name>-<recipe_hash>``: one folder per recipe.
