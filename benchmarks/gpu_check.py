@@ -94,6 +94,7 @@ def _trainer_parts(
     )
     torch.manual_seed(config.seed)
     model, loss = build_model_and_loss(config, NUM_CLASSES)
+    loss.check_label_range = False  # as train() does: no host sync for labels in each step
     classifier = Classifier(model, loss).to(device)
     if optimised:
         classifier = classifier.to(memory_format=torch.channels_last)
