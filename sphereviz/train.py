@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import hashlib
 import json
 import os
@@ -624,6 +625,11 @@ def train(
     if dist_info.is_main and not embeddings:  # resumed a run that had already finished
         embeddings = evaluation_embeddings(classifier, test_set, device)
     if dist_info.initialised_here:
+        # The DDP wrapper's reducer holds the process group: free it first, so the group (and
+        # gloo's worker threads) is torn down here rather than during interpreter exit, where
+        # that teardown can abort the process ("terminate called without an active exception").
+        del network
+        gc.collect()
         torch.distributed.destroy_process_group()
     classifier.eval()
     return Run(out, config, metrics, embeddings, _trained=(classifier.model, classifier.loss))
