@@ -18,6 +18,7 @@ SUBCOMMANDS = {
     "margin": ("sphereviz.margin_cli", "the margin A-Softmax trains at annealing weight λ"),
     "train": ("sphereviz.train", "train a loss of the family on MNIST, Fashion-MNIST or faces"),
     "evaluate-lfw": ("sphereviz.evaluate", "open-set verification on LFW pairs, 10-fold"),
+    "open-set": ("sphereviz.openset", "train on digits 0-5, verify pairs of the unseen 6-9"),
     "prepare-faces": ("sphereviz.data.prepare", "decode, align and cache a face folder"),
     "figures": ("sphereviz.figures", "regenerate the figure set for papers"),
 }

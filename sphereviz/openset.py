@@ -13,7 +13,7 @@ seen. Three pieces:
    criterion (max intra-class / min inter-class angle) on the unseen classes;
 3. :func:`open_set_experiment`: trains every loss × seed on the training classes (one torch
    thread per process, runs cached in a run folder), and tabulates mean ± std over seeds of
-   closed-set accuracy and open-set accuracy and EER. ``python -m sphereviz.openset``.
+   closed-set accuracy and open-set accuracy and EER. ``sphereviz open-set``.
 """
 
 from __future__ import annotations
@@ -387,16 +387,18 @@ def format_table(table: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m sphereviz.openset``: the open-set experiment and its table."""
+    """``sphereviz open-set`` (or ``python -m sphereviz.openset``): the experiment and its table."""
     from sphereviz.fileio import print_json_summary
 
     parser = argparse.ArgumentParser(
-        prog="python -m sphereviz.openset",
+        prog="sphereviz open-set",
         description="Train on classes 0-5, verify pairs of the unseen classes 6-9 (10 folds).",
     )
     parser.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist")
     parser.add_argument("--data-root", help="IDX folder (full MNIST / Fashion-MNIST)")
     parser.add_argument("--runs", default="build/runs/openset", help="folder of cached runs")
+    parser.add_argument("--train-classes", type=int, nargs="+", default=list(TRAIN_CLASSES))
+    parser.add_argument("--test-classes", type=int, nargs="+", default=list(TEST_CLASSES))
     parser.add_argument("--dim", type=int, default=16, help="feature dimension (default 16)")
     parser.add_argument("--epochs", type=int, help="epochs of every run (default: the recipe's)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -410,20 +412,23 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         rows, table = open_set_experiment(
-            seeds=tuple(args.seeds), dataset=args.dataset, dim=args.dim, runs_dir=args.runs,
+            seeds=tuple(args.seeds), dataset=args.dataset, train_classes=tuple(args.train_classes),
+            test_classes=tuple(args.test_classes), dim=args.dim, runs_dir=args.runs,
             workers=args.workers, data_root=args.data_root,
             max_train_samples=args.max_train_samples, max_held_out=args.max_held_out,
             pairs_per_kind=args.pairs_per_kind, **overrides,
         )  # fmt: skip
     except (ValueError, FileNotFoundError) as error:
-        print(f"sphereviz openset: error: {error}", file=sys.stderr)
+        print(f"sphereviz open-set: error: {error}", file=sys.stderr)
         return 2
     seconds = time.perf_counter() - started
-    print(f"{args.dataset}: train on {list(TRAIN_CLASSES)}, verify {list(TEST_CLASSES)}, "
+    print(f"{args.dataset}: train on {args.train_classes}, verify {args.test_classes}, "
           f"{args.dim}-D, seeds {args.seeds}, {seconds:.0f} s wall")  # fmt: skip
     print(format_table(table))
     if args.json:
-        print_json_summary({"dataset": args.dataset, "dim": args.dim, "wall_seconds": seconds,
+        print_json_summary({"dataset": args.dataset, "dim": args.dim,
+                            "train_classes": args.train_classes,
+                            "test_classes": args.test_classes, "wall_seconds": seconds,
                             "table": table, "runs": rows})  # fmt: skip
     return 0
 

@@ -175,3 +175,12 @@ def test_summarise_gives_mean_and_sample_std_over_seeds():
     assert entry["loss"] == "a-softmax m=4" and entry["seeds"] == 3
     assert entry["open_set_accuracy"] == pytest.approx(0.8)
     assert entry["open_set_eer_std"] == pytest.approx(0.1)  # sqrt(((.1)²+0+(.1)²)/2)
+
+
+def test_command_line_rejects_overlapping_classes(capsys):
+    from sphereviz.cli import main
+
+    code = main(["open-set", "--train-classes", "0", "1", "2", "--test-classes", "2", "3"])
+    assert code == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "classes [2] are both trained on and held out" in error
