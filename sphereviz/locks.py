@@ -15,15 +15,20 @@ import os
 import socket
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-__all__ = ["FolderBusyError", "FolderLock", "lock_path_for"]
+__all__ = ["FolderBusyError", "FolderLock", "StaleLockWarning", "lock_path_for"]
 
 
 class FolderBusyError(ValueError):
     """Another process is writing the folder (it holds the folder's lock)."""
+
+
+class StaleLockWarning(UserWarning):
+    """The lock was free but its holder record remained: that writer was killed mid-write."""
 
 
 def lock_path_for(folder: str | os.PathLike) -> Path:
@@ -84,6 +89,7 @@ class FolderLock:
         previous = self._read_holder()
         if previous is not None:  # the lock was free, so its recorded holder ended unclean
             self.stale_holder = previous
+            warnings.warn(self.stale_message, StaleLockWarning, stacklevel=3)
         holder = {
             "pid": os.getpid(),
             "host": socket.gethostname(),

@@ -275,6 +275,7 @@ def _validate(config: TrainConfig) -> None:
         )
     if config.model.lower().replace("-", "") not in MODEL_NAMES:
         raise ValueError(f"model must be one of {', '.join(MODEL_NAMES)}, got {config.model!r}")
+    _check_dataset_fits_model(config)
     if config.device != "auto":
         try:
             torch.device(config.device)
@@ -289,6 +290,22 @@ def _validate(config: TrainConfig) -> None:
         )
     # Builds the loss once on the CPU: make_loss validates the name, m and scale.
     make_loss(config.loss, 2, config.dim, **_loss_options(config))
+
+
+def _check_dataset_fits_model(config: TrainConfig) -> None:
+    """MnistNet reads 1×28×28 digits, SFNet 3×112×96 faces: refuse the other pairings here,
+    when the config is built, rather than as a shape error deep inside torch."""
+    is_sfnet = config.model.lower().replace("-", "").startswith("sfnet")
+    if config.dataset == "faces" and not is_sfnet:
+        raise ValueError(
+            f"model {config.model!r} reads 28×28 grey digits, but dataset 'faces' gives "
+            "112×96 colour crops; use an SFNet (--model sfnet20, or sfnet4 for a quick run)"
+        )
+    if config.dataset != "faces" and is_sfnet:
+        raise ValueError(
+            f"model {config.model!r} reads 112×96 colour faces, but dataset {config.dataset!r} "
+            "gives 28×28 grey digits; use --model mnistnet"
+        )
 
 
 def _loss_options(config: TrainConfig) -> dict:
