@@ -18,19 +18,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 import sphereviz.data.prepare as prepare_module
 from sphereviz.data import load_face_cache, prepare_faces
 from sphereviz.data.align import read_landmarks
 from sphereviz.data.lfw import read_pairs, read_people
-from sphereviz.data.mnist import load_idx_split, write_idx
+from sphereviz.data.mnist import load_idx_split, read_idx, write_idx
 from sphereviz.data.prepare import SkippedImagesWarning
 from sphereviz.devices import require_device
 from sphereviz.fileio import DiskFullError, write_json_atomic
 from sphereviz.locks import FolderBusyError, FolderLock, StaleLockWarning
 from sphereviz.losses import make_loss
-from sphereviz.runs import load_checkpoint, read_metrics
+from sphereviz.runs import load_checkpoint, read_json, read_metrics
 from sphereviz.train import TrainConfig, main, train
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -584,3 +586,84 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+# --- fuzzing every parser ----------------------------------------------------------------------
+
+
+VALID_INPUTS = {
+    "landmarks.txt": b"a/b.jpg 1 2 3 4 5 6 7 8 9 10\nc/d.jpg\t1\t2\t3\t4\t5\t6\t7\t8\t9\t10\n",
+    "pairs.txt": b"2 1\nA 1 2\nA 1 B 2\nC 3 4\nC 1 D 1\n",
+    "people.txt": b"2\n1\nA 2\n2\nB 1\nC 3\n",
+    "metrics.jsonl": b'{"epoch": 1, "loss": 2.5}\n{"epoch": 2, "loss": 1.5}\n',
+    "config.json": b'{"dataset": "mnist", "dim": 3, "epochs": 2, "lr": 0.01}',
+    "images-idx3-ubyte": bytes([0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2, 3, 4]),
+    "manifest.json": None,  # a real cache's manifest, made by the fixture
+}
+
+
+def _parse_config(path):
+    return TrainConfig.from_dict(read_json(path), source=path)
+
+
+PARSERS = {
+    "landmarks.txt": read_landmarks,
+    "pairs.txt": read_pairs,
+    "people.txt": read_people,
+    "metrics.jsonl": read_metrics,
+    "config.json": _parse_config,
+    "images-idx3-ubyte": read_idx,
+    "manifest.json": lambda path: load_face_cache(path.parent),
+}
+
+
+@st.composite
+def mutants(draw, valid: bytes):
+    """A valid file with a few bytes replaced, inserted or deleted, or plain random bytes."""
+    if draw(st.integers(0, 4)) == 0:
+        return draw(st.binary(max_size=300))
+    data = bytearray(valid)
+    for _ in range(draw(st.integers(1, 6))):
+        position = draw(st.integers(0, len(data)))
+        action = draw(st.sampled_from(["replace", "insert", "delete"]))
+        byte = draw(st.sampled_from([0, 0xFF, 0xE9, 0x0A, 0x09, 0x20, 0x2F, 0x2E, 0x2D, 0x30,
+                                     0x39, 0x5B, 0x7B, 0x22, 0x65, 0xEF, 0xBB, 0xBF]))  # fmt: skip
+        if action == "insert" or not data:
+            data.insert(position, byte)
+        elif action == "replace":
+            data[min(position, len(data) - 1)] = byte
+        else:
+            del data[min(position, len(data) - 1)]
+    return bytes(data)
+
+
+@pytest.fixture(scope="module")
+def fuzz_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("fuzz")
+    cache = prepare_faces(make_face_root(folder / "faces", {"a": 2}), folder / "cache",
+                          workers=1, progress=False)  # fmt: skip
+    return folder, (cache.directory / "manifest.json").read_bytes()
+
+
+@pytest.mark.parametrize("name", list(PARSERS))
+def test_parsers_under_fuzzing_raise_only_value_errors_that_name_the_file(name, fuzz_dir):
+    folder, manifest = fuzz_dir
+    valid = VALID_INPUTS[name] or manifest
+    path = (folder / "cache" / name) if name == "manifest.json" else folder / name
+    PARSERS[name](_write(path, valid))  # the unmutated file parses
+
+    @settings(max_examples=80, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
+    @given(data=mutants(valid))
+    def parse(data):
+        try:
+            PARSERS[name](_write(path, data))
+        except ValueError as error:
+            assert path.name in str(error), str(error)
+
+    parse()
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
