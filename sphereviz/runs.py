@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from sphereviz.devices import require_device
 from sphereviz.fileio import atomic_path, read_text_file, write_json_atomic
 
 if TYPE_CHECKING:
@@ -238,6 +239,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path} does not exist; the run has no checkpoint yet")
+    map_location = require_device(map_location)  # an absent GPU is not a damaged file
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError) as error:
