@@ -7,6 +7,11 @@
     <run>/model.pt         the last checkpoint (model, loss, optimizer, LR schedule, RNG states)
     <run>/embeddings.npz   features, labels and class weights of the evaluation split
 
+While a run is written, ``<parent>/.<run>.lock`` beside the folder holds its writer's lock
+(:mod:`sphereviz.locks`): a second ``train`` into the same folder refuses and names the holder.
+The checkpoint stores the recipe it was trained with and a SHA-256 digest of its contents,
+checked on load (torch does not check the zip CRCs: a flipped bit would load silently).
+
 Every file is written atomically (a crash leaves the previous version). Nothing here executes
 code from a file: checkpoints are read with ``torch.load(..., weights_only=True)`` (tensors,
 numbers, strings, lists and dicts only), configs and metrics are JSON, arrays are ``.npz``

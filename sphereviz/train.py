@@ -890,7 +890,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             default_preset = "faces" if args.get("dataset") == "faces" else "mnist-full"
             base = PRESETS[args.pop("preset", default_preset)]
-        config = TrainConfig.from_dict({**base, **args}, source="sphereviz train")
+        config = TrainConfig.from_dict({**base, **args}, source="the options")
         run = train(config, progress=False if no_progress else None, resume=resume)
     except TrainingDivergedError as error:
         print(f"sphereviz train: diverged: {error}", file=sys.stderr)

@@ -17,7 +17,17 @@ that owns it; one whose process was killed (SIGKILL, power loss) is removed by t
 
 Decoding and alignment run in worker processes over chunks of images; each worker writes its
 chunk of crops straight into the preallocated ``images.npy`` (one write per chunk at the
-chunk's offset), so no image array is pickled back.
+chunk's offset), so no image array is pickled back. Workers end with the command that started
+them, even when it is SIGKILLed (see :func:`_end_with_parent`).
+
+Reliability: one writer per cache (``.<name>.lock`` beside it, :mod:`sphereviz.locks`; a
+second ``prepare-faces`` into the same ``--out`` refuses and names the holder); every run,
+also one that reuses the cache, first puts back a cache left hidden by a crash between the two
+renames of a rebuild and removes what killed builds left. The space needed is checked before
+writing and the file's blocks are allocated up front (``posix_fallocate``); nothing is written
+through a memory map, so a full disk is an ``OSError`` with a message, never a SIGBUS. Images
+that decode but cannot hold a face (too small, landmarks off the image or with coincident
+eyes, a crop almost all one colour) are skipped and counted by reason in the manifest.
 """
 
 from __future__ import annotations
