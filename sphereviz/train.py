@@ -734,8 +734,8 @@ def _train(
     total_steps = steps_per_epoch * config.epochs
     schedule_warnings = config.schedule_warnings(total_steps)
     if dist_info.is_main and not resume:
-        for message in schedule_warnings:
-            warnings.warn(f"{config.loss}: {message}", ScheduleWarning, stacklevel=2)
+        for message in schedule_warnings:  # stacklevel 3: the caller of train()
+            warnings.warn(f"{config.loss}: {message}", ScheduleWarning, stacklevel=3)
     torch.manual_seed(config.seed)
     model, loss = build_model_and_loss(config, train_set.num_classes, total_steps)
     loss.check_label_range = False  # ArrayDataset checked every label; no host sync per step
