@@ -679,17 +679,14 @@ def train(
 def _run_folder_lock(config: TrainConfig, resume: bool):
     """The run folder's writer lock (rank 0 of a job, with ``out`` set), else a null context.
 
-    Checked first: ``resume`` of a folder that does not exist, and an ``out`` that cannot be
-    written (a read-only file system, a file in its place).
+    Checked first: an ``out`` that cannot be written (a read-only file system, a file in its
+    place). ``resume=True`` of a folder that does not exist trains it from the start (the
+    rerun-or-finish idiom of :meth:`TrainConfig.in_run_folder`); ``sphereviz train --resume``
+    refuses a missing folder instead (see :func:`main`).
     """
     if config.out is None or int(os.environ.get("RANK", "0")) != 0:
         return contextlib.nullcontext()
     out = Path(config.out)
-    if resume and not out.is_dir():
-        raise ValueError(
-            f"--resume: {out} does not exist (or is not a folder), so there is no run to "
-            "continue; check the path, or train a new run without --resume"
-        )
     check_writable_folder(out, "run folder")
     return FolderLock(out, "run folder")
 
@@ -927,11 +924,8 @@ def _checkpoint_to_resume(config: TrainConfig, out: Path | None) -> dict | None:
     """The checkpoint to continue from, after checking that the config matches the run's."""
     if out is None:
         raise ValueError("resume needs config.out, the run folder to continue")
-    if not out.is_dir():
-        raise ValueError(
-            f"--resume: {out} does not exist (or is not a folder), so there is no run to "
-            "continue; check the path, or train a new run without --resume"
-        )
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"cannot resume {out}: it is a file, not a run folder")
     if not (out / CHECKPOINT_NAME).exists():
         return None
     saved = TrainConfig.from_dict(read_json(out / CONFIG_NAME), source=out / CONFIG_NAME)

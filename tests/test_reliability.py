@@ -171,11 +171,15 @@ def test_two_prepare_faces_commands_racing_for_one_cache(tmp_path):
 
 
 def test_resume_of_a_missing_folder_is_an_error(tmp_path, capsys):
-    with pytest.raises(ValueError, match="does not exist"):
-        train(tiny(tmp_path / "nowhere"), progress=False, resume=True)
+    """``--resume`` of a mistyped folder must not silently train a whole new run.
+
+    (The Python API's ``train(config, resume=True)`` keeps its documented rerun-or-finish
+    meaning, which the notebooks use with ``TrainConfig.in_run_folder``.)"""
     assert main(["--out", str(tmp_path / "nowhere"), "--resume"]) == 2
     assert "no run to continue" in one_error_line(capsys.readouterr().err, "train")
     assert not (tmp_path / "nowhere").exists()
+    fresh = train(tiny(tmp_path / "fresh"), progress=False, resume=True)  # the API idiom
+    assert [row["epoch"] for row in fresh.metrics] == [1]
 
 
 def test_resume_refuses_a_hand_edited_config_naming_the_fields(finished_run, tmp_path, capsys):
