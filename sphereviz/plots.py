@@ -885,6 +885,7 @@ def draw_unit_circle_features(
     *,
     ring_histogram: bool = True,
     bins: int = 72,
+    ring_unit_length: float | None = None,
     alpha: float = plots_sphere.POINT_ALPHA,
 ) -> plots_sphere.RingHistogram | None:
     """Unit 2-D features on the circle, coloured by class, with weight ticks (into ``ax``).
@@ -893,6 +894,8 @@ def draw_unit_circle_features(
     angle of x/‖x‖ is counted per class and drawn as stacked bars outside the circle
     (``plots_sphere.draw_ring_histogram``), so classes that overlap on the circle still show
     how many points each has at every angle; the RingHistogram drawn is returned (else None).
+    Panels that compare runs share one count scale with ``ring_unit_length=
+    plots_sphere.ring_unit_length([unit_1, unit_2, …], bins)``.
     Each class weight W_j is a short tick inside the circle (``WEIGHT_TICK_SPAN_CIRCLE``),
     pointing at the angle of W_j and covering no point.
     """
@@ -904,7 +907,9 @@ def draw_unit_circle_features(
     drawn = None
     reach = 1.25
     if ring_histogram:
-        drawn = plots_sphere.draw_ring_histogram(ax, unit_points, labels, bins=bins)
+        drawn = plots_sphere.draw_ring_histogram(
+            ax, unit_points, labels, bins=bins, unit_length=ring_unit_length
+        )
         reach = drawn.base_radius + drawn.unit_length * drawn.counts.sum(axis=0).max() + 0.05
     if class_weights is not None:
         weights = _unit_rows(np.asarray(class_weights, dtype=float))

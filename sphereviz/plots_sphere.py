@@ -41,6 +41,7 @@ __all__ = [
     "map_frame",
     "own_angle_range",
     "plotly_camera",
+    "ring_unit_length",
     "view_angles",
     "view_direction",
     "visible_fraction",
@@ -300,14 +301,16 @@ def draw_ring_histogram(
     base_radius: float = 1.06,
     height: float = 0.42,
     alpha: float = 0.9,
+    unit_length: float | None = None,
 ) -> RingHistogram:
     """Per-class histograms of the angle of x/‖x‖, as stacked bars outside the unit circle.
 
     The angle α = atan2(y, x) of each 2-D point is counted in ``bins`` equal bins on [−π, π]
     (``np.histogram`` per class). Bin b is a stack of annular sectors from ``base_radius``
     outward, one per class in label order, each as long as its count times one count's length
-    ℓ = height / (largest stack). Points on the circle overlap where classes crowd; the bars
-    do not. One PolyCollection per class, labelled ``class <c> angles``.
+    ℓ = height / (largest stack); pass ``unit_length`` (``ring_unit_length`` of several
+    panels) to give panels one count scale. Points on the circle overlap where classes crowd;
+    the bars do not. One PolyCollection per class, labelled ``class <c> angles``.
     """
     unit = _as_unit_points(unit_points, "unit_points", dim=2)
     labels = np.asarray(labels)
@@ -319,7 +322,10 @@ def draw_ring_histogram(
     edges = np.linspace(-math.pi, math.pi, bins + 1)
     classes = np.unique(labels)
     counts = np.stack([np.histogram(angles[labels == c], bins=edges)[0] for c in classes])
-    unit_length = height / max(int(counts.sum(axis=0).max()), 1)
+    if unit_length is None:
+        unit_length = height / max(int(counts.sum(axis=0).max()), 1)
+    elif not unit_length > 0:
+        raise ValueError(f"unit_length must be a positive radius per count, got {unit_length!r}")
     below = np.zeros(bins)
     steps = max(2, math.ceil(720 / bins / 4))  # arcs drawn every ~1.25°
     for color, cls, row in zip(class_colors(len(classes)), classes, counts, strict=True):
@@ -337,6 +343,19 @@ def draw_ring_histogram(
                                          alpha=alpha, label=f"class {cls} angles"))  # fmt: skip
         below += row
     return RingHistogram(edges, classes, counts, unit_length, base_radius)
+
+
+def ring_unit_length(point_sets: Sequence, bins: int = 72, height: float = 0.42) -> float:
+    """One count's radial length for ring histograms of several panels on one scale: ``height``
+    over the largest stack (points of all classes in one bin) of any of the 2-D ``point_sets``.
+    """
+    edges = np.linspace(-math.pi, math.pi, bins + 1)
+    tallest = 1
+    for points in point_sets:
+        unit = _as_unit_points(points, "points", dim=2)
+        counts, _ = np.histogram(np.arctan2(unit[:, 1], unit[:, 0]), bins=edges)
+        tallest = max(tallest, int(counts.max()))
+    return height / tallest
 
 
 def own_angle_range(features_sets: Sequence[tuple], step_degrees: float = 15.0) -> float:
@@ -361,7 +380,8 @@ def draw_own_angle_histogram(
     """Counts of θ_y = ∠(x, W_y), each feature's angle to its own class weight, in degrees.
 
     ``bins`` equal bins on [0, ``max_degrees``]; angles beyond it are counted in the last bin
-    (so every feature is counted). A vertical line marks the median θ_y, written beside it.
+    (so every feature is counted). A vertical line marks the median θ_y, written in the upper
+    right corner.
     Angles are those of the features' own space (``geometry.angles_to_class_weights``), not of
     a projection. Returns the counts.
     """
@@ -373,7 +393,8 @@ def draw_own_angle_histogram(
     counts, _, _ = ax.hist(degrees, bins=edges, color=color, linewidth=0, label="θ_y")
     median = float(np.median(np.degrees(own)))
     ax.axvline(median, color="black", linewidth=0.8, label="median θ_y")
-    ax.text(median, 0.95, f" {median:.0f}°", transform=ax.get_xaxis_transform(), ha="left",
+    # in the upper right, where the tail of the counts is low, so it covers no bar's top
+    ax.text(0.98, 0.95, f"median {median:.0f}°", transform=ax.transAxes, ha="right",
             va="top", fontsize="x-small")  # fmt: skip
     ax.set_xlim(0, max_degrees)
     return counts

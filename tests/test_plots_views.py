@@ -359,6 +359,24 @@ def test_ring_histogram_counts_equal_numpy_histograms_and_bars_stack_them():
                                                 drawn.unit_length)  # fmt: skip
 
 
+def test_ring_histograms_of_several_panels_share_one_count_scale():
+    wide, labels, _ = circle_data(seed=3)
+    tight = wide.copy()
+    tight[labels == 0] = [1.0, 0.0]  # all of class 0 at one angle: a tall stack
+    unit_sets = [f / np.linalg.norm(f, axis=1, keepdims=True) for f in (wide, tight)]
+    length = plots_sphere.ring_unit_length(unit_sets, bins=36, height=0.5)
+    edges = np.linspace(-math.pi, math.pi, 37)
+    tallest = max(np.histogram(np.arctan2(u[:, 1], u[:, 0]), bins=edges)[0].max()
+                  for u in unit_sets)  # fmt: skip
+    assert length == pytest.approx(0.5 / tallest)
+    fig, axes = plt.subplots(1, 2)
+    drawn = [plots.draw_unit_circle_features(ax, u, labels, bins=36, ring_unit_length=length)
+             for ax, u in zip(axes, unit_sets, strict=True)]  # fmt: skip
+    assert [d.unit_length for d in drawn] == [length, length]
+    with pytest.raises(ValueError, match="unit_length must be a positive"):
+        plots_sphere.draw_ring_histogram(axes[0], unit_sets[0], labels, unit_length=0.0)
+
+
 def test_own_angle_histogram_counts_the_angle_to_the_own_weight():
     features, labels, weights = circle_data(seed=2)
     fig, ax = plt.subplots()
@@ -398,7 +416,7 @@ def test_sphere_figure_has_a_view_a_map_and_a_strip_per_panel_sharing_view_and_s
     pooled = np.concatenate([f / np.linalg.norm(f, axis=1, keepdims=True) for _, f, *_ in runs])
     shared = plots_sphere.view_direction(pooled)
     elev, azim = plots_sphere.view_angles(shared)
-    for view, map_ax, (_, features, labels, _) in zip(views, maps, runs, strict=True):
+    for view, map_ax, (_, features, *_) in zip(views, maps, runs, strict=True):
         assert (view.elev, view.azim) == pytest.approx((elev, azim))
         unit = features / np.linalg.norm(features, axis=1, keepdims=True)
         shown = sum(len(c.get_offsets()) for c in view.collections
