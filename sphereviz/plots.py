@@ -1275,7 +1275,8 @@ def plot_features_sphere(
                                          _STRIP_INSET_INCH))  # fmt: skip
             plots_sphere.draw_own_angle_histogram(strip_ax, features, labels, weights,
                                                   max_degrees=max_degrees)  # fmt: skip
-            strip_ax.set_xticks([0, max_degrees / 2, max_degrees])
+            step = 15 if max_degrees <= 45 else 30 if max_degrees <= 120 else 90
+            strip_ax.set_xticks(np.arange(0, max_degrees + 1e-9, step))
             strip_ax.xaxis.set_major_formatter("{x:g}°")
             strip_ax.set_yticks([])
             strip_ax.spines["left"].set_visible(False)

@@ -54,7 +54,7 @@ VIEW_METHODS = ("points", "class-means", "mean")
 #: in an orthographic view, so ``view_direction`` does not count it as seen.
 LIMB_DEGREES = 10.0
 #: Opacity of feature points: dense clusters show as darker, not as opaque blobs.
-POINT_ALPHA = 0.35
+POINT_ALPHA = 0.45
 #: Number of candidate view directions (a Fibonacci lattice, about 4.5° apart).
 VIEW_CANDIDATES = 2000
 
