@@ -578,7 +578,6 @@ def sphere_panels_figure(runs: Sequence[tuple[str, Run]], class_names=None) -> F
             # Thousands of points in 3-D: a 300 dpi image inside the PDF/SVG keeps them small.
             ax.set_rasterized(True)
         _class_legend(fig, panels[0][2], class_names)
-        fig.subplots_adjust(left=0, right=1, top=0.88, bottom=0.1, wspace=0.02)
     return fig
 
 
