@@ -55,12 +55,19 @@ from sphereviz.data.align import (
 )
 from sphereviz.data.arrays import ArrayDataset
 from sphereviz.data.faces import CASIA_LFW_OVERLAP, FaceFolder
+from sphereviz.data.sources import CropReader, FaceSource, open_face_source
 from sphereviz.fileio import print_json_summary
 
 CACHE_FORMAT = "sphereviz-face-cache"
 CACHE_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 _ARRAY_FILES = ("images.npy", "labels.npy", "identity_names.npy", "paths.npy")
+
+
+_ALIGNMENT = {
+    "recordio": "packed 112×112, columns 8…103 (ArcFace template = SphereFace's + 8 px in x)",
+    "zip": "5-point similarity",
+}
 
 
 class SkippedImagesWarning(UserWarning):
@@ -137,11 +144,19 @@ def _init_worker() -> None:
 
 
 def _align_chunk(
-    paths: Sequence[str], landmarks: np.ndarray | None, landmark_frame: LandmarkFrame
+    paths: Sequence[str],
+    landmarks: np.ndarray | None,
+    landmark_frame: LandmarkFrame,
+    reader: CropReader | None = None,
 ) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    """Crops of ``paths`` (zeros where one fails) and the ``(position, reason)`` failures."""
+    """Crops of ``paths`` (zeros where one fails) and the ``(position, reason)`` failures.
+
+    With a ``reader`` (a packed or zip source's), ``paths`` are that reader's items.
+    """
     import cv2
 
+    if reader is not None:
+        return reader.read_crops(paths, landmarks, landmark_frame)
     crops = np.zeros((len(paths), *CROP_SHAPE), dtype=np.uint8)
     failures = []
     for position, path in enumerate(paths):
@@ -170,9 +185,10 @@ def _align_and_write(
     paths: Sequence[str],
     landmarks: np.ndarray | None,
     landmark_frame: LandmarkFrame,
+    reader: CropReader | None = None,
 ) -> tuple[int, list[tuple[int, str]]]:
     """Worker task: align a chunk and write it into the output file; only failures go back."""
-    crops, failures = _align_chunk(paths, landmarks, landmark_frame)
+    crops, failures = _align_chunk(paths, landmarks, landmark_frame, reader)
     if len(crops):
         _write_rows(output_path, data_offset, start, crops)
     return len(paths), [(start + position, reason) for position, reason in failures]
@@ -210,15 +226,18 @@ def align_to_file(
     workers: int | None = None,
     progress: bool = True,
     description: str = "aligning faces",
+    reader: CropReader | None = None,
 ) -> list[tuple[int, str]]:
     """Decode and align ``paths`` into the ``.npy`` made by :func:`create_crop_file`.
 
     ``landmarks`` is ``None`` (centre crop for every image) or ``N×5×2``. Chunks of images go
     to ``workers`` processes (1: this process), each writing its crops straight into the file.
-    Returns the failures as ``(index, reason)``; their rows stay zero.
+    With a ``reader`` (:class:`~sphereviz.data.sources.CropReader`), ``paths`` are its items
+    (records, zip members), read by it a chunk per call. Returns the failures as ``(index,
+    reason)``; their rows stay zero.
     """
     output_path = str(output_path)
-    paths = [os.fspath(path) for path in paths]
+    paths = [os.fspath(path) for path in paths] if reader is None else list(paths)
     workers = default_workers() if workers is None else workers
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -232,6 +251,7 @@ def align_to_file(
             paths[start : start + chunk],
             None if landmarks is None else landmarks[start : start + chunk],
             landmark_frame,
+            reader,
         )
         for start in range(0, count, chunk)
     ]
@@ -299,7 +319,9 @@ def align_images(
 # The cache.
 
 
-def _content_hash(folder: FaceFolder, landmarks_stamp: dict | None, parameters: dict) -> str:
+def _content_hash(
+    folder: FaceFolder | FaceSource, landmarks_stamp: dict | None, parameters: dict
+) -> str:
     digest = hashlib.sha256()
     header = {
         "format": CACHE_FORMAT,
@@ -454,8 +476,9 @@ def prepare_faces(
     """
     started = time.perf_counter()
     out = Path(out)
-    folder = FaceFolder(
+    folder = open_face_source(
         root,
+        landmarks=landmarks,
         identities=identities,
         top_k_identities=top_k_identities,
         min_images_per_identity=min_images_per_identity,
@@ -471,10 +494,18 @@ def prepare_faces(
     parameters = {
         **folder.parameters(),
         "landmark_frame": landmark_frame,
-        "alignment": "5-point similarity" if landmarks_path else "centre crop",
-    }
+        "alignment": _ALIGNMENT[folder.form] if folder.form != "folder" else (
+            "5-point similarity" if landmarks_path else "centre crop"
+        ),
+    }  # fmt: skip
     landmarks_stamp = None if landmarks_path is None else _file_stamp(landmarks_path)
-    content_hash = _content_hash(folder, landmarks_stamp, parameters)
+    source_stamp = None
+    inputs_stamp = landmarks_stamp
+    if folder.form != "folder":
+        parameters["form"] = folder.form
+        source_stamp = folder.stamp()
+        inputs_stamp = {"landmarks": landmarks_stamp, "source_files": source_stamp}
+    content_hash = _content_hash(folder, inputs_stamp, parameters)
 
     existing_hash = _existing_cache_hash(out)
     if existing_hash == content_hash and not force:
@@ -484,7 +515,13 @@ def prepare_faces(
     skipped: list[dict] = []
     work = list(range(len(folder)))
     points = None
-    if landmarks_path is not None:
+    reader = items = None
+    if folder.form != "folder":
+        source_work = folder.work()
+        work, points, reader = source_work.positions, source_work.landmarks, source_work.reader
+        items = source_work.items
+        skipped += source_work.skipped
+    elif landmarks_path is not None:
         table = read_landmarks(landmarks_path)
         missing = [i for i in work if relative_paths[i] not in table]
         skipped += [
@@ -500,14 +537,17 @@ def prepare_faces(
         images_path = building / "images.npy"
         offset = create_crop_file(images_path, len(work))
         root_text = os.fspath(folder.root)
+        if items is None:
+            items = [os.path.join(root_text, relative_paths[i]) for i in work]
         failures = align_to_file(
             images_path,
             offset,
-            [os.path.join(root_text, relative_paths[i]) for i in work],
+            items,
             points,
             landmark_frame,
             workers,
             progress,
+            reader=reader,
         )
         failed = {index for index, _ in failures}
         skipped += [
@@ -540,7 +580,9 @@ def prepare_faces(
             "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "inputs": {
                 "root": str(Path(folder.root).resolve()),
+                "form": folder.form,
                 "landmarks": landmarks_stamp,
+                "source_files": source_stamp,
                 "selected_files": len(folder),
             },
             "parameters": parameters,
