@@ -105,8 +105,9 @@ def detect_form(root: str | os.PathLike) -> str:
     if path.is_dir():
         return "recordio" if (path / "train.rec").is_file() else "folder"
     raise ValueError(
-        f"face root {path} is not a directory, a .zip or a .rec (it does not exist); give a face folder root/<identity>/<image>, a "
-        "folder with train.rec + train.idx (insightface), or a .zip with --landmarks"
+        f"face root {path} is not a directory, a .zip or a .rec (it does not exist); give a "
+        "face folder root/<identity>/<image>, a folder with train.rec + train.idx "
+        "(insightface), or a .zip with --landmarks"
     )
 
 
