@@ -344,7 +344,7 @@ class PackedFaces:
     empty_identities: list[str] = field(init=False)
     excluded_identities: list[str] = field(init=False)
     listing_problems: list[dict] = field(init=False)
-    property: list[int] | None = field(init=False)
+    properties: list[int] | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -358,7 +358,7 @@ class PackedFaces:
         self.rec_path = self.root / "train.rec" if self.root.is_dir() else self.root
         idx = self.rec_path.with_suffix(".idx")
         self.idx_path = idx if idx.is_file() else None
-        self.property = _read_property(folder / "property")
+        self.properties = _read_property(folder / "property")
         self.listing_problems = []
         with RecordFile(self.rec_path, self.idx_path) as records:
             self.listing_problems += [
@@ -458,7 +458,7 @@ class PackedFaces:
         )
 
     def stamp(self) -> dict:
-        stamps = {"rec": file_stamp(self.rec_path), "property": self.property}
+        stamps = {"rec": file_stamp(self.rec_path), "property": self.properties}
         stamps["idx"] = None if self.idx_path is None else file_stamp(self.idx_path)
         return stamps
 
