@@ -24,7 +24,7 @@ PEOPLE = [
     "Ariel_Sharon", "Colin_Powell", "Donald_Rumsfeld", "Gerhard_Schroeder", "Hugo_Chavez",
     "Junichiro_Koizumi", "Tony_Blair",
 ]  # fmt: skip
-PER_PERSON = 3
+PER_PERSON = 10  # ≥ 10 per identity: train holds out 10 %, at least one of each
 
 
 @pytest.fixture()

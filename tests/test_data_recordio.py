@@ -46,12 +46,12 @@ INSIGHTFACE_ARCFACE_DST = [
     [41.5493, 92.3655],
     [70.7299, 92.2041],
 ]
-# Eight LFW people with at least 4 images; each gets its first 4 (sorted by file name).
+# Eight LFW people with at least 10 images; each gets its first 10 (sorted by file name).
 PEOPLE = [
     "Ariel_Sharon", "Colin_Powell", "Donald_Rumsfeld", "George_W_Bush", "Gerhard_Schroeder",
     "Hugo_Chavez", "Junichiro_Koizumi", "Tony_Blair",
 ]  # fmt: skip
-PER_PERSON = 4
+PER_PERSON = 10  # ≥ 10 per identity: train holds out 10 %, at least one of each
 
 
 # --- the writer, from the spec -----------------------------------------------------------------
