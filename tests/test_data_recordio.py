@@ -33,6 +33,7 @@ from sphereviz.data.recordio import (
     read_record,
     scan_records,
     unpack_image_record,
+    write_packed_faces,
 )
 from sphereviz.data.sources import detect_form
 
@@ -240,6 +241,15 @@ def test_random_access_by_index_equals_a_sequential_scan(tmp_path):
             assert indexed[int(record_id)] == payloads[record_id]
     with RecordFile(tmp_path / "train.rec") as unindexed:  # no .idx: the index from a scan
         assert unindexed.offsets == dict(enumerate(offsets))
+
+
+def test_library_writer_writes_what_the_spec_writer_writes(lfw_people, tmp_path):
+    classes = encoded(lfw_people, ".jpg")[:3]
+    classes[1] = [*classes[1], struct.pack("<I", SPEC_MAGIC) * 3]  # a split record too
+    write_insightface(tmp_path / "spec", classes)
+    write_packed_faces(tmp_path / "lib", classes)
+    for name in ("train.rec", "train.idx", "property"):
+        assert (tmp_path / "lib" / name).read_bytes() == (tmp_path / "spec" / name).read_bytes()
 
 
 def test_unpack_image_record_single_and_vector_labels():

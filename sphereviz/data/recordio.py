@@ -162,6 +162,59 @@ def unpack_image_record(payload: bytes, where: str = "record") -> ImageRecord:
     return ImageRecord(flag, labels, record_id, id2, payload[start:])
 
 
+def write_record(file, payload: bytes) -> None:
+    """Append one record to an open binary ``file`` as dmlc-core's ``WriteRecord`` does: split
+    at every 4-byte-aligned magic number (flags 1, 2, 3; the magic dropped), pad to 4 bytes."""
+    start = 0
+    for i in range(0, len(payload) // 4 * 4, 4):
+        if payload[i : i + 4] == MAGIC_BYTES:
+            flag = 1 if start == 0 else 2
+            file.write(MAGIC_BYTES + struct.pack("<I", flag << LENGTH_BITS | (i - start)))
+            file.write(payload[start:i])
+            start = i + 4
+    flag = 3 if start else 0
+    file.write(MAGIC_BYTES + struct.pack("<I", flag << LENGTH_BITS | (len(payload) - start)))
+    file.write(payload[start:])
+    file.write(b"\0" * (-len(payload) % 4))
+
+
+def pack_image_record(labels, image: bytes = b"", record_id: int = 0) -> bytes:
+    """MXNet's ``recordio.pack``: the image-record header (one label, or ``flag`` labels
+    after it) followed by the encoded image."""
+    labels = np.atleast_1d(np.asarray(labels, dtype=np.float32))
+    if len(labels) == 1:
+        return IMAGE_HEADER.pack(0, float(labels[0]), record_id, 0) + image
+    return (
+        IMAGE_HEADER.pack(len(labels), 0.0, record_id, 0) + labels.astype("<f4").tobytes() + image
+    )
+
+
+def write_packed_faces(folder: str | os.PathLike, classes: Sequence[Sequence[bytes]]) -> None:
+    """Write ``train.rec``, ``train.idx`` and ``property`` in insightface's layout (module
+    docstring) from the encoded 112×112 images of each class (class ``k`` = ``classes[k]``)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    count = sum(len(images) for images in classes)
+    first_identity = count + 1
+    offsets = []
+    with open(folder / "train.rec", "wb") as rec:
+
+        def append(payload: bytes) -> None:
+            offsets.append(rec.tell())
+            write_record(rec, payload)
+
+        append(pack_image_record([first_identity, first_identity + len(classes)]))
+        for label, images in enumerate(classes):
+            for image in images:
+                append(pack_image_record(label, image, len(offsets)))
+        start = 1
+        for label, images in enumerate(classes):
+            append(pack_image_record([start, start + len(images)], b"", first_identity + label))
+            start += len(images)
+    (folder / "train.idx").write_text("".join(f"{i}\t{o}\n" for i, o in enumerate(offsets)))
+    (folder / "property").write_text(f"{len(classes)},{PACKED_SIZE},{PACKED_SIZE}\n")
+
+
 def read_index(path: str | os.PathLike) -> dict[int, int]:
     """``{record id: byte offset}`` from an ``.idx`` file (``<id>\\t<offset>`` lines)."""
     path = Path(path)
