@@ -1,5 +1,8 @@
 """``sphereviz prepare-faces``: decode, align and cache a face folder as memory-mappable arrays.
 
+The folder may also be CASIA-WebFace's packed forms, insightface's RecordIO or a zip plus a
+landmark list (:mod:`sphereviz.data.sources`); they share the selection and the cache.
+
 A cache is a folder::
 
     images.npy           uint8 N×112×96×3 (RGB), opened memory-mapped
@@ -459,6 +462,13 @@ def prepare_faces(
 ) -> FaceCache:
     """Decode, align and cache the faces of ``root/<identity>/<image>`` into the folder ``out``.
 
+    ``root`` may also be one of the packed CASIA-WebFace forms (found by
+    :func:`~sphereviz.data.sources.detect_form`): a folder with insightface's ``train.rec`` +
+    ``train.idx`` (:mod:`~sphereviz.data.recordio`; ``landmarks`` must be ``None``) or a
+    ``.zip`` whose landmark list ``landmarks`` is (:mod:`~sphereviz.data.casia_zip`). The
+    manifest records the form (``inputs.form``); damaged records and members are skipped as
+    unreadable images are.
+
     Selection options are :class:`~sphereviz.data.faces.FaceFolder`'s. With a ``landmarks``
     file (LFW's format, see :func:`~sphereviz.data.align.read_landmarks`; ``landmark_frame``
     the image size the landmarks were measured on), every image is aligned by the 5-point
@@ -647,9 +657,18 @@ def build_parser() -> argparse.ArgumentParser:
             "the same inputs reuses the cache."
         ),
     )
-    parser.add_argument("--root", required=True, help="face folder root/<identity>/<image>")
+    parser.add_argument(
+        "--root",
+        required=True,
+        help="face folder root/<identity>/<image>; or a folder with insightface's train.rec + "
+        "train.idx (112×112, cropped to 112×96); or a .zip (with --landmarks: its list)",
+    )
     parser.add_argument("--out", required=True, help="cache folder to write")
-    parser.add_argument("--landmarks", help="5-point landmark file (LFW format); else centre crop")
+    parser.add_argument(
+        "--landmarks",
+        help="5-point landmark file: LFW format for a folder (else centre crop); for a zip its "
+        "list '<path>\\t<class id>\\t<x1>\\t<y1>…<y5>' (required)",
+    )
     parser.add_argument(
         "--landmark-frame",
         type=int,
