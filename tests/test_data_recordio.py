@@ -337,6 +337,32 @@ def test_truncated_insightface_rec_counts_the_lost_identity_records(lfw_people, 
     assert f"train.rec offset {offsets[-1]}" in message
 
 
+def test_an_image_label_that_disagrees_with_its_identity_record_is_skipped(lfw_people, tmp_path):
+    classes = encoded(lfw_people, ".jpg")
+    offsets = write_insightface(tmp_path / "p", classes)
+    rec = tmp_path / "p" / "train.rec"
+    data = bytearray(rec.read_bytes())
+    struct.pack_into("<f", data, offsets[5] + 8 + 4, 7.0)  # record 5 is class 0's
+    rec.write_bytes(bytes(data))
+    cache, _ = damaged_cache(tmp_path / "p", tmp_path / "c")
+    assert [item["path"] for item in cache.manifest["skipped"]] == ["train.rec#5"]
+    assert (
+        "label 7 disagrees with its identity record's class 0"
+        in (cache.manifest["skipped"][0]["reason"])
+    )
+
+
+def test_packed_cache_is_reused_and_rebuilt_when_the_rec_changes(lfw_people, tmp_path):
+    classes = encoded(lfw_people, ".jpg")
+    write_insightface(tmp_path / "p", classes)
+    first = prepare_faces(tmp_path / "p", tmp_path / "c", workers=1, progress=False)
+    assert prepare_faces(tmp_path / "p", tmp_path / "c", workers=1, progress=False).reused
+    write_insightface(tmp_path / "p", [datas[:-1] for datas in classes])
+    again = prepare_faces(tmp_path / "p", tmp_path / "c", workers=1, progress=False)
+    assert not again.reused and len(again) == len(first) - len(classes)
+    assert again.manifest["inputs"]["source_files"]["property"] == [len(PEOPLE), 112, 112]
+
+
 def test_read_record_rejects_a_header_cut_short():
     with pytest.raises(ValueError, match="offset 0: no room for a record header"):
         read_record(b"\x0a\x23", 0, 2, "x.rec")
