@@ -129,7 +129,7 @@ class ZipReader:
                 data = archive.read(info)
                 image = decode_bgr(data, where)
                 crop = align_face(image, landmarks[position], landmark_frame)
-                crops[position] = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
+                cv2.cvtColor(crop, cv2.COLOR_BGR2RGB, dst=crops[position])
             except KeyError:
                 failures.append((position, f"{where}: no such member"))
             except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as error:

@@ -356,7 +356,7 @@ class PackedReader:
                                 f"identity record's class {label}"
                             )
                         image = packed_crop(decode_bgr(record.image, where))
-                        crops[position] = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+                        cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=crops[position])
                     except (RecordError, UnreadableImageError, cv2.error) as error:
                         failures.append((position, str(error)))
                     except ValueError as error:
