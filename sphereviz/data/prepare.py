@@ -501,13 +501,12 @@ def prepare_faces(
         raise ValueError(f"landmark file {landmarks_path} does not exist")
     if landmarks_path is None and landmark_frame is not None:
         raise ValueError("landmark_frame only makes sense with a landmarks file")
+    folder_alignment = "5-point similarity" if landmarks_path else "centre crop"
     parameters = {
         **folder.parameters(),
         "landmark_frame": landmark_frame,
-        "alignment": _ALIGNMENT[folder.form] if folder.form != "folder" else (
-            "5-point similarity" if landmarks_path else "centre crop"
-        ),
-    }  # fmt: skip
+        "alignment": _ALIGNMENT.get(folder.form, folder_alignment),
+    }
     landmarks_stamp = None if landmarks_path is None else _file_stamp(landmarks_path)
     source_stamp = None
     inputs_stamp = landmarks_stamp
