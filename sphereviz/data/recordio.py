@@ -261,7 +261,10 @@ class RecordFile:
     """A ``.rec`` opened memory-mapped, with random access by record id through its ``.idx``
     (``idx=None``: an index built by :func:`scan_records`).
 
-    ``file[record_id]`` is the payload; :meth:`limit` is where that record must end.
+    ``file[record_id]`` is the payload; :meth:`limit` is where that record must end. Without
+    an ``.idx`` the ids are the records' positions in the scan, so a damaged record that the
+    scan skips shifts the ids after it (the label check of :class:`PackedReader` then skips
+    what no longer matches its identity record, rather than mislabel it).
     """
 
     def __init__(self, rec: str | os.PathLike, idx: str | os.PathLike | None = None) -> None:
