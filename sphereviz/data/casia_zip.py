@@ -35,13 +35,7 @@ from sphereviz.data.align import (
     align_face,
     normalise_relative_path,
 )
-from sphereviz.data.faces import (
-    CASIA_LFW_OVERLAP,
-    FaceFile,
-    select_identities,
-    selection_parameters,
-    validate_selection,
-)
+from sphereviz.data.faces import FaceFile, SelectedFaces
 from sphereviz.data.sources import Work, decode_bgr, empty_crops, file_stamp
 
 
@@ -142,7 +136,16 @@ class ZipReader:
 
 
 @dataclass
-class ZipFaces:
+class _ZipArguments:
+    """:class:`ZipFaces`'s two positional arguments. A dataclass orders its fields from the
+    last base to the first, so as the last base these come ahead of the selection options."""
+
+    root: str | os.PathLike
+    landmark_list: str | os.PathLike
+
+
+@dataclass
+class ZipFaces(SelectedFaces, _ZipArguments):
     """The images of a zip + landmark list, with :class:`FaceFolder`'s selection.
 
     Identity names are the first path component (``0000045``); labels, as for folders, are
@@ -150,31 +153,13 @@ class ZipFaces:
     checked for consistency, one per identity, and kept in ``class_ids``).
     """
 
-    root: str | os.PathLike
-    landmark_list: str | os.PathLike
-    identities: Sequence[str] | None = None
-    top_k_identities: int | None = None
-    min_images_per_identity: int = 1
-    max_images_per_identity: int | None = None
-    exclude: Sequence[str] = CASIA_LFW_OVERLAP
-    seed: int = 0
     form: str = field(default="zip", init=False)
-    identity_names: list[str] = field(init=False)
-    files: list[FaceFile] = field(init=False)
-    labels: np.ndarray = field(init=False)
     class_ids: dict[str, int] = field(init=False)
-    empty_identities: list[str] = field(init=False)
-    excluded_identities: list[str] = field(init=False)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
         self.landmark_list = Path(self.landmark_list)
-        validate_selection(
-            self.identities,
-            self.top_k_identities,
-            self.min_images_per_identity,
-            self.max_images_per_identity,
-        )
+        self._validate_selection()
         if not self.landmark_list.is_file():
             raise ValueError(f"landmark list {self.landmark_list} does not exist")
         try:
@@ -194,22 +179,11 @@ class ZipFaces:
             listing.setdefault(identity, []).append((entry.path, found, entry))
         for items in listing.values():
             items.sort(key=lambda item: item[0])
-        selection = select_identities(
+        self._items = self._select(
             listing,
-            identities=self.identities,
-            top_k_identities=self.top_k_identities,
-            min_images_per_identity=self.min_images_per_identity,
-            max_images_per_identity=self.max_images_per_identity,
-            exclude=self.exclude,
-            seed=self.seed,
             where=f"{self.landmark_list} (listing {self.root.name})",
             what=f"identity with at least {self.min_images_per_identity} listed images",
         )
-        self.identity_names = selection.identity_names
-        self._items = selection.items
-        self.labels = selection.labels
-        self.empty_identities = selection.empty_identities
-        self.excluded_identities = selection.excluded_identities
         self.files = [
             FaceFile(
                 path,
@@ -218,27 +192,6 @@ class ZipFaces:
             )
             for path, member, _ in self._items
         ]
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    @property
-    def num_identities(self) -> int:
-        return len(self.identity_names)
-
-    @property
-    def relative_paths(self) -> list[str]:
-        return [path for path, _, _ in self._items]
-
-    def parameters(self) -> dict:
-        return selection_parameters(
-            self.identities,
-            self.top_k_identities,
-            self.min_images_per_identity,
-            self.max_images_per_identity,
-            self.exclude,
-            self.seed,
-        )
 
     def stamp(self) -> dict:
         return {"zip": file_stamp(self.root), "landmark_list": file_stamp(self.landmark_list)}

@@ -31,7 +31,117 @@ class FaceFile:
 
 
 @dataclass
-class FaceFolder:
+class SelectedFaces:
+    """What every face source form shares: its root, the selection options, the subset
+    selection (steps 1–6 of :class:`FaceFolder`) and the attributes the cache builder reads.
+
+    A form lists its images as ``{identity: [item, …]}`` (items in their stored order) and
+    hands the listing to :meth:`_select`, so every form selects alike.
+    """
+
+    root: str | os.PathLike
+    identities: Sequence[str] | None = None
+    top_k_identities: int | None = None
+    min_images_per_identity: int = 1
+    max_images_per_identity: int | None = None
+    exclude: Sequence[str] = CASIA_LFW_OVERLAP
+    seed: int = 0
+    identity_names: list[str] = field(init=False)
+    files: list[FaceFile] = field(init=False)
+    labels: np.ndarray = field(init=False)
+    empty_identities: list[str] = field(init=False)
+    excluded_identities: list[str] = field(init=False)
+
+    def _validate_selection(self) -> None:
+        """Raise ``ValueError`` for selection options of the wrong type or range."""
+        if isinstance(self.identities, str):
+            raise ValueError(
+                f"identities must be a list of names, got the string {self.identities!r}"
+            )
+        for name, value, lowest in (
+            ("top_k_identities", self.top_k_identities, 1),
+            ("min_images_per_identity", self.min_images_per_identity, 1),
+            ("max_images_per_identity", self.max_images_per_identity, 1),
+        ):
+            if value is not None and (not isinstance(value, int | np.integer) or value < lowest):
+                raise ValueError(f"{name} must be an integer >= {lowest} or None, got {value!r}")
+
+    def _select(self, listing: dict[str, list], where: str, what: str) -> list:
+        """Steps 1–6 of :class:`FaceFolder` on ``{identity: [item, …]}``: set
+        ``identity_names``, ``labels``, ``empty_identities`` and ``excluded_identities``, and
+        return the kept items (identity-major). ``where`` and ``what`` only word the errors.
+        """
+        empty = sorted(name for name, items in listing.items() if not items)
+        listing = {name: items for name, items in listing.items() if items}
+        excluded = sorted(set(self.exclude) & set(listing))
+        for name in excluded:
+            del listing[name]
+        if self.identities is not None:
+            wanted = list(dict.fromkeys(self.identities))
+            missing = [name for name in wanted if name not in listing]
+            if missing:
+                raise ValueError(
+                    f"identities not found (or empty, or excluded) in {where}: "
+                    f"{', '.join(missing[:10])}{' …' if len(missing) > 10 else ''}; "
+                    "check the names against the identity names there"
+                )
+            listing = {name: listing[name] for name in wanted}
+        listing = {
+            name: items
+            for name, items in listing.items()
+            if len(items) >= self.min_images_per_identity
+        }
+        if self.top_k_identities is not None:
+            by_count = sorted(listing, key=lambda name: (-len(listing[name]), name))
+            listing = {name: listing[name] for name in by_count[: self.top_k_identities]}
+        if not listing:
+            raise ValueError(
+                f"the selection in {where} is empty: no {what} is left after the exclusions and "
+                "filters; check root and the selection options"
+            )
+        rng = np.random.default_rng(self.seed)
+        names = sorted(listing)
+        kept: list = []
+        labels: list[int] = []
+        most = self.max_images_per_identity
+        for label, name in enumerate(names):
+            items = listing[name]
+            if most is not None and len(items) > most:
+                keep = rng.choice(len(items), size=most, replace=False)
+                items = [items[i] for i in np.sort(keep)]
+            kept.extend(items)
+            labels.extend([label] * len(items))
+        self.identity_names = names
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.empty_identities = empty
+        self.excluded_identities = excluded
+        return kept
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    @property
+    def num_identities(self) -> int:
+        return len(self.identity_names)
+
+    @property
+    def relative_paths(self) -> list[str]:
+        return [face.relative_path for face in self.files]
+
+    def parameters(self) -> dict:
+        """The selection options, as JSON-ready values (the same keys for every source form)."""
+        return {
+            "identities": None if self.identities is None else list(self.identities),
+            "top_k_identities": self.top_k_identities,
+            "min_images_per_identity": self.min_images_per_identity,
+            "max_images_per_identity": self.max_images_per_identity,
+            "exclude": sorted(self.exclude),
+            "seed": self.seed,
+        }
+
+
+@dataclass
+class FaceFolder(SelectedFaces):
     """The images of ``root/<identity>/<image>`` (jpg, jpeg, png, pgm), with a subset selection.
 
     Selection, in this order:
@@ -56,186 +166,28 @@ class FaceFolder:
     ``excluded_identities``.
     """
 
-    root: str | os.PathLike
-    identities: Sequence[str] | None = None
-    top_k_identities: int | None = None
-    min_images_per_identity: int = 1
-    max_images_per_identity: int | None = None
-    exclude: Sequence[str] = CASIA_LFW_OVERLAP
-    seed: int = 0
-    identity_names: list[str] = field(init=False)
-    files: list[FaceFile] = field(init=False)
-    labels: np.ndarray = field(init=False)
-    empty_identities: list[str] = field(init=False)
-    excluded_identities: list[str] = field(init=False)
     skipped_links: list[dict] = field(init=False)
+
+    form = "folder"
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
-        self._validate()
-        listing, self.skipped_links = _list_identities(self.root)
-        selection = select_identities(
-            listing,
-            identities=self.identities,
-            top_k_identities=self.top_k_identities,
-            min_images_per_identity=self.min_images_per_identity,
-            max_images_per_identity=self.max_images_per_identity,
-            exclude=self.exclude,
-            seed=self.seed,
-            where=str(self.root),
-            what=f"identity folder with at least {self.min_images_per_identity} images of "
-            f"type {', '.join(IMAGE_EXTENSIONS)}",
-        )
-        self.identity_names = selection.identity_names
-        self.files = selection.items
-        self.labels = selection.labels
-        self.empty_identities = selection.empty_identities
-        self.excluded_identities = selection.excluded_identities
-
-    def _validate(self) -> None:
         if not self.root.is_dir():
             raise ValueError(
                 f"face root {self.root} is not a directory; expected root/<identity>/<image>"
             )
-        validate_selection(
-            self.identities,
-            self.top_k_identities,
-            self.min_images_per_identity,
-            self.max_images_per_identity,
+        self._validate_selection()
+        listing, self.skipped_links = _list_identities(self.root)
+        self.files = self._select(
+            listing,
+            where=str(self.root),
+            what=f"identity folder with at least {self.min_images_per_identity} images of "
+            f"type {', '.join(IMAGE_EXTENSIONS)}",
         )
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    form = "folder"
-
-    @property
-    def num_identities(self) -> int:
-        return len(self.identity_names)
-
-    @property
-    def relative_paths(self) -> list[str]:
-        return [face.relative_path for face in self.files]
 
     def path(self, index: int) -> Path:
         """Absolute path of image ``index``."""
         return self.root / self.files[index].relative_path
-
-    def parameters(self) -> dict:
-        """The selection options, as JSON-ready values."""
-        return selection_parameters(
-            self.identities,
-            self.top_k_identities,
-            self.min_images_per_identity,
-            self.max_images_per_identity,
-            self.exclude,
-            self.seed,
-        )
-
-
-def selection_parameters(
-    identities: Sequence[str] | None,
-    top_k_identities: int | None,
-    min_images_per_identity: int,
-    max_images_per_identity: int | None,
-    exclude: Sequence[str],
-    seed: int,
-) -> dict:
-    """The selection options, as JSON-ready values (the same keys for every source form)."""
-    return {
-        "identities": None if identities is None else list(identities),
-        "top_k_identities": top_k_identities,
-        "min_images_per_identity": min_images_per_identity,
-        "max_images_per_identity": max_images_per_identity,
-        "exclude": sorted(exclude),
-        "seed": seed,
-    }
-
-
-def validate_selection(
-    identities: Sequence[str] | None,
-    top_k_identities: int | None,
-    min_images_per_identity: int,
-    max_images_per_identity: int | None,
-) -> None:
-    """Raise ``ValueError`` for selection options of the wrong type or range."""
-    if isinstance(identities, str):
-        raise ValueError(f"identities must be a list of names, got the string {identities!r}")
-    for name, value, lowest in (
-        ("top_k_identities", top_k_identities, 1),
-        ("min_images_per_identity", min_images_per_identity, 1),
-        ("max_images_per_identity", max_images_per_identity, 1),
-    ):
-        if value is not None and (not isinstance(value, int | np.integer) or value < lowest):
-            raise ValueError(f"{name} must be an integer >= {lowest} or None, got {value!r}")
-
-
-@dataclass(frozen=True)
-class Selection:
-    """What :func:`select_identities` keeps: names, items (identity-major), labels, and the
-    identities it skipped as empty or excluded."""
-
-    identity_names: list[str]
-    items: list
-    labels: np.ndarray
-    empty_identities: list[str]
-    excluded_identities: list[str]
-
-
-def select_identities(
-    listing: dict[str, list],
-    identities: Sequence[str] | None = None,
-    top_k_identities: int | None = None,
-    min_images_per_identity: int = 1,
-    max_images_per_identity: int | None = None,
-    exclude: Sequence[str] = CASIA_LFW_OVERLAP,
-    seed: int = 0,
-    where: str = "the source",
-    what: str = "identity",
-) -> Selection:
-    """The subset selection of :class:`FaceFolder` (steps 1–6 there) on any ``{identity:
-    [item, …]}`` listing (items in their stored order), so every source form selects alike.
-
-    ``where`` and ``what`` only word the error messages.
-    """
-    empty = sorted(name for name, items in listing.items() if not items)
-    listing = {name: items for name, items in listing.items() if items}
-    excluded = sorted(set(exclude) & set(listing))
-    for name in excluded:
-        del listing[name]
-    if identities is not None:
-        wanted = list(dict.fromkeys(identities))
-        missing = [name for name in wanted if name not in listing]
-        if missing:
-            raise ValueError(
-                f"identities not found (or empty, or excluded) in {where}: "
-                f"{', '.join(missing[:10])}{' …' if len(missing) > 10 else ''}; "
-                "check the names against the identity names there"
-            )
-        listing = {name: listing[name] for name in wanted}
-    listing = {
-        name: items for name, items in listing.items() if len(items) >= min_images_per_identity
-    }
-    if top_k_identities is not None:
-        by_count = sorted(listing, key=lambda name: (-len(listing[name]), name))
-        listing = {name: listing[name] for name in by_count[:top_k_identities]}
-    if not listing:
-        raise ValueError(
-            f"the selection in {where} is empty: no {what} is left after the exclusions and "
-            "filters; check root and the selection options"
-        )
-    rng = np.random.default_rng(seed)
-    names = sorted(listing)
-    kept: list = []
-    labels: list[int] = []
-    for label, name in enumerate(names):
-        items = listing[name]
-        if max_images_per_identity is not None and len(items) > max_images_per_identity:
-            keep = rng.choice(len(items), size=max_images_per_identity, replace=False)
-            items = [items[i] for i in np.sort(keep)]
-        kept.extend(items)
-        labels.extend([label] * len(items))
-    return Selection(names, kept, np.asarray(labels, dtype=np.int64), empty, excluded)
 
 
 def _list_identities(root: Path) -> tuple[dict[str, list[FaceFile]], list[dict]]:

@@ -52,13 +52,7 @@ import cv2
 import numpy as np
 
 from sphereviz.data.align import CROP_WIDTH, REFERENCE_POINTS, LandmarkFrame, UnreadableImageError
-from sphereviz.data.faces import (
-    CASIA_LFW_OVERLAP,
-    FaceFile,
-    select_identities,
-    selection_parameters,
-    validate_selection,
-)
+from sphereviz.data.faces import FaceFile, SelectedFaces
 from sphereviz.data.sources import Work, decode_bgr, empty_crops, file_stamp
 
 MAGIC = 0xCED7230A
@@ -371,7 +365,7 @@ class PackedReader:
 
 
 @dataclass
-class PackedFaces:
+class PackedFaces(SelectedFaces):
     """The image records of insightface's packed form, with :class:`FaceFolder`'s selection.
 
     ``root``: a folder holding ``train.rec`` (+ ``train.idx``, ``property``) or a ``.rec``
@@ -384,32 +378,15 @@ class PackedFaces:
     line) are in ``listing_problems`` as ``{"path", "reason"}`` and go to the manifest.
     """
 
-    root: str | os.PathLike
-    identities: Sequence[str] | None = None
-    top_k_identities: int | None = None
-    min_images_per_identity: int = 1
-    max_images_per_identity: int | None = None
-    exclude: Sequence[str] = CASIA_LFW_OVERLAP
-    seed: int = 0
     form: str = field(default="recordio", init=False)
     rec_path: Path = field(init=False)
     idx_path: Path | None = field(init=False)
-    identity_names: list[str] = field(init=False)
-    files: list[FaceFile] = field(init=False)
-    labels: np.ndarray = field(init=False)
-    empty_identities: list[str] = field(init=False)
-    excluded_identities: list[str] = field(init=False)
     listing_problems: list[dict] = field(init=False)
     properties: list[int] | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
-        validate_selection(
-            self.identities,
-            self.top_k_identities,
-            self.min_images_per_identity,
-            self.max_images_per_identity,
-        )
+        self._validate_selection()
         folder = self.root if self.root.is_dir() else self.root.parent
         self.rec_path = self.root / "train.rec" if self.root.is_dir() else self.root
         idx = self.rec_path.with_suffix(".idx")
@@ -424,22 +401,11 @@ class PackedFaces:
             by_class = self._list(records)
         width = max(5, len(str(max(by_class, default=0))))
         listing = {f"{label:0{width}d}": items for label, items in sorted(by_class.items())}
-        selection = select_identities(
+        self._items = self._select(
             listing,
-            identities=self.identities,
-            top_k_identities=self.top_k_identities,
-            min_images_per_identity=self.min_images_per_identity,
-            max_images_per_identity=self.max_images_per_identity,
-            exclude=self.exclude,
-            seed=self.seed,
             where=str(self.rec_path),
             what=f"class with at least {self.min_images_per_identity} image records",
         )
-        self.identity_names = selection.identity_names
-        self._items = selection.items
-        self.labels = selection.labels
-        self.empty_identities = selection.empty_identities
-        self.excluded_identities = selection.excluded_identities
         self.files = [
             FaceFile(f"{self.rec_path.name}#{record_id}", offset, limit)
             for record_id, offset, limit, _ in self._items
@@ -491,27 +457,6 @@ class PackedFaces:
 
     def _name(self, record_id: int) -> str:
         return f"{self.rec_path.name}#{record_id}"
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    @property
-    def num_identities(self) -> int:
-        return len(self.identity_names)
-
-    @property
-    def relative_paths(self) -> list[str]:
-        return [face.relative_path for face in self.files]
-
-    def parameters(self) -> dict:
-        return selection_parameters(
-            self.identities,
-            self.top_k_identities,
-            self.min_images_per_identity,
-            self.max_images_per_identity,
-            self.exclude,
-            self.seed,
-        )
 
     def stamp(self) -> dict:
         stamps = {"rec": file_stamp(self.rec_path), "property": self.properties}

@@ -1,7 +1,7 @@
 """The forms a face set comes in, behind one small interface, and how a root's form is found.
 
 A *source* lists the images of one form, applies the shared subset selection
-(:func:`~sphereviz.data.faces.select_identities`) and tells :mod:`sphereviz.data.prepare` how
+(:class:`~sphereviz.data.faces.SelectedFaces`) and tells :mod:`sphereviz.data.prepare` how
 its images are read:
 
 ========== ============================================ =========================================
