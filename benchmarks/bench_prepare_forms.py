@@ -26,7 +26,6 @@ Target (issue 18): ≥ 3,000 img/s cold from a .rec on 2 cores. ``details.cpu_se
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 import zipfile
@@ -34,14 +33,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from common import Target, make_row, print_rows
+from bench_prepare_faces import LANDMARK_FRAME, LFW_ROOT, cli, throughput_row
+from common import Target
 
 from sphereviz.data.align import read_landmarks, scale_landmarks, similarity_transform
 from sphereviz.data.prepare import prepare_faces
 from sphereviz.data.recordio import ARCFACE_REFERENCE_POINTS, write_packed_faces
 
-LFW_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "lfw"
-LANDMARK_FRAME = 250
 WHAT = "prepare-faces from packed forms (13,232 LFW images → 112×96)"
 BASELINE = "baseline: cv2.imdecode of the packed 112×112 JPEGs, 1 core"
 REC_TARGET = Target("value", ">=", 3000, "img/s")
@@ -78,16 +76,7 @@ def build_forms(lfw_root: Path, scratch: Path) -> tuple[Path, Path, Path, list[b
 
 
 def _row(variant, images, seconds, cpu_seconds=None, baseline=None, targets=()) -> dict:
-    details = {
-        "images": images,
-        "seconds": round(seconds, 3),
-        "cpu_seconds": None if cpu_seconds is None else round(cpu_seconds, 3),
-    }
-    rate = images / seconds if seconds > 0 else float("inf")
-    return make_row(
-        4, WHAT, variant, [rate], "img/s", baseline=baseline, baseline_variant=BASELINE,
-        targets=targets, details=details,
-    )  # fmt: skip
+    return throughput_row(WHAT, BASELINE, variant, images, seconds, cpu_seconds, baseline, targets)
 
 
 def baseline_decode(jpegs: list[bytes]) -> dict:
@@ -136,14 +125,7 @@ def run(lfw_root: str | Path = LFW_ROOT, workers: tuple[int, ...] = (1, 2)) -> l
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lfw-root", default=str(LFW_ROOT))
-    parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
-    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
-    args = parser.parse_args(argv)
-    workers = tuple(int(w) for w in args.workers.split(","))
-    print_rows(run(args.lfw_root, workers), as_json=args.json)
-    return 0
+    return cli(__doc__.splitlines()[0], run, argv)
 
 
 if __name__ == "__main__":

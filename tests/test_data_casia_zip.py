@@ -13,6 +13,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from conftest import link_lfw_folder
 from test_data_recordio import run_cli, train_on
 
 from sphereviz.data import FaceFolder, prepare_faces
@@ -29,12 +30,7 @@ PER_PERSON = 10  # ≥ 10 per identity: train holds out 10 %, at least one of ea
 
 @pytest.fixture()
 def lfw_folder(lfw_root, tmp_path):
-    root = tmp_path / "lfw_folder"
-    for person in PEOPLE:
-        (root / person).mkdir(parents=True)
-        for path in sorted((lfw_root / "images" / person).glob("*.jpg"))[:PER_PERSON]:
-            (root / person / path.name).symlink_to(path)
-    return root
+    return link_lfw_folder(lfw_root, tmp_path / "lfw_folder", PEOPLE, PER_PERSON)
 
 
 def write_zip(lfw_root, lfw_folder, path, compression=zipfile.ZIP_STORED, drop=()):

@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import link_lfw_folder
 
 from sphereviz.data import FaceFolder, prepare_faces
 from sphereviz.data.align import (
@@ -147,12 +148,7 @@ def packed_png(lfw_people, tmp_path):
 
 @pytest.fixture()
 def lfw_folder(lfw_root, tmp_path):
-    root = tmp_path / "lfw_folder"
-    for person in PEOPLE:
-        (root / person).mkdir(parents=True)
-        for path in sorted((lfw_root / "images" / person).glob("*.jpg"))[:PER_PERSON]:
-            (root / person / path.name).symlink_to(path)
-    return root
+    return link_lfw_folder(lfw_root, tmp_path / "lfw_folder", PEOPLE, PER_PERSON)
 
 
 def test_arcface_template_is_sphereface_template_shifted_by_8_px():
