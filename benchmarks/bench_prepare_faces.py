@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -136,7 +137,11 @@ def run(lfw_root: str | Path = LFW_ROOT, workers: tuple[int, ...] = (1, 2)) -> l
     return rows
 
 
-def cli(description: str, run, argv: list[str] | None = None) -> int:
+def cli(
+    description: str,
+    run: Callable[[str, tuple[int, ...]], list[dict]],
+    argv: list[str] | None = None,
+) -> int:
     """The command line of the prepare-faces benchmarks: print ``run(lfw_root, workers)``."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--lfw-root", default=str(LFW_ROOT))
