@@ -21,6 +21,8 @@ from sphereviz.losses.l_softmax import L_SOFTMAX_SCHEDULE, LSoftmaxLoss
 from sphereviz.losses.modified_softmax import ModifiedSoftmaxLoss
 from sphereviz.losses.normface import NormFaceLoss
 from sphereviz.losses.softmax import SoftmaxLoss
+from sphereviz.losses.sphereface2 import SphereFace2Loss
+from sphereviz.losses.sphereface_r import SphereFaceRLoss
 
 __all__ = [
     "LOSS_ALIASES",
@@ -36,6 +38,9 @@ __all__ = [
     "ModifiedSoftmaxLoss",
     "NormFaceLoss",
     "SoftmaxLoss",
+    "SphereFace2Loss",
+    "SphereFaceRLoss",
+    "canonical_loss_name",
     "make_loss",
 ]
 
@@ -47,24 +52,48 @@ LOSS_CLASSES: dict[str, type[MarginLoss]] = {
     "normface": NormFaceLoss,
     "cosface": CosFaceLoss,
     "arcface": ArcFaceLoss,
+    "sphereface-r": SphereFaceRLoss,
+    "sphereface2": SphereFace2Loss,
 }
 LOSS_NAMES: tuple[str, ...] = tuple(LOSS_CLASSES)
 """The canonical loss names accepted by ``make_loss`` (aliases: ``LOSS_ALIASES``)."""
 
-LOSS_ALIASES: dict[str, str] = {"sphereface": "a-softmax"}
+LOSS_ALIASES: dict[str, str] = {
+    "sphereface": "a-softmax",
+    "asoftmax": "a-softmax",
+    "largemargin": "l-softmax",
+    "norm-softmax": "normface",
+    "am-softmax": "cosface",
+    "lmcl": "cosface",
+    "spherefacer": "sphereface-r",
+    "sphereface-revived": "sphereface-r",
+}
+"""Other names of the losses, mapped to their canonical names (see ``canonical_loss_name``)."""
+
+
+def canonical_loss_name(name: str, known: tuple[str, ...] = LOSS_NAMES) -> str:
+    """The canonical name of ``name``: case-insensitive, "_" for "-", aliases resolved.
+
+    Raises a ValueError listing ``known`` and the aliases that lead to them when the result
+    is not one of ``known`` (default: every loss of ``LOSS_NAMES``). ``geometry`` and ``train``
+    resolve names through this function, so the alias table lives here only.
+    """
+    key = str(name).strip().lower().replace("_", "-")
+    key = LOSS_ALIASES.get(key, key)
+    if key not in known:
+        aliases = tuple(alias for alias, target in LOSS_ALIASES.items() if target in known)
+        raise ValueError(f"unknown loss {name!r}; choose one of: {', '.join(known + aliases)}")
+    return key
 
 
 def make_loss(name: str, num_classes: int, embedding_size: int, **kwargs) -> MarginLoss:
     """Build the loss called ``name`` (one of ``LOSS_NAMES`` or an alias such as "sphereface").
 
     Names are case-insensitive and "_" may stand for "-". ``kwargs`` are the loss's own
-    constructor arguments (``margin``, ``scale``, ``lambda_schedule``, ``easy_margin``).
+    constructor arguments (``margin``, ``scale``, ``lambda_schedule``, ``easy_margin``;
+    SphereFace2 also ``alpha``, ``t``, ``loss_weight``).
     """
-    key = str(name).strip().lower().replace("_", "-")
-    key = LOSS_ALIASES.get(key, key)
-    if key not in LOSS_CLASSES:
-        known = ", ".join(LOSS_NAMES + tuple(LOSS_ALIASES))
-        raise ValueError(f"unknown loss {name!r}; choose one of: {known}")
+    key = canonical_loss_name(name)
     loss_class = LOSS_CLASSES[key]
     accepted = [
         parameter
