@@ -1,0 +1,143 @@
+"""Measure the SphereFace line: MNIST 3-D comparison (3 seeds) and LFW scoring variants.
+
+Not part of ``make bench`` (it measures results, not speed). Two parts:
+
+``mnist``: ``sphereviz train`` on the embedded MNIST digits with the default ``mnist-full``
+recipe, 3-D features, seeds 0, 1, 2, for A-Softmax m = 4 (the preset's margin-biting
+recipe), SphereFace-R m = 1.5 s = 30 and SphereFace2 with its defaults; two processes at a
+time with one torch thread each. Prints test accuracy and the angle statistics of
+``geometry.feature_summary`` on each run's ``embeddings.npz``, mean ± std over the seeds.
+
+``faces``: ``sphereviz prepare-faces`` of LFW into a small cache, a few epochs of SFNet-4 on
+it, then ``sphereviz evaluate-lfw --protocol all`` on the trained run.
+
+Usage: ``python benchmarks/measure_sphereface_line.py mnist|faces --work /tmp/DIR [--json]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+LFW_ROOT = REPO_ROOT.parent / "shared" / "data" / "lfw"
+SEEDS = (0, 1, 2)
+RECIPES = {
+    "a-softmax m=4": ["--loss", "a-softmax", "--m", "4"],
+    "sphereface-r m=1.5 s=30": ["--loss", "sphereface-r", "--m", "1.5", "--scale", "30"],
+    "sphereface2 (defaults)": ["--loss", "sphereface2"],
+}
+STATISTICS = (
+    "mean_angle_to_own_class_deg",
+    "mean_angle_to_nearest_other_class_deg",
+    "min_inter_class_angle_deg",
+    "angular_fisher_score",
+)
+
+
+def sphereviz(*args: str, threads: int = 1) -> subprocess.CompletedProcess:
+    """``python -m sphereviz ARGS`` with ``threads`` torch threads, this checkout first."""
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": str(threads),
+        "PYTHONPATH": str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
+    command = [sys.executable, "-m", "sphereviz", *args]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
+    return result
+
+
+def train_mnist(work: Path, name: str, options: list[str], seed: int) -> dict:
+    from sphereviz.geometry import feature_summary
+
+    out = work / f"{name.split()[0]}-seed{seed}"
+    started = time.perf_counter()
+    sphereviz(
+        "train", *options, "--dim", "3", "--seed", str(seed), "--out", str(out),
+        "--threads", "1", "--no-progress", "--json",
+    )  # fmt: skip
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    with np.load(out / "embeddings.npz") as data:
+        summary = feature_summary(data["features"], data["labels"], data["class_weights"])
+    return {
+        "recipe": name,
+        "seed": seed,
+        "test_accuracy": metrics[-1]["test_accuracy"],
+        "seconds": time.perf_counter() - started,
+        **{key: summary[key] for key in STATISTICS},
+    }
+
+
+def measure_mnist(work: Path) -> list[dict]:
+    jobs = [(name, options, seed) for name, options in RECIPES.items() for seed in SEEDS]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = list(pool.map(lambda job: train_mnist(work, *job), jobs))
+    table = []
+    for name in RECIPES:
+        rows = [run for run in runs if run["recipe"] == name]
+        entry = {"recipe": name, "seeds": len(rows)}
+        for key in ("test_accuracy", *STATISTICS):
+            values = np.array([row[key] for row in rows])
+            entry[key] = [float(values.mean()), float(values.std(ddof=1))]
+        table.append(entry)
+    print(
+        "| recipe | test accuracy | angle to own W (°) | to nearest other W (°) | "
+        "min angle between class means (°) | AFS |"
+    )
+    print("|---|---|---|---|---|---|")
+    for entry in table:
+        cells = [f"{entry[k][0]:.4g} ± {entry[k][1]:.2g}" for k in ("test_accuracy", *STATISTICS)]
+        print(f"| {entry['recipe']} | " + " | ".join(cells) + " |")
+    return [*runs, *table]
+
+
+def measure_faces(work: Path, epochs: int = 8) -> dict:
+    """LFW people with >= 20 images (20 each) aligned, SFNet-4 512-D A-Softmax, all protocols."""
+    cache, run = work / "faces-cache", work / "faces-sfnet4"
+    started = time.perf_counter()
+    sphereviz(
+        "prepare-faces", "--root", str(LFW_ROOT / "images"), "--out", str(cache),
+        "--landmarks", str(LFW_ROOT / "lfw_landmark.txt"), "--landmark-frame", "250",
+        "--min-images", "20", "--max-images", "20", "--workers", "1",
+    )  # fmt: skip
+    sphereviz(
+        "train", "--dataset", "faces", "--faces-cache", str(cache), "--model", "sfnet4",
+        "--dim", "512", "--loss", "a-softmax", "--optimizer", "adam", "--lr", "1e-3",
+        "--weight-decay", "5e-4", "--lambda-gamma", "4", "--epochs", str(epochs),
+        "--batch-size", "64", "--out", str(run), "--threads", "1", "--no-progress",
+    )  # fmt: skip
+    result = sphereviz(
+        "evaluate-lfw", "--run", str(run), "--lfw", str(LFW_ROOT), "--protocol", "all",
+        "--device", "cpu", "--json",
+    )  # fmt: skip
+    print(result.stdout)
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    return {"seconds": time.perf_counter() - started, "protocols": summary}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("part", choices=("mnist", "faces"))
+    parser.add_argument("--work", required=True, help="a folder for the runs (e.g. /tmp/...)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON last")
+    args = parser.parse_args(argv)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    results = measure_mnist(work) if args.part == "mnist" else measure_faces(work)
+    if args.json:
+        print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
