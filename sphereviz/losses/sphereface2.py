@@ -114,7 +114,8 @@ class SphereFace2Loss(ScaledCosineLoss):
         with _autocast_disabled(x.device):
             logits = self._margin_logits(x, labels)
             targets = torch.zeros_like(logits).scatter_(1, labels.unsqueeze(1), 1.0)
-            weights = torch.where(targets.bool(), self.alpha, 1.0 - self.alpha).to(logits.dtype)
+            weights = torch.full_like(logits, 1.0 - self.alpha)
+            weights.masked_fill_(targets.bool(), self.alpha)
             bce = F.binary_cross_entropy_with_logits(logits, targets, weight=weights)
             return bce * (self.loss_weight * self.num_classes / self.scale)
 
