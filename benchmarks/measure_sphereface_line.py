@@ -31,9 +31,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 LFW_ROOT = REPO_ROOT.parent / "shared" / "data" / "lfw"
 SEEDS = (0, 1, 2)
 RECIPES = {
-    "a-softmax m=4": ["--loss", "a-softmax", "--m", "4"],
     "sphereface-r m=1.5 s=30": ["--loss", "sphereface-r", "--m", "1.5", "--scale", "30"],
     "sphereface2 (defaults)": ["--loss", "sphereface2"],
+    "a-softmax m=4": ["--loss", "a-softmax", "--m", "4"],
 }
 STATISTICS = (
     "mean_angle_to_own_class_deg",
@@ -69,21 +69,28 @@ def train_mnist(work: Path, name: str, options: list[str], seed: int) -> dict:
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     with np.load(out / "embeddings.npz") as data:
         summary = feature_summary(data["features"], data["labels"], data["class_weights"])
-    return {
+    row = {
         "recipe": name,
         "seed": seed,
         "test_accuracy": metrics[-1]["test_accuracy"],
         "seconds": time.perf_counter() - started,
         **{key: summary[key] for key in STATISTICS},
     }
+    print(json.dumps(row), flush=True)  # each run as it finishes: a partial measurement survives
+    return row
 
 
-def measure_mnist(work: Path) -> list[dict]:
-    jobs = [(name, options, seed) for name, options in RECIPES.items() for seed in SEEDS]
+def measure_mnist(work: Path, recipes: list[str]) -> list[dict]:
+    jobs = [(name, RECIPES[name], seed) for name in recipes for seed in SEEDS]
     with ThreadPoolExecutor(max_workers=2) as pool:
         runs = list(pool.map(lambda job: train_mnist(work, *job), jobs))
+    return [*runs, *summary_table(runs)]
+
+
+def summary_table(runs: list[dict]) -> list[dict]:
+    """Mean ± sample std over the seeds of each recipe, printed as a markdown table."""
     table = []
-    for name in RECIPES:
+    for name in dict.fromkeys(run["recipe"] for run in runs):
         rows = [run for run in runs if run["recipe"] == name]
         entry = {"recipe": name, "seeds": len(rows)}
         for key in ("test_accuracy", *STATISTICS):
@@ -98,7 +105,7 @@ def measure_mnist(work: Path) -> list[dict]:
     for entry in table:
         cells = [f"{entry[k][0]:.4g} ± {entry[k][1]:.2g}" for k in ("test_accuracy", *STATISTICS)]
         print(f"| {entry['recipe']} | " + " | ".join(cells) + " |")
-    return [*runs, *table]
+    return table
 
 
 def measure_faces(work: Path, epochs: int = 8) -> dict:
@@ -129,11 +136,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("part", choices=("mnist", "faces"))
     parser.add_argument("--work", required=True, help="a folder for the runs (e.g. /tmp/...)")
+    parser.add_argument(
+        "--recipes", default=",".join(RECIPES), help=f"mnist: a comma list of {list(RECIPES)}"
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON last")
     args = parser.parse_args(argv)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    results = measure_mnist(work) if args.part == "mnist" else measure_faces(work)
+    recipes = [name.strip() for name in args.recipes.split(",")]
+    unknown = sorted(set(recipes) - set(RECIPES))
+    if unknown:
+        parser.error(f"unknown recipes {unknown}; choose from {list(RECIPES)}")
+    results = measure_mnist(work, recipes) if args.part == "mnist" else measure_faces(work)
     if args.json:
         print(json.dumps(results))
     return 0
