@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import inspect
 
+from sphereviz.loss_names import LOSS_ALIASES
+from sphereviz.loss_names import canonical_loss_name as _canonical_loss_name
 from sphereviz.losses.a_softmax import SPHEREFACE_SCHEDULE, ASoftmaxLoss
 from sphereviz.losses.arcface import ArcFaceLoss
 from sphereviz.losses.base import MarginLoss
@@ -58,32 +60,12 @@ LOSS_CLASSES: dict[str, type[MarginLoss]] = {
 LOSS_NAMES: tuple[str, ...] = tuple(LOSS_CLASSES)
 """The canonical loss names accepted by ``make_loss`` (aliases: ``LOSS_ALIASES``)."""
 
-LOSS_ALIASES: dict[str, str] = {
-    "sphereface": "a-softmax",
-    "asoftmax": "a-softmax",
-    "largemargin": "l-softmax",
-    "norm-softmax": "normface",
-    "am-softmax": "cosface",
-    "lmcl": "cosface",
-    "spherefacer": "sphereface-r",
-    "sphereface-revived": "sphereface-r",
-}
-"""Other names of the losses, mapped to their canonical names (see ``canonical_loss_name``)."""
-
 
 def canonical_loss_name(name: str, known: tuple[str, ...] = LOSS_NAMES) -> str:
-    """The canonical name of ``name``: case-insensitive, "_" for "-", aliases resolved.
-
-    Raises a ValueError listing ``known`` and the aliases that lead to them when the result
-    is not one of ``known`` (default: every loss of ``LOSS_NAMES``). ``geometry`` and ``train``
-    resolve names through this function, so the alias table lives here only.
-    """
-    key = str(name).strip().lower().replace("_", "-")
-    key = LOSS_ALIASES.get(key, key)
-    if key not in known:
-        aliases = tuple(alias for alias, target in LOSS_ALIASES.items() if target in known)
-        raise ValueError(f"unknown loss {name!r}; choose one of: {', '.join(known + aliases)}")
-    return key
+    """The canonical name of ``name`` among ``known`` (default ``LOSS_NAMES``): case-insensitive,
+    "_" for "-", aliases of ``LOSS_ALIASES`` resolved (``sphereviz.loss_names``, shared with
+    ``geometry`` and ``train``); a ValueError listing the choices otherwise."""
+    return _canonical_loss_name(name, known)
 
 
 def make_loss(name: str, num_classes: int, embedding_size: int, **kwargs) -> MarginLoss:
