@@ -79,6 +79,7 @@ __all__ = [
     "min_pairwise_angle",
     "pair_angles",
     "sphere_region_angles",
+    "sphereface2_bias_for_cap",
     "sphereface2_cap_angle",
     "uniform_closed_form",
     "uniform_weight_angles",
@@ -274,6 +275,14 @@ def sphereface2_cap_angle(m: float, scale: float, bias: float, t: float) -> floa
     if threshold >= 1.0:
         return 0.0
     return math.acos(max(threshold, -1.0))
+
+
+def sphereface2_bias_for_cap(cap_angle: float, m: float, scale: float = 40.0, t: float = 3.0):
+    """The bias b whose caps have half-angle ``cap_angle`` (radians): b = r·(m − g(cos φ)),
+    the inverse of ``sphereface2_cap_angle``."""
+    if not 0.0 < cap_angle < math.pi:
+        raise ValueError(f"cap_angle must be in (0, π) radians, got {cap_angle!r}")
+    return scale * (m - (2.0 * ((math.cos(cap_angle) + 1.0) / 2.0) ** t - 1.0))
 
 
 def claim_counts(points, weights, m=None, claim_rule: ClaimRule | None = None) -> np.ndarray:
