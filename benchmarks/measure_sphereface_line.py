@@ -108,7 +108,7 @@ def summary_table(runs: list[dict]) -> list[dict]:
     return table
 
 
-def measure_faces(work: Path, epochs: int = 8) -> dict:
+def measure_faces(work: Path, epochs: int = 6) -> dict:
     """LFW people with >= 20 images (20 each) aligned, SFNet-4 512-D A-Softmax, all protocols."""
     cache, run = work / "faces-cache", work / "faces-sfnet4"
     started = time.perf_counter()
