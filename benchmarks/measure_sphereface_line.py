@@ -11,7 +11,8 @@ time with one torch thread each. Prints test accuracy and the angle statistics o
 ``faces``: ``sphereviz prepare-faces`` of LFW into a small cache, a few epochs of SFNet-4 on
 it, then ``sphereviz evaluate-lfw --protocol all`` on the trained run.
 
-Usage: ``python benchmarks/measure_sphereface_line.py mnist|faces --work /tmp/DIR [--json]``.
+Usage: ``python benchmarks/measure_sphereface_line.py mnist|faces --work /tmp/DIR [--lfw DIR]
+[--json]``.
 """
 
 from __future__ import annotations
@@ -108,13 +109,13 @@ def summary_table(runs: list[dict]) -> list[dict]:
     return table
 
 
-def measure_faces(work: Path, epochs: int = 6) -> dict:
+def measure_faces(work: Path, lfw_root: Path, epochs: int = 6) -> dict:
     """LFW people with >= 20 images (20 each) aligned, SFNet-4 512-D A-Softmax, all protocols."""
     cache, run = work / "faces-cache", work / "faces-sfnet4"
     started = time.perf_counter()
     sphereviz(
-        "prepare-faces", "--root", str(LFW_ROOT / "images"), "--out", str(cache),
-        "--landmarks", str(LFW_ROOT / "lfw_landmark.txt"), "--landmark-frame", "250",
+        "prepare-faces", "--root", str(lfw_root / "images"), "--out", str(cache),
+        "--landmarks", str(lfw_root / "lfw_landmark.txt"), "--landmark-frame", "250",
         "--min-images", "20", "--max-images", "20", "--workers", "1",
     )  # fmt: skip
     sphereviz(
@@ -124,7 +125,7 @@ def measure_faces(work: Path, epochs: int = 6) -> dict:
         "--batch-size", "64", "--out", str(run), "--threads", "1", "--no-progress",
     )  # fmt: skip
     result = sphereviz(
-        "evaluate-lfw", "--run", str(run), "--lfw", str(LFW_ROOT), "--protocol", "all",
+        "evaluate-lfw", "--run", str(run), "--lfw", str(lfw_root), "--protocol", "all",
         "--device", "cpu", "--json",
     )  # fmt: skip
     print(result.stdout)
@@ -139,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--recipes", default=",".join(RECIPES), help=f"mnist: a comma list of {list(RECIPES)}"
     )
+    parser.add_argument("--lfw", default=str(LFW_ROOT), help=f"LFW folder (default {LFW_ROOT})")
     parser.add_argument("--json", action="store_true", help="print the results as JSON last")
     args = parser.parse_args(argv)
     work = Path(args.work)
@@ -147,7 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(recipes) - set(RECIPES))
     if unknown:
         parser.error(f"unknown recipes {unknown}; choose from {list(RECIPES)}")
-    results = measure_mnist(work, recipes) if args.part == "mnist" else measure_faces(work)
+    if args.part == "mnist":
+        results = measure_mnist(work, recipes)
+    else:
+        results = measure_faces(work, Path(args.lfw))
     if args.json:
         print(json.dumps(results))
     return 0
