@@ -53,8 +53,10 @@ from numbers import Integral, Real
 import numpy as np
 
 from sphereviz.loss_names import canonical_loss_name as _resolve_loss_name
+from sphereviz.margins import annealed_psi, blend_with_cosine
 
 __all__ = [
+    "AnnealedMargin",
     "CIRCLE_RESOLUTION",
     "CRITERION_TOLERANCE",
     "LOSS_NAMES",
@@ -65,6 +67,7 @@ __all__ = [
     "PairAngles",
     "SphereRegionAngles",
     "angles_to_class_weights",
+    "annealed_margin",
     "angular_fisher_score",
     "binary_closed_form",
     "canonical_loss_name",
@@ -73,6 +76,10 @@ __all__ = [
     "claim_counts",
     "class_mean_directions",
     "classify_points",
+    "FeatureCriterion",
+    "effective_m",
+    "equal_error_rate",
+    "feature_criterion",
     "feature_summary",
     "fibonacci_sphere",
     "grid_measures",
@@ -404,14 +411,9 @@ def _margin_target(cos_winner, loss, margins, rule, annealing_lambda) -> np.ndar
         plus = np.cos(np.minimum(theta + m, math.pi))
         return np.where(theta <= math.pi - m, plus, cos_winner - m * np.sin(m))
     if rule == "boundary":
-        target = np.cos(np.minimum(m * theta, math.pi))
-    else:
-        from sphereviz.margins import psi  # imports torch: only when ψ itself is asked for
-
-        target = np.stack([psi(theta, int(value)) for value in margins])
-    if annealing_lambda > 0:
-        target = (annealing_lambda * cos_winner + target) / (1.0 + annealing_lambda)
-    return target
+        return blend_with_cosine(np.cos(np.minimum(m * theta, math.pi)), cos_winner,
+                                 annealing_lambda)  # fmt: skip
+    return np.stack([annealed_psi(theta, int(value), annealing_lambda) for value in margins])
 
 
 # --------------------------------------------------------------------------------------------
@@ -1131,29 +1133,286 @@ def min_pairwise_angle(vectors) -> float:
     return float(np.arccos(cos.max()))
 
 
-def feature_summary(features, labels, class_weights) -> dict:
-    """Headline statistics of learned embeddings, for the demo's summary table.
+def equal_error_rate(scores, same) -> float:
+    """The rate where false accepts equal false rejects (FAR = 1 − TAR) of a score that is
+    larger for "same" pairs; linear interpolation on the ROC curve (scikit-learn's)."""
+    from scipy.optimize import brentq
+    from sklearn.metrics import roc_curve
 
-    - ``mean_angle_to_own_class_deg``: mean over features of θ_y, the angle to the own
-      class weight W_y (degrees).
-    - ``mean_angle_to_nearest_other_class_deg``: mean angle to the nearest other weight.
-    - ``min_inter_class_angle_deg``: the smallest angle between the **mean directions of two
-      classes' features** (the class centres the features actually form; degrees).
-    - ``min_inter_class_weight_angle_deg``: the same between class **weight** directions.
-    - ``angular_fisher_score``: ``angular_fisher_score`` (lower is better).
-    - ``nearest_weight_accuracy``: fraction whose nearest weight in angle is their own class.
+    same = np.asarray(same, dtype=bool)
+    if same.all() or not same.any():
+        raise ValueError("an equal error rate needs both same-class and different-class pairs")
+    fpr, tpr, _ = roc_curve(same, np.asarray(scores, dtype=float))
+    return float(brentq(lambda x: 1.0 - x - np.interp(x, fpr, tpr), 0.0, 1.0))
+
+
+@dataclass(frozen=True)
+class FeatureCriterion:
+    """The paper's criterion measured on features (radians), exactly and robustly.
+
+    - ``max_intra_class_angle``: the largest angle between two features of one class;
+    - ``min_inter_class_angle``: the smallest angle between features of two classes (the
+      criterion holds when max intra ≤ min inter: every class fits in a cone that no other
+      class's feature enters);
+    - ``intra_class_angle_high`` / ``inter_class_angle_low``: the ``percentile``-th highest
+      same-class and lowest different-class pair angle, the same test without its outliers;
+    - ``median_same_class_angle``, ``median_different_class_angle``;
+    - ``pair_angle_eer``: the equal error rate of "same class ⇔ angle < t" over the pairs.
+    """
+
+    max_intra_class_angle: float
+    min_inter_class_angle: float
+    intra_class_angle_high: float
+    inter_class_angle_low: float
+    median_same_class_angle: float
+    median_different_class_angle: float
+    pair_angle_eer: float
+    percentile: float
+
+    @property
+    def criterion_holds(self) -> bool:
+        return self.max_intra_class_angle <= self.min_inter_class_angle
+
+    @property
+    def robust_criterion_holds(self) -> bool:
+        return self.intra_class_angle_high <= self.inter_class_angle_low
+
+
+def feature_criterion(
+    features, labels, *, percentile: float = 5.0, max_pairs: int = 200_000, seed: int = 0
+) -> FeatureCriterion:
+    """Max intra / min inter over **all** pairs (in blocks), percentiles, medians and EER over
+    the pairs of ``pair_angles`` (all of them, or ``max_pairs`` of each kind, seeded)."""
+    if not (isinstance(percentile, Real) and 0 < percentile < 50):
+        raise ValueError(f"percentile must be in (0, 50), got {percentile!r}")
+    _, unit, labels = _features_and_labels(features, labels)
+    if np.unique(labels).size < 2 or np.bincount(labels).max() < 2:
+        raise ValueError("the criterion needs two classes and a class with two features")
+    max_intra, min_inter = 0.0, math.pi
+    for start in range(0, labels.size, 2048):
+        block = slice(start, start + 2048)
+        cos = np.clip(unit[block] @ unit.T, -1.0, 1.0)
+        same = labels[block, None] == labels[None, :]
+        same[np.arange(cos.shape[0]), np.arange(start, start + cos.shape[0])] = False
+        different = labels[block, None] != labels[None, :]
+        if same.any():
+            max_intra = max(max_intra, float(np.arccos(cos[same].min())))
+        min_inter = min(min_inter, float(np.arccos(cos[different].max())))
+    pairs = pair_angles(unit, labels, max_pairs=max_pairs, seed=seed)
+    angles = np.concatenate([pairs.same_class, pairs.different_class])
+    is_same = np.concatenate([np.ones(pairs.same_class.size, bool),
+                              np.zeros(pairs.different_class.size, bool)])  # fmt: skip
+    return FeatureCriterion(
+        max_intra_class_angle=max_intra,
+        min_inter_class_angle=min_inter,
+        intra_class_angle_high=float(np.percentile(pairs.same_class, 100 - percentile)),
+        inter_class_angle_low=float(np.percentile(pairs.different_class, percentile)),
+        median_same_class_angle=float(np.median(pairs.same_class)),
+        median_different_class_angle=float(np.median(pairs.different_class)),
+        pair_angle_eer=equal_error_rate(-angles, is_same),
+        percentile=float(percentile),
+    )
+
+
+def feature_summary(features, labels, class_weights) -> dict:
+    """Headline statistics of learned embeddings: one name for each quantity, used everywhere.
+
+    Angles in degrees, on the features as given (a test split):
+
+    - ``mean_angle_to_own_class_deg``: the mean of θ_y, the angle to the own class weight W_y;
+    - ``mean_angle_to_nearest_other_class_deg``: the mean angle to the nearest other weight;
+    - ``median_same_class_angle_deg``: the median angle between two features of one class;
+    - ``max_intra_class_angle_deg`` / ``min_inter_class_angle_deg``: the paper's criterion
+      on the features (``feature_criterion``), with ``criterion_holds``;
+    - ``intra_class_angle_p95_deg`` / ``inter_class_angle_p5_deg``: the same without the
+      outliers (95th percentile of same-class pairs, 5th of different-class pairs), with
+      ``robust_criterion_holds``;
+    - ``pair_angle_eer``: the equal error rate of thresholding pair angles;
+    - ``min_class_mean_angle_deg``: the smallest angle between the mean directions of two
+      classes (the centres the features form), ``min_class_weight_angle_deg`` the same
+      between the class weights;
+    - ``angular_fisher_score`` (lower is better), ``nearest_weight_accuracy``.
     """
     own, nearest_other = angles_to_class_weights(features, labels, class_weights)
     labels = np.asarray(labels).astype(np.int64)
     weights = np.asarray(class_weights, dtype=float)
     _, directions = class_mean_directions(features, labels)
+    criterion = feature_criterion(features, labels)
     return {
         "mean_angle_to_own_class_deg": float(np.degrees(own.mean())),
         "mean_angle_to_nearest_other_class_deg": float(np.degrees(nearest_other.mean())),
-        "min_inter_class_angle_deg": float(np.degrees(min_pairwise_angle(directions))),
-        "min_inter_class_weight_angle_deg": float(np.degrees(min_pairwise_angle(weights))),
+        "median_same_class_angle_deg": math.degrees(criterion.median_same_class_angle),
+        "max_intra_class_angle_deg": math.degrees(criterion.max_intra_class_angle),
+        "min_inter_class_angle_deg": math.degrees(criterion.min_inter_class_angle),
+        "criterion_holds": criterion.criterion_holds,
+        "intra_class_angle_p95_deg": math.degrees(criterion.intra_class_angle_high),
+        "inter_class_angle_p5_deg": math.degrees(criterion.inter_class_angle_low),
+        "robust_criterion_holds": criterion.robust_criterion_holds,
+        "pair_angle_eer": criterion.pair_angle_eer,
+        "min_class_mean_angle_deg": float(np.degrees(min_pairwise_angle(directions))),
+        "min_class_weight_angle_deg": float(np.degrees(min_pairwise_angle(weights))),
         "angular_fisher_score": float(angular_fisher_score(features, labels)),
         "nearest_weight_accuracy": float(np.mean(own < nearest_other)),
         "num_samples": int(labels.size),
         "num_classes": int(weights.shape[0]),
     }
+
+
+# --------------------------------------------------------------------------------------------
+# The margin under annealing: reach, gap and the effective m
+# --------------------------------------------------------------------------------------------
+
+_REACH_GRID = 4097
+"""Points on [0, π] at which the first crossing of the decision rule is bracketed."""
+
+
+@dataclass(frozen=True)
+class AnnealedMargin:
+    """The margin that a loss trains, for K classes whose weights are θ₁₂ apart (radians).
+
+    The weights sit at 0, θ₁₂, 2θ₁₂, …, (K−1)θ₁₂ (K = 2: the binary case of Property 2;
+    K·θ₁₂ = 2π: uniformly spaced, Property 3). Class i's region is where its target score
+    f(θ_i) beats every other class's cos θ_j; for A-Softmax under annealing f is the trained
+    (λ cos θ + ψ(θ))/(1 + λ) (``margins.blend_with_cosine``).
+
+    - ``reach``: how far class 0's region reaches toward its neighbour at θ₁₂.
+    - ``effective_m``: the real m whose pure A-Softmax region reaches as far,
+      θ₁₂/(m_eff + 1) = reach (m = 4, λ = 5, θ₁₂ = 90°: 1.617; λ = 0: 4).
+    - ``gap``: the narrowest stretch between neighbouring regions, the paper's angular margin
+      and its min inter-class angle (binary: θ₁₂ − 2·reach).
+    - ``max_intra``: the largest span of a region (its max intra-class angle); the criterion
+      holds when max_intra ≤ gap and every region is non-empty.
+    """
+
+    loss: str
+    m: float | None
+    annealing_lambda: float
+    theta12: float
+    num_classes: int
+    reach: float
+    effective_m: float
+    gap: float
+    max_intra: float
+    criterion_holds: bool
+
+    @property
+    def min_inter(self) -> float:
+        """The min inter-class angle: the same number as ``gap``."""
+        return self.gap
+
+    def summary_degrees(self) -> dict:
+        """Every number of the result, angles in degrees, for ``--json`` and widgets."""
+        return {
+            "loss": self.loss,
+            "m": self.m,
+            "lambda": self.annealing_lambda,
+            "theta12_deg": math.degrees(self.theta12),
+            "classes": self.num_classes,
+            "reach_deg": math.degrees(self.reach),
+            "gap_deg": math.degrees(self.gap),
+            "effective_m": self.effective_m,
+            "max_intra_deg": math.degrees(self.max_intra),
+            "min_inter_deg": math.degrees(self.min_inter),
+            "criterion_holds": bool(self.criterion_holds),
+        }
+
+
+def annealed_margin(
+    m=None,
+    annealing_lambda: float = 0.0,
+    theta12: float | None = None,
+    num_classes: int = 2,
+    loss: str = "a-softmax",
+    *,
+    rule: str = "psi",
+) -> AnnealedMargin:
+    """Reach, gap, effective m and the paper's criterion of the margin a loss trains.
+
+    ``m`` is the loss's margin (default: the paper's), ``annealing_lambda`` λ ≥ 0 (A-Softmax
+    and L-Softmax; 0 for the pure ψ), ``theta12`` the angle between neighbouring weights
+    (default π/2 for two classes, 2π/K otherwise). Each region edge is bracketed on a grid of
+    ``_REACH_GRID`` angles and solved to 1e-12 rad by Brent's method, so the numbers are
+    exact, not grid measurements.
+    """
+    from scipy.optimize import brentq
+
+    loss = canonical_loss_name(loss)
+    if isinstance(num_classes, bool) or not isinstance(num_classes, Integral) or num_classes < 2:
+        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    if theta12 is None:
+        theta12 = math.pi / 2 if num_classes == 2 else TWO_PI / num_classes
+    theta12 = _check_angle(theta12, "theta12")
+    if num_classes * theta12 > TWO_PI + 1e-12:
+        raise ValueError(
+            f"{num_classes} weights {math.degrees(theta12):g}° apart do not fit on the circle; "
+            f"theta12 must be at most 360°/{num_classes} = {360 / num_classes:g}°"
+        )
+    if not (isinstance(annealing_lambda, Real) and annealing_lambda >= 0):
+        raise ValueError(f"annealing_lambda must be a number >= 0, got {annealing_lambda!r}")
+    if annealing_lambda > 0 and loss not in ("a-softmax", "l-softmax"):
+        raise ValueError(f"annealing_lambda applies to a-softmax and l-softmax only, not {loss}")
+    margins = _margin_values(loss, m, rule)
+    margin = None if loss in _MARGIN_FREE else float(margins[0])
+    if loss == "l-softmax":  # equal weight norms: L-Softmax's regions are A-Softmax's
+        loss = "a-softmax"
+    if loss == "softmax":  # equal norms, no biases: the bisectors of modified softmax
+        loss = "modified-softmax"
+    angles = theta12 * np.arange(num_classes)
+    grid = np.linspace(0.0, math.pi, _REACH_GRID)
+
+    def target(phi):
+        cos_phi = np.cos(np.atleast_1d(phi))
+        if loss in _MARGIN_FREE:
+            return cos_phi
+        return _margin_target(cos_phi, loss, margins, rule, annealing_lambda)[0]
+
+    def reach(own: int, direction: float) -> float:
+        others = np.delete(angles, own) - angles[own]
+
+        def excess(phi):
+            rival = np.cos(np.atleast_1d(phi)[:, None] * direction - others[None, :]).max(axis=1)
+            return target(phi) - rival
+
+        values = excess(grid)
+        crossed = np.flatnonzero(values <= 0)
+        if crossed.size == 0:
+            return math.pi
+        first = int(crossed[0])
+        if first == 0:
+            return 0.0
+        return brentq(lambda phi: float(excess(phi)[0]), grid[first - 1], grid[first], xtol=1e-13)
+
+    forward = [reach(i, 1.0) for i in range(num_classes)]
+    backward = [reach(i, -1.0) for i in range(num_classes)]
+    spans = [_span([(-back, back + fore)]) if back + fore > 0 else math.nan
+             for fore, back in zip(forward, backward, strict=True)]  # fmt: skip
+    spacing = np.diff(np.append(angles, TWO_PI))
+    gaps = [
+        max(0.0, float(spacing[i]) - forward[i] - backward[(i + 1) % num_classes])
+        for i in range(num_classes)
+    ]
+    nonempty = not any(math.isnan(s) for s in spans)
+    max_intra = max(spans) if nonempty else math.nan
+    gap = min(gaps)
+    first_reach = forward[0]
+    return AnnealedMargin(
+        loss=canonical_loss_name(loss) if margin is None else loss,
+        m=margin,
+        annealing_lambda=float(annealing_lambda),
+        theta12=theta12,
+        num_classes=int(num_classes),
+        reach=float(first_reach),
+        effective_m=theta12 / first_reach - 1.0 if first_reach > 0 else math.inf,
+        gap=float(gap),
+        max_intra=float(max_intra),
+        criterion_holds=bool(nonempty and max_intra <= gap + CRITERION_TOLERANCE),
+    )
+
+
+def effective_m(m=4, annealing_lambda: float = 0.0, theta12: float = math.pi / 2) -> float:
+    """The real m whose pure A-Softmax region reaches as far as A-Softmax m trained at λ.
+
+    θ₁₂/(m_eff + 1) = reach, two classes θ₁₂ apart (``annealed_margin``); m = 4 at the
+    official floor λ = 5 is m_eff = 1.617 at θ₁₂ = 90°.
+    """
+    return annealed_margin(m, annealing_lambda, theta12).effective_m
