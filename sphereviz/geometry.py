@@ -60,6 +60,7 @@ __all__ = [
     "CIRCLE_RESOLUTION",
     "CRITERION_TOLERANCE",
     "LOSS_NAMES",
+    "margin_target",
     "CircleRegions",
     "ClaimRule",
     "ClosedFormRegion",
@@ -395,6 +396,29 @@ def _margin_winner(plain, cos, weight_norms, loss, margins, rule, annealing_lamb
             target = target * weight_norms[winner]
         wins = target > runner_up
     return np.where(wins, winner, -1).astype(np.int64)
+
+
+def margin_target(theta, loss: str = "a-softmax", m=None, annealing_lambda: float = 0.0,
+                  *, rule: str = "psi") -> np.ndarray:  # fmt: skip
+    """The margined target score f(θ) per unit ‖x‖ (or s) of ``loss``, as the regions use it.
+
+    cos θ for the margin-free losses; A-/L-Softmax (λ cos θ + ψ(θ))/(1 + λ) (the boundary
+    rule: cos(min(mθ, π)) in place of ψ); CosFace cos θ − m; ArcFace cos(θ + m), and past
+    θ = π − m the loss's fallback cos θ − m·sin m, which keeps the target decreasing;
+    SphereFace-R ψ_m(θ), real m; SphereFace2 g(cos θ) − m with t = 3 (its true-class logit
+    per unit r, without the bias b: the class claims θ where this exceeds −b/r).
+    """
+    loss = canonical_loss_name(loss)
+    margins = _margin_values(loss, m, rule)
+    cos_theta = np.cos(np.asarray(theta, dtype=float))
+    if loss in _MARGIN_FREE:
+        return cos_theta
+    if loss == "sphereface2":
+        from sphereviz.losses.sphereface2 import similarity_adjustment  # imports torch
+
+        return similarity_adjustment(cos_theta, ClaimRule().t) - margins[0]
+    flat = _margin_target(cos_theta.ravel(), loss, margins, rule, annealing_lambda)[0]
+    return flat.reshape(cos_theta.shape)
 
 
 def _margin_target(cos_winner, loss, margins, rule, annealing_lambda) -> np.ndarray:

@@ -157,36 +157,27 @@ def draw_psi(
     ax.legend(loc="lower left", fontsize="small", ncol=2)
 
 
-def target_curve(theta, loss: str, m=None) -> np.ndarray:
-    """The target logit / ‖x‖ (per unit scale s) of ``loss`` as a function of θ_y.
+def target_curve(theta, loss: str, m=None, annealing_lambda: float = 0.0) -> np.ndarray:
+    """The target logit / ‖x‖ (per unit scale s) of ``loss`` as a function of θ_y: the one
+    definition the regions use, ``geometry.margin_target``.
 
     softmax / modified softmax / NormFace: cos θ (unit weights, no bias); A-Softmax and
-    L-Softmax: ψ(θ) (``margins.psi``, integer m); CosFace: cos θ − m; ArcFace: cos(θ + m);
-    SphereFace-R: ψ_m(θ) with a real m (its forward value; the gradient is that of cos θ);
-    SphereFace2: g(cos θ) − m, g(c) = 2((c + 1)/2)^3 − 1 (the true-class logit / r without
-    the bias). ``m`` defaults as in ``geometry`` (4, 0.35, 0.5 rad, 1.5, 0.4).
+    L-Softmax: (λ cos θ + ψ(θ))/(1 + λ) (integer m; ψ alone at λ = 0); CosFace: cos θ − m;
+    ArcFace: cos(θ + m), with the loss's fallback past π − m; SphereFace-R: ψ_m(θ) with a
+    real m (its forward value; the gradient is that of cos θ); SphereFace2: g(cos θ) − m,
+    g(c) = 2((c + 1)/2)^3 − 1 (the true-class logit / r, without the bias). ``m`` defaults as
+    in ``geometry`` (4, 0.35, 0.5 rad, 1.5, 0.4).
     """
-    loss = geometry.canonical_loss_name(loss)
-    theta = np.asarray(theta, dtype=float)
-    if loss in ("softmax", "modified-softmax", "normface"):
-        return np.cos(theta)
-    if loss == "sphereface-r":
-        from sphereviz.losses.sphereface_r import real_psi_from_cos
-
-        return real_psi_from_cos(np.cos(theta), 1.5 if m is None else float(m))
-    if loss == "sphereface2":
-        from sphereviz.losses.sphereface2 import similarity_adjustment
-
-        return similarity_adjustment(np.cos(theta), 3.0) - (0.4 if m is None else float(m))
-    if loss in ("a-softmax", "l-softmax"):
-        return margins.psi(theta, 4 if m is None else m)
-    if loss == "cosface":
-        return np.cos(theta) - (0.35 if m is None else float(m))
-    return np.cos(theta + (0.5 if m is None else float(m)))
+    return geometry.margin_target(theta, loss, m, annealing_lambda)
 
 
 def draw_target_curve(
-    ax: Axes, loss: str, m=None, num_points: int = 361, legend: bool = True
+    ax: Axes,
+    loss: str,
+    m=None,
+    num_points: int = 361,
+    legend: bool = True,
+    annealing_lambda: float = 0.0,
 ) -> None:
     """Draw the target curve of one loss (see ``target_curve``) against cos θ into ``ax``.
 
@@ -211,19 +202,28 @@ def draw_target_curve(
             degrees, np.cos(m_value * theta), color=OKABE_ITO[0], linestyle="--", linewidth=0.8,
             alpha=0.6, label="cos(mθ)",
         )  # fmt: skip
-    ax.plot(degrees, target_curve(theta, loss, m), color=OKABE_ITO[0], linewidth=1.8,
-            label="target")  # fmt: skip
+    annealed = annealing_lambda > 0 and loss in ("a-softmax", "l-softmax")
+    if annealed:
+        ax.plot(degrees, target_curve(theta, loss, m), color=OKABE_ITO[0], linestyle=":",
+                linewidth=1.0, label="ψ (λ = 0)")  # fmt: skip
+    ax.plot(degrees, target_curve(theta, loss, m, annealing_lambda), color=OKABE_ITO[0],
+            linewidth=1.8, label="target")  # fmt: skip
     ax.axhline(0.0, color="0.85", linewidth=0.5, zorder=0)
     ax.relim()
     ax.autoscale_view(scalex=False)
     name = _LOSS_TITLES[loss]
     title = f"{name} target" if m is None else f"{name} target, m = {m:g}"
+    if annealed:
+        title += f", λ = {annealing_lambda:g}"
     if legend:
         ax.legend(loc="lower left", fontsize="small")
     else:
-        title += (
-            "\n(grey: cos θ, dashed: cos(mθ))" if len(ax.get_lines()) > 3 else ("\n(grey: cos θ)")
-        )
+        if annealed:
+            title += "\n(grey: cos θ, dashed: cos(mθ), dotted: ψ at λ = 0)"
+        else:
+            title += (
+                "\n(grey: cos θ, dashed: cos(mθ))" if len(ax.get_lines()) > 3 else "\n(grey: cos θ)"
+            )
     ax.set_title(title)
 
 

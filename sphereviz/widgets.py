@@ -55,6 +55,13 @@ LOSS_CHOICES: tuple[tuple[str, str], ...] = (
     ("softmax", "softmax"),
 )
 WIDGET_DPI = 80
+#: The λ slider's stops: logarithmic (1-2-5) from 0.01 to 1000, with 0 (the pure ψ) reachable
+#: and 5 (the official floor) among them.
+LAMBDA_STOPS: tuple[float, ...] = (
+    (0.0,)
+    + tuple(mantissa * 10.0**exponent for exponent in range(-2, 3) for mantissa in (1, 2, 5))
+    + (1000.0,)
+)
 
 
 def figure_png(figure: Figure, dpi: int = WIDGET_DPI) -> bytes:
@@ -101,7 +108,7 @@ def _degrees_text(value: float) -> str:
     return "–" if math.isnan(value) else f"{value:.1f}°"
 
 
-def _readout_html(regions: geometry.CircleRegions) -> str:
+def _readout_html(regions: geometry.CircleRegions, effective_m: float | None = None) -> str:
     summary = regions.summary_degrees()
     empty = [index + 1 for index, arcs in enumerate(regions.arcs) if not arcs]
     if summary["criterion_holds"]:
@@ -122,6 +129,8 @@ def _readout_html(regions: geometry.CircleRegions) -> str:
             ("claimed by no class", _degrees_text(360.0 * float(np.mean(counts == 0)))),
             ("claimed by several", _degrees_text(360.0 * float(np.mean(counts >= 2)))),
         )
+    if effective_m is not None:
+        rows = (("effective m", f"{effective_m:.2f}"), *rows)
     cells = "".join(
         f"<tr><td>{html.escape(name)}</td><td style='padding-left:1em'>{value}</td></tr>"
         for name, value in rows
@@ -145,8 +154,10 @@ class MarginExplorer(_Explorer):
     A-Softmax), ``m_cosface``, ``m_arcface``, ``m_sphereface_r`` (real m ≥ 1) and
     ``m_sphereface2`` (real sliders, all described "m"; ArcFace's in radians), ``num_classes``
     (K), ``theta12`` (degrees, two classes only), for softmax ``weight_norm`` (‖W₁‖, the
-    others 1) and ``bias`` (b₁, the others 0), for SphereFace2 ``bias_sphereface2`` (its one
-    shared bias b, with r = 40 and t = 3; it starts at the loss's initial bias for K = 4).
+    others 1) and ``bias`` (b₁, the others 0), for A-Softmax ``lambda`` (the annealing weight
+    λ, logarithmic stops :data:`LAMBDA_STOPS` from 0 to 1000: the trained target
+    (λ cos θ + ψ)/(1 + λ), with its effective m), for SphereFace2 ``bias_sphereface2`` (its
+    one shared bias b, with r = 40 and t = 3; it starts at the loss's initial bias for K = 4).
     Only the controls that apply are shown. ``readout`` is an HTML table; ``regions`` the last
     ``geometry.CircleRegions``; ``figure`` the matplotlib figure shown (as SVG) in ``image``.
     """
@@ -157,8 +168,13 @@ class MarginExplorer(_Explorer):
         m: float | None = None,
         num_classes: int = 2,
         theta12_degrees: float = 90.0,
+        annealing_lambda: float = 0.0,
     ):
         loss = geometry.canonical_loss_name(loss)
+        if annealing_lambda not in LAMBDA_STOPS:
+            raise ValueError(
+                f"annealing_lambda must be one of {LAMBDA_STOPS}, got {annealing_lambda!r}"
+            )
         offered = [name for _, name in LOSS_CHOICES]
         if loss not in offered:
             raise ValueError(f"margin_explorer offers the losses {offered}, got {loss!r}")
@@ -215,6 +231,11 @@ class MarginExplorer(_Explorer):
                 value=0.0, min=-1.0, max=1.0, step=0.05, description="b₁",
                 continuous_update=False, style=style,
             ),
+            "lambda": widgets.SelectionSlider(
+                options=[(f"{value:g}", value) for value in LAMBDA_STOPS],
+                value=annealing_lambda, description="λ (annealing)", continuous_update=False,
+                style=style,
+            ),
         }  # fmt: skip
         self.readout = widgets.HTML()
         self.image = widgets.Image(format="svg+xml", layout={"width": "640px"})
@@ -246,6 +267,8 @@ class MarginExplorer(_Explorer):
         names = ["loss"]
         if self.loss in _MARGIN_CONTROL:
             names.append(_MARGIN_CONTROL[self.loss])
+        if self.loss == "a-softmax":
+            names.append("lambda")
         if self.loss == "sphereface2":
             names.append("bias_sphereface2")
         names.append("num_classes")
@@ -267,7 +290,24 @@ class MarginExplorer(_Explorer):
             options["biases"] = [self.controls["bias"].value] + [0.0] * (num_classes - 1)
         if self.loss == "sphereface2":
             options["claim_rule"] = geometry.ClaimRule(bias=self.controls["bias_sphereface2"].value)
+        if self.loss == "a-softmax" and self.annealing_lambda > 0:
+            options["annealing_lambda"] = self.annealing_lambda
         return plots.regions_for(self.loss, self.m, num_classes, theta12, **options)
+
+    @property
+    def annealing_lambda(self) -> float:
+        """λ of A-Softmax (0 for the other losses)."""
+        return self.controls["lambda"].value if self.loss == "a-softmax" else 0.0
+
+    def effective_m(self) -> float | None:
+        """A-Softmax's effective m at the current λ and layout (``geometry.annealed_margin``)."""
+        if self.loss != "a-softmax":
+            return None
+        num_classes = self.controls["num_classes"].value
+        theta12 = math.radians(self.controls["theta12"].value) if num_classes == 2 else None
+        return geometry.annealed_margin(
+            self.m, self.annealing_lambda, theta12, num_classes
+        ).effective_m
 
     def update(self) -> None:
         """Recompute and redraw everything from the control values."""
@@ -275,9 +315,11 @@ class MarginExplorer(_Explorer):
         if list(self.controls_box.children) != visible:
             self.controls_box.children = visible
         self.regions = self.compute()
-        plots.draw_target_curve(self.target_ax, self.loss, self.m, legend=False)
+        plots.draw_target_curve(
+            self.target_ax, self.loss, self.m, legend=False, annealing_lambda=self.annealing_lambda
+        )
         plots.draw_regions(self.regions_ax, self.regions, annotate=False)
-        self.readout.value = _readout_html(self.regions)
+        self.readout.value = _readout_html(self.regions, self.effective_m())
         self.image.value = figure_svg(self.figure)
 
     @property
@@ -294,13 +336,15 @@ def margin_explorer(
     m: float | None = None,
     num_classes: int = 2,
     theta12_degrees: float = 90.0,
+    annealing_lambda: float = 0.0,
 ) -> MarginExplorer:
     """The margin explorer widget (see :class:`MarginExplorer`); display it in a notebook.
 
     ``m`` sets the starting margin of ``loss`` (A-Softmax: an integer, default 4; CosFace
-    0.35; ArcFace 0.5 rad); each loss keeps its own m slider.
+    0.35; ArcFace 0.5 rad); each loss keeps its own m slider. ``annealing_lambda``: the
+    starting λ of A-Softmax (one of :data:`LAMBDA_STOPS`; 5 is the official floor).
     """
-    return MarginExplorer(loss, m, num_classes, theta12_degrees)
+    return MarginExplorer(loss, m, num_classes, theta12_degrees, annealing_lambda)
 
 
 # ---------------------------------------------------------------------------------------------
