@@ -11,8 +11,8 @@ time with one torch thread each. Prints test accuracy and the angle statistics o
 ``faces``: ``sphereviz prepare-faces`` of LFW into a small cache, a few epochs of SFNet-4 on
 it, then ``sphereviz evaluate-lfw --protocol all`` on the trained run.
 
-Usage: ``python benchmarks/measure_sphereface_line.py mnist|faces --work /tmp/DIR [--lfw DIR]
-[--json]``.
+Usage: ``python benchmarks/measure_sphereface_line.py mnist|faces|table --work /tmp/DIR
+[--recipes ...] [--lfw DIR] [--json]`` (``table``: the table of the finished runs in --work).
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ RECIPES = {
 STATISTICS = (
     "mean_angle_to_own_class_deg",
     "mean_angle_to_nearest_other_class_deg",
-    "min_inter_class_angle_deg",
+    "min_class_mean_angle_deg",
+    "min_class_weight_angle_deg",
     "angular_fisher_score",
 )
 
@@ -59,26 +60,45 @@ def sphereviz(*args: str, threads: int = 1) -> subprocess.CompletedProcess:
 
 
 def train_mnist(work: Path, name: str, options: list[str], seed: int) -> dict:
-    from sphereviz.geometry import feature_summary
-
     out = work / f"{name.split()[0]}-seed{seed}"
     started = time.perf_counter()
     sphereviz(
         "train", *options, "--dim", "3", "--seed", str(seed), "--out", str(out),
         "--threads", "1", "--no-progress", "--json",
     )  # fmt: skip
+    row = {**run_row(out, name, seed), "seconds": time.perf_counter() - started}
+    print(json.dumps(row), flush=True)  # each run as it finishes: a partial measurement survives
+    return row
+
+
+def run_row(out: Path, name: str, seed: int) -> dict:
+    """Final test accuracy and the ``feature_summary`` statistics of one finished run folder."""
+    from sphereviz.geometry import feature_summary
+
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     with np.load(out / "embeddings.npz") as data:
         summary = feature_summary(data["features"], data["labels"], data["class_weights"])
-    row = {
+    return {
         "recipe": name,
         "seed": seed,
+        "epochs": metrics[-1]["epoch"],
         "test_accuracy": metrics[-1]["test_accuracy"],
-        "seconds": time.perf_counter() - started,
         **{key: summary[key] for key in STATISTICS},
     }
-    print(json.dumps(row), flush=True)  # each run as it finishes: a partial measurement survives
-    return row
+
+
+def table_from_folders(work: Path) -> list[dict]:
+    """The table of the finished runs already in ``work`` (e.g. after an interrupted run)."""
+    runs = []
+    for name in RECIPES:
+        for seed in SEEDS:
+            out = work / f"{name.split()[0]}-seed{seed}"
+            if not (out / "embeddings.npz").exists():
+                continue
+            row = run_row(out, name, seed)
+            if row["epochs"] == json.loads((out / "config.json").read_text())["epochs"]:
+                runs.append(row)  # finished runs only
+    return [*runs, *summary_table(runs)]
 
 
 def measure_mnist(work: Path, recipes: list[str]) -> list[dict]:
@@ -96,16 +116,17 @@ def summary_table(runs: list[dict]) -> list[dict]:
         entry = {"recipe": name, "seeds": len(rows)}
         for key in ("test_accuracy", *STATISTICS):
             values = np.array([row[key] for row in rows])
-            entry[key] = [float(values.mean()), float(values.std(ddof=1))]
+            spread = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
+            entry[key] = [float(values.mean()), spread]
         table.append(entry)
     print(
-        "| recipe | test accuracy | angle to own W (°) | to nearest other W (°) | "
-        "min angle between class means (°) | AFS |"
+        "| recipe (seeds) | test accuracy | angle to own W (°) | to nearest other W (°) | "
+        "min angle between class means (°) | between class weights (°) | AFS |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for entry in table:
         cells = [f"{entry[k][0]:.4g} ± {entry[k][1]:.2g}" for k in ("test_accuracy", *STATISTICS)]
-        print(f"| {entry['recipe']} | " + " | ".join(cells) + " |")
+        print(f"| {entry['recipe']} ({entry['seeds']}) | " + " | ".join(cells) + " |")
     return table
 
 
@@ -135,7 +156,9 @@ def measure_faces(work: Path, lfw_root: Path, epochs: int = 6) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("part", choices=("mnist", "faces"))
+    parser.add_argument(
+        "part", choices=("mnist", "faces", "table"), help="table: from the run folders in --work"
+    )
     parser.add_argument("--work", required=True, help="a folder for the runs (e.g. /tmp/...)")
     parser.add_argument(
         "--recipes", default=",".join(RECIPES), help=f"mnist: a comma list of {list(RECIPES)}"
@@ -151,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown recipes {unknown}; choose from {list(RECIPES)}")
     if args.part == "mnist":
         results = measure_mnist(work, recipes)
+    elif args.part == "table":
+        results = table_from_folders(work)
     else:
         results = measure_faces(work, Path(args.lfw))
     if args.json:
