@@ -136,6 +136,8 @@ def summary_rows(prepared: Sequence) -> list[dict]:
                 "epochs": len(item.run.metrics),
                 "test_accuracy": float(item.run.final_metrics["test_accuracy"]),
                 **{key: stats[key] for key in SUMMARY_METRICS[1:]},
+                "criterion_holds": stats["criterion_holds"],
+                "robust_criterion_holds": stats["robust_criterion_holds"],
                 "final_lambda": item.run.final_metrics.get("lambda"),
                 "warnings": list(item.run.warnings),
                 "reused": item.reused,
