@@ -1375,6 +1375,11 @@ def annealed_margin(
         raise ValueError(f"annealing_lambda must be a number >= 0, got {annealing_lambda!r}")
     if annealing_lambda > 0 and loss not in ("a-softmax", "l-softmax"):
         raise ValueError(f"annealing_lambda applies to a-softmax and l-softmax only, not {loss}")
+    if loss == "sphereface2":
+        raise ValueError(
+            "SphereFace2 has no pairwise reach or effective m: each class claims its own cap "
+            "(sphereface2_cap_angle); see circle_regions(..., 'sphereface2') or the explorer"
+        )
     margins = _margin_values(loss, m, rule)
     margin = None if loss in _MARGIN_FREE else float(margins[0])
     if loss == "l-softmax":  # equal weight norms: L-Softmax's regions are A-Softmax's
