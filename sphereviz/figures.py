@@ -526,31 +526,32 @@ def _class_legend(fig: Figure, labels: np.ndarray, names: Sequence[str] | None =
 def features_2d_figure(runs: Sequence[tuple[str, Run]]) -> Figure:
     """SphereFace's Fig. 2 on MNIST: 2-D features raw (top) and as x/‖x‖ on the circle (bottom).
 
-    One column per run; class weights W_j are drawn as rays (unit length on the circle).
+    One column per run; class weights W_j are ticks clear of the points, and around the circle
+    each class's angles are a ring histogram on one count scale for all columns, so classes
+    that overlap on the circle can still be counted.
     """
     if not runs:
         raise ValueError("runs is empty; pass (label, run) pairs of 2-D runs")
+    embeddings = [_embeddings(run) for _, run in runs]
+    for (label, _), (features, _, _) in zip(runs, embeddings, strict=True):
+        if features.shape[1] != 2:
+            raise ValueError(f"{label}: features are {features.shape[1]}-D, expected 2-D")
+    units = [
+        f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12) for f, _, _ in embeddings
+    ]
+    scale = plots.plots_sphere.ring_unit_length(units)
     with publication_style("double"):
         fig, axes = plt.subplots(2, len(runs), figsize=(7.16, 3.3), squeeze=False)
-        for column, (label, run) in enumerate(runs):
-            features, labels, weights = _embeddings(run)
-            if features.shape[1] != 2:
-                raise ValueError(f"{label}: features are {features.shape[1]}-D, expected 2-D")
+        for column, ((label, _), (features, labels, weights), unit) in enumerate(
+            zip(runs, embeddings, units, strict=True)
+        ):
             raw_ax, unit_ax = axes[0][column], axes[1][column]
-            classes = np.unique(labels)
-            reach = float(np.max(np.linalg.norm(features, axis=1)))
-            unit_weights = weights / np.linalg.norm(weights, axis=1, keepdims=True)
-            for color, cls in zip(class_colors(len(classes)), classes, strict=True):
-                chosen = features[labels == cls]
-                raw_ax.scatter(*chosen.T, s=1.5, color=color, alpha=0.6, linewidths=0,
-                               rasterized=True)  # fmt: skip
-            for color, w in zip(class_colors(len(unit_weights)), unit_weights, strict=True):
-                raw_ax.plot([0, reach * w[0]], [0, reach * w[1]], color=color, linewidth=0.8)
-            raw_ax.set_aspect("equal", adjustable="datalim")
+            plots.draw_raw_features_2d(raw_ax, features, labels, weights, marker_size=1.5)
             raw_ax.tick_params(labelsize=5, length=2)
             raw_ax.set_title(label)
-            unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
-            plots.draw_unit_circle_features(unit_ax, unit, labels, weights, marker_size=1.5)
+            plots.draw_unit_circle_features(
+                unit_ax, unit, labels, weights, marker_size=1.5, ring_unit_length=scale
+            )
             for collection in unit_ax.collections:
                 collection.set_rasterized(True)
             unit_ax.set_axis_off()
@@ -578,7 +579,6 @@ def sphere_panels_figure(runs: Sequence[tuple[str, Run]], class_names=None) -> F
             # Thousands of points in 3-D: a 300 dpi image inside the PDF/SVG keeps them small.
             ax.set_rasterized(True)
         _class_legend(fig, panels[0][2], class_names)
-        fig.subplots_adjust(left=0, right=1, top=0.88, bottom=0.1, wspace=0.02)
     return fig
 
 
