@@ -502,26 +502,23 @@ def draw_sphere_regions(
     claim_rule: geometry.ClaimRule | None = None,
     num_points: int = 4000,
     marker_size: float = 2.0,
+    view=None,
 ) -> np.ndarray:
     """Decision regions on the unit sphere in a 3-D ``ax``: ``num_points`` Fibonacci points
     coloured by class, light grey where no class wins (SphereFace2: no class claims), dark
-    where several SphereFace2 classes claim; weight rays. Only the hemisphere facing the
-    viewer is drawn. Returns the labels of all the points (``sphere_region_labels``)."""
+    where several SphereFace2 classes claim; the weights as rings. Only the hemisphere facing
+    ``view`` (default: the direction that sees the most weights) is drawn, as in
+    ``draw_unit_sphere_features``. Returns the labels of all the points
+    (``sphere_region_labels``)."""
     points = geometry.fibonacci_sphere(num_points)
     labels = sphere_region_labels(points, weights, loss, m, claim_rule)
-    elevation, azimuth = np.radians(ax.elev), np.radians(ax.azim)
-    toward_viewer = np.array(
-        [
-            np.cos(elevation) * np.cos(azimuth),
-            np.cos(elevation) * np.sin(azimuth),
-            np.sin(elevation),
-        ]
-    )
-    front = points @ toward_viewer > 0  # the far side would show through the wireframe
+    unit_weights = _unit_rows(np.asarray(weights, dtype=float))
+    if view is None:
+        view = plots_sphere.view_direction(unit_weights)
+    direction = plots_sphere.map_frame(np.asarray(view, dtype=float))[0]
+    _draw_unit_sphere_wireframe(ax, direction)
+    front = points @ direction >= 0  # the far side would show through the front
     points, front_labels = points[front], labels[front]
-    unit_weights = np.asarray(weights, dtype=float)
-    unit_weights = unit_weights / np.linalg.norm(unit_weights, axis=1, keepdims=True)
-    _draw_unit_sphere_wireframe(ax)
     colors = class_colors(len(unit_weights))
     for label, color, name in [(-1, _UNCLAIMED_COLOR, "no class"),
                                (-2, _CONTESTED_COLOR, "claimed by several"),
@@ -531,9 +528,14 @@ def draw_sphere_regions(
         if len(chosen):
             ax.scatter(*chosen.T, s=marker_size, color=color, label=name, depthshade=False,
                        linewidths=0)  # fmt: skip
-    _draw_weight_rays(ax, unit_weights, _SPHERE_RAY_LENGTH)
+    shown = np.flatnonzero(unit_weights @ direction >= 0)
+    if shown.size:
+        plots_sphere.draw_weight_rings(
+            ax, unit_weights[shown].T, [colors[i] for i in shown], depthshade=False
+        )
+    ax.view_init(*plots_sphere.view_angles(direction))
     ax.set_axis_off()
-    _fit_unit_sphere(ax, _SPHERE_FILL / _SPHERE_RAY_LENGTH)
+    _fit_unit_sphere(ax, _SPHERE_FILL)
     return labels
 
 
