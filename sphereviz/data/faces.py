@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -46,6 +47,10 @@ class FaceFolder:
 
     Labels are the positions of the selected identities in sorted name order.
 
+    Symbolic links to folders outside the root are followed once; a link back into the root
+    (another identity under a second name, or the root itself) and a link loop are skipped
+    and listed in ``skipped_links`` (``{"path", "reason"}``), as are looping image links.
+
     Attributes (after construction): ``identity_names``, ``files`` (:class:`FaceFile`,
     sorted by identity then name), ``labels`` (``int64``), ``empty_identities``,
     ``excluded_identities``.
@@ -63,11 +68,12 @@ class FaceFolder:
     labels: np.ndarray = field(init=False)
     empty_identities: list[str] = field(init=False)
     excluded_identities: list[str] = field(init=False)
+    skipped_links: list[dict] = field(init=False)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
         self._validate()
-        listing = _list_identities(self.root)
+        listing, self.skipped_links = _list_identities(self.root)
         self.empty_identities = sorted(name for name, files in listing.items() if not files)
         listing = {name: files for name, files in listing.items() if files}
         self.excluded_identities = sorted(set(self.exclude) & set(listing))
@@ -156,19 +162,52 @@ class FaceFolder:
         }
 
 
-def _list_identities(root: Path) -> dict[str, list[FaceFile]]:
-    """``{identity: [FaceFile, …] sorted by name}`` for every sub-folder of ``root``."""
+def _list_identities(root: Path) -> tuple[dict[str, list[FaceFile]], list[dict]]:
+    """``{identity: [FaceFile, …] sorted by name}`` for every sub-folder of ``root``, and the
+    links skipped (``{"path", "reason"}``: loops, links back into the root)."""
     listing: dict[str, list[FaceFile]] = {}
+    skipped: list[dict] = []
+    real_root = os.path.realpath(root)
+    identity_dirs = []
     with os.scandir(root) as entries:
-        identity_dirs = sorted(
-            (entry.name for entry in entries if entry.is_dir() and not entry.name.startswith(".")),
-        )
-    for name in identity_dirs:
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                is_dir = entry.is_dir()
+            except OSError as error:  # ELOOP: a link to itself or in a circle
+                skipped.append({"path": entry.name, "reason": _link_problem(error)})
+                continue
+            if not is_dir:
+                continue
+            if entry.is_symlink():
+                target = os.path.realpath(entry.path)
+                inside = os.path.commonpath([target, real_root]) in (real_root, target)
+                if inside:  # the root, an ancestor of it, or another identity folder
+                    skipped.append(
+                        {"path": entry.name, "reason": f"a link back into the face root ({target})"}
+                    )
+                    continue
+            identity_dirs.append(entry.name)
+    for name in sorted(identity_dirs):
         files = []
         with os.scandir(root / name) as entries:
             for entry in entries:
-                if entry.name.lower().endswith(IMAGE_EXTENSIONS) and entry.is_file():
+                if not entry.name.lower().endswith(IMAGE_EXTENSIONS):
+                    continue
+                try:
+                    if not entry.is_file():
+                        continue
                     stat = entry.stat()
-                    files.append(FaceFile(f"{name}/{entry.name}", stat.st_size, stat.st_mtime_ns))
+                except OSError as error:
+                    skipped.append({"path": f"{name}/{entry.name}", "reason": _link_problem(error)})
+                    continue
+                files.append(FaceFile(f"{name}/{entry.name}", stat.st_size, stat.st_mtime_ns))
         listing[name] = sorted(files, key=lambda face: face.relative_path)
-    return listing
+    return listing, sorted(skipped, key=lambda item: item["path"])
+
+
+def _link_problem(error: OSError) -> str:
+    if error.errno == errno.ELOOP:
+        return "a symbolic link loop"
+    return f"cannot be read ({error.strerror or error})"

@@ -17,7 +17,17 @@ that owns it; one whose process was killed (SIGKILL, power loss) is removed by t
 
 Decoding and alignment run in worker processes over chunks of images; each worker writes its
 chunk of crops straight into the preallocated ``images.npy`` (one write per chunk at the
-chunk's offset), so no image array is pickled back.
+chunk's offset), so no image array is pickled back. Workers end with the command that started
+them, even when it is SIGKILLed (see :func:`_end_with_parent`).
+
+Reliability: one writer per cache (``.<name>.lock`` beside it, :mod:`sphereviz.locks`; a
+second ``prepare-faces`` into the same ``--out`` refuses and names the holder); every run,
+also one that reuses the cache, first puts back a cache left hidden by a crash between the two
+renames of a rebuild and removes what killed builds left. The space needed is checked before
+writing and the file's blocks are allocated up front (``posix_fallocate``); nothing is written
+through a memory map, so a full disk is an ``OSError`` with a message, never a SIGBUS. Images
+that decode but cannot hold a face (too small, landmarks off the image or with coincident
+eyes, a crop almost all one colour) are skipped and counted by reason in the manifest.
 """
 
 from __future__ import annotations
@@ -50,12 +60,22 @@ from sphereviz.data.align import (
     REFERENCE_POINTS,
     LandmarkFrame,
     UnreadableImageError,
+    check_crop_not_uniform,
     load_face_crop,
     read_landmarks,
 )
 from sphereviz.data.arrays import ArrayDataset
 from sphereviz.data.faces import CASIA_LFW_OVERLAP, FaceFolder
-from sphereviz.fileio import print_json_summary
+from sphereviz.errors import report_error
+from sphereviz.fileio import (
+    check_free_space,
+    check_regular_file,
+    check_writable_folder,
+    chmod_as_umask,
+    print_json_summary,
+    read_text_file,
+)
+from sphereviz.locks import FolderLock
 
 CACHE_FORMAT = "sphereviz-face-cache"
 CACHE_VERSION = 1
@@ -100,7 +120,14 @@ def load_face_cache(path: str | os.PathLike) -> FaceCache:
             f"{directory} is not a face cache (no {MANIFEST_NAME}); build one with "
             "`sphereviz prepare-faces --root FACES --out CACHE`"
         )
-    manifest = json.loads(manifest_path.read_text())
+    try:
+        manifest = json.loads(read_text_file(manifest_path, "face cache manifest"))
+    except ValueError as error:
+        raise ValueError(
+            f"{manifest_path}: not readable JSON ({error}); rebuild the cache with "
+            "`sphereviz prepare-faces --force`"
+        ) from error
+    _check_manifest(manifest, manifest_path)
     if manifest.get("format") != CACHE_FORMAT or manifest.get("version") != CACHE_VERSION:
         raise ValueError(
             f"{manifest_path}: format {manifest.get('format')!r} version "
@@ -109,13 +136,25 @@ def load_face_cache(path: str | os.PathLike) -> FaceCache:
         )
     try:
         images = np.load(directory / "images.npy", mmap_mode="r")
-        labels = np.load(directory / "labels.npy").astype(np.int64, copy=False)
+        labels = np.load(directory / "labels.npy")
         names = [str(name) for name in np.load(directory / "identity_names.npy")]
         paths = np.load(directory / "paths.npy")
     except (OSError, ValueError) as error:
         raise ValueError(
             f"{directory}: damaged face cache ({error}); rebuild it with `sphereviz prepare-faces`"
         ) from error
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(
+            f"{directory / 'labels.npy'}: labels must be a 1-D integer array, got "
+            f"{labels.dtype} with shape {labels.shape} (float labels would be silently "
+            "truncated); rebuild the cache with `sphereviz prepare-faces --force`"
+        )
+    labels = labels.astype(np.int64, copy=False)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != CROP_SHAPE:
+        raise ValueError(
+            f"{directory / 'images.npy'}: expected uint8 N×{'×'.join(map(str, CROP_SHAPE))} "
+            f"crops, got {images.dtype} {images.shape}; rebuild it with `sphereviz prepare-faces`"
+        )
     expected_shape = tuple(manifest["shape"])
     if images.shape != expected_shape or len(labels) != len(images) or len(paths) != len(images):
         raise ValueError(
@@ -126,14 +165,90 @@ def load_face_cache(path: str | os.PathLike) -> FaceCache:
     return FaceCache(images, labels, names, source, paths, manifest, directory)
 
 
+MANIFEST_REQUIRED = {"format": str, "version": int, "shape": list, "inputs": dict}
+
+
+def _check_manifest(manifest, path: Path) -> None:
+    """ValueError unless ``manifest`` is an object with the keys a cache needs."""
+    if not isinstance(manifest, dict):
+        raise ValueError(
+            f"{path}: expected a JSON object, got {type(manifest).__name__}; rebuild the cache "
+            "with `sphereviz prepare-faces --force`"
+        )
+    problems = [
+        f"{key!r} {'missing' if key not in manifest else 'is not a ' + kind.__name__}"
+        for key, kind in MANIFEST_REQUIRED.items()
+        if not isinstance(manifest.get(key), kind)
+    ]
+    inputs = manifest.get("inputs")
+    if isinstance(inputs, dict) and not isinstance(inputs.get("root"), str):
+        problems.append("'inputs.root' missing")
+    if problems:
+        raise ValueError(
+            f"{path}: not a complete face cache manifest ({', '.join(problems)}); rebuild the "
+            "cache with `sphereviz prepare-faces --force`"
+        )
+
+
 # ---------------------------------------------------------------------------------------------
 # Decoding + alignment of many images, in worker processes.
 
 
-def _init_worker() -> None:
+def _init_worker(parent_pid: int | None = None) -> None:
     import cv2
 
     cv2.setNumThreads(0)  # one process per core; OpenCV's own threads would only compete
+    if parent_pid is not None:
+        _end_with_parent(parent_pid)
+
+
+PARENT_POLL_SECONDS = 0.5
+"""How often a worker checks that the process that started the pool still runs."""
+
+
+def _end_with_parent(parent_pid: int) -> None:
+    """Make this worker exit when ``parent_pid`` (the command that started the pool) ends.
+
+    A SIGKILLed parent runs no cleanup, and pool workers are children of the forkserver, not
+    of the parent, so nothing would stop them. On Linux the kernel sends SIGKILL when the
+    worker's own parent (the forkserver) dies (``prctl(PR_SET_PDEATHSIG)``), and a daemon
+    thread polls ``parent_pid`` every :data:`PARENT_POLL_SECONDS`, ending the worker with
+    ``os._exit`` once it is gone (or a zombie). The forkserver and the resource tracker then
+    see their pipes close and exit too.
+    """
+    import threading
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while _process_running(parent_pid):
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="sphereviz-parent-watch", daemon=True).start()
+
+
+def _process_running(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, killed but not yet reaped, counts as ended)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True
 
 
 def _align_chunk(
@@ -147,7 +262,9 @@ def _align_chunk(
     for position, path in enumerate(paths):
         points = None if landmarks is None else landmarks[position]
         try:
-            crops[position] = load_face_crop(path, points, landmark_frame)
+            crop = load_face_crop(path, points, landmark_frame)
+            check_crop_not_uniform(crop)
+            crops[position] = crop
         except (UnreadableImageError, ValueError, cv2.error) as error:
             failures.append((position, str(error)))
     return crops, failures
@@ -194,10 +311,27 @@ def _pool_context() -> multiprocessing.context.BaseContext:
 
 
 def create_crop_file(path: str | os.PathLike, count: int) -> int:
-    """Create a zero-filled ``count×112×96×3`` ``uint8`` ``.npy``; return its data offset."""
-    output = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(count, *CROP_SHAPE))
-    offset = output.offset if isinstance(output, np.memmap) else 0
-    del output
+    """Create a zero-filled ``count×112×96×3`` ``uint8`` ``.npy``; return its data offset.
+
+    The data blocks are reserved at once (``posix_fallocate``), so a disk too small for the
+    cache is an ``OSError`` (ENOSPC) here, before any decoding, instead of a sparse file whose
+    later writes fail (or, written through a memory map, kill the process with SIGBUS).
+    """
+    return _create_npy(path, (count, *CROP_SHAPE))
+
+
+def _create_npy(path: str | os.PathLike, shape: tuple[int, ...]) -> int:
+    """A uint8 ``.npy`` of ``shape`` with its blocks allocated; returns the data offset."""
+    header = {"descr": "|u1", "fortran_order": False, "shape": tuple(shape)}
+    nbytes = math.prod(shape)
+    with open(path, "wb") as file:
+        np.lib.format.write_array_header_1_0(file, header)
+        offset = file.tell()
+        if nbytes:
+            if hasattr(os, "posix_fallocate"):
+                os.posix_fallocate(file.fileno(), offset, nbytes)
+            else:
+                file.truncate(offset + nbytes)
     return offset
 
 
@@ -248,6 +382,7 @@ def align_to_file(
                 max_workers=min(workers, len(tasks)),
                 mp_context=_pool_context(),
                 initializer=_init_worker,
+                initargs=(os.getpid(),),
             )
             try:
                 futures = [executor.submit(_align_and_write, *task) for task in tasks]
@@ -340,8 +475,10 @@ def _existing_cache_hash(out: Path) -> str | None:
             )
         return None
     try:
-        manifest = json.loads(manifest_path.read_text())
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8-sig"))
     except (OSError, ValueError):
+        manifest = {}
+    if not isinstance(manifest, dict):
         manifest = {}
     if manifest.get("format") != CACHE_FORMAT:
         raise ValueError(
@@ -364,6 +501,7 @@ def _start_build_folder(out: Path) -> Path:
     """A fresh hidden sibling of ``out`` to build in, recording this process as its owner."""
     _remove_abandoned_builds(out)
     building = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    chmod_as_umask(building, directory=True)  # mkdtemp makes 0700 whatever the umask
     owner = {"pid": os.getpid(), "host": socket.gethostname()}
     (building / BUILD_OWNER_NAME).write_text(json.dumps(owner))
     return building
@@ -379,7 +517,10 @@ def _remove_abandoned_builds(out: Path) -> list[Path]:
     """
     removed = []
     for candidate in out.parent.glob(f".{out.name}.building-*"):
-        if _build_is_abandoned(candidate):
+        finished = (candidate / MANIFEST_NAME).is_file() and not (
+            candidate / BUILD_OWNER_NAME
+        ).exists()  # complete but never moved into place: a crash between the renames
+        if finished or _build_is_abandoned(candidate):
             shutil.rmtree(candidate, ignore_errors=True)
             removed.append(candidate)
     if out.exists():
@@ -407,6 +548,42 @@ def _build_is_abandoned(building: Path) -> bool:
     except PermissionError:  # alive, owned by another user
         return False
     return False
+
+
+def _recover_interrupted_replacement(out: Path) -> Path | None:
+    """Put a cache back at ``out`` after a crash between the two renames of a rebuild.
+
+    Called with the cache's lock held. With ``out`` missing, a finished build (its owner
+    record already removed, a manifest written: the state just before the renames) becomes
+    ``out``; failing that, the replaced old cache ``.<name>.old-*`` is moved back. Returns
+    the folder restored, or None. The leftovers are removed afterwards by
+    :func:`_remove_abandoned_builds`.
+    """
+    if out.exists() or out.is_symlink():
+        return None
+    finished = [
+        folder
+        for folder in out.parent.glob(f".{out.name}.building-*")
+        if not (folder / BUILD_OWNER_NAME).exists() and (folder / MANIFEST_NAME).is_file()
+    ]
+    old = list(out.parent.glob(f".{out.name}.old-*"))
+    for candidate in sorted(finished, key=_mtime, reverse=True) + sorted(
+        old, key=_mtime, reverse=True
+    ):
+        try:
+            load_face_cache(candidate)
+        except (OSError, ValueError, KeyError):
+            continue
+        os.rename(candidate, out)
+        return candidate
+    return None
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _replace_directory(new: Path, out: Path) -> None:
@@ -464,8 +641,8 @@ def prepare_faces(
         seed=seed,
     )
     landmarks_path = None if landmarks is None else Path(landmarks)
-    if landmarks_path is not None and not landmarks_path.is_file():
-        raise ValueError(f"landmark file {landmarks_path} does not exist")
+    if landmarks_path is not None:
+        check_regular_file(landmarks_path, "landmark file")
     if landmarks_path is None and landmark_frame is not None:
         raise ValueError("landmark_frame only makes sense with a landmarks file")
     parameters = {
@@ -475,7 +652,21 @@ def prepare_faces(
     }
     landmarks_stamp = None if landmarks_path is None else _file_stamp(landmarks_path)
     content_hash = _content_hash(folder, landmarks_stamp, parameters)
+    check_writable_folder(out.parent, "face cache folder")
+    with FolderLock(out, "face cache"):
+        return _prepare_locked(
+            folder, out, landmarks_path, landmarks_stamp, landmark_frame, parameters,
+            content_hash, workers, progress, force, started,
+        )  # fmt: skip
 
+
+def _prepare_locked(
+    folder, out, landmarks_path, landmarks_stamp, landmark_frame, parameters, content_hash,
+    workers, progress, force, started,
+) -> FaceCache:  # fmt: skip
+    """The body of :func:`prepare_faces`, run while holding the cache's writer lock."""
+    _recover_interrupted_replacement(out)
+    _remove_abandoned_builds(out)  # on every run, also one that reuses the cache
     existing_hash = _existing_cache_hash(out)
     if existing_hash == content_hash and not force:
         return dataclasses.replace(load_face_cache(out), reused=True)
@@ -495,6 +686,8 @@ def prepare_faces(
         points = np.stack([table[relative_paths[i]] for i in work]) if work else None
 
     out.parent.mkdir(parents=True, exist_ok=True)
+    crop_bytes = math.prod(CROP_SHAPE)
+    check_free_space(out.parent, len(work) * crop_bytes + 2**20, f"a cache of {len(work)} faces")
     building = _start_build_folder(out)
     try:
         images_path = building / "images.npy"
@@ -549,6 +742,7 @@ def prepare_faces(
                 "images": len(kept),
                 "identities": len(names),
                 "skipped": len(skipped),
+                "skipped_by_reason": skip_reasons(skipped),
                 "empty_identities": len(folder.empty_identities),
                 "excluded_identities": len(folder.excluded_identities),
                 "dropped_identities": len(dropped),
@@ -558,6 +752,7 @@ def prepare_faces(
             "empty_identities": folder.empty_identities,
             "excluded_identities": folder.excluded_identities,
             "dropped_identities": dropped,
+            "skipped_links": folder.skipped_links,
             "build_seconds": round(seconds, 3),
         }
         (building / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
@@ -566,6 +761,14 @@ def prepare_faces(
     finally:
         if building.exists():
             shutil.rmtree(building, ignore_errors=True)
+    if folder.skipped_links:
+        warnings.warn(
+            "skipped folder links: "
+            + ", ".join(f"{item['path']} ({item['reason']})" for item in folder.skipped_links)
+            + f"; listed in {out / MANIFEST_NAME}",
+            SkippedImagesWarning,
+            stacklevel=3,
+        )
     if skipped:
         shown = ", ".join(f"{item['path']} ({item['reason']})" for item in skipped[:10])
         more = f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""
@@ -573,22 +776,37 @@ def prepare_faces(
             f"skipped {len(skipped)} of {len(folder)} images: {shown}{more}; "
             f"all are listed in {out / MANIFEST_NAME}",
             SkippedImagesWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     return load_face_cache(out)
 
 
+SKIP_KINDS = ("no landmarks", "not a face", "unreadable")
+
+
+def skip_reasons(skipped: list[dict]) -> dict[str, int]:
+    """``{"no landmarks": n, "not a face": n, "unreadable": n}`` over the skipped images."""
+    counts = dict.fromkeys(SKIP_KINDS, 0)
+    for item in skipped:
+        reason = item["reason"]
+        kind = next((k for k in SKIP_KINDS[:2] if reason.startswith(k)), "unreadable")
+        counts[kind] += 1
+    return counts
+
+
 def _compact(images_path: Path, keep: list[int]) -> None:
-    """Rewrite ``images.npy`` with only the rows in ``keep`` (in chunks, never all in memory)."""
+    """Rewrite ``images.npy`` with only the rows in ``keep`` (in chunks, never all in memory).
+
+    Written with ``write`` into preallocated blocks, never through a memory map: a full disk
+    is an ``OSError``, not a SIGBUS.
+    """
     source = np.load(images_path, mmap_mode="r")
     compact_path = images_path.with_name("images.compact.npy")
-    target = np.lib.format.open_memmap(
-        compact_path, mode="w+", dtype=np.uint8, shape=(len(keep), *source.shape[1:])
-    )
+    check_free_space(compact_path.parent, len(keep) * source[0].nbytes, "the compacted images")
+    offset = _create_npy(compact_path, (len(keep), *source.shape[1:]))
     for start in range(0, len(keep), 4096):
-        target[start : start + 4096] = source[keep[start : start + 4096]]
-    target.flush()
-    del source, target
+        _write_rows(str(compact_path), offset, start, source[keep[start : start + 4096]])
+    del source
     os.replace(compact_path, images_path)
 
 
@@ -651,16 +869,17 @@ def main(argv: list[str] | None = None) -> int:
             progress=True,
             force=args.force,
         )
-    except (ValueError, FileNotFoundError) as error:
-        print(f"sphereviz prepare-faces: error: {error}", file=sys.stderr)
-        return 2
+    except (ValueError, OSError) as error:
+        return report_error("prepare-faces", error, status=1 if isinstance(error, OSError) else 2)
     seconds = time.perf_counter() - started
     counts = cache.manifest["counts"]
     verb = "reused" if cache.reused else "wrote"
+    reasons = counts.get("skipped_by_reason") or {}
+    why = ", ".join(f"{n} {kind}" for kind, n in reasons.items() if n)
     print(
         f"{verb} {cache.directory}: {counts['images']} images of {counts['identities']} "
-        f"identities, shape {list(cache.images.shape)}, {counts['skipped']} skipped, "
-        f"{seconds:.2f} s"
+        f"identities, shape {list(cache.images.shape)}, {counts['skipped']} skipped"
+        f"{f' ({why})' if why else ''}, {seconds:.2f} s"
     )
     if args.json:
         print_json_summary(
@@ -668,6 +887,7 @@ def main(argv: list[str] | None = None) -> int:
                 "images": counts["images"],
                 "identities": counts["identities"],
                 "skipped": counts["skipped"],
+                "skipped_by_reason": counts.get("skipped_by_reason", {}),
                 "shape": list(cache.images.shape),
                 "seconds": round(seconds, 3),
                 "reused": cache.reused,
