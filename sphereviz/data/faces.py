@@ -74,69 +74,40 @@ class FaceFolder:
         self.root = Path(self.root)
         self._validate()
         listing, self.skipped_links = _list_identities(self.root)
-        self.empty_identities = sorted(name for name, files in listing.items() if not files)
-        listing = {name: files for name, files in listing.items() if files}
-        self.excluded_identities = sorted(set(self.exclude) & set(listing))
-        for name in self.excluded_identities:
-            del listing[name]
-        if self.identities is not None:
-            wanted = list(dict.fromkeys(self.identities))
-            missing = [name for name in wanted if name not in listing]
-            if missing:
-                raise ValueError(
-                    f"identities not found (or empty, or excluded) under {self.root}: "
-                    f"{', '.join(missing[:10])}{' …' if len(missing) > 10 else ''}; "
-                    "check the names against the folder names"
-                )
-            listing = {name: listing[name] for name in wanted}
-        listing = {
-            name: files
-            for name, files in listing.items()
-            if len(files) >= self.min_images_per_identity
-        }
-        if self.top_k_identities is not None:
-            by_count = sorted(listing, key=lambda name: (-len(listing[name]), name))
-            listing = {name: listing[name] for name in by_count[: self.top_k_identities]}
-        if not listing:
-            raise ValueError(
-                f"the selection under {self.root} is empty: no identity folder with at least "
-                f"{self.min_images_per_identity} images of type {', '.join(IMAGE_EXTENSIONS)} "
-                "is left after the exclusions and filters; check root and the selection options"
-            )
-        rng = np.random.default_rng(self.seed)
-        self.identity_names = sorted(listing)
-        self.files = []
-        labels = []
-        for label, name in enumerate(self.identity_names):
-            files = listing[name]
-            if self.max_images_per_identity is not None and len(files) > (
-                self.max_images_per_identity
-            ):
-                keep = rng.choice(len(files), size=self.max_images_per_identity, replace=False)
-                files = [files[i] for i in np.sort(keep)]
-            self.files.extend(files)
-            labels.extend([label] * len(files))
-        self.labels = np.asarray(labels, dtype=np.int64)
+        selection = select_identities(
+            listing,
+            identities=self.identities,
+            top_k_identities=self.top_k_identities,
+            min_images_per_identity=self.min_images_per_identity,
+            max_images_per_identity=self.max_images_per_identity,
+            exclude=self.exclude,
+            seed=self.seed,
+            where=str(self.root),
+            what=f"identity folder with at least {self.min_images_per_identity} images of "
+            f"type {', '.join(IMAGE_EXTENSIONS)}",
+        )
+        self.identity_names = selection.identity_names
+        self.files = selection.items
+        self.labels = selection.labels
+        self.empty_identities = selection.empty_identities
+        self.excluded_identities = selection.excluded_identities
 
     def _validate(self) -> None:
         if not self.root.is_dir():
             raise ValueError(
                 f"face root {self.root} is not a directory; expected root/<identity>/<image>"
             )
-        if isinstance(self.identities, str):
-            raise ValueError(
-                f"identities must be a list of names, got the string {self.identities!r}"
-            )
-        for name, value, lowest in (
-            ("top_k_identities", self.top_k_identities, 1),
-            ("min_images_per_identity", self.min_images_per_identity, 1),
-            ("max_images_per_identity", self.max_images_per_identity, 1),
-        ):
-            if value is not None and (not isinstance(value, int | np.integer) or value < lowest):
-                raise ValueError(f"{name} must be an integer >= {lowest} or None, got {value!r}")
+        validate_selection(
+            self.identities,
+            self.top_k_identities,
+            self.min_images_per_identity,
+            self.max_images_per_identity,
+        )
 
     def __len__(self) -> int:
         return len(self.files)
+
+    form = "folder"
 
     @property
     def num_identities(self) -> int:
@@ -152,14 +123,119 @@ class FaceFolder:
 
     def parameters(self) -> dict:
         """The selection options, as JSON-ready values."""
-        return {
-            "identities": None if self.identities is None else list(self.identities),
-            "top_k_identities": self.top_k_identities,
-            "min_images_per_identity": self.min_images_per_identity,
-            "max_images_per_identity": self.max_images_per_identity,
-            "exclude": sorted(self.exclude),
-            "seed": self.seed,
-        }
+        return selection_parameters(
+            self.identities,
+            self.top_k_identities,
+            self.min_images_per_identity,
+            self.max_images_per_identity,
+            self.exclude,
+            self.seed,
+        )
+
+
+def selection_parameters(
+    identities: Sequence[str] | None,
+    top_k_identities: int | None,
+    min_images_per_identity: int,
+    max_images_per_identity: int | None,
+    exclude: Sequence[str],
+    seed: int,
+) -> dict:
+    """The selection options, as JSON-ready values (the same keys for every source form)."""
+    return {
+        "identities": None if identities is None else list(identities),
+        "top_k_identities": top_k_identities,
+        "min_images_per_identity": min_images_per_identity,
+        "max_images_per_identity": max_images_per_identity,
+        "exclude": sorted(exclude),
+        "seed": seed,
+    }
+
+
+def validate_selection(
+    identities: Sequence[str] | None,
+    top_k_identities: int | None,
+    min_images_per_identity: int,
+    max_images_per_identity: int | None,
+) -> None:
+    """Raise ``ValueError`` for selection options of the wrong type or range."""
+    if isinstance(identities, str):
+        raise ValueError(f"identities must be a list of names, got the string {identities!r}")
+    for name, value, lowest in (
+        ("top_k_identities", top_k_identities, 1),
+        ("min_images_per_identity", min_images_per_identity, 1),
+        ("max_images_per_identity", max_images_per_identity, 1),
+    ):
+        if value is not None and (not isinstance(value, int | np.integer) or value < lowest):
+            raise ValueError(f"{name} must be an integer >= {lowest} or None, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What :func:`select_identities` keeps: names, items (identity-major), labels, and the
+    identities it skipped as empty or excluded."""
+
+    identity_names: list[str]
+    items: list
+    labels: np.ndarray
+    empty_identities: list[str]
+    excluded_identities: list[str]
+
+
+def select_identities(
+    listing: dict[str, list],
+    identities: Sequence[str] | None = None,
+    top_k_identities: int | None = None,
+    min_images_per_identity: int = 1,
+    max_images_per_identity: int | None = None,
+    exclude: Sequence[str] = CASIA_LFW_OVERLAP,
+    seed: int = 0,
+    where: str = "the source",
+    what: str = "identity",
+) -> Selection:
+    """The subset selection of :class:`FaceFolder` (steps 1–6 there) on any ``{identity:
+    [item, …]}`` listing (items in their stored order), so every source form selects alike.
+
+    ``where`` and ``what`` only word the error messages.
+    """
+    empty = sorted(name for name, items in listing.items() if not items)
+    listing = {name: items for name, items in listing.items() if items}
+    excluded = sorted(set(exclude) & set(listing))
+    for name in excluded:
+        del listing[name]
+    if identities is not None:
+        wanted = list(dict.fromkeys(identities))
+        missing = [name for name in wanted if name not in listing]
+        if missing:
+            raise ValueError(
+                f"identities not found (or empty, or excluded) in {where}: "
+                f"{', '.join(missing[:10])}{' …' if len(missing) > 10 else ''}; "
+                "check the names against the identity names there"
+            )
+        listing = {name: listing[name] for name in wanted}
+    listing = {
+        name: items for name, items in listing.items() if len(items) >= min_images_per_identity
+    }
+    if top_k_identities is not None:
+        by_count = sorted(listing, key=lambda name: (-len(listing[name]), name))
+        listing = {name: listing[name] for name in by_count[:top_k_identities]}
+    if not listing:
+        raise ValueError(
+            f"the selection in {where} is empty: no {what} is left after the exclusions and "
+            "filters; check root and the selection options"
+        )
+    rng = np.random.default_rng(seed)
+    names = sorted(listing)
+    kept: list = []
+    labels: list[int] = []
+    for label, name in enumerate(names):
+        items = listing[name]
+        if max_images_per_identity is not None and len(items) > max_images_per_identity:
+            keep = rng.choice(len(items), size=max_images_per_identity, replace=False)
+            items = [items[i] for i in np.sort(keep)]
+        kept.extend(items)
+        labels.extend([label] * len(items))
+    return Selection(names, kept, np.asarray(labels, dtype=np.int64), empty, excluded)
 
 
 def _list_identities(root: Path) -> tuple[dict[str, list[FaceFile]], list[dict]]:

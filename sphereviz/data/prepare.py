@@ -1,5 +1,8 @@
 """``sphereviz prepare-faces``: decode, align and cache a face folder as memory-mappable arrays.
 
+The folder may also be CASIA-WebFace's packed forms, insightface's RecordIO or a zip plus a
+landmark list (:mod:`sphereviz.data.sources`); they share the selection and the cache.
+
 A cache is a folder::
 
     images.npy           uint8 N×112×96×3 (RGB), opened memory-mapped
@@ -66,6 +69,7 @@ from sphereviz.data.align import (
 )
 from sphereviz.data.arrays import ArrayDataset
 from sphereviz.data.faces import CASIA_LFW_OVERLAP, FaceFolder
+from sphereviz.data.sources import CropReader, FaceSource, open_face_source
 from sphereviz.errors import report_error
 from sphereviz.fileio import (
     check_free_space,
@@ -81,6 +85,12 @@ CACHE_FORMAT = "sphereviz-face-cache"
 CACHE_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 _ARRAY_FILES = ("images.npy", "labels.npy", "identity_names.npy", "paths.npy")
+
+
+_ALIGNMENT = {
+    "recordio": "packed 112×112, columns 8…103 (ArcFace template = SphereFace's + 8 px in x)",
+    "zip": "5-point similarity",
+}
 
 
 class SkippedImagesWarning(UserWarning):
@@ -252,11 +262,19 @@ def _process_running(pid: int) -> bool:
 
 
 def _align_chunk(
-    paths: Sequence[str], landmarks: np.ndarray | None, landmark_frame: LandmarkFrame
+    paths: Sequence[str],
+    landmarks: np.ndarray | None,
+    landmark_frame: LandmarkFrame,
+    reader: CropReader | None = None,
 ) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    """Crops of ``paths`` (zeros where one fails) and the ``(position, reason)`` failures."""
+    """Crops of ``paths`` (zeros where one fails) and the ``(position, reason)`` failures.
+
+    With a ``reader`` (a packed or zip source's), ``paths`` are that reader's items.
+    """
     import cv2
 
+    if reader is not None:
+        return reader.read_crops(paths, landmarks, landmark_frame)
     crops = np.zeros((len(paths), *CROP_SHAPE), dtype=np.uint8)
     failures = []
     for position, path in enumerate(paths):
@@ -287,9 +305,10 @@ def _align_and_write(
     paths: Sequence[str],
     landmarks: np.ndarray | None,
     landmark_frame: LandmarkFrame,
+    reader: CropReader | None = None,
 ) -> tuple[int, list[tuple[int, str]]]:
     """Worker task: align a chunk and write it into the output file; only failures go back."""
-    crops, failures = _align_chunk(paths, landmarks, landmark_frame)
+    crops, failures = _align_chunk(paths, landmarks, landmark_frame, reader)
     if len(crops):
         _write_rows(output_path, data_offset, start, crops)
     return len(paths), [(start + position, reason) for position, reason in failures]
@@ -344,15 +363,18 @@ def align_to_file(
     workers: int | None = None,
     progress: bool = True,
     description: str = "aligning faces",
+    reader: CropReader | None = None,
 ) -> list[tuple[int, str]]:
     """Decode and align ``paths`` into the ``.npy`` made by :func:`create_crop_file`.
 
     ``landmarks`` is ``None`` (centre crop for every image) or ``N×5×2``. Chunks of images go
     to ``workers`` processes (1: this process), each writing its crops straight into the file.
-    Returns the failures as ``(index, reason)``; their rows stay zero.
+    With a ``reader`` (:class:`~sphereviz.data.sources.CropReader`), ``paths`` are its items
+    (records, zip members), read by it a chunk per call. Returns the failures as ``(index,
+    reason)``; their rows stay zero.
     """
     output_path = str(output_path)
-    paths = [os.fspath(path) for path in paths]
+    paths = [os.fspath(path) for path in paths] if reader is None else list(paths)
     workers = default_workers() if workers is None else workers
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -366,6 +388,7 @@ def align_to_file(
             paths[start : start + chunk],
             None if landmarks is None else landmarks[start : start + chunk],
             landmark_frame,
+            reader,
         )
         for start in range(0, count, chunk)
     ]
@@ -434,7 +457,9 @@ def align_images(
 # The cache.
 
 
-def _content_hash(folder: FaceFolder, landmarks_stamp: dict | None, parameters: dict) -> str:
+def _content_hash(
+    folder: FaceFolder | FaceSource, landmarks_stamp: dict | None, parameters: dict
+) -> str:
     digest = hashlib.sha256()
     header = {
         "format": CACHE_FORMAT,
@@ -614,6 +639,13 @@ def prepare_faces(
 ) -> FaceCache:
     """Decode, align and cache the faces of ``root/<identity>/<image>`` into the folder ``out``.
 
+    ``root`` may also be one of the packed CASIA-WebFace forms (found by
+    :func:`~sphereviz.data.sources.detect_form`): a folder with insightface's ``train.rec`` +
+    ``train.idx`` (:mod:`~sphereviz.data.recordio`; ``landmarks`` must be ``None``) or a
+    ``.zip`` whose landmark list ``landmarks`` is (:mod:`~sphereviz.data.casia_zip`). The
+    manifest records the form (``inputs.form``); damaged records and members are skipped as
+    unreadable images are.
+
     Selection options are :class:`~sphereviz.data.faces.FaceFolder`'s. With a ``landmarks``
     file (LFW's format, see :func:`~sphereviz.data.align.read_landmarks`; ``landmark_frame``
     the image size the landmarks were measured on), every image is aligned by the 5-point
@@ -631,8 +663,9 @@ def prepare_faces(
     """
     started = time.perf_counter()
     out = Path(out)
-    folder = FaceFolder(
+    folder = open_face_source(
         root,
+        landmarks=landmarks,
         identities=identities,
         top_k_identities=top_k_identities,
         min_images_per_identity=min_images_per_identity,
@@ -645,24 +678,31 @@ def prepare_faces(
         check_regular_file(landmarks_path, "landmark file")
     if landmarks_path is None and landmark_frame is not None:
         raise ValueError("landmark_frame only makes sense with a landmarks file")
+    folder_alignment = "5-point similarity" if landmarks_path else "centre crop"
     parameters = {
         **folder.parameters(),
         "landmark_frame": landmark_frame,
-        "alignment": "5-point similarity" if landmarks_path else "centre crop",
+        "alignment": _ALIGNMENT.get(folder.form, folder_alignment),
     }
     landmarks_stamp = None if landmarks_path is None else _file_stamp(landmarks_path)
-    content_hash = _content_hash(folder, landmarks_stamp, parameters)
+    source_stamp = None
+    inputs_stamp = landmarks_stamp
+    if folder.form != "folder":
+        parameters["form"] = folder.form
+        source_stamp = folder.stamp()
+        inputs_stamp = {"landmarks": landmarks_stamp, "source_files": source_stamp}
+    content_hash = _content_hash(folder, inputs_stamp, parameters)
     check_writable_folder(out.parent, "face cache folder")
     with FolderLock(out, "face cache"):
         return _prepare_locked(
-            folder, out, landmarks_path, landmarks_stamp, landmark_frame, parameters,
-            content_hash, workers, progress, force, started,
+            folder, out, landmarks_path, landmarks_stamp, source_stamp, landmark_frame,
+            parameters, content_hash, workers, progress, force, started,
         )  # fmt: skip
 
 
 def _prepare_locked(
-    folder, out, landmarks_path, landmarks_stamp, landmark_frame, parameters, content_hash,
-    workers, progress, force, started,
+    folder, out, landmarks_path, landmarks_stamp, source_stamp, landmark_frame, parameters,
+    content_hash, workers, progress, force, started,
 ) -> FaceCache:  # fmt: skip
     """The body of :func:`prepare_faces`, run while holding the cache's writer lock."""
     _recover_interrupted_replacement(out)
@@ -675,7 +715,13 @@ def _prepare_locked(
     skipped: list[dict] = []
     work = list(range(len(folder)))
     points = None
-    if landmarks_path is not None:
+    reader = items = None
+    if folder.form != "folder":
+        source_work = folder.work()
+        work, points, reader = source_work.positions, source_work.landmarks, source_work.reader
+        items = source_work.items
+        skipped += source_work.skipped
+    elif landmarks_path is not None:
         table = read_landmarks(landmarks_path)
         missing = [i for i in work if relative_paths[i] not in table]
         skipped += [
@@ -693,14 +739,17 @@ def _prepare_locked(
         images_path = building / "images.npy"
         offset = create_crop_file(images_path, len(work))
         root_text = os.fspath(folder.root)
+        if items is None:
+            items = [os.path.join(root_text, relative_paths[i]) for i in work]
         failures = align_to_file(
             images_path,
             offset,
-            [os.path.join(root_text, relative_paths[i]) for i in work],
+            items,
             points,
             landmark_frame,
             workers,
             progress,
+            reader=reader,
         )
         failed = {index for index, _ in failures}
         skipped += [
@@ -733,7 +782,9 @@ def _prepare_locked(
             "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "inputs": {
                 "root": str(Path(folder.root).resolve()),
+                "form": folder.form,
                 "landmarks": landmarks_stamp,
+                "source_files": source_stamp,
                 "selected_files": len(folder),
             },
             "parameters": parameters,
@@ -752,7 +803,7 @@ def _prepare_locked(
             "empty_identities": folder.empty_identities,
             "excluded_identities": folder.excluded_identities,
             "dropped_identities": dropped,
-            "skipped_links": folder.skipped_links,
+            "skipped_links": getattr(folder, "skipped_links", []),
             "build_seconds": round(seconds, 3),
         }
         (building / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
@@ -761,7 +812,7 @@ def _prepare_locked(
     finally:
         if building.exists():
             shutil.rmtree(building, ignore_errors=True)
-    if folder.skipped_links:
+    if getattr(folder, "skipped_links", []):
         warnings.warn(
             "skipped folder links: "
             + ", ".join(f"{item['path']} ({item['reason']})" for item in folder.skipped_links)
@@ -823,9 +874,18 @@ def build_parser() -> argparse.ArgumentParser:
             "the same inputs reuses the cache."
         ),
     )
-    parser.add_argument("--root", required=True, help="face folder root/<identity>/<image>")
+    parser.add_argument(
+        "--root",
+        required=True,
+        help="face folder root/<identity>/<image>; or a folder with insightface's train.rec + "
+        "train.idx (112×112, cropped to 112×96); or a .zip (with --landmarks: its list)",
+    )
     parser.add_argument("--out", required=True, help="cache folder to write")
-    parser.add_argument("--landmarks", help="5-point landmark file (LFW format); else centre crop")
+    parser.add_argument(
+        "--landmarks",
+        help="5-point landmark file: LFW format for a folder (else centre crop); for a zip its "
+        "list '<path>\\t<class id>\\t<x1>\\t<y1>…<y5>' (required)",
+    )
     parser.add_argument(
         "--landmark-frame",
         type=int,
