@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import ipywidgets  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from matplotlib.collections import PathCollection  # noqa: E402
 
 from sphereviz import margins, widgets  # noqa: E402
 
@@ -373,7 +374,8 @@ def test_train_explorer_draws_every_epoch_on_the_circle():
     assert "epoch 2" in explorer.readout.value
     assert run.embeddings["features"].shape == (60, 2)
     (ax,) = explorer.figure.axes
-    points = np.concatenate([c.get_offsets() for c in ax.collections])
+    scatters = [c for c in ax.collections if isinstance(c, PathCollection)]  # not the rings
+    points = np.concatenate([c.get_offsets() for c in scatters])
     assert len(points) == 60
     np.testing.assert_allclose(np.linalg.norm(points, axis=1), 1.0, atol=1e-9)
     assert not explorer.controls["train"].disabled
