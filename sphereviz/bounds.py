@@ -4,8 +4,9 @@ Binary case: the boundary equations mφ = θ₁₂ − φ, mφ = θ₁₂ + φ a
 wrapped mφ = 2π − θ₁₂ − φ give the reach of class 1's region; from them the max intra-class
 and min inter-class angles, the inequality intra ≤ inter, the polynomial m² − 4m + 1 ≥ 0 and,
 only once both cases are solved, m_min ≥ 2 + √3 (smallest integer 4). Uniformly spaced K
-classes: (m − 3)(m + 1) ≥ 0, m_min = 3 for every K. ``numeric_cross_check`` applies the decision rule to dense grids of points
-(``sphereviz.geometry``) and confirms the criterion flips exactly at those values.
+classes: (m − 3)(m + 1) ≥ 0, m_min = 3 for every K. ``numeric_cross_check`` applies the
+decision rule to dense grids of points (``sphereviz.geometry``) and confirms the criterion
+flips exactly at those values.
 
 ``sphereviz bounds`` prints the derivation step by step; ``--json`` adds a summary line.
 """
