@@ -15,6 +15,7 @@ from sphereviz import __version__
 SUBCOMMANDS = {
     "demo": ("sphereviz.demo", "train the MNIST comparison, derive the bounds, redo figures/"),
     "bounds": ("sphereviz.bounds", "derive m >= 2+sqrt(3) and m >= 3 with sympy, step by step"),
+    "margin": ("sphereviz.margin_cli", "the margin A-Softmax trains at annealing weight λ"),
     "train": ("sphereviz.train", "train a loss of the family on MNIST, Fashion-MNIST or faces"),
     "evaluate-lfw": ("sphereviz.evaluate", "open-set verification on LFW pairs, 10-fold"),
     "prepare-faces": ("sphereviz.data.prepare", "decode, align and cache a face folder"),

@@ -1,7 +1,9 @@
-"""The margin functions of SphereFace: ψ(θ), T_m(cos θ) and the λ annealing schedule.
+"""The margin functions of SphereFace: ψ(θ), T_m(cos θ), the annealed target and λ's schedule.
 
 One source of truth for each formula. Every function accepts numpy arrays and torch tensors
-(and Python floats), and returns the same kind it was given.
+(and Python floats), and returns the same kind it was given. torch is never imported here: a
+tensor is recognised by its type, so the math layer (``geometry``, ``bounds``, ``sphereviz
+margin``) runs in a Python without torch.
 
 References: W. Liu et al., "SphereFace: Deep Hypersphere Embedding for Face Recognition",
 CVPR 2017, eq. (6)-(7); the official Caffe ``MarginInnerProduct`` layer for the annealing.
@@ -10,20 +12,28 @@ CVPR 2017, eq. (6)-(7); the official Caffe ``MarginInnerProduct`` layer for the 
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
-import torch
 
 __all__ = [
     "LambdaSchedule",
+    "annealed_psi",
+    "blend_with_cosine",
     "chebyshev_cos",
     "check_integer_margin",
     "psi",
     "psi_from_cos",
     "psi_k",
 ]
+
+
+def _is_tensor(value) -> bool:
+    """True for a torch tensor, without importing torch (it is loaded if one exists)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.Tensor)
 
 
 def check_integer_margin(m, loss_name: str = "A-Softmax") -> int:
@@ -56,7 +66,7 @@ def chebyshev_cos(cos_theta, m: int):
     Needs no acos, so it is smooth at c = ±1, which is why the official layer uses it.
     """
     m = check_integer_margin(m, "chebyshev_cos") if m != 0 else 0
-    if not isinstance(cos_theta, torch.Tensor):
+    if not _is_tensor(cos_theta):
         cos_theta = np.asarray(cos_theta, dtype=float)
     previous, current = _ones_like(cos_theta), cos_theta
     if m == 0:
@@ -73,9 +83,8 @@ def psi_k(theta, m: int):
     (an acos upstream would otherwise turn 0·∞ into NaN at cos θ = ±1).
     """
     m = check_integer_margin(m)
-    if isinstance(theta, torch.Tensor):
-        k = torch.floor(theta.detach() * (m / math.pi))
-        return k.clamp(0, m - 1)
+    if _is_tensor(theta):
+        return (theta.detach() * (m / math.pi)).floor().clamp(0, m - 1)
     return np.clip(np.floor(np.asarray(theta, dtype=float) * (m / math.pi)), 0, m - 1)
 
 
@@ -87,9 +96,9 @@ def psi(theta, m: int):
     """
     m = check_integer_margin(m)
     k = psi_k(theta, m)
-    if isinstance(theta, torch.Tensor):
-        sign = 1.0 - 2.0 * torch.remainder(k, 2)
-        return sign * torch.cos(m * theta) - 2.0 * k
+    if _is_tensor(theta):
+        sign = 1.0 - 2.0 * k.remainder(2)
+        return sign * (m * theta).cos() - 2.0 * k
     theta = np.asarray(theta, dtype=float)
     sign = 1.0 - 2.0 * np.mod(k, 2)
     return sign * np.cos(m * theta) - 2.0 * k
@@ -102,13 +111,37 @@ def psi_from_cos(cos_theta, m: int):
     that lie at or above c (θ ≥ jπ/m ⇔ c ≤ cos(jπ/m)). This is the form the losses use.
     """
     m = check_integer_margin(m)
-    is_tensor = isinstance(cos_theta, torch.Tensor)
+    is_tensor = _is_tensor(cos_theta)
     c = cos_theta.detach() if is_tensor else np.asarray(cos_theta, dtype=float)
     k = 0 * c
     for j in range(1, m):
         k = k + (c <= math.cos(j * math.pi / m))
     sign = 1.0 - 2.0 * (k % 2)
     return sign * chebyshev_cos(cos_theta if is_tensor else c, m) - 2.0 * k
+
+
+def blend_with_cosine(margined, cos_theta, annealing_lambda):
+    """The annealed target (λ cos θ + f(θ)) / (1 + λ) of a margined target f(θ).
+
+    The official SphereFace layer (``MarginInnerProduct``) mixes the plain cosine into the
+    margined target with weight λ: λ = 0 trains f alone, a large λ is almost cos θ (modified
+    softmax). Written as (1 − a)·f + a·cos θ with a = λ/(1 + λ), so λ = inf gives exactly
+    cos θ. ``annealing_lambda`` ≥ 0 is a number or an array broadcasting against the others.
+    """
+    lam = np.asarray(annealing_lambda, dtype=float)
+    if np.any(np.isnan(lam) | (lam < 0)):
+        raise ValueError(f"annealing_lambda must be a number >= 0, got {annealing_lambda!r}")
+    finite = np.where(np.isinf(lam), 0.0, lam)
+    weight = np.where(np.isinf(lam), 1.0, finite / (1.0 + finite))
+    weight = float(weight) if weight.ndim == 0 else weight
+    return (1 - weight) * margined + weight * cos_theta
+
+
+def annealed_psi(theta, m: int, annealing_lambda):
+    """What A-Softmax trains under annealing: (λ cos θ + ψ(θ)) / (1 + λ) (``blend_with_cosine``
+    of ψ, eq. (7)); ``theta`` in radians, an array or a tensor."""
+    cos_theta = theta.cos() if _is_tensor(theta) else np.cos(np.asarray(theta, dtype=float))
+    return blend_with_cosine(psi(theta, m), cos_theta, annealing_lambda)
 
 
 @dataclass(frozen=True)
@@ -138,15 +171,15 @@ class LambdaSchedule:
 
     def value(self, iteration):
         """λ at a given iteration (an int, a numpy array or a tensor)."""
-        if isinstance(iteration, torch.Tensor):
+        if _is_tensor(iteration):
             decayed = self.base * (1 + self.gamma * iteration.double()) ** (-self.power)
-            return torch.clamp(decayed, min=self.lambda_min)
+            return decayed.clamp(min=self.lambda_min)
         decayed = self.base * (1 + self.gamma * np.asarray(iteration, dtype=float)) ** (-self.power)
         result = np.maximum(decayed, self.lambda_min)
         return float(result) if np.ndim(result) == 0 else result
 
 
 def _ones_like(x):
-    if isinstance(x, torch.Tensor):
-        return torch.ones_like(x)
+    if _is_tensor(x):
+        return x.new_ones(x.shape)
     return np.ones_like(np.asarray(x, dtype=float))
