@@ -42,7 +42,26 @@ EXPECTED_NOTEBOOKS = [
     "05_open_set_verification.ipynb",
     "06_figures_for_papers.ipynb",
 ]
-NEEDS_LFW = {"04_faces_on_the_sphere.ipynb", "05_open_set_verification.ipynb"}
+SOLUTION_NOTEBOOKS = [f"solutions/{name}" for name in EXPECTED_NOTEBOOKS]
+ALL_NOTEBOOKS = EXPECTED_NOTEBOOKS + SOLUTION_NOTEBOOKS
+NEEDS_LFW = {
+    prefix + name
+    for prefix in ("", "solutions/")
+    for name in ("04_faces_on_the_sphere.ipynb", "05_open_set_verification.ipynb")
+}
+# The works every notebook's References section cites (a distinctive piece of each citation).
+REFERENCES = {
+    "SphereFace": "arXiv:1704.08063",
+    "L-Softmax": "arXiv:1612.02295",
+    "NormFace": "arXiv:1704.06369",
+    "CosFace": "arXiv:1801.09414",
+    "AM-Softmax": "arXiv:1801.05599",
+    "ArcFace": "arXiv:1801.07698",
+    "SphereFace-R": "arXiv:2109.05565",
+    "SphereFace2": "arXiv:2108.01513",
+    "the LFW technical report": "Technical Report 07-49",
+}
+MARKDOWN_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
 DEFINITION_AT_LINE_START = re.compile(r"^(async\s+def|def|class)\s", re.MULTILINE)
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
@@ -62,9 +81,70 @@ def _cells_tagged(notebook: nbformat.NotebookNode, tag: str) -> list[nbformat.No
 def test_the_suite_is_complete():
     present = sorted(path.name for path in NOTEBOOK_DIR.glob("*.ipynb"))
     assert present == EXPECTED_NOTEBOOKS
+    solutions = sorted(f"solutions/{path.name}" for path in NOTEBOOK_DIR.glob("solutions/*.ipynb"))
+    assert solutions == SOLUTION_NOTEBOOKS, "one solution notebook per lesson, of the same name"
 
 
-@pytest.mark.parametrize("name", EXPECTED_NOTEBOOKS)
+def _links(text: str) -> list[str]:
+    """The targets of the markdown links in ``text`` that point at files (not the web)."""
+    return [
+        target.split("#")[0]
+        for target in MARKDOWN_LINK.findall(text)
+        if not re.match(r"^[a-z]+:", target) and not target.startswith("#")
+    ]
+
+
+@pytest.mark.parametrize("name", ALL_NOTEBOOKS)
+def test_notebook_opens_with_objectives_and_closes_with_summary_and_references(name):
+    """The instructor layer: learning objectives first; a Summary and a References section
+    after the results (citing the eight works); links to the neighbouring notebooks and the
+    syllabus, each pointing at a file that exists."""
+    notebook = _read(name)
+    first, last = notebook.cells[0], notebook.cells[-1]
+    assert first.cell_type == "markdown" and first.source.startswith("# "), name
+    assert "Learning objectives" in first.source, f"{name}: the first cell states no objectives"
+    assert last.cell_type == "markdown", f"{name}: the last cell must be the summary"
+    assert "## Summary" in last.source and "## References" in last.source, name
+    missing = [work for work, key in REFERENCES.items() if key not in last.source]
+    assert not missing, f"{name}: the references lack {missing}"
+    folder = (NOTEBOOK_DIR / name).parent
+    index = ALL_NOTEBOOKS.index(name) % len(EXPECTED_NOTEBOOKS)
+    for cell in (first, last):
+        targets = _links(cell.source)
+        broken = [target for target in targets if not (folder / target).is_file()]
+        assert not broken, f"{name}: links to missing files {broken}"
+        neighbours = EXPECTED_NOTEBOOKS[max(index - 1, 0) : index + 2]
+        linked = {Path(target).name for target in targets}
+        assert set(neighbours) - {EXPECTED_NOTEBOOKS[index]} <= linked, (
+            f"{name}: link the previous and the next notebook"
+        )
+        assert "README.md" in linked, f"{name}: link the syllabus"
+
+
+def test_syllabus_links_every_notebook_and_the_readme_links_it():
+    syllabus = (NOTEBOOK_DIR / "README.md").read_text(encoding="utf-8")
+    targets = _links(syllabus)
+    assert not [t for t in targets if not (NOTEBOOK_DIR / t).exists()], targets
+    assert set(EXPECTED_NOTEBOOKS) <= {Path(t).name for t in targets}
+    for heading in ("## The 50-minute lecture path", "## The homework and lab path", "## Glossary"):
+        assert heading in syllabus
+    for term in (
+        "Angular margin",
+        "Max intra-class",
+        "Min inter-class",
+        "Feasible region",
+        "Closed-set / open-set",
+        "View 1 / View 2",
+        "TAR@FAR",
+        "EER",
+        "AFS",
+        "effective m",
+    ):
+        assert term in syllabus, f"the glossary lacks {term!r}"
+    assert "(notebooks/README.md)" in (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", ALL_NOTEBOOKS)
 def test_committed_notebook_is_clean_and_structured(name):
     notebook = _read(name)
     nbformat.validate(notebook)
@@ -114,7 +194,7 @@ def _literal_or_text(text: str) -> object:
         return text
 
 
-@pytest.mark.parametrize("name", EXPECTED_NOTEBOOKS)
+@pytest.mark.parametrize("name", ALL_NOTEBOOKS)
 def test_papermill_reads_every_parameter(name, caplog):
     """Papermill parses parameters line by line with a regular expression, not with Python: a
     value spread over several lines or an ``=`` in a trailing comment makes it drop the
@@ -177,8 +257,8 @@ def execute_notebook(name: str, output_dir: Path, **parameters) -> dict:
 
     _require_kernel()
     _require_lfw(name)
-    EXECUTED_DIR.mkdir(parents=True, exist_ok=True)
     executed_path = EXECUTED_DIR / name
+    executed_path.parent.mkdir(parents=True, exist_ok=True)
     parameters = {"quick": True, "output_dir": str(output_dir), **parameters}
     if name in NEEDS_LFW:
         parameters.setdefault("lfw_root", str(LFW_ROOT))
@@ -195,7 +275,7 @@ def execute_notebook(name: str, output_dir: Path, **parameters) -> dict:
                 str(executed_path),
                 parameters=parameters,
                 kernel_name=KERNEL_NAME,
-                cwd=str(NOTEBOOK_DIR),
+                cwd=str((NOTEBOOK_DIR / name).parent),
                 execution_timeout=CELL_TIMEOUT_S,
                 progress_bar=False,
                 log_output=False,
