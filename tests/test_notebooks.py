@@ -333,6 +333,12 @@ def _results_of(executed: nbformat.NotebookNode, name: str) -> dict:
 @pytest.mark.slow
 def test_notebook_01_softmax_to_a_softmax(tmp_path):
     results = execute_notebook("01_from_softmax_to_a_softmax.ipynb", tmp_path)
+    # The "write it yourself" cell: plain-torch A-Softmax logits and loss equal make_loss's.
+    assert results["write_it_yourself_logits_match"] is True
+    assert results["write_it_yourself_loss_matches"] is True
+    # m = 4, θ₁ = 80°, θ₂ = 60°: cos(320°) > cos 60° though 320° > 60°; ψ(80°) < cos 60°.
+    assert results["counterexample_cos_m_wins"] is (math.cos(math.radians(320)) > 0.5)
+    assert results["counterexample_psi_wins"] is False
     # ψ(π) = 1 − 2m for every m (eq. 7), ψ strictly decreasing on [0, π], and the acos-free
     # Chebyshev form equal to ψ.
     assert sorted(results["psi_at_pi"], key=int) == ["1", "2", "3", "4"]
@@ -444,3 +450,86 @@ def test_notebook_06_figures_for_papers(tmp_path):
     media_box = re.search(rb"/MediaBox\s*\[\s*0\s+0\s+([\d.]+)\s+([\d.]+)\s*\]", pdf)
     assert media_box, "no MediaBox in the journal PDF"
     assert float(media_box.group(1)) == pytest.approx(width * 72, abs=0.5)
+
+
+# --- the solution notebooks: each exercise's answer, against an independent truth ------------
+
+
+@pytest.mark.slow
+def test_solutions_01(tmp_path):
+    answers = execute_notebook("solutions/01_from_softmax_to_a_softmax.ipynb", tmp_path)
+    # Two classes: m = 4 at 90° (48° < 54°); m = 3 at 180° with equality (2π/4 = 2/4·π).
+    assert answers["ex1_smallest_m"] == {"90deg": 4, "180deg": 3}
+    assert answers["ex1_equality_at_180deg_m3_deg"] == pytest.approx([90.0, 90.0], abs=1e-9)
+    # Property 3 at K = 5: m = 3, with 2·72°/4 = 36° against 72° − 36°.
+    assert answers["ex5_k5_smallest_m"] == 3
+    assert answers["ex5_k5_m3_intra_inter_deg"] == pytest.approx([36.0, 36.0], abs=1e-9)
+    assert answers["ex6_arcface_gap_deg"] == pytest.approx([math.degrees(0.5)] * 4, abs=1e-9)
+    # CosFace's gap 2·asin(m / (2 sin(θ₁₂/2))) at θ₁₂ = 90°.
+    cosface_90 = math.degrees(2 * math.asin(0.35 / (2 * math.sin(math.pi / 4))))
+    assert answers["ex6_cosface_gap_deg"][1] == pytest.approx(cosface_90, abs=1e-9)
+    assert answers["ex4_jump_without_2k"] == pytest.approx(2.0, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_solutions_02(tmp_path):
+    from scipy.optimize import brentq
+
+    answers = execute_notebook("solutions/02_why_m_is_4.ipynb", tmp_path)
+    # The wrapped case of m = 3.5 holds from 2π/(m − 1) = 144° (scanned in 0.1° steps).
+    assert answers["ex2_m3_5_holds_from_deg"] == pytest.approx(360 / 2.5, abs=0.1 + 1e-9)
+    assert answers["ex2_m3_holds_at_deg"] == [180.0]
+    # The effective m at λ = 5, solved here without the library: class 1's edge towards W₂ at
+    # θ₁₂ = 90° is where (5 cos φ + cos 4φ)/6 = cos(90° − φ) (ψ = cos 4φ below 45°).
+    reach = brentq(
+        lambda phi: (5 * math.cos(phi) + math.cos(4 * phi)) / 6 - math.sin(phi), 0.1, math.pi / 4
+    )
+    assert answers["ex5_effective_m"] == pytest.approx((math.pi / 2) / reach - 1, abs=1e-6)
+    assert answers["ex5_effective_m"] == pytest.approx(1.617, abs=0.001)
+    assert answers["ex5_criterion_holds_at_lambda5"] is False
+
+
+@pytest.mark.slow
+def test_solutions_03(tmp_path):
+    answers = execute_notebook("solutions/03_mnist_on_the_hypersphere.ipynb", tmp_path)
+    assert answers["chance"] == pytest.approx(0.1)
+    assert answers["ex1_mean_angle_deg"]["m4"] < answers["ex1_mean_angle_deg"]["m1"]
+    loss = answers["ex2_first_epoch_loss"]
+    assert loss["pure psi"] > loss["annealed"] > 0
+    assert answers["ex3_narrowest"] in {"m4", "cosface", "arcface"}
+    by_scale = [answers["ex4_loss_by_scale"][str(scale)] for scale in (1, 2, 4, 8)]
+    assert by_scale == sorted(by_scale, reverse=True)
+
+
+@pytest.mark.slow
+def test_solutions_04(tmp_path):
+    answers = execute_notebook("solutions/04_faces_on_the_sphere.ipynb", tmp_path)
+    assert answers["identities"] == _largest_lfw_folders(6)
+    assert sorted(answers["ex2_per_person"]) == sorted(answers["identities"])
+    # 10,000 directions on S²: about √(8π / (√3·10,000)) rad apart for a hexagonal packing.
+    hexagonal = math.degrees(math.sqrt(8 * math.pi / (math.sqrt(3) * 10_000)))
+    assert answers["ex4_nearest_3d_deg"] == pytest.approx(hexagonal, rel=0.15)
+
+
+@pytest.mark.slow
+def test_solutions_05(tmp_path):
+    answers = execute_notebook("solutions/05_open_set_verification.ipynb", tmp_path)
+    lines = (LFW_ROOT / "peopleDevTrain.txt").read_text().splitlines()[1:]
+    with_two = [line for line in lines if line.strip() and int(line.split("\t")[1]) >= 2]
+    assert answers["ex5_people_listed"] == int(
+        (LFW_ROOT / "peopleDevTrain.txt").read_text().split()[0]
+    )
+    assert answers["ex5_people_with_2_images"] == len(with_two)
+    assert answers["ex3_flattery"] >= 0
+    assert set(answers["ex4_by_flip"]) == {"concat", "sum", "None"}
+
+
+@pytest.mark.slow
+def test_solutions_06(tmp_path):
+    answers = execute_notebook("solutions/06_figures_for_papers.ipynb", tmp_path)
+    assert answers["ex1_pdf_widths_inch"] == pytest.approx(
+        {"ieee_double": 7.16, "cvpr_text_width": 6.875}, abs=0.01
+    )
+    assert answers["ex2_fonts"]["serif"] != answers["ex2_fonts"]["sans-serif"]
+    assert answers["ex3_gallery_links"] > 0
+    assert answers["ex4_files_compared"] > 0 and answers["ex4_changed"] == []
