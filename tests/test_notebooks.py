@@ -533,3 +533,42 @@ def test_solutions_06(tmp_path):
     assert answers["ex2_fonts"]["serif"] != answers["ex2_fonts"]["sans-serif"]
     assert answers["ex3_gallery_links"] > 0
     assert answers["ex4_files_compared"] > 0 and answers["ex4_changed"] == []
+
+
+# --- make notebooks-html ------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_make_notebooks_html_writes_executed_html_with_widget_state():
+    """`make notebooks-html` on notebook 1: executed HTML under build/html/ whose page carries
+    the widgets' state (so the margin explorer renders on a static web page) and the outputs
+    of the run (the write-it-yourself check printed True)."""
+    import shutil
+    import subprocess
+
+    _require_kernel()
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    if subprocess.run(["make", "-q", "setup"], cwd=REPO_ROOT).returncode != 0:
+        pytest.skip("the venv is not set up (run `make setup` first); not rebuilding it here")
+    name = "01_from_softmax_to_a_softmax"
+    html_path = REPO_ROOT / "build" / "html" / f"{name}.html"
+    html_path.unlink(missing_ok=True)
+    environment = {**os.environ, "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+    completed = subprocess.run(
+        ["make", "notebooks-html", f"NOTEBOOKS_HTML=notebooks/{name}.ipynb", "SOLUTIONS_HTML="],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=CELL_TIMEOUT_S,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    html = html_path.read_text(encoding="utf-8")
+    assert '<script type="application/vnd.jupyter.widget-state+json">' in html
+    state = re.search(
+        r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>', html, re.S
+    )
+    assert json.loads(state.group(1))["state"], "the stored widget state is empty"
+    assert "logits match the library: True" in html
+    assert "Traceback (most recent call last)" not in html
