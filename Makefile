@@ -58,7 +58,8 @@ format: setup
 bench: setup system-deps
 	$(PY) benchmarks/run.py
 
-# Execute the six notebooks in quick mode with papermill, then the real-browser widget test.
+# Execute the six notebooks and their six solutions in quick mode with papermill, then the
+# real-browser test (every lesson run in JupyterLab, and the widget checks).
 notebooks: setup system-deps
 	$(PY) -m pytest tests/test_notebooks.py tests/test_browser.py
 
