@@ -24,8 +24,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.optimize import brentq
 from sklearn.metrics import roc_auc_score, roc_curve
+
+from sphereviz.geometry import equal_error_rate
 
 __all__ = [
     "LfwEvaluation",
@@ -239,7 +240,7 @@ def roc_summary(scores, same, far: float = 1e-3) -> RocSummary:
         raise ValueError(f"far must be in (0, 1), got {far!r}")
     fpr, tpr, thresholds = roc_curve(same, scores)
     auc = float(roc_auc_score(same, scores))
-    eer = float(brentq(lambda x: 1.0 - x - np.interp(x, fpr, tpr), 0.0, 1.0))
+    eer = equal_error_rate(scores, same)
     tar_at_far = float(np.max(tpr[fpr <= far]))
     return RocSummary(fpr, tpr, thresholds, auc, eer, far, tar_at_far)
 

@@ -125,7 +125,6 @@ FACES_RECIPE: dict = {
     "batch_size": 64,
     "optimizer": "adam",
     "lr": 1e-3,
-    "lambda_gamma": 4.0,  # 16 steps per epoch: λ reaches its floor of 5 after ~3 epochs
 }
 QUICK_FACES_OVERRIDES: dict = {"epochs": 2}
 

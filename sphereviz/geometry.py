@@ -63,7 +63,10 @@ __all__ = [
     "circle_regions",
     "class_mean_directions",
     "classify_points",
+    "FeatureCriterion",
     "effective_m",
+    "equal_error_rate",
+    "feature_criterion",
     "feature_summary",
     "fibonacci_sphere",
     "grid_measures",
@@ -977,27 +980,124 @@ def min_pairwise_angle(vectors) -> float:
     return float(np.arccos(cos.max()))
 
 
-def feature_summary(features, labels, class_weights) -> dict:
-    """Headline statistics of learned embeddings, for the demo's summary table.
+def equal_error_rate(scores, same) -> float:
+    """The rate where false accepts equal false rejects (FAR = 1 − TAR) of a score that is
+    larger for "same" pairs; linear interpolation on the ROC curve (scikit-learn's)."""
+    from scipy.optimize import brentq
+    from sklearn.metrics import roc_curve
 
-    - ``mean_angle_to_own_class_deg``: mean over features of θ_y, the angle to the own
-      class weight W_y (degrees).
-    - ``mean_angle_to_nearest_other_class_deg``: mean angle to the nearest other weight.
-    - ``min_inter_class_angle_deg``: the smallest angle between the **mean directions of two
-      classes' features** (the class centres the features actually form; degrees).
-    - ``min_inter_class_weight_angle_deg``: the same between class **weight** directions.
-    - ``angular_fisher_score``: ``angular_fisher_score`` (lower is better).
-    - ``nearest_weight_accuracy``: fraction whose nearest weight in angle is their own class.
+    same = np.asarray(same, dtype=bool)
+    if same.all() or not same.any():
+        raise ValueError("an equal error rate needs both same-class and different-class pairs")
+    fpr, tpr, _ = roc_curve(same, np.asarray(scores, dtype=float))
+    return float(brentq(lambda x: 1.0 - x - np.interp(x, fpr, tpr), 0.0, 1.0))
+
+
+@dataclass(frozen=True)
+class FeatureCriterion:
+    """The paper's criterion measured on features (radians), exactly and robustly.
+
+    - ``max_intra_class_angle``: the largest angle between two features of one class;
+    - ``min_inter_class_angle``: the smallest angle between features of two classes (the
+      criterion holds when max intra ≤ min inter: every class fits in a cone that no other
+      class's feature enters);
+    - ``intra_class_angle_high`` / ``inter_class_angle_low``: the ``percentile``-th highest
+      same-class and lowest different-class pair angle, the same test without its outliers;
+    - ``median_same_class_angle``, ``median_different_class_angle``;
+    - ``pair_angle_eer``: the equal error rate of "same class ⇔ angle < t" over the pairs.
+    """
+
+    max_intra_class_angle: float
+    min_inter_class_angle: float
+    intra_class_angle_high: float
+    inter_class_angle_low: float
+    median_same_class_angle: float
+    median_different_class_angle: float
+    pair_angle_eer: float
+    percentile: float
+
+    @property
+    def criterion_holds(self) -> bool:
+        return self.max_intra_class_angle <= self.min_inter_class_angle
+
+    @property
+    def robust_criterion_holds(self) -> bool:
+        return self.intra_class_angle_high <= self.inter_class_angle_low
+
+
+def feature_criterion(
+    features, labels, *, percentile: float = 5.0, max_pairs: int = 200_000, seed: int = 0
+) -> FeatureCriterion:
+    """Max intra / min inter over **all** pairs (in blocks), percentiles, medians and EER over
+    the pairs of ``pair_angles`` (all of them, or ``max_pairs`` of each kind, seeded)."""
+    if not (isinstance(percentile, Real) and 0 < percentile < 50):
+        raise ValueError(f"percentile must be in (0, 50), got {percentile!r}")
+    _, unit, labels = _features_and_labels(features, labels)
+    if np.unique(labels).size < 2 or np.bincount(labels).max() < 2:
+        raise ValueError("the criterion needs two classes and a class with two features")
+    max_intra, min_inter = 0.0, math.pi
+    for start in range(0, labels.size, 2048):
+        block = slice(start, start + 2048)
+        cos = np.clip(unit[block] @ unit.T, -1.0, 1.0)
+        same = labels[block, None] == labels[None, :]
+        same[np.arange(cos.shape[0]), np.arange(start, start + cos.shape[0])] = False
+        different = labels[block, None] != labels[None, :]
+        if same.any():
+            max_intra = max(max_intra, float(np.arccos(cos[same].min())))
+        min_inter = min(min_inter, float(np.arccos(cos[different].max())))
+    pairs = pair_angles(unit, labels, max_pairs=max_pairs, seed=seed)
+    angles = np.concatenate([pairs.same_class, pairs.different_class])
+    is_same = np.concatenate([np.ones(pairs.same_class.size, bool),
+                              np.zeros(pairs.different_class.size, bool)])  # fmt: skip
+    return FeatureCriterion(
+        max_intra_class_angle=max_intra,
+        min_inter_class_angle=min_inter,
+        intra_class_angle_high=float(np.percentile(pairs.same_class, 100 - percentile)),
+        inter_class_angle_low=float(np.percentile(pairs.different_class, percentile)),
+        median_same_class_angle=float(np.median(pairs.same_class)),
+        median_different_class_angle=float(np.median(pairs.different_class)),
+        pair_angle_eer=equal_error_rate(-angles, is_same),
+        percentile=float(percentile),
+    )
+
+
+def feature_summary(features, labels, class_weights) -> dict:
+    """Headline statistics of learned embeddings: one name for each quantity, used everywhere.
+
+    Angles in degrees, on the features as given (a test split):
+
+    - ``mean_angle_to_own_class_deg``: the mean of θ_y, the angle to the own class weight W_y;
+    - ``mean_angle_to_nearest_other_class_deg``: the mean angle to the nearest other weight;
+    - ``median_same_class_angle_deg``: the median angle between two features of one class;
+    - ``max_intra_class_angle_deg`` / ``min_inter_class_angle_deg``: the paper's criterion
+      on the features (``feature_criterion``), with ``criterion_holds``;
+    - ``intra_class_angle_p95_deg`` / ``inter_class_angle_p5_deg``: the same without the
+      outliers (95th percentile of same-class pairs, 5th of different-class pairs), with
+      ``robust_criterion_holds``;
+    - ``pair_angle_eer``: the equal error rate of thresholding pair angles;
+    - ``min_class_mean_angle_deg``: the smallest angle between the mean directions of two
+      classes (the centres the features form), ``min_class_weight_angle_deg`` the same
+      between the class weights;
+    - ``angular_fisher_score`` (lower is better), ``nearest_weight_accuracy``.
     """
     own, nearest_other = angles_to_class_weights(features, labels, class_weights)
     labels = np.asarray(labels).astype(np.int64)
     weights = np.asarray(class_weights, dtype=float)
     _, directions = class_mean_directions(features, labels)
+    criterion = feature_criterion(features, labels)
     return {
         "mean_angle_to_own_class_deg": float(np.degrees(own.mean())),
         "mean_angle_to_nearest_other_class_deg": float(np.degrees(nearest_other.mean())),
-        "min_inter_class_angle_deg": float(np.degrees(min_pairwise_angle(directions))),
-        "min_inter_class_weight_angle_deg": float(np.degrees(min_pairwise_angle(weights))),
+        "median_same_class_angle_deg": math.degrees(criterion.median_same_class_angle),
+        "max_intra_class_angle_deg": math.degrees(criterion.max_intra_class_angle),
+        "min_inter_class_angle_deg": math.degrees(criterion.min_inter_class_angle),
+        "criterion_holds": criterion.criterion_holds,
+        "intra_class_angle_p95_deg": math.degrees(criterion.intra_class_angle_high),
+        "inter_class_angle_p5_deg": math.degrees(criterion.inter_class_angle_low),
+        "robust_criterion_holds": criterion.robust_criterion_holds,
+        "pair_angle_eer": criterion.pair_angle_eer,
+        "min_class_mean_angle_deg": float(np.degrees(min_pairwise_angle(directions))),
+        "min_class_weight_angle_deg": float(np.degrees(min_pairwise_angle(weights))),
         "angular_fisher_score": float(angular_fisher_score(features, labels)),
         "nearest_weight_accuracy": float(np.mean(own < nearest_other)),
         "num_samples": int(labels.size),

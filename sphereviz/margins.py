@@ -169,6 +169,34 @@ class LambdaSchedule:
                     f"got {getattr(self, name)!r}"
                 )
 
+    @classmethod
+    def reaching_floor(
+        cls, iteration: float, base: float = 1000.0, power: float = 1.0, lambda_min: float = 5.0
+    ) -> LambdaSchedule:
+        """The official shape with γ chosen so that λ first reaches ``lambda_min`` at
+        ``iteration``: base·(1 + γ·it)^(−power) = λ_min ⇔ γ = ((base/λ_min)^(1/power) − 1)/it.
+
+        This is how a recipe is made independent of the data size: the trainer passes a fixed
+        fraction of the run's optimiser steps, so 400 faces and CASIA-WebFace anneal alike.
+        """
+        if not (isinstance(iteration, Real) and iteration > 0 and math.isfinite(iteration)):
+            raise ValueError(f"iteration must be a number > 0, got {iteration!r}")
+        if not (isinstance(lambda_min, Real) and 0 < lambda_min < base):
+            raise ValueError(
+                f"a schedule that reaches its floor needs 0 < lambda_min < base, got "
+                f"lambda_min={lambda_min!r}, base={base!r} (the decay never reaches 0)"
+            )
+        gamma = ((base / lambda_min) ** (1.0 / power) - 1.0) / iteration
+        return cls(base=base, gamma=gamma, power=power, lambda_min=lambda_min)
+
+    def floor_iteration(self) -> float:
+        """The iteration at which λ first reaches λ_min (inf if it never does)."""
+        if self.lambda_min <= 0 or self.gamma == 0 or self.power == 0:
+            return 0.0 if self.base <= self.lambda_min else math.inf
+        if self.base <= self.lambda_min:
+            return 0.0
+        return ((self.base / self.lambda_min) ** (1.0 / self.power) - 1.0) / self.gamma
+
     def value(self, iteration):
         """λ at a given iteration (an int, a numpy array or a tensor)."""
         if _is_tensor(iteration):

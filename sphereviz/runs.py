@@ -69,6 +69,7 @@ class Run:
         path: the run folder, or None for a run trained in memory (``TrainConfig.out=None``).
         config: the :class:`~sphereviz.train.TrainConfig` it was trained with.
         metrics: one dict per completed epoch, as in ``metrics.jsonl``.
+        warnings: what keeps the recipe's margin from acting (``TrainConfig.schedule_warnings``).
         embeddings: ``features`` (N, d), ``labels`` (N,) and ``class_weights`` (C, d) of the
             evaluation split after the last epoch, as numpy arrays.
     """
@@ -77,6 +78,7 @@ class Run:
     config: TrainConfig
     metrics: list[dict]
     embeddings: dict[str, np.ndarray]
+    warnings: tuple[str, ...] = ()
     _trained: tuple[nn.Module, nn.Module] | None = field(default=None, repr=False)
 
     @property
@@ -103,7 +105,9 @@ class Run:
             model, loss = self._trained
             return model.to(device).eval(), loss.to(device).eval()
         checkpoint = load_checkpoint(self.path / CHECKPOINT_NAME, map_location=device)
-        model, loss = build_model_and_loss(self.config, int(checkpoint["num_classes"]))
+        model, loss = build_model_and_loss(
+            self.config, int(checkpoint["num_classes"]), checkpoint.get("total_steps")
+        )
         _load_state(model, checkpoint["model"], self.path / CHECKPOINT_NAME, "model")
         _load_state(loss, checkpoint["loss"], self.path / CHECKPOINT_NAME, "loss")
         return model.to(device).eval(), loss.to(device).eval()
@@ -118,7 +122,10 @@ def load_run(path: str | os.PathLike) -> Run:
         raise ValueError(f"{path} is not a run folder; train one with `sphereviz train --out`")
     config_path = path / CONFIG_NAME
     config = TrainConfig.from_dict(read_json(config_path), source=config_path)
-    return Run(path, config, read_metrics(path / METRICS_NAME), read_embeddings(path))
+    metrics = read_metrics(path / METRICS_NAME)
+    total_steps = metrics[-1].get("total_steps") if metrics else None
+    warnings = tuple(config.schedule_warnings(total_steps)) if total_steps else ()
+    return Run(path, config, metrics, read_embeddings(path), warnings=warnings)
 
 
 def read_json(path: Path) -> dict:

@@ -29,6 +29,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,8 @@ from sphereviz.runs import (
 __all__ = [
     "DATASETS",
     "PRESETS",
+    "SCHEDULES",
+    "ScheduleWarning",
     "TrainConfig",
     "TrainingDivergedError",
     "build_model_and_loss",
@@ -87,15 +90,25 @@ class TrainConfig:
     Data: ``dataset`` "mnist" (``data_root=None``: the embedded 5,000 digits, 4,000 train /
     1,000 test; a folder: full MNIST), "fashion-mnist" or "faces" (a ``faces_cache`` from
     ``sphereviz prepare-faces``, split into train/test by ``test_fraction``, stratified and
-    seeded). ``max_train_samples`` / ``max_test_samples`` keep the first N images.
+    seeded). ``max_train_samples`` / ``max_test_samples`` keep the first N images;
+    ``classes`` keeps only those labels of the data set, renumbered 0…k−1 in the order given
+    (e.g. digits 0–5, holding 6–9 out for open-set verification).
     Augmentation: random translation by up to ±``shift`` pixels, random horizontal ``flip``.
 
     Model and loss: ``model`` "mnistnet" (``width`` channels) or "sfnet4" … "sfnet64";
     ``dim`` the feature dimension; ``loss`` a name of :data:`sphereviz.losses.LOSS_NAMES`;
-    ``m`` its margin (integer for A-Softmax/L-Softmax; None: the loss's default), ``scale`` s
-    (NormFace/CosFace/ArcFace). A-/L-Softmax anneal λ = max(λ_min, base·(1 + γ·it)^(−power));
-    fields left None take the loss's official value, ``anneal=False`` trains ψ alone (λ = 0).
-    The λ fields are ignored by losses without annealing.
+    ``m`` its margin (integer for A-Softmax/L-Softmax, stored as an int when it is one; None:
+    the loss's default), ``scale`` s (NormFace/CosFace/ArcFace).
+
+    Annealing (A-/L-Softmax): the target trained is (λ cos θ + ψ(θ))/(1 + λ) with
+    λ = max(λ_min, base·(1 + γ·it)^(−power)). With ``lambda_floor_at`` = f, γ is derived from
+    the run's length so that λ reaches ``lambda_min`` after a fraction f of all optimiser steps
+    (``LambdaSchedule.reaching_floor``): every data size anneals alike. The default (the
+    "margin-biting" schedule) reaches λ_min = 0.1 at half the run, where m = 4 trains as
+    m ≈ 3.8; the official constants (γ = 0.12, λ_min = 5, floor at iteration 1659 whatever the
+    run's length) train m = 4 as m ≈ 1.6 (``sphereviz margin``) and are the ``official``
+    schedule. λ fields left None take the loss's official value; ``anneal=False`` trains ψ
+    alone (λ = 0). The λ fields are ignored by losses without annealing.
 
     Optimisation: ``optimizer`` "sgd" (momentum, weight decay) or "adam"; the learning rate is
     multiplied by ``lr_decay`` at each of ``milestones``, given as fractions of all steps
@@ -108,19 +121,21 @@ class TrainConfig:
     test_fraction: float = 0.1
     max_train_samples: int | None = None
     max_test_samples: int | None = None
+    classes: tuple[int, ...] | None = None
     shift: int = 2
     flip: bool = False
     model: str = "mnistnet"
     width: int = 16
     dim: int = 3
     loss: str = "a-softmax"
-    m: float | None = None
+    m: int | float | None = None
     scale: float | None = None
     anneal: bool = True
     lambda_base: float | None = None
-    lambda_gamma: float | None = 0.8
+    lambda_gamma: float | None = None
     lambda_power: float | None = None
-    lambda_min: float | None = None
+    lambda_min: float | None = 0.1
+    lambda_floor_at: float | None = 0.5
     epochs: int = 20
     batch_size: int = 128
     optimizer: str = "adam"
@@ -135,9 +150,13 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.milestones = tuple(float(f) for f in self.milestones)
+        if self.classes is not None:
+            self.classes = tuple(self.classes)
         self.dataset = self.dataset.lower()
         self.optimizer = self.optimizer.lower()
         self.loss = _canonical_loss_name(self.loss)
+        if isinstance(self.m, float) and self.m.is_integer():
+            self.m = int(self.m)  # --m 4 and m=4 are one recipe
         _validate(self)
 
     @classmethod
@@ -150,6 +169,8 @@ class TrainConfig:
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)
         data["milestones"] = list(self.milestones)
+        if self.classes is not None:
+            data["classes"] = list(self.classes)
         return data
 
     def recipe(self) -> dict:
@@ -178,16 +199,22 @@ class TrainConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"{source}: unknown TrainConfig fields {unknown}")
+        if "lambda_gamma" in data and "lambda_floor_at" not in data:
+            data = {**data, "lambda_floor_at": None}  # a run from before lambda_floor_at
         try:
             return cls(**data)
         except (TypeError, ValueError, AttributeError) as error:
             raise ValueError(f"{source}: invalid training config ({error})") from error
 
-    @property
-    def lambda_schedule(self) -> LambdaSchedule | None:
-        """The λ schedule that A-Softmax / L-Softmax get (None: pure ψ, or no annealing)."""
+    def lambda_schedule(self, total_steps: int | None = None) -> LambdaSchedule | None:
+        """The λ schedule that A-Softmax / L-Softmax get (None: pure ψ, or no annealing).
+
+        ``total_steps``, the run's number of optimiser steps, fixes γ when ``lambda_floor_at``
+        is set; without it (rebuilding a model to evaluate it) the floor is put at step 1.
+        """
         if self.loss not in ANNEALED_LOSSES or not self.anneal:
             return None
+        official = ANNEALED_LOSSES[self.loss]
         overrides = {
             name: value
             for name, value in (
@@ -198,15 +225,72 @@ class TrainConfig:
             )
             if value is not None
         }
-        return dataclasses.replace(ANNEALED_LOSSES[self.loss], **overrides)
+        schedule = dataclasses.replace(official, **overrides)
+        if self.lambda_floor_at is None:
+            return schedule
+        floor_step = max(1.0, self.lambda_floor_at * (total_steps or 1))
+        return LambdaSchedule.reaching_floor(
+            floor_step, schedule.base, schedule.power, schedule.lambda_min
+        )
+
+    def schedule_warnings(self, total_steps: int) -> list[str]:
+        """What makes this recipe's margin not what it says, for a run of ``total_steps``.
+
+        A run that ends with λ above 1.5 × its floor never trained the margin it names (m = 4
+        at λ = 122 is modified softmax); a run of fewer than :data:`MIN_STEPS` optimiser steps
+        is too short for the annealing, the learning-rate milestones or the margin to act.
+        """
+        messages = []
+        schedule = self.lambda_schedule(total_steps)
+        if schedule is not None:
+            final = schedule.value(total_steps)
+            if final > 1.5 * schedule.lambda_min:
+                messages.append(
+                    f"λ ends at {final:.3g}, above 1.5 × its floor {schedule.lambda_min:g}: "
+                    f"this m = {self.m if self.m is not None else 4} trains as effective m "
+                    f"{_effective_m(self, final):.2f}; set lambda_floor_at (--lambda-floor-at "
+                    "0.5) or train longer"
+                )
+        if total_steps < MIN_STEPS:
+            messages.append(
+                f"only {total_steps} optimiser steps in all (fewer than {MIN_STEPS}): raise "
+                "--epochs or lower --batch-size"
+            )
+        return messages
 
 
-#: Named recipes. ``mnist-full`` reaches ≥ 97.5 % (3-D) / ≥ 95 % (2-D) test accuracy with
-#: A-Softmax m = 4 on the embedded MNIST subset; ``mnist-demo`` is its shorter version for the
-#: ten-run classroom demo; ``faces`` is the official SphereFace solver (SGD 0.1, momentum 0.9,
-#: weight decay 5e-4, batch 256, ÷10 at 57 % and 86 %, flip) on a face cache with SFNet-20.
+MIN_STEPS = 300
+"""Runs with fewer optimiser steps in all get a warning (``TrainConfig.schedule_warnings``)."""
+
+#: λ schedules by name: ``margin-biting`` (the default: λ reaches 0.1 at half the run, from
+#: base 1000, power 1) and ``official`` (the official SphereFace constants base 1000, γ 0.12,
+#: power 1, λ_min 5, whatever the run's length).
+SCHEDULES: dict[str, dict] = {
+    "margin-biting": {
+        "lambda_base": None,
+        "lambda_gamma": None,
+        "lambda_power": None,
+        "lambda_min": 0.1,
+        "lambda_floor_at": 0.5,
+    },
+    "official": {
+        "lambda_base": 1000.0,
+        "lambda_gamma": 0.12,
+        "lambda_power": 1.0,
+        "lambda_min": 5.0,
+        "lambda_floor_at": None,
+    },
+}
+
+#: Named recipes. ``mnist-full`` (the defaults) reaches ≥ 97.5 % test accuracy with A-Softmax
+#: m = 4 in 3-D on the embedded MNIST subset with the margin-biting schedule; ``official`` is
+#: the same with the official λ constants; ``mnist-demo`` is the shorter run of the classroom
+#: demo; ``faces`` is the official SphereFace solver (SGD 0.1, momentum 0.9, weight decay
+#: 5e-4, batch 256, ÷10 at 57 % and 86 %, flip) on a face cache with SFNet-20, its λ floor at
+#: a fixed fraction of the run.
 PRESETS: dict[str, dict] = {
     "mnist-full": {},
+    "official": dict(SCHEDULES["official"]),
     "mnist-demo": {"epochs": 10},
     "faces": {
         "dataset": "faces",
@@ -214,7 +298,8 @@ PRESETS: dict[str, dict] = {
         "dim": 512,
         "shift": 0,
         "flip": True,
-        "lambda_gamma": None,
+        "lambda_floor_at": 0.2,
+        "lambda_min": 5.0,
         "epochs": 30,
         "batch_size": 256,
         "optimizer": "sgd",
@@ -223,6 +308,12 @@ PRESETS: dict[str, dict] = {
         "milestones": (16 / 28, 24 / 28),
     },
 }
+
+
+def _effective_m(config: TrainConfig, annealing_lambda: float) -> float:
+    from sphereviz.geometry import effective_m
+
+    return effective_m(config.m if config.m is not None else 4, annealing_lambda)
 
 
 def _canonical_loss_name(name: str) -> str:
@@ -250,6 +341,34 @@ def _validate(config: TrainConfig) -> None:
     for name in ("max_train_samples", "max_test_samples"):
         if getattr(config, name) is not None:
             positive_int(name)
+    floor_at = config.lambda_floor_at
+    if floor_at is not None:
+        if not (isinstance(floor_at, int | float) and 0 < floor_at <= 1):
+            raise ValueError(
+                "lambda_floor_at is the fraction of the run at which λ reaches its floor, in "
+                f"(0, 1], got {floor_at!r}"
+            )
+        if config.lambda_gamma is not None:
+            raise ValueError(
+                "give either lambda_gamma (an absolute decay rate) or lambda_floor_at (λ "
+                "reaches its floor at that fraction of the run), not both; set one to None"
+            )
+        if config.lambda_min is not None and config.lambda_min <= 0:
+            raise ValueError(
+                f"lambda_floor_at needs lambda_min > 0 (the decay never reaches 0), got "
+                f"{config.lambda_min!r}; use a small floor such as 0.05, or anneal=False"
+            )
+    if config.classes is not None:
+        classes = config.classes
+        if (
+            len(classes) < 2
+            or len(set(classes)) != len(classes)
+            or any(isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in classes)
+        ):
+            raise ValueError(
+                f"classes must be at least 2 distinct labels >= 0 (e.g. [0, 1, 2, 3, 4, 5]), got "
+                f"{list(classes)!r}"
+            )
     if not 0 < config.test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1), got {config.test_fraction!r}")
     if config.optimizer not in OPTIMIZERS:
@@ -287,14 +406,14 @@ def _validate(config: TrainConfig) -> None:
     make_loss(config.loss, 2, config.dim, **_loss_options(config))
 
 
-def _loss_options(config: TrainConfig) -> dict:
+def _loss_options(config: TrainConfig, total_steps: int | None = None) -> dict:
     options: dict = {}
     if config.m is not None:
         options["margin"] = config.m
     if config.scale is not None:
         options["scale"] = config.scale
     if config.loss in ANNEALED_LOSSES:
-        options["lambda_schedule"] = config.lambda_schedule
+        options["lambda_schedule"] = config.lambda_schedule(total_steps)
     return options
 
 
@@ -304,6 +423,10 @@ def _loss_options(config: TrainConfig) -> dict:
 
 class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class ScheduleWarning(UserWarning):
+    """The recipe's λ schedule or length keeps its margin from acting (see the message)."""
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -317,11 +440,14 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
-def build_model_and_loss(config: TrainConfig, num_classes: int) -> tuple[nn.Module, nn.Module]:
-    """The feature network and the loss (which owns the class weights) of ``config``."""
+def build_model_and_loss(
+    config: TrainConfig, num_classes: int, total_steps: int | None = None
+) -> tuple[nn.Module, nn.Module]:
+    """The feature network and the loss (which owns the class weights) of ``config``;
+    ``total_steps`` fixes a λ schedule given as a fraction of the run."""
     options = {"width": config.width} if config.model.lower() == "mnistnet" else {}
     model = build_model(config.model, config.dim, **options)
-    loss = make_loss(config.loss, num_classes, config.dim, **_loss_options(config))
+    loss = make_loss(config.loss, num_classes, config.dim, **_loss_options(config, total_steps))
     return model, loss
 
 
@@ -355,7 +481,27 @@ def load_datasets(config: TrainConfig):
         images, labels = dataset.images[:count], dataset.labels[:count]
         return ArrayDataset(images, labels, dataset.class_names, f"{dataset.source}[:{count}]")
 
+    if config.classes is not None:
+        train_set, test_set = (select_classes(d, config.classes) for d in (train_set, test_set))
     return first(train_set, config.max_train_samples), first(test_set, config.max_test_samples)
+
+
+def select_classes(dataset, classes: tuple[int, ...]):
+    """The images of ``classes`` only, relabelled 0…k−1 in the order of ``classes``."""
+    from sphereviz.data.arrays import ArrayDataset
+
+    missing = [c for c in classes if c >= dataset.num_classes]
+    if missing:
+        raise ValueError(
+            f"classes {missing} do not exist in {dataset.source} (labels 0…"
+            f"{dataset.num_classes - 1})"
+        )
+    relabel = np.full(dataset.num_classes, -1, dtype=np.int64)
+    relabel[list(classes)] = np.arange(len(classes))
+    keep = np.flatnonzero(relabel[dataset.labels] >= 0)
+    names = [dataset.class_names[c] for c in classes]
+    return ArrayDataset(dataset.images[keep], relabel[dataset.labels[keep]], names,
+                        f"{dataset.source}, classes {list(classes)}")  # fmt: skip
 
 
 def split_faces(cache, config: TrainConfig):
@@ -524,12 +670,6 @@ def train(
     from sphereviz.data.tensors import BatchIterator
 
     train_set, test_set = load_datasets(config)
-    torch.manual_seed(config.seed)
-    model, loss = build_model_and_loss(config, train_set.num_classes)
-    loss.check_label_range = False  # ArrayDataset checked every label; no host sync per step
-    # channels-last convolutions: faster on CUDA and, measured here, on the CPU too
-    classifier = Classifier(model, loss).to(device, memory_format=torch.channels_last)
-    optimizer = make_optimizer(config, classifier.parameters())
     generator = torch.Generator().manual_seed(config.seed)
     # Every process draws the same global batch of batch_size images and keeps its share; a
     # last batch smaller than the number of processes would leave one of them empty.
@@ -545,7 +685,18 @@ def train(
         drop_last=0 < leftover < dist_info.world_size,
     )
     steps_per_epoch = len(batches)
-    milestones = [round(f * steps_per_epoch * config.epochs) for f in config.milestones]
+    total_steps = steps_per_epoch * config.epochs
+    schedule_warnings = config.schedule_warnings(total_steps)
+    if dist_info.is_main and not resume:
+        for message in schedule_warnings:
+            warnings.warn(f"{config.loss}: {message}", ScheduleWarning, stacklevel=2)
+    torch.manual_seed(config.seed)
+    model, loss = build_model_and_loss(config, train_set.num_classes, total_steps)
+    loss.check_label_range = False  # ArrayDataset checked every label; no host sync per step
+    # channels-last convolutions: faster on CUDA and, measured here, on the CPU too
+    classifier = Classifier(model, loss).to(device, memory_format=torch.channels_last)
+    optimizer = make_optimizer(config, classifier.parameters())
+    milestones = [round(f * total_steps) for f in config.milestones]
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, config.lr_decay)
 
     start_epoch, metrics = 0, []
@@ -609,13 +760,17 @@ def train(
                     "test_accuracy": accuracy(test_logits.numpy(), embeddings["labels"]),
                     "lambda": classifier.loss.current_lambda,
                     "lr": scheduler.get_last_lr()[0],
+                    "total_steps": total_steps,
                     "seconds": time.perf_counter() - started,
                     "device": str(device),
                 }
             )
             bar.set_postfix(epoch=epoch, test_accuracy=f"{metrics[-1]['test_accuracy']:.4f}")
             if out is not None:
-                _write_epoch(out, classifier, optimizer, scheduler, generator, metrics, embeddings)
+                _write_epoch(
+                    out, classifier, optimizer, scheduler, generator, metrics, embeddings,
+                    total_steps,
+                )  # fmt: skip
             if on_epoch is not None:
                 on_epoch(epoch, dict(metrics[-1]), embeddings)
         if dist_info.world_size > 1:
@@ -632,7 +787,14 @@ def train(
         gc.collect()
         torch.distributed.destroy_process_group()
     classifier.eval()
-    return Run(out, config, metrics, embeddings, _trained=(classifier.model, classifier.loss))
+    return Run(
+        out,
+        config,
+        metrics,
+        embeddings,
+        warnings=tuple(schedule_warnings),
+        _trained=(classifier.model, classifier.loss),
+    )
 
 
 @torch.no_grad()
@@ -678,7 +840,9 @@ def training_step(
     return batch_loss
 
 
-def _write_epoch(out, classifier, optimizer, scheduler, generator, metrics, embeddings) -> None:
+def _write_epoch(
+    out, classifier, optimizer, scheduler, generator, metrics, embeddings, total_steps
+) -> None:
     """Checkpoint first (atomic), then the files derived from it."""
     device = next(classifier.parameters()).device
     rng = {"torch": torch.get_rng_state(), "data": generator.get_state()}
@@ -695,6 +859,7 @@ def _write_epoch(out, classifier, optimizer, scheduler, generator, metrics, embe
             "scheduler": scheduler.state_dict(),
             "rng": rng,
             "metrics": metrics,
+            "total_steps": total_steps,
         },
     )
     write_embeddings(out / EMBEDDINGS_NAME, embeddings)
@@ -758,9 +923,22 @@ def build_parser() -> argparse.ArgumentParser:
     add("--optimizer", choices=OPTIMIZERS)
     add("--lr", type=float)
     add("--weight-decay", dest="weight_decay", type=float)
+    add(
+        "--schedule",
+        choices=list(SCHEDULES),
+        help="λ schedule of A-/L-Softmax: margin-biting (default: λ reaches 0.1 at half the "
+        "run) or official (γ 0.12, floor 5 at iteration 1659: m = 4 trains as m ≈ 1.6)",
+    )
     add("--lambda-min", dest="lambda_min", type=float, help="λ floor of the annealing")
-    add("--lambda-gamma", dest="lambda_gamma", type=float, help="γ of the annealing")
+    add(
+        "--lambda-floor-at",
+        dest="lambda_floor_at",
+        type=float,
+        help="fraction of the run's steps at which λ reaches its floor (γ follows from it)",
+    )
+    add("--lambda-gamma", dest="lambda_gamma", type=float, help="absolute γ of the annealing")
     add("--no-anneal", dest="anneal", action="store_false", help="λ = 0: ψ from the start")
+    add("--classes", type=int, nargs="+", help="keep only these labels (e.g. 0 1 2 3 4 5)")
     add("--max-train-samples", dest="max_train_samples", type=int)
     add("--max-test-samples", dest="max_test_samples", type=int)
     add("--device", help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:N, mps")
@@ -798,8 +976,14 @@ def main(argv: list[str] | None = None) -> int:
         else:
             default_preset = "faces" if args.get("dataset") == "faces" else "mnist-full"
             base = PRESETS[args.pop("preset", default_preset)]
+        if "schedule" in args:
+            base = {**base, **SCHEDULES[args.pop("schedule")]}
+        if "lambda_gamma" in args and "lambda_floor_at" not in args:
+            args["lambda_floor_at"] = None  # an absolute γ replaces the relative floor
         config = TrainConfig.from_dict({**base, **args}, source="sphereviz train")
-        run = train(config, progress=False if no_progress else None, resume=resume)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ScheduleWarning)  # printed below, and in --json
+            run = train(config, progress=False if no_progress else None, resume=resume)
     except TrainingDivergedError as error:
         print(f"sphereviz train: diverged: {error}", file=sys.stderr)
         return 1
@@ -815,6 +999,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{final.get('test_accuracy', float('nan')):.4f} after {final.get('epoch', 0)} epochs, "
         f"{seconds:.1f} s on {final.get('device', '?')}; run in {out}"
     )
+    for message in run.warnings:
+        print(f"sphereviz train: warning: {message}", file=sys.stderr)
     if as_json:
         print_json_summary(
             {
@@ -822,6 +1008,9 @@ def main(argv: list[str] | None = None) -> int:
                 "epochs": final.get("epoch", 0),
                 "seconds": seconds,
                 "device": final.get("device"),
+                "final_lambda": final.get("lambda"),
+                "total_steps": final.get("total_steps"),
+                "warnings": list(run.warnings),
                 "out": str(out),
             }
         )

@@ -436,10 +436,27 @@ def test_angles_to_class_weights_and_summary_against_a_loop():
     assert summary["nearest_weight_accuracy"] == pytest.approx(np.mean(own < nearest_other))
     means = np.array([features[labels == k].mean(axis=0) for k in range(4)])
     expected_means = min(angle(means[i], means[j]) for i in range(4) for j in range(i + 1, 4))
-    assert summary["min_inter_class_angle_deg"] == pytest.approx(math.degrees(expected_means))
+    assert summary["min_class_mean_angle_deg"] == pytest.approx(math.degrees(expected_means))
     expected_weights = min(angle(weights[i], weights[j]) for i in range(4) for j in range(i + 1, 4))
-    assert summary["min_inter_class_weight_angle_deg"] == pytest.approx(
-        math.degrees(expected_weights)
+    assert summary["min_class_weight_angle_deg"] == pytest.approx(math.degrees(expected_weights))
+    # the paper's criterion on the features, against every pair by a loop
+    same = [
+        angle(features[a], features[b])
+        for a in range(50)
+        for b in range(a + 1, 50)
+        if labels[a] == labels[b]
+    ]
+    different = [angle(features[a], features[b]) for a in range(50) for b in range(a + 1, 50)
+                 if labels[a] != labels[b]]  # fmt: skip
+    assert summary["max_intra_class_angle_deg"] == pytest.approx(math.degrees(max(same)))
+    assert summary["min_inter_class_angle_deg"] == pytest.approx(math.degrees(min(different)))
+    assert summary["criterion_holds"] == (max(same) <= min(different))
+    assert summary["median_same_class_angle_deg"] == pytest.approx(math.degrees(np.median(same)))
+    assert summary["intra_class_angle_p95_deg"] == pytest.approx(
+        math.degrees(np.percentile(same, 95))
+    )
+    assert summary["inter_class_angle_p5_deg"] == pytest.approx(
+        math.degrees(np.percentile(different, 5))
     )
     assert summary["angular_fisher_score"] == pytest.approx(
         geometry.angular_fisher_score(features, labels)
@@ -452,7 +469,10 @@ def test_feature_summary_of_features_on_their_weights():
     features = 3.0 * weights[labels]
     summary = geometry.feature_summary(features, labels, weights)
     assert summary["mean_angle_to_own_class_deg"] == pytest.approx(0.0, abs=1e-6)
+    assert summary["min_class_mean_angle_deg"] == pytest.approx(90.0)
     assert summary["min_inter_class_angle_deg"] == pytest.approx(90.0)
+    assert summary["max_intra_class_angle_deg"] == pytest.approx(0.0, abs=1e-5)
+    assert summary["criterion_holds"] and summary["pair_angle_eer"] == pytest.approx(0.0)
     assert summary["nearest_weight_accuracy"] == 1.0
     assert summary["angular_fisher_score"] == pytest.approx(0.0, abs=1e-12)
 
@@ -474,3 +494,18 @@ def test_annealed_a_softmax_region_lies_between_m_equal_1_and_the_pure_margin():
     assert np.all(plain[annealed >= 0] == annealed[annealed >= 0])
     assert np.count_nonzero(pure >= 0) < np.count_nonzero(annealed >= 0)
     assert np.count_nonzero(annealed >= 0) < np.count_nonzero(plain >= 0)
+
+
+def test_pair_angle_eer_against_a_threshold_sweep():
+    """The EER of thresholding pair angles equals the crossing of FAR and FRR in a sweep."""
+    rng = np.random.default_rng(3)
+    labels = np.repeat(np.arange(5), 30)
+    features = np.eye(5)[labels] + 0.9 * rng.normal(size=(150, 5))
+    criterion = geometry.feature_criterion(features, labels)
+    pairs = geometry.pair_angles(features, labels)
+    thresholds = np.linspace(0, math.pi, 20001)
+    frr = np.array([np.mean(pairs.same_class >= t) for t in thresholds[::20]])
+    far = np.array([np.mean(pairs.different_class < t) for t in thresholds[::20]])
+    crossing = np.argmin(np.abs(frr - far))
+    assert criterion.pair_angle_eer == pytest.approx((frr[crossing] + far[crossing]) / 2, abs=0.01)
+    assert 0.05 < criterion.pair_angle_eer < 0.5
