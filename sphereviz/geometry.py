@@ -49,6 +49,7 @@ __all__ = [
     "CIRCLE_RESOLUTION",
     "CRITERION_TOLERANCE",
     "LOSS_NAMES",
+    "margin_target",
     "CircleRegions",
     "ClosedFormRegion",
     "GridMeasures",
@@ -273,6 +274,23 @@ def _margin_winner(plain, cos, weight_norms, loss, margins, rule, annealing_lamb
             target = target * weight_norms[winner]
         wins = target > runner_up
     return np.where(wins, winner, -1).astype(np.int64)
+
+
+def margin_target(theta, loss: str = "a-softmax", m=None, annealing_lambda: float = 0.0,
+                  *, rule: str = "psi") -> np.ndarray:  # fmt: skip
+    """The margined target score f(θ) per unit ‖x‖ (or s) of ``loss``, as the regions use it.
+
+    cos θ for the margin-free losses; A-/L-Softmax (λ cos θ + ψ(θ))/(1 + λ) (the boundary
+    rule: cos(min(mθ, π)) in place of ψ); CosFace cos θ − m; ArcFace cos(θ + m), and past
+    θ = π − m the loss's fallback cos θ − m·sin m, which keeps the target decreasing.
+    """
+    loss = canonical_loss_name(loss)
+    margins = _margin_values(loss, m, rule)
+    cos_theta = np.cos(np.asarray(theta, dtype=float))
+    if loss in _MARGIN_FREE:
+        return cos_theta
+    flat = _margin_target(cos_theta.ravel(), loss, margins, rule, annealing_lambda)[0]
+    return flat.reshape(cos_theta.shape)
 
 
 def _margin_target(cos_winner, loss, margins, rule, annealing_lambda) -> np.ndarray:

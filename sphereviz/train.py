@@ -233,6 +233,25 @@ class TrainConfig:
             floor_step, schedule.base, schedule.power, schedule.lambda_min
         )
 
+    def describe_schedule(self) -> str:
+        """The λ schedule in words, for captions and notebooks."""
+        official = ANNEALED_LOSSES.get(self.loss, ANNEALED_LOSSES["a-softmax"])
+        base = self.lambda_base if self.lambda_base is not None else official.base
+        floor = self.lambda_min if self.lambda_min is not None else official.lambda_min
+        if not self.anneal:
+            return "none (λ = 0: the pure ψ from the first step)"
+        name = next(
+            (name for name, fields in SCHEDULES.items()
+             if all(getattr(self, key) == value for key, value in fields.items())),
+            "custom",
+        )  # fmt: skip
+        if self.lambda_floor_at is not None:
+            when = f"at {100 * self.lambda_floor_at:g} % of the run's steps"
+        else:
+            absolute = dataclasses.replace(self, loss="a-softmax", m=4).lambda_schedule()
+            when = f"at iteration {absolute.floor_iteration():.0f}"
+        return f"{name}, λ from {base:g} down to its floor {floor:g} {when}"
+
     def schedule_warnings(self, total_steps: int) -> list[str]:
         """What makes this recipe's margin not what it says, for a run of ``total_steps``.
 

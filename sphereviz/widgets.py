@@ -53,6 +53,13 @@ LOSS_CHOICES: tuple[tuple[str, str], ...] = (
     ("softmax", "softmax"),
 )
 WIDGET_DPI = 80
+#: The λ slider's stops: logarithmic (1-2-5) from 0.01 to 1000, with 0 (the pure ψ) reachable
+#: and 5 (the official floor) among them.
+LAMBDA_STOPS: tuple[float, ...] = (
+    (0.0,)
+    + tuple(mantissa * 10.0**exponent for exponent in range(-2, 3) for mantissa in (1, 2, 5))
+    + (1000.0,)
+)
 
 
 def figure_png(figure: Figure, dpi: int = WIDGET_DPI) -> bytes:
@@ -99,7 +106,7 @@ def _degrees_text(value: float) -> str:
     return "–" if math.isnan(value) else f"{value:.1f}°"
 
 
-def _readout_html(regions: geometry.CircleRegions) -> str:
+def _readout_html(regions: geometry.CircleRegions, effective_m: float | None = None) -> str:
     summary = regions.summary_degrees()
     empty = [index + 1 for index, arcs in enumerate(regions.arcs) if not arcs]
     if summary["criterion_holds"]:
@@ -114,6 +121,8 @@ def _readout_html(regions: geometry.CircleRegions) -> str:
         ("min inter-class angle", _degrees_text(summary["min_inter_class_angle_deg"])),
         ("max intra ≤ min inter?", verdict),
     )
+    if effective_m is not None:
+        rows = (("effective m", f"{effective_m:.2f}"), *rows)
     cells = "".join(
         f"<tr><td>{html.escape(name)}</td><td style='padding-left:1em'>{value}</td></tr>"
         for name, value in rows
@@ -127,7 +136,9 @@ class MarginExplorer(_Explorer):
     ``controls``: ``loss`` (Dropdown of :data:`LOSS_CHOICES`), ``m`` (the integer slider of
     A-Softmax), ``m_cosface`` and ``m_arcface`` (real sliders, both described "m"; ArcFace's
     in radians), ``num_classes`` (K), ``theta12`` (degrees, two classes only), and for softmax
-    ``weight_norm`` (‖W₁‖, the others 1) and ``bias`` (b₁, the others 0). Only the controls
+    ``weight_norm`` (‖W₁‖, the others 1) and ``bias`` (b₁, the others 0), and for A-Softmax
+    ``lambda`` (the annealing weight λ, logarithmic stops :data:`LAMBDA_STOPS` from 0 to 1000:
+    the trained target (λ cos θ + ψ)/(1 + λ), with its effective m). Only the controls
     that apply are shown. ``readout`` is an HTML table; ``regions`` the last
     ``geometry.CircleRegions``; ``figure`` the matplotlib figure shown (as SVG) in ``image``.
     """
@@ -138,8 +149,13 @@ class MarginExplorer(_Explorer):
         m: float | None = None,
         num_classes: int = 2,
         theta12_degrees: float = 90.0,
+        annealing_lambda: float = 0.0,
     ):
         loss = geometry.canonical_loss_name(loss)
+        if annealing_lambda not in LAMBDA_STOPS:
+            raise ValueError(
+                f"annealing_lambda must be one of {LAMBDA_STOPS}, got {annealing_lambda!r}"
+            )
         offered = [name for _, name in LOSS_CHOICES]
         if loss not in offered:
             raise ValueError(f"margin_explorer offers the losses {offered}, got {loss!r}")
@@ -184,6 +200,11 @@ class MarginExplorer(_Explorer):
                 value=0.0, min=-1.0, max=1.0, step=0.05, description="b₁",
                 continuous_update=False, style=style,
             ),
+            "lambda": widgets.SelectionSlider(
+                options=[(f"{value:g}", value) for value in LAMBDA_STOPS],
+                value=annealing_lambda, description="λ (annealing)", continuous_update=False,
+                style=style,
+            ),
         }  # fmt: skip
         self.readout = widgets.HTML()
         self.image = widgets.Image(format="svg+xml", layout={"width": "640px"})
@@ -213,9 +234,9 @@ class MarginExplorer(_Explorer):
     def visible_controls(self) -> list[str]:
         """Names of the controls that apply to the current loss and K."""
         names = ["loss"]
-        names += {"a-softmax": ["m"], "cosface": ["m_cosface"], "arcface": ["m_arcface"]}.get(
-            self.loss, []
-        )
+        names += {
+            "a-softmax": ["m", "lambda"], "cosface": ["m_cosface"], "arcface": ["m_arcface"]
+        }.get(self.loss, [])  # fmt: skip
         names.append("num_classes")
         if self.controls["num_classes"].value == 2:
             names.append("theta12")
@@ -233,7 +254,24 @@ class MarginExplorer(_Explorer):
                 num_classes - 1
             )
             options["biases"] = [self.controls["bias"].value] + [0.0] * (num_classes - 1)
+        if self.loss == "a-softmax" and self.annealing_lambda > 0:
+            options["annealing_lambda"] = self.annealing_lambda
         return plots.regions_for(self.loss, self.m, num_classes, theta12, **options)
+
+    @property
+    def annealing_lambda(self) -> float:
+        """λ of A-Softmax (0 for the other losses)."""
+        return self.controls["lambda"].value if self.loss == "a-softmax" else 0.0
+
+    def effective_m(self) -> float | None:
+        """A-Softmax's effective m at the current λ and layout (``geometry.annealed_margin``)."""
+        if self.loss != "a-softmax":
+            return None
+        num_classes = self.controls["num_classes"].value
+        theta12 = math.radians(self.controls["theta12"].value) if num_classes == 2 else None
+        return geometry.annealed_margin(
+            self.m, self.annealing_lambda, theta12, num_classes
+        ).effective_m
 
     def update(self) -> None:
         """Recompute and redraw everything from the control values."""
@@ -241,9 +279,11 @@ class MarginExplorer(_Explorer):
         if list(self.controls_box.children) != visible:
             self.controls_box.children = visible
         self.regions = self.compute()
-        plots.draw_target_curve(self.target_ax, self.loss, self.m, legend=False)
+        plots.draw_target_curve(
+            self.target_ax, self.loss, self.m, legend=False, annealing_lambda=self.annealing_lambda
+        )
         plots.draw_regions(self.regions_ax, self.regions, annotate=False)
-        self.readout.value = _readout_html(self.regions)
+        self.readout.value = _readout_html(self.regions, self.effective_m())
         self.image.value = figure_svg(self.figure)
 
     @property
@@ -260,13 +300,15 @@ def margin_explorer(
     m: float | None = None,
     num_classes: int = 2,
     theta12_degrees: float = 90.0,
+    annealing_lambda: float = 0.0,
 ) -> MarginExplorer:
     """The margin explorer widget (see :class:`MarginExplorer`); display it in a notebook.
 
     ``m`` sets the starting margin of ``loss`` (A-Softmax: an integer, default 4; CosFace
-    0.35; ArcFace 0.5 rad); each loss keeps its own m slider.
+    0.35; ArcFace 0.5 rad); each loss keeps its own m slider. ``annealing_lambda``: the
+    starting λ of A-Softmax (one of :data:`LAMBDA_STOPS`; 5 is the official floor).
     """
-    return MarginExplorer(loss, m, num_classes, theta12_degrees)
+    return MarginExplorer(loss, m, num_classes, theta12_degrees, annealing_lambda)
 
 
 # ---------------------------------------------------------------------------------------------

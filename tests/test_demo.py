@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 
 from sphereviz import demo
@@ -102,10 +103,11 @@ def test_quick_demo_end_to_end(tmp_path, capsys, cached_mnist):
     assert summary["bounds"]["numeric_check_agrees"] is True
 
     rows = summary["runs"]
-    assert len(rows) == 10
+    assert len(rows) == 20  # 5 losses × 2 dimensions × 2 seeds
     assert sorted((r["loss"], r["m"], r["dim"]) for r in rows) == sorted(
         (loss, m, dim)
         for dim in (2, 3)
+        for _ in range(2)
         for loss, m in [
             ("softmax", None),
             ("modified-softmax", 1),
@@ -117,11 +119,22 @@ def test_quick_demo_end_to_end(tmp_path, capsys, cached_mnist):
     for row in rows:
         assert row["test_accuracy"] > 0.2, row  # ten digits: chance is 0.1
         assert 0 <= row["mean_angle_to_own_class_deg"] < 90
-        assert 0 < row["min_inter_class_angle_deg"] <= 180
+        assert 0 < row["median_same_class_angle_deg"] <= 180
+        assert 0 <= row["pair_angle_eer"] <= 1
         assert row["angular_fisher_score"] > 0
         assert not row["reused"]
         assert (runs / row["run"] / "embeddings.npz").is_file()
-    assert len([p for p in runs.iterdir() if p.is_dir()]) == 10
+    assert len([p for p in runs.iterdir() if p.is_dir()]) == 20
+    # mean ± std over the seeds of each configuration, recomputed from the rows
+    table = summary["configurations"]
+    assert len(table) == 10
+    for entry in table:
+        members = [r for r in rows if (r["loss"], r["m"], r["dim"]) == (entry["loss"],
+                   entry["m"], entry["dim"])]  # fmt: skip
+        values = [r["mean_angle_to_own_class_deg"] for r in members]
+        assert entry["mean_angle_to_own_class_deg_mean"] == pytest.approx(np.mean(values))
+        assert entry["mean_angle_to_own_class_deg_std"] == pytest.approx(np.std(values, ddof=1))
+    assert "±" in printed
 
     assert "mnist_sphere" in summary["figures"] and "psi_curves" in summary["figures"]
     assert (out / "index.html").is_file() and (out / "README.md").is_file()

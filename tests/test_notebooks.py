@@ -381,14 +381,21 @@ def test_notebook_03_mnist_on_the_hypersphere(tmp_path):
     )
     assert results["num_classes"] == 10
     chance = 1 / results["num_classes"]
-    by_m = results["a_softmax_3d"]
-    assert sorted(by_m, key=int) == ["1", "2", "3", "4"]
-    for run in by_m.values():
-        assert 2 * chance < run["accuracy"] <= 1
-    assert by_m["4"]["accuracy"] > 4 * chance
-    # Property 1: a larger m pulls each class tighter around its own weight direction.
-    assert by_m["4"]["mean_angle_to_own_class_deg"] < by_m["1"]["mean_angle_to_own_class_deg"]
-    assert results["runs_2d"]["a-softmax"]["accuracy"] > 2 * chance
+    configurations = results["configurations"]
+    assert sorted(configurations) == sorted(
+        [f"3-D m={m}" for m in (1, 2, 3, 4)]
+        + ["3-D m=4, official λ", "2-D softmax", "2-D a-softmax"]
+    )
+    for entry in configurations.values():
+        assert entry["seeds"] == [0, 1]  # quick mode: two seeds, so a standard deviation
+        assert 2 * chance < entry["test_accuracy_mean"] <= 1
+        assert entry["test_accuracy_std"] >= 0
+    assert configurations["3-D m=4"]["test_accuracy_mean"] > 4 * chance
+    assert results["own_angle_ratio_m4_m1"] == pytest.approx(
+        configurations["3-D m=4"]["mean_angle_to_own_class_deg_mean"]
+        / configurations["3-D m=1"]["mean_angle_to_own_class_deg_mean"]
+    )
+    assert results["schedule"].startswith("margin-biting")
 
 
 def _largest_lfw_folders(count: int) -> list[str]:
