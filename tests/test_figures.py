@@ -22,7 +22,10 @@ import pytest  # noqa: E402
 
 from sphereviz import figures  # noqa: E402
 
-ANALYTIC_NAMES = ["psi_curves", "regions_two_classes", "regions_four_classes", "bound_map"]
+ANALYTIC_NAMES = [
+    "psi_curves", "regions_two_classes", "regions_four_classes", "bound_map",
+    "regions_sphereface_line",
+]  # fmt: skip
 MNIST_NAMES = [
     "mnist_features_2d",
     "mnist_sphere",
@@ -251,8 +254,8 @@ def test_sphere_pages_name_the_classes(tmp_path):
     names = ["Colin Powell", "George W Bush", "Tony Blair"]
     page = figures.sphere_html(mnist, "faces", "a-softmax", 4, tmp_path / "faces", names)
     assert sphere_page_trace_names(page) == names
-    unknown = Run(None, TrainConfig(dataset="faces", faces_cache=str(tmp_path / "gone")), [],
-                  embeddings)  # fmt: skip
+    gone = TrainConfig(dataset="faces", faces_cache=str(tmp_path / "gone"), model="sfnet4")
+    unknown = Run(None, gone, [], embeddings)
     page = figures.sphere_html(unknown, "faces", "a-softmax", 4, tmp_path / "unknown")
     assert sphere_page_trace_names(page) == ["class 0", "class 1", "class 2"]
 

@@ -845,11 +845,11 @@ def test_run_class_names_come_from_the_runs_data_set(tmp_path):
             image = rng.integers(0, 255, (250, 250, 3), dtype=np.uint8)
             cv2.imwrite(str(tmp_path / "faces" / name / f"{index}.png"), image)
     cache = prepare_faces(tmp_path / "faces", tmp_path / "cache", workers=1, progress=False)
-    config = TrainConfig(dataset="faces", faces_cache=str(cache.directory))
+    config = TrainConfig(dataset="faces", faces_cache=str(cache.directory), model="sfnet4")
     faces = Run(None, config, [], embeddings)  # toy weights: 3 classes, as the cache
     assert plots.run_class_names(faces) == ["Alice Smith", "Bob Jones", "Carol Wu"]
     # names that cannot belong to the run are not guessed
     four_classes = {**embeddings, "class_weights": np.ones((4, 3))}
     assert plots.run_class_names(Run(None, config, [], four_classes)) is None
-    moved = TrainConfig(dataset="faces", faces_cache=str(tmp_path / "gone"))
+    moved = TrainConfig(dataset="faces", faces_cache=str(tmp_path / "gone"), model="sfnet4")
     assert plots.run_class_names(Run(None, moved, [], embeddings)) is None
