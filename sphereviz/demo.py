@@ -41,6 +41,8 @@ TABLE_LOSSES = (
     ("normface", "NormFace s=1", {"scale": 1.0}),
     ("cosface", "CosFace m=0.35 s=1", {"margin": 0.35, "scale": 1.0}),
     ("arcface", "ArcFace m=0.5 s=1", {"margin": 0.5, "scale": 1.0}),
+    ("sphereface-r", "SphereFace-R m=1.5 s=1", {"margin": 1.5, "scale": 1.0}),
+    ("sphereface2", "SphereFace2 m=0.4 r=1 (b=0)", {"scale": 1.0}),
 )
 
 
@@ -60,6 +62,8 @@ def target_logit_table(angles_deg=TABLE_ANGLES_DEG, norm: float = 1.0) -> list[d
         loss = make_loss(name, num_classes=2, embedding_size=2, **options).double()
         with torch.no_grad():
             loss.W.copy_(torch.eye(2, dtype=torch.float64))
+            if hasattr(loss, "bias"):
+                loss.bias.zero_()
             target = loss.margin_logits(features, labels)[:, 0]
         rows.append(
             {"loss": label, **{f"{a}°": float(v) for a, v in zip(angles_deg, target, strict=True)}}

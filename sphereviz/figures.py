@@ -277,6 +277,17 @@ def analytic_figures(
             "(Property 3). `sphereviz bounds` derives both lines with sympy.",
             "sphereviz.figures.bound_map_figure()",
         ),
+        (
+            "regions_sphereface_line",
+            plots.plot_sphereface_line_regions,
+            "A-Softmax, SphereFace-R and SphereFace2 on the circle and the sphere",
+            "Top: four classes 90° apart. A-Softmax m = 4 (ψ), SphereFace-R m = 1.5 (the real "
+            "ψ_m, exact) and SphereFace2 m = 0.4 with caps of 62°: each class claims "
+            "r·(g(cos θ) − m) + b > 0; dark cross-hatched: claimed by several classes, dashed: "
+            "the softmax rule. Bottom: the same on the sphere with tetrahedron weights; light "
+            "grey: no class, dark: several.",
+            "sphereviz.plots.plot_sphereface_line_regions()",
+        ),
     ]
     records = []
     for name, make, title, caption, python in made:

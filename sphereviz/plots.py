@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from sphereviz import evaluate  # imported when needed: it loads torch
 
 __all__ = [
+    "TETRAHEDRON_WEIGHTS",
     "binary_criterion_map",
     "class_names_present",
     "describe_regions",
@@ -36,6 +37,7 @@ __all__ = [
     "draw_psi",
     "draw_regions",
     "draw_roc_curves",
+    "draw_sphere_regions",
     "draw_target_curve",
     "draw_unit_circle_features",
     "draw_raw_features_2d",
@@ -49,12 +51,14 @@ __all__ = [
     "plot_features_sphere",
     "plot_psi",
     "plot_regions",
+    "plot_sphereface_line_regions",
     "plot_training_curves",
     "plot_verification",
     "project_to_sphere",
     "regions_for",
     "run_class_names",
     "run_panel",
+    "sphere_region_labels",
     "target_curve",
     "uncovered_arcs",
     "uniform_criterion_map",
@@ -69,6 +73,8 @@ _LOSS_TITLES = {
     "l-softmax": "L-Softmax",
     "cosface": "CosFace",
     "arcface": "ArcFace",
+    "sphereface-r": "SphereFace-R",
+    "sphereface2": "SphereFace2",
 }
 
 
@@ -158,8 +164,10 @@ def target_curve(theta, loss: str, m=None, annealing_lambda: float = 0.0) -> np.
 
     softmax / modified softmax / NormFace: cos θ (unit weights, no bias); A-Softmax and
     L-Softmax: (λ cos θ + ψ(θ))/(1 + λ) (integer m; ψ alone at λ = 0); CosFace: cos θ − m;
-    ArcFace: cos(θ + m), with the loss's fallback past π − m. ``m`` defaults as in
-    ``geometry`` (4, 0.35, 0.5 rad).
+    ArcFace: cos(θ + m), with the loss's fallback past π − m; SphereFace-R: ψ_m(θ) with a
+    real m (its forward value; the gradient is that of cos θ); SphereFace2: g(cos θ) − m,
+    g(c) = 2((c + 1)/2)^3 − 1 (the true-class logit / r, without the bias). ``m`` defaults as
+    in ``geometry`` (4, 0.35, 0.5 rad, 1.5, 0.4).
     """
     return geometry.margin_target(theta, loss, m, annealing_lambda)
 
@@ -188,8 +196,9 @@ def draw_target_curve(
     theta = np.linspace(0.0, math.pi, num_points)
     degrees = np.degrees(theta)
     ax.plot(degrees, np.cos(theta), color="0.6", linewidth=1.0, label="cos θ")
-    if loss in ("a-softmax", "l-softmax") and (4 if m is None else m) >= 2:
-        m_value = 4 if m is None else m
+    default_m = 1.5 if loss == "sphereface-r" else 4
+    if loss in ("a-softmax", "l-softmax", "sphereface-r") and (default_m if m is None else m) > 1:
+        m_value = default_m if m is None else m
         ax.plot(
             degrees, np.cos(m_value * theta), color=OKABE_ITO[0], linestyle="--", linewidth=0.8,
             alpha=0.6, label="cos(mθ)",
@@ -288,6 +297,14 @@ def describe_regions(regions: geometry.CircleRegions, compact: bool = False) -> 
     When some class has no region at all (the margin is too large for the layout) it says so
     instead of printing NaN.
     """
+    if regions.grid_claim_counts is not None:  # SphereFace2: the one-vs-all rule
+        counts = regions.grid_claim_counts
+        unclaimed, several = 360.0 * np.mean(counts == 0), 360.0 * np.mean(counts >= 2)
+        separator = "\n" if compact else ", "
+        return (
+            f"unclaimed {unclaimed:.1f}°{separator}claimed by several {several:.1f}°"
+            f"{separator}claimed by one {360.0 - unclaimed - several:.1f}°"
+        )
     if any(not arcs for arcs in regions.arcs):
         separator = "\n" if compact else " "
         return f"a class has no region:{separator}the margin is too large for this layout"
@@ -304,9 +321,11 @@ def describe_regions(regions: geometry.CircleRegions, compact: bool = False) -> 
 def uncovered_arcs(regions: geometry.CircleRegions) -> list[tuple[float, float]]:
     """The stretches of circle where no class wins by the margin, as (start, end) radians.
 
-    The complement of the union of ``regions.arcs`` (ends may exceed 2π where they wrap).
+    The complement of the union of ``regions.arcs`` (ends may exceed 2π where they wrap) and,
+    for SphereFace2, of the arcs several classes claim (``regions.contested_arcs``).
     """
-    arcs = sorted((start % (2 * math.pi), end - start) for a in regions.arcs for start, end in a)
+    claimed = [*(arc for class_arcs in regions.arcs for arc in class_arcs), *regions.contested_arcs]
+    arcs = sorted((start % (2 * math.pi), end - start) for start, end in claimed)
     if not arcs:
         return [(0.0, 2 * math.pi)]
     uncovered = []
@@ -330,7 +349,10 @@ def draw_regions(
 
     Class i's region (i = 1…K, as W_i) is a coloured thick arc (label ``"class i region"``,
     one line per arc, x = cos φ, y = sin φ) over a light wedge; the stretches where no class
-    wins by the margin are shaded grey (label ``"no class"``); the weight directions W_i are
+    wins by the margin are shaded grey (label ``"no class"``); for SphereFace2 the stretches
+    that several classes claim are dark, dotted and cross-hatched (label ``"claimed by
+    several"``), and the softmax rule's boundaries (argmax cos θ: the bisectors between
+    neighbouring weights) are dashed rays (label ``"softmax rule"``); the weight directions W_i are
     arrows (one quiver, label ``"weights"``); the angular margin and the criterion are
     written below the circle.
     """
@@ -353,6 +375,15 @@ def draw_regions(
                 zorder=0,
             )
         )
+    for start, end in regions.contested_arcs:  # SphereFace2: claimed by several classes
+        ax.add_patch(
+            Wedge((0, 0), 1.0, math.degrees(start), math.degrees(end), facecolor="0.55",
+                  alpha=0.35, edgecolor="0.3", linewidth=0, hatch="xx",
+                  label="several classes", zorder=0)
+        )  # fmt: skip
+        phi = np.linspace(start, end, arc_points)
+        ax.plot(np.cos(phi), np.sin(phi), color="0.25", linewidth=4, linestyle=(0, (1, 1)),
+                solid_capstyle="butt", label="claimed by several", zorder=3)  # fmt: skip
     for index, (color, class_arcs) in enumerate(zip(colors, regions.arcs, strict=True)):
         for start, end in class_arcs:
             ax.add_patch(
@@ -377,6 +408,10 @@ def draw_regions(
                 label=f"class {index + 1} region",
                 zorder=3,
             )
+    if regions.loss == "sphereface2":
+        for boundary in _argmax_boundaries(regions.weight_angles):
+            ax.plot([0, 1.1 * math.cos(boundary)], [0, 1.1 * math.sin(boundary)], color="0.35",
+                    linewidth=0.8, linestyle="--", label="softmax rule", zorder=2)  # fmt: skip
     directions = np.stack([np.cos(regions.weight_angles), np.sin(regions.weight_angles)], 1)
     # one quiver for all weight arrows: far cheaper to draw than one annotation per arrow
     ax.quiver(
@@ -406,6 +441,13 @@ def draw_regions(
         )
 
 
+def _argmax_boundaries(weight_angles) -> list[float]:
+    """Angles where argmax_j cos θ_j changes: the bisectors of angularly neighbouring weights."""
+    ordered = np.sort(np.mod(np.asarray(weight_angles, dtype=float), 2 * math.pi))
+    following = np.append(ordered[1:], ordered[0] + 2 * math.pi)
+    return [float(angle) for angle in (ordered + following) / 2]
+
+
 def plot_regions(
     regions: geometry.CircleRegions | Sequence[geometry.CircleRegions],
     annotate: bool = True,
@@ -424,6 +466,120 @@ def plot_regions(
     )
     for ax, panel in zip(axes[0], panels, strict=True):
         draw_regions(ax, panel, annotate=annotate)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# The SphereFace line: A-Softmax, SphereFace-R and SphereFace2 side by side
+# ---------------------------------------------------------------------------------------------
+
+TETRAHEDRON_WEIGHTS = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]]) / math.sqrt(3)
+"""Four class weights on the sphere, 109.5° apart: the most even layout of four classes."""
+
+_UNCLAIMED_COLOR = "0.88"
+_CONTESTED_COLOR = "0.2"
+
+
+def sphere_region_labels(
+    points, weights, loss: str, m=None, claim_rule: geometry.ClaimRule | None = None
+) -> np.ndarray:
+    """Region label of each point on the sphere: its class, −1 for none, −2 (SphereFace2 only)
+    where several classes claim it."""
+    loss = geometry.canonical_loss_name(loss)
+    options = {"claim_rule": claim_rule} if loss == "sphereface2" else {}
+    labels = geometry.classify_points(points, weights, loss, m, **options)
+    if loss == "sphereface2":
+        counts = geometry.claim_counts(points, weights, m, claim_rule).sum(1)
+        labels = np.where(counts >= 2, -2, labels)
+    return labels
+
+
+def draw_sphere_regions(
+    ax,
+    weights,
+    loss: str,
+    m=None,
+    claim_rule: geometry.ClaimRule | None = None,
+    num_points: int = 4000,
+    marker_size: float = 2.0,
+    view=None,
+) -> np.ndarray:
+    """Decision regions on the unit sphere in a 3-D ``ax``: ``num_points`` Fibonacci points
+    coloured by class, light grey where no class wins (SphereFace2: no class claims), dark
+    where several SphereFace2 classes claim; the weights as rings. Only the hemisphere facing
+    ``view`` (default: the direction that sees the most weights) is drawn, as in
+    ``draw_unit_sphere_features``. Returns the labels of all the points
+    (``sphere_region_labels``)."""
+    points = geometry.fibonacci_sphere(num_points)
+    labels = sphere_region_labels(points, weights, loss, m, claim_rule)
+    unit_weights = _unit_rows(np.asarray(weights, dtype=float))
+    if view is None:
+        view = plots_sphere.view_direction(unit_weights)
+    direction = plots_sphere.map_frame(np.asarray(view, dtype=float))[0]
+    _draw_unit_sphere_wireframe(ax, direction)
+    front = points @ direction >= 0  # the far side would show through the front
+    points, front_labels = points[front], labels[front]
+    colors = class_colors(len(unit_weights))
+    for label, color, name in [(-1, _UNCLAIMED_COLOR, "no class"),
+                               (-2, _CONTESTED_COLOR, "claimed by several"),
+                               *((i, colors[i], f"class {i + 1} region")
+                                 for i in range(len(unit_weights)))]:  # fmt: skip
+        chosen = points[front_labels == label]
+        if len(chosen):
+            ax.scatter(*chosen.T, s=marker_size, color=color, label=name, depthshade=False,
+                       linewidths=0)  # fmt: skip
+    shown = np.flatnonzero(unit_weights @ direction >= 0)
+    if shown.size:
+        plots_sphere.draw_weight_rings(
+            ax, unit_weights[shown].T, [colors[i] for i in shown], depthshade=False
+        )
+    ax.view_init(*plots_sphere.view_angles(direction))
+    ax.set_axis_off()
+    _fit_unit_sphere(ax, _SPHERE_FILL)
+    return labels
+
+
+def plot_sphereface_line_regions(
+    num_classes: int = 4,
+    a_softmax_m: int = 4,
+    sphereface_r_m: float = 1.5,
+    sphereface2_m: float = 0.4,
+    claim_rule: geometry.ClaimRule | None = None,
+    sphereface2_cap_degrees: float | None = 62.0,
+    sphere: bool = True,
+    num_sphere_points: int = 4000,
+) -> Figure:
+    """The SphereFace line's decision regions, for the figure set.
+
+    Top row, on the circle with ``num_classes`` uniformly spaced weights: A-Softmax (integer
+    m, the real ψ), SphereFace-R (real m, exactly: the ψ_m rule, not the boundary rule), and
+    SphereFace2's one-vs-all caps r·(g(cos θ_i) − m) + b > 0, its unclaimed and
+    multiply-claimed stretches drawn as such, with the softmax rule's boundaries dashed.
+    ``claim_rule`` gives r, b, t; without it, b is the one whose caps have the half-angle
+    ``sphereface2_cap_degrees`` (62°: on the sphere some points are claimed by two classes and
+    some by none; None: the loss's starting bias). Bottom row (``sphere``): the same three on
+    the unit sphere with the four tetrahedron weights.
+    """
+    if claim_rule is None and sphereface2_cap_degrees is not None:
+        bias = geometry.sphereface2_bias_for_cap(
+            math.radians(sphereface2_cap_degrees), sphereface2_m
+        )
+        claim_rule = geometry.ClaimRule(bias=bias)
+    layouts = [("a-softmax", a_softmax_m), ("sphereface-r", sphereface_r_m),
+               ("sphereface2", sphereface2_m)]  # fmt: skip
+    rows = 2 if sphere else 1
+    width = COLUMN_WIDTHS_INCH["double"]
+    fig = plt.figure(figsize=(width, width / 3 * 1.25 * rows))
+    for column, (loss, m) in enumerate(layouts):
+        ax = fig.add_subplot(rows, 3, column + 1)
+        options = {"claim_rule": claim_rule} if loss == "sphereface2" else {}
+        draw_regions(ax, regions_for(loss, m, num_classes, **options), annotate=True)
+        if sphere:
+            ax3d = fig.add_subplot(rows, 3, column + 4, projection="3d")
+            draw_sphere_regions(
+                ax3d, TETRAHEDRON_WEIGHTS, loss, m,
+                claim_rule if loss == "sphereface2" else None, num_sphere_points,
+            )  # fmt: skip
     return fig
 
 

@@ -46,7 +46,12 @@ from sphereviz.errors import report_error
 from sphereviz.evaluate import accuracy, extract_features
 from sphereviz.fileio import check_writable_folder, disk_full_as_error, print_json_summary
 from sphereviz.locks import FolderLock
-from sphereviz.losses import L_SOFTMAX_SCHEDULE, LOSS_ALIASES, SPHEREFACE_SCHEDULE, make_loss
+from sphereviz.losses import (
+    L_SOFTMAX_SCHEDULE,
+    SPHEREFACE_SCHEDULE,
+    canonical_loss_name,
+    make_loss,
+)
 from sphereviz.margins import LambdaSchedule
 from sphereviz.models import MODEL_NAMES, build_model
 from sphereviz.runs import (
@@ -81,6 +86,8 @@ __all__ = [
 DATASETS = ("mnist", "fashion-mnist", "faces")
 OPTIMIZERS = ("sgd", "adam")
 ANNEALED_LOSSES = {"a-softmax": SPHEREFACE_SCHEDULE, "l-softmax": L_SOFTMAX_SCHEDULE}
+SPHEREFACE2_OPTIONS = ("alpha", "t", "loss_weight")
+"""SphereFace2's own options: config fields (None: the loss's default) passed to the loss."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -101,8 +108,10 @@ class TrainConfig:
 
     Model and loss: ``model`` "mnistnet" (``width`` channels) or "sfnet4" … "sfnet64";
     ``dim`` the feature dimension; ``loss`` a name of :data:`sphereviz.losses.LOSS_NAMES`;
-    ``m`` its margin (integer for A-Softmax/L-Softmax, stored as an int when it is one; None:
-    the loss's default), ``scale`` s (NormFace/CosFace/ArcFace).
+    ``m`` its margin (integer for A-Softmax/L-Softmax, stored as an int when it is one; real
+    ≥ 1 for SphereFace-R; None: the loss's default), ``scale`` s (NormFace/CosFace/ArcFace/
+    SphereFace-R, r for SphereFace2); ``alpha``, ``t``, ``loss_weight`` are SphereFace2's own
+    (None: 0.7, 3, 50).
 
     Annealing (A-/L-Softmax): the target trained is (λ cos θ + ψ(θ))/(1 + λ) with
     λ = max(λ_min, base·(1 + γ·it)^(−power)). With ``lambda_floor_at`` = f, γ is derived from
@@ -134,6 +143,9 @@ class TrainConfig:
     loss: str = "a-softmax"
     m: int | float | None = None
     scale: float | None = None
+    alpha: float | None = None
+    t: float | None = None
+    loss_weight: float | None = None
     anneal: bool = True
     lambda_base: float | None = None
     lambda_gamma: float | None = None
@@ -158,7 +170,7 @@ class TrainConfig:
             self.classes = tuple(self.classes)
         self.dataset = self.dataset.lower()
         self.optimizer = self.optimizer.lower()
-        self.loss = _canonical_loss_name(self.loss)
+        self.loss = canonical_loss_name(self.loss)
         if isinstance(self.m, float) and self.m.is_integer():
             self.m = int(self.m)  # --m 4 and m=4 are one recipe
         _validate(self)
@@ -181,9 +193,14 @@ class TrainConfig:
         """The config as a dict without ``out`` and ``device``, which do not change the run.
 
         Two configs that train the same run (on any device, into any folder) have equal
-        recipes.
+        recipes. SphereFace2's options are left out while they are None, so the recipes (and
+        run folders) of the runs made before those fields existed are unchanged.
         """
-        return {k: v for k, v in self.to_dict().items() if k not in ("out", "device")}
+        return {
+            k: v
+            for k, v in self.to_dict().items()
+            if k not in ("out", "device") and not (k in SPHEREFACE2_OPTIONS and v is None)
+        }
 
     def recipe_hash(self) -> str:
         """8 hex digits of SHA-256 over ``recipe()`` as JSON with sorted keys."""
@@ -339,11 +356,6 @@ def _effective_m(config: TrainConfig, annealing_lambda: float) -> float:
     return effective_m(config.m if config.m is not None else 4, annealing_lambda)
 
 
-def _canonical_loss_name(name: str) -> str:
-    key = str(name).strip().lower().replace("_", "-")
-    return LOSS_ALIASES.get(key, key)
-
-
 def _validate(config: TrainConfig) -> None:
     def positive_int(name: str, minimum: int = 1) -> None:
         value = getattr(config, name)
@@ -452,6 +464,9 @@ def _loss_options(config: TrainConfig, total_steps: int | None = None) -> dict:
         options["margin"] = config.m
     if config.scale is not None:
         options["scale"] = config.scale
+    for name in SPHEREFACE2_OPTIONS:
+        if getattr(config, name) is not None:
+            options[name] = getattr(config, name)
     if config.loss in ANNEALED_LOSSES:
         options["lambda_schedule"] = config.lambda_schedule(total_steps)
     return options
@@ -1008,13 +1023,21 @@ def build_parser() -> argparse.ArgumentParser:
     add("--dataset", choices=DATASETS)
     add("--data-root", dest="data_root", help="IDX folder for full MNIST / Fashion-MNIST")
     add("--faces-cache", dest="faces_cache", help="a `sphereviz prepare-faces` cache folder")
-    add("--loss", help="softmax, modified-softmax, a-softmax (sphereface), l-softmax, …")
+    add(
+        "--loss",
+        help="softmax, modified-softmax, a-softmax (sphereface), l-softmax, normface, cosface, "
+        "arcface, sphereface-r, sphereface2",
+    )
     add(
         "--m",
         type=float,
-        help="margin: integer m for A-/L-Softmax, cosine/angle for CosFace/ArcFace",
+        help="margin: integer m for A-/L-Softmax, real m >= 1 for SphereFace-R, cosine/angle "
+        "for CosFace/ArcFace/SphereFace2",
     )
-    add("--scale", type=float, help="logit scale s (NormFace, CosFace, ArcFace)")
+    add("--scale", type=float, help="logit scale s (NormFace, CosFace, ArcFace, SphereFace-R/2)")
+    add("--alpha", type=float, help="SphereFace2: weight α of the positive term (default 0.7)")
+    add("--t", type=float, help="SphereFace2: exponent t of g(c) = 2((c+1)/2)^t − 1 (default 3)")
+    add("--loss-weight", dest="loss_weight", type=float, help="SphereFace2: λ_w (default 50)")
     add("--dim", type=int, help="feature dimension (2 or 3 to plot)")
     add("--model", help="mnistnet, sfnet4, sfnet10, sfnet20, sfnet36, sfnet64")
     add("--width", type=int, help="MnistNet channels of the first block (default 16)")

@@ -49,6 +49,8 @@ LOSS_CHOICES: tuple[tuple[str, str], ...] = (
     ("A-Softmax (SphereFace)", "a-softmax"),
     ("CosFace", "cosface"),
     ("ArcFace", "arcface"),
+    ("SphereFace-R", "sphereface-r"),
+    ("SphereFace2", "sphereface2"),
     ("modified softmax", "modified-softmax"),
     ("softmax", "softmax"),
 )
@@ -121,6 +123,12 @@ def _readout_html(regions: geometry.CircleRegions, effective_m: float | None = N
         ("min inter-class angle", _degrees_text(summary["min_inter_class_angle_deg"])),
         ("max intra ≤ min inter?", verdict),
     )
+    if regions.grid_claim_counts is not None:  # SphereFace2: the one-vs-all rule's leftovers
+        counts = regions.grid_claim_counts
+        rows += (
+            ("claimed by no class", _degrees_text(360.0 * float(np.mean(counts == 0)))),
+            ("claimed by several", _degrees_text(360.0 * float(np.mean(counts >= 2)))),
+        )
     if effective_m is not None:
         rows = (("effective m", f"{effective_m:.2f}"), *rows)
     cells = "".join(
@@ -130,16 +138,27 @@ def _readout_html(regions: geometry.CircleRegions, effective_m: float | None = N
     return f"<table>{cells}</table>"
 
 
+_MARGIN_CONTROL = {
+    "a-softmax": "m",
+    "cosface": "m_cosface",
+    "arcface": "m_arcface",
+    "sphereface-r": "m_sphereface_r",
+    "sphereface2": "m_sphereface2",
+}
+
+
 class MarginExplorer(_Explorer):
     """Loss, m and the class layout → target curve, regions on the circle, criterion readout.
 
     ``controls``: ``loss`` (Dropdown of :data:`LOSS_CHOICES`), ``m`` (the integer slider of
-    A-Softmax), ``m_cosface`` and ``m_arcface`` (real sliders, both described "m"; ArcFace's
-    in radians), ``num_classes`` (K), ``theta12`` (degrees, two classes only), and for softmax
-    ``weight_norm`` (‖W₁‖, the others 1) and ``bias`` (b₁, the others 0), and for A-Softmax
-    ``lambda`` (the annealing weight λ, logarithmic stops :data:`LAMBDA_STOPS` from 0 to 1000:
-    the trained target (λ cos θ + ψ)/(1 + λ), with its effective m). Only the controls
-    that apply are shown. ``readout`` is an HTML table; ``regions`` the last
+    A-Softmax), ``m_cosface``, ``m_arcface``, ``m_sphereface_r`` (real m ≥ 1) and
+    ``m_sphereface2`` (real sliders, all described "m"; ArcFace's in radians), ``num_classes``
+    (K), ``theta12`` (degrees, two classes only), for softmax ``weight_norm`` (‖W₁‖, the
+    others 1) and ``bias`` (b₁, the others 0), for A-Softmax ``lambda`` (the annealing weight
+    λ, logarithmic stops :data:`LAMBDA_STOPS` from 0 to 1000: the trained target
+    (λ cos θ + ψ)/(1 + λ), with its effective m), for SphereFace2 ``bias_sphereface2`` (its
+    one shared bias b, with r = 40 and t = 3; it starts at the loss's initial bias for K = 4).
+    Only the controls that apply are shown. ``readout`` is an HTML table; ``regions`` the last
     ``geometry.CircleRegions``; ``figure`` the matplotlib figure shown (as SVG) in ``image``.
     """
 
@@ -165,12 +184,12 @@ class MarginExplorer(_Explorer):
             raise ValueError(
                 f"theta12_degrees must be between 5 and 180 (degrees), got {theta12_degrees!r}"
             )
-        margin_control = {"a-softmax": "m", "cosface": "m_cosface", "arcface": "m_arcface"}
-        initial = {"m": 4, "m_cosface": 0.35, "m_arcface": 0.5}
-        if m is not None and loss in margin_control:
+        initial = {"m": 4, "m_cosface": 0.35, "m_arcface": 0.5, "m_sphereface_r": 1.5,
+                   "m_sphereface2": 0.4}  # fmt: skip
+        if m is not None and loss in _MARGIN_CONTROL:
             if loss == "a-softmax":
                 m = margins.check_integer_margin(m)
-            initial[margin_control[loss]] = m
+            initial[_MARGIN_CONTROL[loss]] = m
         style = {"description_width": "initial"}
         self.controls: dict[str, widgets.ValueWidget] = {
             "loss": widgets.Dropdown(options=LOSS_CHOICES, value=loss, description="loss"),
@@ -184,6 +203,18 @@ class MarginExplorer(_Explorer):
             "m_arcface": widgets.FloatSlider(
                 value=initial["m_arcface"], min=0.0, max=1.5, step=0.01, description="m",
                 continuous_update=False, style=style, readout_format=".2f",
+            ),
+            "m_sphereface_r": widgets.FloatSlider(
+                value=initial["m_sphereface_r"], min=1.0, max=6.0, step=0.05, description="m",
+                continuous_update=False, style=style, readout_format=".2f",
+            ),
+            "m_sphereface2": widgets.FloatSlider(
+                value=initial["m_sphereface2"], min=0.0, max=1.0, step=0.01, description="m",
+                continuous_update=False, style=style, readout_format=".2f",
+            ),
+            "bias_sphereface2": widgets.FloatSlider(
+                value=round(2 * geometry.ClaimRule().bias_for(4, 0.4)) / 2, min=-40.0, max=60.0,
+                step=0.5, description="b", continuous_update=False, style=style,
             ),
             "num_classes": widgets.IntSlider(
                 value=num_classes, min=2, max=12, description="classes K", style=style
@@ -228,15 +259,18 @@ class MarginExplorer(_Explorer):
     @property
     def m(self) -> float | None:
         """The margin of the current loss (None for the margin-free ones)."""
-        control = {"a-softmax": "m", "cosface": "m_cosface", "arcface": "m_arcface"}
-        return self.controls[control[self.loss]].value if self.loss in control else None
+        control = _MARGIN_CONTROL.get(self.loss)
+        return self.controls[control].value if control is not None else None
 
     def visible_controls(self) -> list[str]:
         """Names of the controls that apply to the current loss and K."""
         names = ["loss"]
-        names += {
-            "a-softmax": ["m", "lambda"], "cosface": ["m_cosface"], "arcface": ["m_arcface"]
-        }.get(self.loss, [])  # fmt: skip
+        if self.loss in _MARGIN_CONTROL:
+            names.append(_MARGIN_CONTROL[self.loss])
+        if self.loss == "a-softmax":
+            names.append("lambda")
+        if self.loss == "sphereface2":
+            names.append("bias_sphereface2")
         names.append("num_classes")
         if self.controls["num_classes"].value == 2:
             names.append("theta12")
@@ -254,6 +288,8 @@ class MarginExplorer(_Explorer):
                 num_classes - 1
             )
             options["biases"] = [self.controls["bias"].value] + [0.0] * (num_classes - 1)
+        if self.loss == "sphereface2":
+            options["claim_rule"] = geometry.ClaimRule(bias=self.controls["bias_sphereface2"].value)
         if self.loss == "a-softmax" and self.annealing_lambda > 0:
             options["annealing_lambda"] = self.annealing_lambda
         return plots.regions_for(self.loss, self.m, num_classes, theta12, **options)
@@ -437,7 +473,13 @@ def sphere_explorer(runs: Sequence) -> SphereExplorer:
 # ---------------------------------------------------------------------------------------------
 
 
-_DEFAULT_TRAIN_MARGIN = {"a-softmax": 4, "cosface": 0.35, "arcface": 0.5}
+_DEFAULT_TRAIN_MARGIN = {
+    "a-softmax": 4,
+    "cosface": 0.35,
+    "arcface": 0.5,
+    "sphereface-r": 1.5,
+    "sphereface2": 0.4,
+}
 
 
 class TrainExplorer(_Explorer):
@@ -495,7 +537,7 @@ class TrainExplorer(_Explorer):
         import dataclasses
 
         loss = self.controls["loss"].value
-        m = self.controls["m"].value if loss in ("a-softmax", "cosface", "arcface") else None
+        m = self.controls["m"].value if loss in _DEFAULT_TRAIN_MARGIN else None
         if loss == "a-softmax" and m is not None:
             m = int(m) if float(m).is_integer() else m
         return dataclasses.replace(

@@ -22,7 +22,10 @@ import pytest  # noqa: E402
 
 from sphereviz import figures  # noqa: E402
 
-ANALYTIC_NAMES = ["psi_curves", "regions_two_classes", "regions_four_classes", "bound_map"]
+ANALYTIC_NAMES = [
+    "psi_curves", "regions_two_classes", "regions_four_classes", "bound_map",
+    "regions_sphereface_line",
+]  # fmt: skip
 MNIST_NAMES = [
     "mnist_features_2d",
     "mnist_sphere",
