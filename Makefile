@@ -14,7 +14,7 @@ EXTRAS   := notebooks,export,test
 # the same on an idle one (benchmarks/README.md). Also set in the Jupyter kernel below.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup system-deps demo test lint format bench figures notebooks clean
+.PHONY: setup system-deps demo test lint format bench figures notebooks notebooks-html clean
 
 setup: $(STAMP)
 
@@ -58,9 +58,23 @@ format: setup
 bench: setup system-deps
 	$(PY) benchmarks/run.py
 
-# Execute the six notebooks in quick mode with papermill, then the real-browser widget test.
+# Execute the six notebooks and their six solutions in quick mode with papermill, then the
+# real-browser test (every lesson run in JupyterLab, and the widget checks).
 notebooks: setup system-deps
 	$(PY) -m pytest tests/test_notebooks.py tests/test_browser.py
+
+# Executed HTML of every notebook (lessons and solutions) with the widgets' state stored, for a
+# course web page: build/html/*.html and build/html/solutions/*.html. Full mode (the notebooks'
+# defaults); pick notebooks with NOTEBOOKS_HTML=... SOLUTIONS_HTML=... (either may be empty).
+NOTEBOOKS_HTML ?= $(sort $(wildcard notebooks/*.ipynb))
+SOLUTIONS_HTML ?= $(sort $(wildcard notebooks/solutions/*.ipynb))
+NBCONVERT_HTML := $(VENV)/bin/jupyter nbconvert --to html --execute \
+  --ExecutePreprocessor.kernel_name=sphereviz --ExecutePreprocessor.timeout=3600 \
+  --ExecutePreprocessor.store_widget_state=True
+
+notebooks-html: setup
+	$(if $(strip $(NOTEBOOKS_HTML)),$(NBCONVERT_HTML) --output-dir build/html $(NOTEBOOKS_HTML))
+	$(if $(strip $(SOLUTIONS_HTML)),$(NBCONVERT_HTML) --output-dir build/html/solutions $(SOLUTIONS_HTML))
 
 figures: setup
 	$(PY) -m sphereviz figures --out figures

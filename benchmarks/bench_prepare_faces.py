@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -37,7 +38,9 @@ COLD_TARGET = Target("value", ">=", 2500, "img/s")
 REUSE_TARGET = Target("value", "<", 1.0, "s")
 
 
-def _row(
+def throughput_row(
+    what: str,
+    baseline_variant: str,
     variant: str,
     images: int,
     seconds: float,
@@ -45,8 +48,8 @@ def _row(
     baseline: float | None = None,
     targets=(),
 ) -> dict:
-    """A throughput row (images/s); ``cpu_seconds`` is this process's CPU time (None when
-    workers did the work), a number that other load on the machine disturbs less."""
+    """A throughput row (images/s) of benchmark 4; ``cpu_seconds`` is this process's CPU time
+    (None when workers did the work), a number that other load on the machine disturbs less."""
     details = {
         "images": images,
         "seconds": round(seconds, 3),
@@ -55,15 +58,19 @@ def _row(
     rate = images / seconds if seconds > 0 else float("inf")
     return make_row(
         4,
-        WHAT,
+        what,
         variant,
         [rate],
         "img/s",
         baseline=baseline,
-        baseline_variant=BASELINE,
+        baseline_variant=baseline_variant,
         targets=targets,
         details=details,
     )
+
+
+def _row(variant, images, seconds, cpu_seconds=None, baseline=None, targets=()) -> dict:
+    return throughput_row(WHAT, BASELINE, variant, images, seconds, cpu_seconds, baseline, targets)
 
 
 def baseline_decode_and_warp(lfw_root: Path) -> dict:
@@ -130,8 +137,13 @@ def run(lfw_root: str | Path = LFW_ROOT, workers: tuple[int, ...] = (1, 2)) -> l
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def cli(
+    description: str,
+    run: Callable[[str, tuple[int, ...]], list[dict]],
+    argv: list[str] | None = None,
+) -> int:
+    """The command line of the prepare-faces benchmarks: print ``run(lfw_root, workers)``."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--lfw-root", default=str(LFW_ROOT))
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
@@ -139,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     workers = tuple(int(w) for w in args.workers.split(","))
     print_rows(run(args.lfw_root, workers), as_json=args.json)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli(__doc__.splitlines()[0], run, argv)
 
 
 if __name__ == "__main__":

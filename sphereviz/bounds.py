@@ -2,10 +2,11 @@
 
 Binary case: the boundary equations mφ = θ₁₂ − φ, mφ = θ₁₂ + φ and, once θ₁₂ > (m−1)π/m, the
 wrapped mφ = 2π − θ₁₂ − φ give the reach of class 1's region; from them the max intra-class
-and min inter-class angles, the inequality intra ≤ inter, the polynomial m² − 4m + 1 ≥ 0 and
-m_min = 2 + √3 (smallest integer 4). Uniformly spaced K classes: (m − 3)(m + 1) ≥ 0, m_min = 3
-for every K. ``numeric_cross_check`` applies the decision rule to dense grids of points
-(``sphereviz.geometry``) and confirms the criterion flips exactly at those values.
+and min inter-class angles, the inequality intra ≤ inter, the polynomial m² − 4m + 1 ≥ 0 and,
+only once both cases are solved, m_min ≥ 2 + √3 (smallest integer 4). Uniformly spaced K
+classes: (m − 3)(m + 1) ≥ 0, m_min = 3 for every K. ``numeric_cross_check`` applies the
+decision rule to dense grids of points (``sphereviz.geometry``) and confirms the criterion
+flips exactly at those values.
 
 ``sphereviz bounds`` prints the derivation step by step; ``--json`` adds a summary line.
 """
@@ -189,7 +190,11 @@ class BinaryBound:
 
 @cache
 def derive_binary_bound() -> BinaryBound:
-    """Derive Property 2 (m_min = 2 + √3) from the A-Softmax boundary equations."""
+    """Derive Property 2 (m_min ≥ 2 + √3) from the A-Softmax boundary equations.
+
+    The steps solve both cases (first: θ₁₂ ≤ (m−1)π/m; wrapped: beyond it) before they conclude
+    on m_min: each gives m² − 4m + 1 ≥ 0, so the criterion holds for every θ₁₂ from 2 + √3 on.
+    """
     steps = [
         _step(
             "Two classes: W1 at angle 0, W2 at θ12 in (0, π], a feature x at angle φ. A-Softmax "
@@ -278,24 +283,13 @@ def derive_binary_bound() -> BinaryBound:
     m_min = sp.simplify(solution.inf)
     steps.append(
         _step(
-            "Its roots, and the solution for m > 1:",
+            "Its roots, and the solution for m > 1 (first case only; the wrapped case follows):",
             ("m \\in", "m in"),
             _root_set(roots),
             (r"\;;\;", ";"),
             sp.Ge(polynomial, 0),
             IFF,
             sp.Ge(m, m_min),
-        )
-    )
-    smallest_integer = int(sp.ceiling(m_min))
-    steps.append(
-        _step(
-            "So m_min = 2 + √3 ≈ 3.732, and the smallest integer m is",
-            sp.Eq(sp.Symbol("m_min"), m_min),
-            (r"\approx", "~"),
-            m_min.evalf(6),
-            (r"\;;\;", ";"),
-            sp.Eq(sp.Symbol("m_int"), smallest_integer),
         )
     )
     intra_wrapped = sp.factor(sp.together(toward + away_wrapped))
@@ -326,6 +320,19 @@ def derive_binary_bound() -> BinaryBound:
             sp.Ge(case_threshold, wrapped_threshold),
             IFF,
             sp.Ge(wrapped_polynomial, 0),
+        )
+    )
+    smallest_integer = int(sp.ceiling(m_min))
+    steps.append(
+        _step(
+            "Both cases need the same m² − 4m + 1 ≥ 0, so in this idealised 2-D picture the "
+            "criterion holds for every θ12 exactly when m ≥ 2 + √3 ≈ 3.732 (the paper's "
+            "Property 2: m_min ≥ 2 + √3, a necessary bound); the smallest integer m is",
+            sp.Ge(sp.Symbol("m_min"), m_min),
+            (r"\approx", "~"),
+            m_min.evalf(6),
+            (r"\;;\;", ";"),
+            sp.Eq(sp.Symbol("m_int"), smallest_integer),
         )
     )
     degrees = 180 / sp.pi

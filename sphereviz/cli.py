@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from sphereviz import __version__
+from sphereviz.errors import report_error
 
 SUBCOMMANDS = {
     "demo": ("sphereviz.demo", "train the MNIST comparison, derive the bounds, redo figures/"),
@@ -30,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="SphereFace (A-Softmax) and angular-margin losses: train, derive, plot.",
     )
     parser.add_argument("--version", action="version", version=f"sphereviz {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error (or SPHEREVIZ_DEBUG=1)"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, help_text) in SUBCOMMANDS.items():
         commands.add_parser(name, help=help_text, add_help=False)
@@ -37,11 +42,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a subcommand; a foreseeable fault it lets through (an ``OSError``: full disk,
+    read-only folder, symlink loop …) ends in one line, the traceback only with ``--debug``
+    (anywhere on the line) or ``SPHEREVIZ_DEBUG=1``."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    if "--debug" in argv:
+        argv = [arg for arg in argv if arg != "--debug"]
+        os.environ["SPHEREVIZ_DEBUG"] = "1"
     parser = build_parser()
     if not argv or argv[0] not in SUBCOMMANDS:
         parser.parse_args(argv)  # handles --version, --help and unknown commands
         parser.print_help()
         return 2
     module = importlib.import_module(SUBCOMMANDS[argv[0]][0])
-    return int(module.main(argv[1:]) or 0)
+    try:
+        return int(module.main(argv[1:]) or 0)
+    except OSError as error:
+        return report_error(argv[0], error, status=1)
+    except KeyboardInterrupt:
+        print(f"sphereviz {argv[0]}: interrupted", file=sys.stderr)
+        return 130

@@ -24,6 +24,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from sphereviz.fileio import print_json_summary
@@ -40,6 +41,8 @@ TABLE_LOSSES = (
     ("normface", "NormFace s=1", {"scale": 1.0}),
     ("cosface", "CosFace m=0.35 s=1", {"margin": 0.35, "scale": 1.0}),
     ("arcface", "ArcFace m=0.5 s=1", {"margin": 0.5, "scale": 1.0}),
+    ("sphereface-r", "SphereFace-R m=1.5 s=1", {"margin": 1.5, "scale": 1.0}),
+    ("sphereface2", "SphereFace2 m=0.4 r=1 (b=0)", {"scale": 1.0}),
 )
 
 
@@ -59,6 +62,8 @@ def target_logit_table(angles_deg=TABLE_ANGLES_DEG, norm: float = 1.0) -> list[d
         loss = make_loss(name, num_classes=2, embedding_size=2, **options).double()
         with torch.no_grad():
             loss.W.copy_(torch.eye(2, dtype=torch.float64))
+            if hasattr(loss, "bias"):
+                loss.bias.zero_()
             target = loss.margin_logits(features, labels)[:, 0]
         rows.append(
             {"loss": label, **{f"{a}°": float(v) for a, v in zip(angles_deg, target, strict=True)}}
@@ -99,12 +104,23 @@ def margin_of(spec) -> int | None:
     return 1 if spec.loss == "modified-softmax" else None
 
 
+#: The numbers of a run that the summary compares, each ``geometry.feature_summary``'s name
+#: (test accuracy: the run's last epoch, plain cosine logits, no margin).
+SUMMARY_METRICS = (
+    "test_accuracy",
+    "mean_angle_to_own_class_deg",
+    "median_same_class_angle_deg",
+    "pair_angle_eer",
+    "angular_fisher_score",
+)
+
+
 def summary_rows(prepared: Sequence) -> list[dict]:
     """One row per run: test accuracy and the geometry of its test features.
 
     ``test_accuracy`` is the run's last-epoch closed-set accuracy (plain cosine logits, no
-    margin); the angles and the Angular Fisher Score are ``geometry.feature_summary`` of the
-    run's test embeddings (features, labels, class weights).
+    margin); the other numbers are ``geometry.feature_summary`` of the run's test embeddings
+    (features, labels, class weights), under the same names.
     """
     from sphereviz import geometry
 
@@ -120,11 +136,14 @@ def summary_rows(prepared: Sequence) -> list[dict]:
                 "loss": item.spec.loss,
                 "m": margin_of(item.spec),
                 "dim": item.spec.dim,
+                "seed": item.spec.seed,
                 "epochs": len(item.run.metrics),
                 "test_accuracy": float(item.run.final_metrics["test_accuracy"]),
-                "mean_angle_to_own_class_deg": stats["mean_angle_to_own_class_deg"],
-                "min_inter_class_angle_deg": stats["min_inter_class_angle_deg"],
-                "angular_fisher_score": stats["angular_fisher_score"],
+                **{key: stats[key] for key in SUMMARY_METRICS[1:]},
+                "criterion_holds": stats["criterion_holds"],
+                "robust_criterion_holds": stats["robust_criterion_holds"],
+                "final_lambda": item.run.final_metrics.get("lambda"),
+                "warnings": list(item.run.warnings),
                 "reused": item.reused,
                 "train_seconds": round(item.seconds, 2),
             }
@@ -132,18 +151,59 @@ def summary_rows(prepared: Sequence) -> list[dict]:
     return rows
 
 
-def format_summary(rows: Sequence[dict]) -> str:
-    """The summary rows as a plain-text table (accuracy in %, angles in degrees)."""
+def seed_statistics(rows: Sequence[dict]) -> list[dict]:
+    """Mean and standard deviation (ddof = 1) over seeds of each configuration's numbers.
+
+    Rows that share loss, m and dim are one configuration; each metric of
+    :data:`SUMMARY_METRICS` becomes ``<name>_mean`` and ``<name>_std`` (NaN for one seed).
+    """
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["loss"], row["m"], row["dim"]), []).append(row)
+    table = []
+    for (loss, m, dim), members in groups.items():
+        entry = {"loss": loss, "m": m, "dim": dim, "seeds": sorted(r["seed"] for r in members)}
+        for key in SUMMARY_METRICS:
+            values = np.array([r[key] for r in members], dtype=float)
+            entry[f"{key}_mean"] = float(values.mean())
+            entry[f"{key}_std"] = float(values.std(ddof=1)) if values.size > 1 else math.nan
+        table.append(entry)
+    return table
+
+
+def format_seed_statistics(table: Sequence[dict]) -> str:
+    """The per-configuration table, mean ± std (accuracy and EER in %, angles in degrees)."""
+
+    def cell(entry: dict, key: str, scale: float, digits: int) -> str:
+        mean, std = scale * entry[f"{key}_mean"], scale * entry[f"{key}_std"]
+        return f"{mean:.{digits}f}" if math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
     shown = [
         {
-            "loss": row["loss"],
-            "m": "-" if row["m"] is None else str(row["m"]),
-            "dim": str(row["dim"]),
+            "loss": entry["loss"],
+            "m": "-" if entry["m"] is None else str(entry["m"]),
+            "dim": str(entry["dim"]),
+            "seeds": str(len(entry["seeds"])),
+            "test acc %": cell(entry, "test_accuracy", 100, 1),
+            "mean ∠ own W°": cell(entry, "mean_angle_to_own_class_deg", 1, 1),
+            "median same-class pair°": cell(entry, "median_same_class_angle_deg", 1, 1),
+            "pair EER %": cell(entry, "pair_angle_eer", 100, 1),
+            "AFS": cell(entry, "angular_fisher_score", 1, 4),
+        }
+        for entry in table
+    ]
+    return format_table(shown)
+
+
+def format_summary(rows: Sequence[dict]) -> str:
+    """The per-run rows as a plain-text table (accuracy in %, angles in degrees)."""
+    shown = [
+        {
+            "run": row["run"],
             "test acc %": f"{100 * row['test_accuracy']:.1f}",
             "mean ∠ own W°": f"{row['mean_angle_to_own_class_deg']:.1f}",
-            "min inter-class°": f"{row['min_inter_class_angle_deg']:.1f}",
-            "AFS": f"{row['angular_fisher_score']:.4f}",
-            "run": "reused" if row["reused"] else f"trained {row['train_seconds']:.0f} s",
+            "λ at the end": "-" if row["final_lambda"] is None else f"{row['final_lambda']:.3g}",
+            "run ": "reused" if row["reused"] else f"trained {row['train_seconds']:.0f} s",
         }
         for row in rows
     ]
@@ -202,11 +262,12 @@ def main(argv: list[str] | None = None) -> int:
     bounds_result = bounds.summary()
 
     recipe = "quick runs" if args.quick else "the mnist-demo preset"
+    seeds = figures.QUICK_SEEDS if args.quick else figures.SEEDS
     _heading(3, f"MNIST: 5 losses × (3-D, 2-D) features, {recipe}, in {args.runs}")
     print(f"device: {_device_note()}; {_load_note()}", flush=True)
     try:
         prepared = figures.ensure_runs(
-            figures.mnist_run_specs(args.quick), args.runs, progress=progress
+            figures.mnist_run_specs(args.quick, seeds=seeds), args.runs, progress=progress
         )
     except (ValueError, FileNotFoundError) as error:
         print(f"sphereviz demo: error: {error}", file=sys.stderr)
@@ -221,10 +282,22 @@ def main(argv: list[str] | None = None) -> int:
     _heading(5, "Summary: test accuracy and the angular geometry of the test features")
     rows = summary_rows(prepared)
     print(format_summary(rows))
+    table = seed_statistics(rows)
+    print(f"\nmean ± std over seeds {', '.join(map(str, seeds))}:\n")
+    print(format_seed_statistics(table))
     print(
-        "\nmean ∠ own W: mean angle between a feature and its class weight; min inter-class: "
-        "smallest angle between two class centres; AFS: Angular Fisher Score (lower: tighter)."
+        "\nmean ∠ own W: mean angle between a test feature and its class weight; median "
+        "same-class pair: median angle between two test features of one class; pair EER: equal "
+        "error rate of 'same class ⇔ angle < t' over the pairs; AFS: Angular Fisher Score "
+        "(lower: tighter). λ schedule: margin-biting (λ reaches 0.1 at half the run; "
+        "`sphereviz margin --m 4 --lambda 0.1` gives its effective m)."
     )
+    warned: dict[str, list[str]] = {}
+    for row in rows:
+        for message in row["warnings"]:
+            warned.setdefault(message, []).append(row["run"])
+    for message, names in warned.items():
+        print(f"warning: {len(names)} of {len(rows)} runs: {message}")
     seconds = time.perf_counter() - start
     print(f"\nfinished in {seconds:.1f} s ({_load_note()})")
     if args.json:
@@ -233,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
                 "target_logits": logit_rows,
                 "bounds": {**bounds_result, "numeric_check_agrees": bounds_code == 0},
                 "runs": rows,
+                "configurations": table,
                 "figures": [r.name for r in records],
                 "seconds": round(seconds, 3),
             }

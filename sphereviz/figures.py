@@ -28,6 +28,7 @@ import argparse
 import dataclasses
 import html
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -89,7 +90,7 @@ MANIFEST_NAME = "figures.json"
 GROUPS = ("analytic", "mnist", "faces")
 GROUP_TITLES = {
     "analytic": "Analytic figures (no training)",
-    "mnist": "MNIST: the demo's ten runs",
+    "mnist": "MNIST: the demo's runs (5 losses × 2 dimensions × 3 seeds)",
     "faces": "Real faces: the six largest LFW identities",
 }
 
@@ -102,6 +103,11 @@ MNIST_LOSSES: tuple[tuple[str, int | None, str], ...] = (
     ("a-softmax", 4, "A-Softmax m=4"),
 )
 MNIST_DIMS = (3, 2)
+#: Seeds of every configuration: numbers are reported as mean ± std over them, and the panel
+#: figures draw the first (a representative run, not the best one).
+SEEDS = (0, 1, 2)
+QUICK_SEEDS = (0, 1)
+"""``--quick`` (tests): two seeds, enough for a standard deviation."""
 #: ``--quick``: a few seconds per run, for tests and a first look (accuracy well above chance,
 #: not the converged geometry).
 QUICK_MNIST_OVERRIDES: dict = {
@@ -112,8 +118,8 @@ QUICK_MNIST_OVERRIDES: dict = {
     "batch_size": 32,
 }
 #: SphereFace's Fig. 5 on a CPU: SFNet-4 with 3-D features on the six largest LFW identities
-#: (1,217 aligned 112×96 crops; 80 % train, 20 % test), Adam, random flips, a short schedule:
-#: about 4 × 10 epochs of ~25 s on two CPU cores.
+#: (1,217 aligned 112×96 crops; 80 % train, 20 % test), Adam, random flips, batch 32 (310
+#: optimiser steps in 10 epochs), the margin-biting λ schedule of every recipe.
 FACES_RECIPE: dict = {
     "dataset": "faces",
     "model": "sfnet4",
@@ -122,7 +128,7 @@ FACES_RECIPE: dict = {
     "flip": True,
     "test_fraction": 0.2,
     "epochs": 10,
-    "batch_size": 64,
+    "batch_size": 32,
     "optimizer": "adam",
     "lr": 1e-3,
 }
@@ -271,6 +277,17 @@ def analytic_figures(
             "(Property 3). `sphereviz bounds` derives both lines with sympy.",
             "sphereviz.figures.bound_map_figure()",
         ),
+        (
+            "regions_sphereface_line",
+            plots.plot_sphereface_line_regions,
+            "A-Softmax, SphereFace-R and SphereFace2 on the circle and the sphere",
+            "Top: four classes 90° apart. A-Softmax m = 4 (ψ), SphereFace-R m = 1.5 (the real "
+            "ψ_m, exact) and SphereFace2 m = 0.4 with caps of 62°: each class claims "
+            "r·(g(cos θ) − m) + b > 0; dark cross-hatched: claimed by several classes, dashed: "
+            "the softmax rule. Bottom: the same on the sphere with tetrahedron weights; light "
+            "grey: no class, dark: several.",
+            "sphereviz.plots.plot_sphereface_line_regions()",
+        ),
     ]
     records = []
     for name, make, title, caption, python in made:
@@ -298,6 +315,15 @@ class RunSpec:
     def dim(self) -> int:
         return self.config.dim
 
+    @property
+    def seed(self) -> int:
+        return self.config.seed
+
+    @property
+    def configuration(self) -> tuple:
+        """What the run compares (loss, m, dimension): runs that differ only by seed share it."""
+        return (self.loss, self.m, self.dim)
+
 
 @dataclass(frozen=True)
 class PreparedRun:
@@ -309,8 +335,10 @@ class PreparedRun:
     seconds: float
 
 
-def mnist_run_specs(quick: bool = False, **overrides) -> list[RunSpec]:
-    """The demo's ten MNIST runs: 5 losses × (3-D, 2-D), the ``mnist-demo`` preset.
+def mnist_run_specs(
+    quick: bool = False, seeds: Sequence[int] = SEEDS, **overrides
+) -> list[RunSpec]:
+    """The demo's MNIST runs: 5 losses × (3-D, 2-D) × ``seeds``, the ``mnist-demo`` preset.
 
     ``quick`` applies :data:`QUICK_MNIST_OVERRIDES` (run names end in ``-quick``); further
     keyword arguments override TrainConfig fields of every run.
@@ -322,14 +350,20 @@ def mnist_run_specs(quick: bool = False, **overrides) -> list[RunSpec]:
     specs = []
     for dim in MNIST_DIMS:
         for loss, m, label in MNIST_LOSSES:
-            config = TrainConfig.preset("mnist-demo", loss=loss, m=m, dim=dim, **settings)
-            margin = f"-m{m}" if m is not None else ""
-            specs.append(RunSpec(f"mnist-{loss}{margin}-{dim}d{suffix}", label, loss, m, config))
+            for seed in seeds:
+                config = TrainConfig.preset(
+                    "mnist-demo", loss=loss, m=m, dim=dim, **{"seed": seed, **settings}
+                )
+                margin = f"-m{m}" if m is not None else ""
+                name = f"mnist-{loss}{margin}-{dim}d-s{config.seed}{suffix}"
+                specs.append(RunSpec(name, label, loss, m, config))
     return specs
 
 
-def faces_run_specs(faces_cache: str | Path, quick: bool = False, **overrides) -> list[RunSpec]:
-    """The four face runs of Fig. 5: SFNet-4, 3-D features, m = 1 (modified softmax) … 4."""
+def faces_run_specs(
+    faces_cache: str | Path, quick: bool = False, seeds: Sequence[int] = SEEDS, **overrides
+) -> list[RunSpec]:
+    """The face runs of Fig. 5: SFNet-4, 3-D features, m = 1 (modified softmax) … 4, × seeds."""
     from sphereviz.train import TrainConfig
 
     settings = {
@@ -342,8 +376,10 @@ def faces_run_specs(faces_cache: str | Path, quick: bool = False, **overrides) -
     specs = []
     for m in (1, 2, 3, 4):
         loss, margin = ("modified-softmax", None) if m == 1 else ("a-softmax", m)
-        config = TrainConfig(**{**settings, "loss": loss, "m": margin})
-        specs.append(RunSpec(f"lfw-top6-m{m}{suffix}", f"m={m}", loss, m, config))
+        for seed in seeds:
+            config = TrainConfig(**{"seed": seed, **settings, "loss": loss, "m": margin})
+            name = f"lfw-top6-m{m}-s{config.seed}{suffix}"
+            specs.append(RunSpec(name, f"m={m}", loss, m, config))
     return specs
 
 
@@ -406,28 +442,73 @@ def ensure_runs(
     runs_dir: str | Path = DEFAULT_RUNS,
     progress: bool | None = None,
     log: Callable[[str], None] = print,
+    jobs: int | None = None,
 ) -> list[PreparedRun]:
     """Each spec's finished run: reused from ``runs_dir`` when one with its config is there,
-    else trained into ``runs_dir/<spec.name>`` (an unfinished one is resumed). ``progress``
-    shows each run's training bar (None: only on a terminal)."""
+    else trained into ``runs_dir/<spec.name>`` (an unfinished one is resumed).
+
+    Missing runs are trained by ``jobs`` processes at once, each with one torch thread (None:
+    one per CPU core; on 2 cores two single-threaded runs take about half the time of two
+    two-threaded runs in a row); with ``jobs=1`` they train in this process, where
+    ``progress`` shows each run's bar (None: only on a terminal).
+    """
     from sphereviz.runs import load_run
     from sphereviz.train import train
 
     runs_dir = Path(runs_dir)
-    prepared = []
+    found = {}
+    todo = []
     for index, spec in enumerate(specs, start=1):
-        found = find_run(spec.config, runs_dir, preferred=spec.name)
-        if found is not None:
-            log(f"[{index}/{len(specs)}] reusing {found}")
-            prepared.append(PreparedRun(spec, load_run(found), True, 0.0))
+        folder = find_run(spec.config, runs_dir, preferred=spec.name)
+        if folder is not None:
+            log(f"[{index}/{len(specs)}] reusing {folder}")
+            found[index] = (folder, True, 0.0)
             continue
         folder, resume = _target_folder(spec, runs_dir)
+        if any(folder == other for _, other, *_ in todo):
+            raise ValueError(f"two runs of this set would train into {folder}; give them names")
+        todo.append((index, folder, dataclasses.replace(spec.config, out=str(folder)), resume))
         log(f"[{index}/{len(specs)}] {'resuming' if resume else 'training'} {spec.name} → {folder}")
-        started = time.perf_counter()
-        config = dataclasses.replace(spec.config, out=str(folder))
-        train(config, progress=progress, resume=resume)
-        prepared.append(PreparedRun(spec, load_run(folder), False, time.perf_counter() - started))
-    return prepared
+    jobs = min(os.cpu_count() or 1, len(todo)) if jobs is None else min(jobs, len(todo))
+    if jobs > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("spawn")  # no forked torch state in the workers
+        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_one_thread) as pool:
+            seconds = pool.map(_train_in_worker, [(config, resume) for *_, config, resume in todo])
+            for (index, folder, *_), took in zip(todo, seconds, strict=True):
+                log(f"[{index}/{len(specs)}] trained {folder.name} in {took:.0f} s")
+                found[index] = (folder, False, took)
+    else:
+        for index, folder, config, resume in todo:
+            started = time.perf_counter()
+            train(config, progress=progress, resume=resume)
+            found[index] = (folder, False, time.perf_counter() - started)
+    return [
+        PreparedRun(spec, load_run(found[index][0]), *found[index][1:])
+        for index, spec in enumerate(specs, start=1)
+    ]
+
+
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _train_in_worker(job: tuple[TrainConfig, bool]) -> float:
+    """Train (or finish) one run in a worker process; returns its wall time in seconds."""
+    import warnings
+
+    from sphereviz.train import ScheduleWarning, train
+
+    config, resume = job
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScheduleWarning)  # load_run recomputes them
+        train(config, progress=False, resume=resume)
+    return time.perf_counter() - started
 
 
 # ---------------------------------------------------------------------------------------------
@@ -456,31 +537,32 @@ def _class_legend(fig: Figure, labels: np.ndarray, names: Sequence[str] | None =
 def features_2d_figure(runs: Sequence[tuple[str, Run]]) -> Figure:
     """SphereFace's Fig. 2 on MNIST: 2-D features raw (top) and as x/‖x‖ on the circle (bottom).
 
-    One column per run; class weights W_j are drawn as rays (unit length on the circle).
+    One column per run; class weights W_j are ticks clear of the points, and around the circle
+    each class's angles are a ring histogram on one count scale for all columns, so classes
+    that overlap on the circle can still be counted.
     """
     if not runs:
         raise ValueError("runs is empty; pass (label, run) pairs of 2-D runs")
+    embeddings = [_embeddings(run) for _, run in runs]
+    for (label, _), (features, _, _) in zip(runs, embeddings, strict=True):
+        if features.shape[1] != 2:
+            raise ValueError(f"{label}: features are {features.shape[1]}-D, expected 2-D")
+    units = [
+        f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12) for f, _, _ in embeddings
+    ]
+    scale = plots.plots_sphere.ring_unit_length(units)
     with publication_style("double"):
         fig, axes = plt.subplots(2, len(runs), figsize=(7.16, 3.3), squeeze=False)
-        for column, (label, run) in enumerate(runs):
-            features, labels, weights = _embeddings(run)
-            if features.shape[1] != 2:
-                raise ValueError(f"{label}: features are {features.shape[1]}-D, expected 2-D")
+        for column, ((label, _), (features, labels, weights), unit) in enumerate(
+            zip(runs, embeddings, units, strict=True)
+        ):
             raw_ax, unit_ax = axes[0][column], axes[1][column]
-            classes = np.unique(labels)
-            reach = float(np.max(np.linalg.norm(features, axis=1)))
-            unit_weights = weights / np.linalg.norm(weights, axis=1, keepdims=True)
-            for color, cls in zip(class_colors(len(classes)), classes, strict=True):
-                chosen = features[labels == cls]
-                raw_ax.scatter(*chosen.T, s=1.5, color=color, alpha=0.6, linewidths=0,
-                               rasterized=True)  # fmt: skip
-            for color, w in zip(class_colors(len(unit_weights)), unit_weights, strict=True):
-                raw_ax.plot([0, reach * w[0]], [0, reach * w[1]], color=color, linewidth=0.8)
-            raw_ax.set_aspect("equal", adjustable="datalim")
+            plots.draw_raw_features_2d(raw_ax, features, labels, weights, marker_size=1.5)
             raw_ax.tick_params(labelsize=5, length=2)
             raw_ax.set_title(label)
-            unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
-            plots.draw_unit_circle_features(unit_ax, unit, labels, weights, marker_size=1.5)
+            plots.draw_unit_circle_features(
+                unit_ax, unit, labels, weights, marker_size=1.5, ring_unit_length=scale
+            )
             for collection in unit_ax.collections:
                 collection.set_rasterized(True)
             unit_ax.set_axis_off()
@@ -508,7 +590,6 @@ def sphere_panels_figure(runs: Sequence[tuple[str, Run]], class_names=None) -> F
             # Thousands of points in 3-D: a 300 dpi image inside the PDF/SVG keeps them small.
             ax.set_rasterized(True)
         _class_legend(fig, panels[0][2], class_names)
-        fig.subplots_adjust(left=0, right=1, top=0.88, bottom=0.1, wspace=0.02)
     return fig
 
 
@@ -580,19 +661,41 @@ def sphere_html(
     return written
 
 
-def geometry_note(runs: Sequence[tuple[str, Run]]) -> str:
-    """One sentence with each run's mean angle to its own class weight and its Angular Fisher
-    Score (``geometry.feature_summary`` of the test embeddings), e.g. for a caption."""
+def _mean_std(values: Sequence[float], digits: int, unit: str = "") -> str:
+    values = np.asarray(values, dtype=float)
+    if values.size == 1:
+        return f"{values[0]:.{digits}f}{unit}"
+    return f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}{unit}"
+
+
+def geometry_note(groups: Sequence[tuple[str, Sequence[Run]]]) -> str:
+    """One sentence with each configuration's test accuracy, mean angle to the own class
+    weight and Angular Fisher Score (``geometry.feature_summary`` of the test embeddings), as
+    mean ± std over its runs (seeds), e.g. for a caption."""
     from sphereviz import geometry
 
-    stats = [(label, geometry.feature_summary(*_embeddings(run))) for label, run in runs]
-    angles = ", ".join(f"{s['mean_angle_to_own_class_deg']:.1f}°" for _, s in stats)
-    scores = ", ".join(f"{s['angular_fisher_score']:.3f}" for _, s in stats)
-    labels = ", ".join(label for label, _ in stats)
+    parts = []
+    for label, runs in groups:
+        stats = [geometry.feature_summary(*_embeddings(run)) for run in runs]
+        accuracy = [100 * run.final_metrics["test_accuracy"] for run in runs]
+        parts.append(
+            f"{label}: {_mean_std(accuracy, 1, ' %')}, "
+            f"{_mean_std([s['mean_angle_to_own_class_deg'] for s in stats], 1, '°')}, AFS "
+            f"{_mean_std([s['angular_fisher_score'] for s in stats], 3)}"
+        )
+    seeds = len(groups[0][1]) if groups else 0
     return (
-        f"Mean angle of a test feature to its own class weight: {angles}; Angular Fisher "
-        f"Score (lower is tighter): {scores} (for {labels})."
+        "Test accuracy, mean angle of a test feature to its own class weight and Angular "
+        f"Fisher Score (lower is tighter), mean ± std over {seeds} seeds: " + "; ".join(parts) + "."
     )
+
+
+def _by_configuration(prepared: Sequence[PreparedRun]) -> list[list[PreparedRun]]:
+    """The runs grouped by configuration (loss, m, dim), in order, each sorted by seed."""
+    groups: dict[tuple, list[PreparedRun]] = {}
+    for item in prepared:
+        groups.setdefault(item.spec.configuration, []).append(item)
+    return [sorted(group, key=lambda item: item.spec.seed) for group in groups.values()]
 
 
 def _describe_recipe(config: TrainConfig) -> str:
@@ -603,7 +706,7 @@ def _describe_recipe(config: TrainConfig) -> str:
         if config.model == "mnistnet"
         else f"{config.model}, {config.epochs} epochs, batch {config.batch_size}, "
         f"{config.optimizer} lr {config.lr:g}"
-    )
+    ) + f"; λ schedule of A-Softmax: {config.describe_schedule()}"
 
 
 def mnist_figures(
@@ -611,11 +714,24 @@ def mnist_figures(
 ) -> list[FigureRecord]:
     """Write the MNIST figures from the demo's runs (see :func:`mnist_run_specs`)."""
     out = Path(out)
-    by_dim = {dim: [p for p in prepared if p.spec.dim == dim] for dim in MNIST_DIMS}
+    groups = _by_configuration(prepared)
+    representative = [group[0] for group in groups]  # the first seed of each configuration
+    by_dim = {dim: [p for p in representative if p.spec.dim == dim] for dim in MNIST_DIMS}
     missing = [dim for dim, items in by_dim.items() if not items]
     if missing:
         raise ValueError(f"no {missing[0]}-D run among {[p.spec.name for p in prepared]}")
     sphere_runs = [p for p in by_dim[3] if p.spec.loss != "softmax"]
+    sphere_groups = [
+        (f"m = {group[0].spec.m or 1}", [p.run for p in group])
+        for group in groups
+        if group[0].spec.dim == 3 and group[0].spec.loss != "softmax"
+    ]
+    groups_2d = [(group[0].spec.label, [p.run for p in group]) for group in groups
+                 if group[0].spec.dim == 2]  # fmt: skip
+    seed_note = (
+        f"Panels: seed {representative[0].spec.seed} of each configuration (a representative "
+        "run, not the best)."
+    )
     config = prepared[0].spec.config
     recipe = _describe_recipe(config)
     data = (
@@ -635,10 +751,9 @@ def mnist_figures(
         f"Test features of the 2-D runs on {data}. Top: raw features; bottom: normalised, "
         "x/‖x‖, on the unit circle; rays: class weight directions W_j. Softmax separates "
         "classes by norm and angle together; modified softmax (‖W‖ = 1, b = 0) and A-Softmax "
-        "only by angle, so on the circle each class is an arc around its W_j. In two "
-        "dimensions ten classes leave little room, and with the short demo schedule (λ still "
-        "annealing for most of it) the effect of m is small here; `sphereviz demo` prints the "
-        f"angles and the Angular Fisher Score of every run. Recipe: {recipe}.",
+        "only by angle, so on the circle each class is an arc around its W_j; in two "
+        f"dimensions ten classes leave little room. {geometry_note(groups_2d)} {seed_note} "
+        f"Recipe: {recipe}.",
         "sphereviz.figures.features_2d_figure([(label, run), ...])",
         _save_static(features_2d_figure(panels_2d), out, "mnist_features_2d"),
     )
@@ -653,11 +768,10 @@ def mnist_figures(
         "mnist_sphere",
         "SphereFace Fig. 5 on MNIST: 3-D features on the unit sphere, m = 1…4",
         f"Test features of the 3-D runs on {data}, normalised onto the unit sphere, for "
-        "A-Softmax m = 1 (modified softmax), 2, 3, 4; lines: class weight directions. As m "
-        "grows the classes gather more tightly around their own directions. The "
+        "A-Softmax m = 1 (modified softmax), 2, 3, 4; lines: class weight directions. The "
         "interactive pages (rotate, zoom, hide classes) also draw the boundary of each "
         f"class's margined region, ψ(θ_i) > max_j cos θ_j. "
-        f"{geometry_note(sphere_titles)} Recipe: {recipe}.",
+        f"{geometry_note(sphere_groups)} {seed_note} Recipe: {recipe}.",
         "sphereviz.figures.sphere_panels_figure([(label, run), ...]); "
         "sphereviz.figures.sphere_html(run, ...)",
         files + tuple(html_files),
@@ -669,7 +783,7 @@ def mnist_figures(
         "(blue) and of different classes (vermillion), 3-D runs, A-Softmax m = 1…4 (as in "
         "SphereFace's Fig. 5). Same-class pairs gather near 0° and different-class pairs "
         "spread over the rest; the overlap between the two is what verification with one "
-        "threshold on the angle gets wrong.",
+        f"threshold on the angle gets wrong. {seed_note}",
         "sphereviz.figures.angle_histograms_figure([(label, run), ...])",
         _save_static(
             angle_histograms_figure([(f"m = {p.spec.m or 1}", p.run) for p in sphere_runs]),
@@ -679,12 +793,12 @@ def mnist_figures(
     )
     record(
         "mnist_accuracy",
-        "Test accuracy of the ten MNIST runs per epoch",
+        "Test accuracy of the MNIST runs per epoch",
         "Closed-set test accuracy after each epoch, from the plain cosine logits (no margin), "
         "for softmax, modified softmax and A-Softmax m = 2, 3, 4 with 3-D (left) and 2-D "
-        f"(right) features. Recipe: {recipe}.",
+        f"(right) features. {seed_note} Recipe: {recipe}.",
         "sphereviz.figures.accuracy_curves_figure(prepared_runs)",
-        _save_static(accuracy_curves_figure(prepared), out, "mnist_accuracy"),
+        _save_static(accuracy_curves_figure(representative), out, "mnist_accuracy"),
     )
     annealed = next((p for p in by_dim[3] if p.spec.m == 4), by_dim[3][-1])
     record(
@@ -692,8 +806,7 @@ def mnist_figures(
         "Training curves of A-Softmax m = 4 (3-D)",
         "Mean training loss, train and test accuracy, and the annealing weight λ of the "
         "target logit ‖x‖(λ cos θ + ψ(θ))/(1 + λ) per epoch, for the 3-D A-Softmax m = 4 run. "
-        "λ falls from 1000 towards its floor λ_min = 5 as the iterations go by, so the margin "
-        "comes in gradually (official SphereFace schedule, faster γ for short runs).",
+        f"λ schedule: {annealed.spec.config.describe_schedule()}.",
         "sphereviz.figures.training_curves_figure(run, label)",
         _save_static(
             training_curves_figure(annealed.run, f"MNIST, 3-D, {annealed.spec.label}"),
@@ -745,21 +858,26 @@ def faces_figures(
     class_names: Sequence[str],
     command: str,
 ) -> list[FigureRecord]:
-    """Write the face figures (Fig. 5 on LFW) from the four runs of :func:`faces_run_specs`."""
+    """Write the face figures (Fig. 5 on LFW) from the runs of :func:`faces_run_specs` (the
+    panels draw each m's first seed; the caption's numbers are over all seeds)."""
     out = Path(out)
+    groups = _by_configuration(prepared)
+    note = geometry_note([(f"m = {group[0].spec.m}", [p.run for p in group]) for group in groups])
+    seed_note = f"Panels: seed {groups[0][0].spec.seed} of each m (a representative run)."
     config = prepared[0].spec.config
     minutes = sum(row["seconds"] for p in prepared for row in p.run.metrics) / 60
+    prepared = [group[0] for group in groups]
     names = [name.replace("_", " ") for name in class_names]
     recipe = (
         f"SFNet-4, 3-D features, {config.epochs} epochs of Adam (lr {config.lr:g}, batch "
         f"{config.batch_size}, random flips) on {round(100 * (1 - config.test_fraction))} % "
-        f"of the images, test features from the other {round(100 * config.test_fraction)} %"
+        f"of the images, test features from the other {round(100 * config.test_fraction)} %; "
+        f"λ schedule: {config.describe_schedule()}"
     )
     budget = (
-        f"A deliberately small CPU budget (about {minutes:.0f} min of training for the four "
-        "runs on the shared two-core CPU that made this figure): far from the paper's "
-        "64-layer network trained on CASIA-WebFace, enough to see the classes tighten as m "
-        "grows."
+        f"A deliberately small CPU budget (about {minutes:.0f} min of training for all "
+        "runs on the two-core CPU that made this figure), far from the paper's 64-layer "
+        "network trained on CASIA-WebFace."
     )
     records = []
     panels = [(f"m = {p.spec.m}", p.run) for p in prepared]
@@ -770,10 +888,6 @@ def faces_figures(
         sphere_html(p.run, f"LFW top-6, SFNet-4, m = {p.spec.m}", "a-softmax", p.spec.m,
                     out / stem, class_names=names)  # fmt: skip
         html_files.append(f"{stem}.html")
-    accuracies = ", ".join(
-        f"m = {p.spec.m}: {100 * p.run.final_metrics.get('test_accuracy', float('nan')):.1f} %"
-        for p in prepared
-    )
     records.append(
         FigureRecord(
             "faces_sphere",
@@ -781,8 +895,7 @@ def faces_figures(
             "SphereFace Fig. 5 on real faces: 3-D features of six LFW identities, m = 1…4",
             f"The six LFW identities with the most images ({', '.join(names)}; "
             f"aligned by their 5-point landmarks to 112×96 crops). {recipe}. Test features, "
-            f"normalised onto the unit sphere. Test accuracy {accuracies}. "
-            f"{geometry_note(panels)} {budget}",
+            f"normalised onto the unit sphere. {note} {seed_note} {budget}",
             command,
             "sphereviz.figures.faces_figures(out, prepared_runs, class_names, command)",
             files + tuple(html_files),
@@ -794,7 +907,7 @@ def faces_figures(
             "faces",
             "Angles between pairs of face features, m = 1…4",
             "Same-class (blue) and different-class (vermillion) pair angles of the LFW test "
-            f"features of the face runs. {recipe}.",
+            f"features of the face runs. {seed_note} {recipe}.",
             command,
             "sphereviz.figures.angle_histograms_figure([(label, run), ...])",
             _save_static(angle_histograms_figure(panels), out, "faces_angle_histograms"),
@@ -992,13 +1105,15 @@ def generate_figures(
     if not analytic_only:
         if mnist_runs is None:
             log(f"MNIST runs in {runs_dir}")
-            mnist_runs = ensure_runs(mnist_run_specs(quick), runs_dir, progress, log)
+            seeds = QUICK_SEEDS if quick else SEEDS
+            mnist_runs = ensure_runs(mnist_run_specs(quick, seeds), runs_dir, progress, log)
         log(f"MNIST figures → {out}")
         records += mnist_figures(out, mnist_runs, command)
         if faces_root is not None:
             log(f"aligning the six largest LFW identities → {faces_cache}")
             cache = prepare_lfw_top6(faces_root, faces_cache, progress)
-            face_runs = ensure_runs(faces_run_specs(faces_cache, quick), runs_dir, progress, log)
+            specs = faces_run_specs(faces_cache, quick, QUICK_SEEDS if quick else SEEDS)
+            face_runs = ensure_runs(specs, runs_dir, progress, log)
             log(f"face figures → {out}")
             records += faces_figures(out, face_runs, cache.class_names, command)
     everything = _merge(out, records)

@@ -16,7 +16,17 @@ a-softmax         ψ(θ_i)                                  cos θ_j
 l-softmax         ‖W_i‖ ψ(θ_i)                            ‖W_j‖ cos θ_j
 cosface           cos θ_i − m   (s is irrelevant)         cos θ_j
 arcface           cos(θ_i + m)  (s is irrelevant)         cos θ_j
+sphereface-r      ψ_m(θ_i), real m ≥ 1 (s is irrelevant)  cos θ_j
 ================  =====================================  ==================================
+
+SphereFace-R's ψ_m is A-Softmax's ψ for any real m (``losses.sphereface_r.real_psi_from_cos``);
+ψ_m(θ) ≤ −1 beyond π/m, so its ψ rule is the boundary rule m·θ_i < θ_j, shown exactly.
+
+**SphereFace2** has no softmax and no pairwise rule: class i *claims* x where
+r·(g(cos θ_i) − m) + b > 0, g(c) = 2((c + 1)/2)^t − 1 (a cap of half-angle
+``sphereface2_cap_angle`` round W_i), with r, b and t in a :class:`ClaimRule`. A point is in
+class i's region when class i alone claims it; ``claim_counts`` says how many claim each
+point, so the points that no class claims, or several, can be drawn as such.
 
 For a-softmax/l-softmax, ``rule="psi"`` uses the real ψ of eq. (7) (integer m) and
 ``rule="boundary"`` the paper's idealised rule m·θ_i < θ_j (any real m ≥ 1), which is what
@@ -42,6 +52,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from sphereviz.loss_names import canonical_loss_name as _resolve_loss_name
 from sphereviz.margins import annealed_psi, blend_with_cosine
 
 __all__ = [
@@ -49,7 +60,9 @@ __all__ = [
     "CIRCLE_RESOLUTION",
     "CRITERION_TOLERANCE",
     "LOSS_NAMES",
+    "margin_target",
     "CircleRegions",
+    "ClaimRule",
     "ClosedFormRegion",
     "GridMeasures",
     "PairAngles",
@@ -61,6 +74,7 @@ __all__ = [
     "canonical_loss_name",
     "circle_points",
     "circle_regions",
+    "claim_counts",
     "class_mean_directions",
     "classify_points",
     "FeatureCriterion",
@@ -73,6 +87,8 @@ __all__ = [
     "min_pairwise_angle",
     "pair_angles",
     "sphere_region_angles",
+    "sphereface2_bias_for_cap",
+    "sphereface2_cap_angle",
     "uniform_closed_form",
     "uniform_weight_angles",
 ]
@@ -92,10 +108,18 @@ LOSS_NAMES: tuple[str, ...] = (
     "l-softmax",
     "cosface",
     "arcface",
+    "sphereface-r",
+    "sphereface2",
 )
-_ALIASES = {"sphereface": "a-softmax"}
 _MARGIN_FREE = ("softmax", "modified-softmax", "normface")
-_DEFAULT_MARGIN = {"a-softmax": 4, "l-softmax": 4, "cosface": 0.35, "arcface": 0.5}
+_DEFAULT_MARGIN = {
+    "a-softmax": 4,
+    "l-softmax": 4,
+    "cosface": 0.35,
+    "arcface": 0.5,
+    "sphereface-r": 1.5,
+    "sphereface2": 0.4,
+}
 _RULES = ("psi", "boundary")
 
 
@@ -105,13 +129,9 @@ _RULES = ("psi", "boundary")
 
 
 def canonical_loss_name(loss: str) -> str:
-    """The canonical name of ``loss`` (case-insensitive, "_" for "-", "sphereface" alias)."""
-    key = str(loss).strip().lower().replace("_", "-")
-    key = _ALIASES.get(key, key)
-    if key not in LOSS_NAMES:
-        known = ", ".join(LOSS_NAMES + tuple(_ALIASES))
-        raise ValueError(f"unknown loss {loss!r}; choose one of: {known}")
-    return key
+    """The canonical name of ``loss`` (case-insensitive, "_" for "-", the aliases of
+    ``sphereviz.loss_names``, the table ``losses.make_loss`` also uses)."""
+    return _resolve_loss_name(loss, LOSS_NAMES)
 
 
 def _margin_values(loss: str, m, rule: str) -> np.ndarray:
@@ -133,6 +153,14 @@ def _margin_values(loss: str, m, rule: str) -> np.ndarray:
                 f"m must be an integer >= 1 for {loss} with rule='psi', got {m!r}; use "
                 "rule='boundary' (the paper's m·θ_i < θ_j) or CosFace/ArcFace for fractional m"
             )
+    elif loss == "sphereface-r":
+        if np.any(values < 1):
+            raise ValueError(
+                f"m must be a real number in [1, ∞) for sphereface-r (m = 1: no margin), got {m!r}"
+            )
+    elif loss == "sphereface2":
+        if np.any(values < 0) or np.any(values > 1):
+            raise ValueError(f"SphereFace2 m must be a cosine offset in [0, 1], got {m!r}")
     elif loss == "cosface":
         if np.any(values < 0) or np.any(values >= 2):
             raise ValueError(f"CosFace m must be a cosine margin in [0, 2), got {m!r}")
@@ -200,6 +228,90 @@ def _check_labels(labels, count: int, num_classes: int | None = None) -> np.ndar
 
 
 # --------------------------------------------------------------------------------------------
+# SphereFace2's one-vs-all rule
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClaimRule:
+    """SphereFace2's per-class rule besides m: scale r, shared bias b, exponent t of g.
+
+    ``bias=None`` takes the loss's starting bias for the number of classes and m
+    (``losses.sphereface2.initial_bias`` with α = ``alpha``), what an untrained model has.
+    """
+
+    scale: float = 40.0
+    bias: float | None = None
+    t: float = 3.0
+    alpha: float = 0.7
+
+    def __post_init__(self):
+        for name in ("scale", "t", "alpha"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+                raise ValueError(f"ClaimRule.{name} must be a finite number, got {value!r}")
+        if self.scale <= 0 or self.t < 1 or not 0 < self.alpha < 1:
+            raise ValueError(
+                f"ClaimRule needs scale > 0, t >= 1 and alpha in (0, 1), got scale={self.scale}, "
+                f"t={self.t}, alpha={self.alpha}"
+            )
+        if self.bias is not None and not (
+            isinstance(self.bias, Real) and not isinstance(self.bias, bool)
+        ):
+            raise ValueError(f"ClaimRule.bias must be a number or None, got {self.bias!r}")
+
+    def bias_for(self, num_classes: int, m: float) -> float:
+        """b, or the closed-form starting bias of SphereFace2 when ``bias`` is None."""
+        if self.bias is not None:
+            return float(self.bias)
+        from sphereviz.losses.sphereface2 import initial_bias  # imports torch: only when asked
+
+        return initial_bias(num_classes, m, self.scale, self.alpha, self.t)
+
+
+def sphereface2_cap_angle(m: float, scale: float, bias: float, t: float) -> float:
+    """Half-angle of the cap a SphereFace2 class claims: r·(g(cos θ) − m) + b > 0 ⇔ θ < φ.
+
+    g(c) = 2((c + 1)/2)^t − 1 is increasing, so the cap is cos θ > c*,
+    c* = 2·((1 + m − b/r)/2)^{1/t} − 1; φ = acos(c*), 0 when no point is claimed (c* ≥ 1) and
+    π when every point is (1 + m − b/r ≤ 0).
+    """
+    level = (1.0 + m - bias / scale) / 2.0
+    if level <= 0.0:
+        return math.pi
+    threshold = 2.0 * level ** (1.0 / t) - 1.0
+    if threshold >= 1.0:
+        return 0.0
+    return math.acos(max(threshold, -1.0))
+
+
+def sphereface2_bias_for_cap(cap_angle: float, m: float, scale: float = 40.0, t: float = 3.0):
+    """The bias b whose caps have half-angle ``cap_angle`` (radians): b = r·(m − g(cos φ)),
+    the inverse of ``sphereface2_cap_angle``."""
+    if not 0.0 < cap_angle < math.pi:
+        raise ValueError(f"cap_angle must be in (0, π) radians, got {cap_angle!r}")
+    return scale * (m - (2.0 * ((math.cos(cap_angle) + 1.0) / 2.0) ** t - 1.0))
+
+
+def claim_counts(points, weights, m=None, claim_rule: ClaimRule | None = None) -> np.ndarray:
+    """SphereFace2's claims: a boolean (N, K), True where class k claims point n.
+
+    Class k claims x where r·(g(cos θ_k) − m) + b > 0 (directions only, any dimension);
+    ``claims.sum(1)`` is how many classes claim each point (0: none, ≥ 2: contested).
+    """
+    margin = float(_margin_values("sphereface2", m, "psi")[0])
+    rule = ClaimRule() if claim_rule is None else claim_rule
+    weights = _as_matrix(weights, "weights")
+    points = _as_matrix(points, "points", columns=weights.shape[1])
+    unit_points = points / _row_norms(points, "points")[:, None]
+    unit_weights = weights / _row_norms(weights, "weights")[:, None]
+    cos = np.clip(unit_points @ unit_weights.T, -1.0, 1.0)
+    adjusted = 2.0 * ((cos + 1.0) / 2.0) ** rule.t - 1.0
+    bias = rule.bias_for(weights.shape[0], margin)
+    return rule.scale * (adjusted - margin) + bias > 0
+
+
+# --------------------------------------------------------------------------------------------
 # The decision rule, in any dimension
 # --------------------------------------------------------------------------------------------
 
@@ -213,6 +325,7 @@ def classify_points(
     rule: str = "psi",
     biases=None,
     annealing_lambda: float = 0.0,
+    claim_rule: ClaimRule | None = None,
 ) -> np.ndarray:
     """The class whose margin region contains each point, or −1 where no class's does.
 
@@ -225,8 +338,12 @@ def classify_points(
     Only the plain-score winner w can win with margin (every target is ≤ its plain score),
     so the rule reduces to: target_w > max_{j≠w} plain_j. A-Softmax/L-Softmax with
     ``annealing_lambda`` = λ > 0 use the trained target (λ cos θ + ψ(θ))/(1 + λ).
+    SphereFace2 (``claim_rule``: r, b, t) gives the class that alone claims the point, −1
+    where none or several do (``claim_counts`` tells those apart).
     """
     loss = canonical_loss_name(loss)
+    if claim_rule is not None and loss != "sphereface2":
+        raise ValueError(f"claim_rule is SphereFace2's rule; {loss} does not take it")
     margins = _margin_values(loss, m, rule)
     weights = _as_matrix(weights, "weights")
     points = _as_matrix(points, "points", columns=weights.shape[1])
@@ -242,6 +359,12 @@ def classify_points(
     biases = _optional_vector(biases, "biases", weights.shape[0])
     if biases is not None and loss != "softmax" and np.any(biases != 0):
         raise ValueError(f"biases only exist in softmax; {loss} has b = 0 (pass biases=None)")
+    if loss == "sphereface2":
+        rows = []
+        for margin in _margin_values(loss, m, rule):
+            claims = claim_counts(points, weights, margin, claim_rule)
+            rows.append(np.where(claims.sum(1) == 1, np.argmax(claims, 1), -1).astype(np.int64))
+        return rows[0] if np.ndim(m) == 0 else np.stack(rows)
     weight_norms = _row_norms(weights, "weights")
     cos = np.zeros((points.shape[0], weights.shape[0]))
     if loss == "softmax":
@@ -275,11 +398,38 @@ def _margin_winner(plain, cos, weight_norms, loss, margins, rule, annealing_lamb
     return np.where(wins, winner, -1).astype(np.int64)
 
 
+def margin_target(theta, loss: str = "a-softmax", m=None, annealing_lambda: float = 0.0,
+                  *, rule: str = "psi") -> np.ndarray:  # fmt: skip
+    """The margined target score f(θ) per unit ‖x‖ (or s) of ``loss``, as the regions use it.
+
+    cos θ for the margin-free losses; A-/L-Softmax (λ cos θ + ψ(θ))/(1 + λ) (the boundary
+    rule: cos(min(mθ, π)) in place of ψ); CosFace cos θ − m; ArcFace cos(θ + m), and past
+    θ = π − m the loss's fallback cos θ − m·sin m, which keeps the target decreasing;
+    SphereFace-R ψ_m(θ), real m; SphereFace2 g(cos θ) − m with t = 3 (its true-class logit
+    per unit r, without the bias b: the class claims θ where this exceeds −b/r).
+    """
+    loss = canonical_loss_name(loss)
+    margins = _margin_values(loss, m, rule)
+    cos_theta = np.cos(np.asarray(theta, dtype=float))
+    if loss in _MARGIN_FREE:
+        return cos_theta
+    if loss == "sphereface2":
+        from sphereviz.losses.sphereface2 import similarity_adjustment  # imports torch
+
+        return similarity_adjustment(cos_theta, ClaimRule().t) - margins[0]
+    flat = _margin_target(cos_theta.ravel(), loss, margins, rule, annealing_lambda)[0]
+    return flat.reshape(cos_theta.shape)
+
+
 def _margin_target(cos_winner, loss, margins, rule, annealing_lambda) -> np.ndarray:
     """The margined target score f(θ) for every margin (rows) and point (columns)."""
     m = margins[:, None]
     if loss == "cosface":
         return cos_winner - m
+    if loss == "sphereface-r":
+        from sphereviz.losses.sphereface_r import real_psi_from_cos  # imports torch
+
+        return np.stack([real_psi_from_cos(cos_winner, value) for value in margins])
     theta = np.arccos(cos_winner)
     if loss == "arcface":
         plus = np.cos(np.minimum(theta + m, math.pi))
@@ -332,6 +482,11 @@ def _closed_form_margin(loss: str, m) -> float:
         )
     if loss in _MARGIN_FREE:
         return 0.0
+    if loss == "sphereface2":
+        raise ValueError(
+            "SphereFace2 has no pairwise closed form: each class claims a cap on its own "
+            "(sphereface2_cap_angle); use circle_regions(..., method='grid')"
+        )
     return float(_margin_values(loss, m, "boundary")[0])
 
 
@@ -607,6 +762,9 @@ class CircleRegions:
     - ``criterion_holds``: every region non-empty and max intra ≤ min inter.
     - ``grid_angles``, ``grid_labels``: the dense grid (class or −1) for plotting.
     - ``method``: "closed-form" or "grid", where the arcs and numbers came from.
+    - SphereFace2 only: ``arcs`` are the stretches one class alone claims,
+      ``contested_arcs`` those that several classes claim, ``grid_claim_counts`` the number
+      of classes claiming each grid point (the rest of the circle nobody claims).
     """
 
     loss: str
@@ -623,6 +781,8 @@ class CircleRegions:
     grid_angles: np.ndarray = field(repr=False)
     grid_labels: np.ndarray = field(repr=False)
     method: str = "grid"
+    contested_arcs: tuple[tuple[float, float], ...] = ()
+    grid_claim_counts: np.ndarray | None = field(default=None, repr=False)
 
     def summary_degrees(self) -> dict:
         """The headline numbers in degrees, for printing and widgets."""
@@ -647,6 +807,7 @@ def circle_regions(
     annealing_lambda: float = 0.0,
     resolution: int = CIRCLE_RESOLUTION,
     method: str = "auto",
+    claim_rule: ClaimRule | None = None,
 ) -> CircleRegions:
     """Decision regions on the circle for K classes with weights at ``weight_angles`` (radians).
 
@@ -655,6 +816,7 @@ def circle_regions(
     "closed-form" (two classes, or uniformly spaced classes; see ``binary_closed_form`` and
     ``uniform_closed_form``), "grid" (the decision rule on ``resolution`` points), or "auto"
     (closed form where one exists, else grid). The grid labels are always computed, for plots.
+    SphereFace2 (``claim_rule``) is always on the grid: see ``CircleRegions`` for its fields.
     """
     loss = canonical_loss_name(loss)
     if np.ndim(m) != 0:
@@ -682,10 +844,23 @@ def circle_regions(
         rule=rule,
         biases=biases,
         annealing_lambda=annealing_lambda,
+        claim_rule=claim_rule,
     )
     margin = None if loss in _MARGIN_FREE else float(_margin_values(loss, m, rule)[0])
+    contested, counts = (), None
+    if loss == "sphereface2":
+        counts = claim_counts(circle_points(resolution), weights, margin, claim_rule).sum(1)
+        (contested_runs,) = _runs_per_row(np.where(counts >= 2, 0, -1)[None, :])
+        contested = tuple(
+            (start, start + length)
+            for start, length in _arcs_from_runs(contested_runs, resolution, 1)[0]
+        )
+    if loss == "sphereface2" and method == "closed-form":
+        raise ValueError(
+            "SphereFace2 has no closed form for its regions on the circle; use method='grid'"
+        )
     closed = None
-    if method != "grid":
+    if method != "grid" and loss != "sphereface2":
         closed = _closed_form_arcs(angles, loss, margin, norms, biases, annealing_lambda)
         if closed is None and method == "closed-form":
             raise ValueError(
@@ -729,6 +904,8 @@ def circle_regions(
         grid_angles=_frozen(grid_angles),
         grid_labels=_frozen(labels),
         method=source,
+        contested_arcs=contested,
+        grid_claim_counts=None if counts is None else _frozen(counts),
     )
 
 
@@ -740,7 +917,7 @@ def _closed_form_arcs(angles, loss, margin, norms, biases, annealing_lambda):
         if biases is not None and np.any(np.asarray(biases) != 0):
             return None
         loss = "modified-softmax"
-    if loss == "l-softmax":
+    if loss in ("l-softmax", "sphereface-r"):  # SphereFace-R's ψ rule is mθ_i < θ_j, exactly
         loss = "a-softmax"
     num_classes = angles.size
     if num_classes == 2:
@@ -1198,6 +1375,11 @@ def annealed_margin(
         raise ValueError(f"annealing_lambda must be a number >= 0, got {annealing_lambda!r}")
     if annealing_lambda > 0 and loss not in ("a-softmax", "l-softmax"):
         raise ValueError(f"annealing_lambda applies to a-softmax and l-softmax only, not {loss}")
+    if loss == "sphereface2":
+        raise ValueError(
+            "SphereFace2 has no pairwise reach or effective m: each class claims its own cap "
+            "(sphereface2_cap_angle); see circle_regions(..., 'sphereface2') or the explorer"
+        )
     margins = _margin_values(loss, m, rule)
     margin = None if loss in _MARGIN_FREE else float(margins[0])
     if loss == "l-softmax":  # equal weight norms: L-Softmax's regions are A-Softmax's

@@ -22,13 +22,14 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Wedge
 from matplotlib.ticker import MaxNLocator
 
-from sphereviz import geometry, margins
+from sphereviz import geometry, margins, plots_sphere
 from sphereviz.style import COLUMN_WIDTHS_INCH, OKABE_ITO, class_colors
 
 if TYPE_CHECKING:
     from sphereviz import evaluate  # imported when needed: it loads torch
 
 __all__ = [
+    "TETRAHEDRON_WEIGHTS",
     "binary_criterion_map",
     "class_names_present",
     "describe_regions",
@@ -36,8 +37,10 @@ __all__ = [
     "draw_psi",
     "draw_regions",
     "draw_roc_curves",
+    "draw_sphere_regions",
     "draw_target_curve",
     "draw_unit_circle_features",
+    "draw_raw_features_2d",
     "draw_unit_sphere_features",
     "draw_verification_scores",
     "drawn_threshold",
@@ -48,12 +51,14 @@ __all__ = [
     "plot_features_sphere",
     "plot_psi",
     "plot_regions",
+    "plot_sphereface_line_regions",
     "plot_training_curves",
     "plot_verification",
     "project_to_sphere",
     "regions_for",
     "run_class_names",
     "run_panel",
+    "sphere_region_labels",
     "target_curve",
     "uncovered_arcs",
     "uniform_criterion_map",
@@ -68,6 +73,8 @@ _LOSS_TITLES = {
     "l-softmax": "L-Softmax",
     "cosface": "CosFace",
     "arcface": "ArcFace",
+    "sphereface-r": "SphereFace-R",
+    "sphereface2": "SphereFace2",
 }
 
 
@@ -151,26 +158,27 @@ def draw_psi(
     ax.legend(loc="lower left", fontsize="small", ncol=2)
 
 
-def target_curve(theta, loss: str, m=None) -> np.ndarray:
-    """The target logit / ‖x‖ (per unit scale s) of ``loss`` as a function of θ_y.
+def target_curve(theta, loss: str, m=None, annealing_lambda: float = 0.0) -> np.ndarray:
+    """The target logit / ‖x‖ (per unit scale s) of ``loss`` as a function of θ_y: the one
+    definition the regions use, ``geometry.margin_target``.
 
     softmax / modified softmax / NormFace: cos θ (unit weights, no bias); A-Softmax and
-    L-Softmax: ψ(θ) (``margins.psi``, integer m); CosFace: cos θ − m; ArcFace: cos(θ + m).
-    ``m`` defaults as in ``geometry`` (4, 0.35, 0.5 rad).
+    L-Softmax: (λ cos θ + ψ(θ))/(1 + λ) (integer m; ψ alone at λ = 0); CosFace: cos θ − m;
+    ArcFace: cos(θ + m), with the loss's fallback past π − m; SphereFace-R: ψ_m(θ) with a
+    real m (its forward value; the gradient is that of cos θ); SphereFace2: g(cos θ) − m,
+    g(c) = 2((c + 1)/2)^3 − 1 (the true-class logit / r, without the bias). ``m`` defaults as
+    in ``geometry`` (4, 0.35, 0.5 rad, 1.5, 0.4).
     """
-    loss = geometry.canonical_loss_name(loss)
-    theta = np.asarray(theta, dtype=float)
-    if loss in ("softmax", "modified-softmax", "normface"):
-        return np.cos(theta)
-    if loss in ("a-softmax", "l-softmax"):
-        return margins.psi(theta, 4 if m is None else m)
-    if loss == "cosface":
-        return np.cos(theta) - (0.35 if m is None else float(m))
-    return np.cos(theta + (0.5 if m is None else float(m)))
+    return geometry.margin_target(theta, loss, m, annealing_lambda)
 
 
 def draw_target_curve(
-    ax: Axes, loss: str, m=None, num_points: int = 361, legend: bool = True
+    ax: Axes,
+    loss: str,
+    m=None,
+    num_points: int = 361,
+    legend: bool = True,
+    annealing_lambda: float = 0.0,
 ) -> None:
     """Draw the target curve of one loss (see ``target_curve``) against cos θ into ``ax``.
 
@@ -188,25 +196,35 @@ def draw_target_curve(
     theta = np.linspace(0.0, math.pi, num_points)
     degrees = np.degrees(theta)
     ax.plot(degrees, np.cos(theta), color="0.6", linewidth=1.0, label="cos θ")
-    if loss in ("a-softmax", "l-softmax") and (4 if m is None else m) >= 2:
-        m_value = 4 if m is None else m
+    default_m = 1.5 if loss == "sphereface-r" else 4
+    if loss in ("a-softmax", "l-softmax", "sphereface-r") and (default_m if m is None else m) > 1:
+        m_value = default_m if m is None else m
         ax.plot(
             degrees, np.cos(m_value * theta), color=OKABE_ITO[0], linestyle="--", linewidth=0.8,
             alpha=0.6, label="cos(mθ)",
         )  # fmt: skip
-    ax.plot(degrees, target_curve(theta, loss, m), color=OKABE_ITO[0], linewidth=1.8,
-            label="target")  # fmt: skip
+    annealed = annealing_lambda > 0 and loss in ("a-softmax", "l-softmax")
+    if annealed:
+        ax.plot(degrees, target_curve(theta, loss, m), color=OKABE_ITO[0], linestyle=":",
+                linewidth=1.0, label="ψ (λ = 0)")  # fmt: skip
+    ax.plot(degrees, target_curve(theta, loss, m, annealing_lambda), color=OKABE_ITO[0],
+            linewidth=1.8, label="target")  # fmt: skip
     ax.axhline(0.0, color="0.85", linewidth=0.5, zorder=0)
     ax.relim()
     ax.autoscale_view(scalex=False)
     name = _LOSS_TITLES[loss]
     title = f"{name} target" if m is None else f"{name} target, m = {m:g}"
+    if annealed:
+        title += f", λ = {annealing_lambda:g}"
     if legend:
         ax.legend(loc="lower left", fontsize="small")
     else:
-        title += (
-            "\n(grey: cos θ, dashed: cos(mθ))" if len(ax.get_lines()) > 3 else ("\n(grey: cos θ)")
-        )
+        if annealed:
+            title += "\n(grey: cos θ, dashed: cos(mθ), dotted: ψ at λ = 0)"
+        else:
+            title += (
+                "\n(grey: cos θ, dashed: cos(mθ))" if len(ax.get_lines()) > 3 else "\n(grey: cos θ)"
+            )
     ax.set_title(title)
 
 
@@ -279,6 +297,14 @@ def describe_regions(regions: geometry.CircleRegions, compact: bool = False) -> 
     When some class has no region at all (the margin is too large for the layout) it says so
     instead of printing NaN.
     """
+    if regions.grid_claim_counts is not None:  # SphereFace2: the one-vs-all rule
+        counts = regions.grid_claim_counts
+        unclaimed, several = 360.0 * np.mean(counts == 0), 360.0 * np.mean(counts >= 2)
+        separator = "\n" if compact else ", "
+        return (
+            f"unclaimed {unclaimed:.1f}°{separator}claimed by several {several:.1f}°"
+            f"{separator}claimed by one {360.0 - unclaimed - several:.1f}°"
+        )
     if any(not arcs for arcs in regions.arcs):
         separator = "\n" if compact else " "
         return f"a class has no region:{separator}the margin is too large for this layout"
@@ -295,9 +321,11 @@ def describe_regions(regions: geometry.CircleRegions, compact: bool = False) -> 
 def uncovered_arcs(regions: geometry.CircleRegions) -> list[tuple[float, float]]:
     """The stretches of circle where no class wins by the margin, as (start, end) radians.
 
-    The complement of the union of ``regions.arcs`` (ends may exceed 2π where they wrap).
+    The complement of the union of ``regions.arcs`` (ends may exceed 2π where they wrap) and,
+    for SphereFace2, of the arcs several classes claim (``regions.contested_arcs``).
     """
-    arcs = sorted((start % (2 * math.pi), end - start) for a in regions.arcs for start, end in a)
+    claimed = [*(arc for class_arcs in regions.arcs for arc in class_arcs), *regions.contested_arcs]
+    arcs = sorted((start % (2 * math.pi), end - start) for start, end in claimed)
     if not arcs:
         return [(0.0, 2 * math.pi)]
     uncovered = []
@@ -321,7 +349,10 @@ def draw_regions(
 
     Class i's region (i = 1…K, as W_i) is a coloured thick arc (label ``"class i region"``,
     one line per arc, x = cos φ, y = sin φ) over a light wedge; the stretches where no class
-    wins by the margin are shaded grey (label ``"no class"``); the weight directions W_i are
+    wins by the margin are shaded grey (label ``"no class"``); for SphereFace2 the stretches
+    that several classes claim are dark, dotted and cross-hatched (label ``"claimed by
+    several"``), and the softmax rule's boundaries (argmax cos θ: the bisectors between
+    neighbouring weights) are dashed rays (label ``"softmax rule"``); the weight directions W_i are
     arrows (one quiver, label ``"weights"``); the angular margin and the criterion are
     written below the circle.
     """
@@ -344,6 +375,15 @@ def draw_regions(
                 zorder=0,
             )
         )
+    for start, end in regions.contested_arcs:  # SphereFace2: claimed by several classes
+        ax.add_patch(
+            Wedge((0, 0), 1.0, math.degrees(start), math.degrees(end), facecolor="0.55",
+                  alpha=0.35, edgecolor="0.3", linewidth=0, hatch="xx",
+                  label="several classes", zorder=0)
+        )  # fmt: skip
+        phi = np.linspace(start, end, arc_points)
+        ax.plot(np.cos(phi), np.sin(phi), color="0.25", linewidth=4, linestyle=(0, (1, 1)),
+                solid_capstyle="butt", label="claimed by several", zorder=3)  # fmt: skip
     for index, (color, class_arcs) in enumerate(zip(colors, regions.arcs, strict=True)):
         for start, end in class_arcs:
             ax.add_patch(
@@ -368,6 +408,10 @@ def draw_regions(
                 label=f"class {index + 1} region",
                 zorder=3,
             )
+    if regions.loss == "sphereface2":
+        for boundary in _argmax_boundaries(regions.weight_angles):
+            ax.plot([0, 1.1 * math.cos(boundary)], [0, 1.1 * math.sin(boundary)], color="0.35",
+                    linewidth=0.8, linestyle="--", label="softmax rule", zorder=2)  # fmt: skip
     directions = np.stack([np.cos(regions.weight_angles), np.sin(regions.weight_angles)], 1)
     # one quiver for all weight arrows: far cheaper to draw than one annotation per arrow
     ax.quiver(
@@ -397,6 +441,13 @@ def draw_regions(
         )
 
 
+def _argmax_boundaries(weight_angles) -> list[float]:
+    """Angles where argmax_j cos θ_j changes: the bisectors of angularly neighbouring weights."""
+    ordered = np.sort(np.mod(np.asarray(weight_angles, dtype=float), 2 * math.pi))
+    following = np.append(ordered[1:], ordered[0] + 2 * math.pi)
+    return [float(angle) for angle in (ordered + following) / 2]
+
+
 def plot_regions(
     regions: geometry.CircleRegions | Sequence[geometry.CircleRegions],
     annotate: bool = True,
@@ -415,6 +466,120 @@ def plot_regions(
     )
     for ax, panel in zip(axes[0], panels, strict=True):
         draw_regions(ax, panel, annotate=annotate)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# The SphereFace line: A-Softmax, SphereFace-R and SphereFace2 side by side
+# ---------------------------------------------------------------------------------------------
+
+TETRAHEDRON_WEIGHTS = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]]) / math.sqrt(3)
+"""Four class weights on the sphere, 109.5° apart: the most even layout of four classes."""
+
+_UNCLAIMED_COLOR = "0.88"
+_CONTESTED_COLOR = "0.2"
+
+
+def sphere_region_labels(
+    points, weights, loss: str, m=None, claim_rule: geometry.ClaimRule | None = None
+) -> np.ndarray:
+    """Region label of each point on the sphere: its class, −1 for none, −2 (SphereFace2 only)
+    where several classes claim it."""
+    loss = geometry.canonical_loss_name(loss)
+    options = {"claim_rule": claim_rule} if loss == "sphereface2" else {}
+    labels = geometry.classify_points(points, weights, loss, m, **options)
+    if loss == "sphereface2":
+        counts = geometry.claim_counts(points, weights, m, claim_rule).sum(1)
+        labels = np.where(counts >= 2, -2, labels)
+    return labels
+
+
+def draw_sphere_regions(
+    ax,
+    weights,
+    loss: str,
+    m=None,
+    claim_rule: geometry.ClaimRule | None = None,
+    num_points: int = 4000,
+    marker_size: float = 2.0,
+    view=None,
+) -> np.ndarray:
+    """Decision regions on the unit sphere in a 3-D ``ax``: ``num_points`` Fibonacci points
+    coloured by class, light grey where no class wins (SphereFace2: no class claims), dark
+    where several SphereFace2 classes claim; the weights as rings. Only the hemisphere facing
+    ``view`` (default: the direction that sees the most weights) is drawn, as in
+    ``draw_unit_sphere_features``. Returns the labels of all the points
+    (``sphere_region_labels``)."""
+    points = geometry.fibonacci_sphere(num_points)
+    labels = sphere_region_labels(points, weights, loss, m, claim_rule)
+    unit_weights = _unit_rows(np.asarray(weights, dtype=float))
+    if view is None:
+        view = plots_sphere.view_direction(unit_weights)
+    direction = plots_sphere.map_frame(np.asarray(view, dtype=float))[0]
+    _draw_unit_sphere_wireframe(ax, direction)
+    front = points @ direction >= 0  # the far side would show through the front
+    points, front_labels = points[front], labels[front]
+    colors = class_colors(len(unit_weights))
+    for label, color, name in [(-1, _UNCLAIMED_COLOR, "no class"),
+                               (-2, _CONTESTED_COLOR, "claimed by several"),
+                               *((i, colors[i], f"class {i + 1} region")
+                                 for i in range(len(unit_weights)))]:  # fmt: skip
+        chosen = points[front_labels == label]
+        if len(chosen):
+            ax.scatter(*chosen.T, s=marker_size, color=color, label=name, depthshade=False,
+                       linewidths=0)  # fmt: skip
+    shown = np.flatnonzero(unit_weights @ direction >= 0)
+    if shown.size:
+        plots_sphere.draw_weight_rings(
+            ax, unit_weights[shown].T, [colors[i] for i in shown], depthshade=False
+        )
+    ax.view_init(*plots_sphere.view_angles(direction))
+    ax.set_axis_off()
+    _fit_unit_sphere(ax, _SPHERE_FILL)
+    return labels
+
+
+def plot_sphereface_line_regions(
+    num_classes: int = 4,
+    a_softmax_m: int = 4,
+    sphereface_r_m: float = 1.5,
+    sphereface2_m: float = 0.4,
+    claim_rule: geometry.ClaimRule | None = None,
+    sphereface2_cap_degrees: float | None = 62.0,
+    sphere: bool = True,
+    num_sphere_points: int = 4000,
+) -> Figure:
+    """The SphereFace line's decision regions, for the figure set.
+
+    Top row, on the circle with ``num_classes`` uniformly spaced weights: A-Softmax (integer
+    m, the real ψ), SphereFace-R (real m, exactly: the ψ_m rule, not the boundary rule), and
+    SphereFace2's one-vs-all caps r·(g(cos θ_i) − m) + b > 0, its unclaimed and
+    multiply-claimed stretches drawn as such, with the softmax rule's boundaries dashed.
+    ``claim_rule`` gives r, b, t; without it, b is the one whose caps have the half-angle
+    ``sphereface2_cap_degrees`` (62°: on the sphere some points are claimed by two classes and
+    some by none; None: the loss's starting bias). Bottom row (``sphere``): the same three on
+    the unit sphere with the four tetrahedron weights.
+    """
+    if claim_rule is None and sphereface2_cap_degrees is not None:
+        bias = geometry.sphereface2_bias_for_cap(
+            math.radians(sphereface2_cap_degrees), sphereface2_m
+        )
+        claim_rule = geometry.ClaimRule(bias=bias)
+    layouts = [("a-softmax", a_softmax_m), ("sphereface-r", sphereface_r_m),
+               ("sphereface2", sphereface2_m)]  # fmt: skip
+    rows = 2 if sphere else 1
+    width = COLUMN_WIDTHS_INCH["double"]
+    fig = plt.figure(figsize=(width, width / 3 * 1.25 * rows))
+    for column, (loss, m) in enumerate(layouts):
+        ax = fig.add_subplot(rows, 3, column + 1)
+        options = {"claim_rule": claim_rule} if loss == "sphereface2" else {}
+        draw_regions(ax, regions_for(loss, m, num_classes, **options), annotate=True)
+        if sphere:
+            ax3d = fig.add_subplot(rows, 3, column + 4, projection="3d")
+            draw_sphere_regions(
+                ax3d, TETRAHEDRON_WEIGHTS, loss, m,
+                claim_rule if loss == "sphereface2" else None, num_sphere_points,
+            )  # fmt: skip
     return fig
 
 
@@ -833,65 +998,173 @@ def project_to_sphere(
     return _unit_rows(unit_features @ axes.T), projected_weights, description
 
 
-def _scatter_by_class(ax: Axes, points: np.ndarray, labels: np.ndarray, size: float) -> None:
-    classes = np.unique(labels)
+def _scatter_by_class(
+    ax: Axes, points: np.ndarray, labels: np.ndarray, size: float, alpha: float = 0.6,
+    rasterized: bool | None = None, classes: np.ndarray | None = None, **options,
+) -> None:  # fmt: skip
+    """One scatter per class; colours follow ``classes`` (default: the labels present), so a
+    subset of the points keeps the colours of the whole set."""
+    classes = np.unique(labels) if classes is None else classes
     for color, cls in zip(class_colors(len(classes)), classes, strict=True):
         chosen = points[labels == cls]
+        if not len(chosen):
+            continue
         ax.scatter(
             *chosen.T,
             s=size,
             color=color,
-            alpha=0.6,
+            alpha=alpha,
             linewidths=0,
             label=f"class {cls}",
-            rasterized=len(points) > 5000,
+            rasterized=len(points) > 5000 if rasterized is None else rasterized,
+            **options,
         )
 
 
-def _draw_weight_rays(ax: Axes, unit_weights: np.ndarray, length: float) -> None:
-    for color, w in zip(class_colors(len(unit_weights)), unit_weights, strict=True):
-        ax.plot(*np.stack([np.zeros_like(w), length * w]).T, color=color, linewidth=1.2)
+#: Weight ticks on the circle: from WEIGHT_TICK_SPAN[0] to [1] times the radius of the points,
+#: inside it, so that a tick points at its class and covers none of its points.
+WEIGHT_TICK_SPAN_CIRCLE = (0.74, 0.92)
+#: Weight ticks of the raw 2-D features: beyond the farthest feature.
+WEIGHT_TICK_SPAN_RAW = (1.05, 1.2)
+
+
+def _draw_weight_ticks(
+    ax: Axes, unit_weights: np.ndarray, span: tuple[float, float], scale: float = 1.0
+) -> None:
+    """Each W_j/‖W_j‖ as a short tick from span[0]·scale to span[1]·scale along it (2-D)."""
+    for index, (color, w) in enumerate(
+        zip(class_colors(len(unit_weights)), unit_weights, strict=True)
+    ):
+        inner, outer = span[0] * scale * w, span[1] * scale * w
+        ax.plot([inner[0], outer[0]], [inner[1], outer[1]], color=color, linewidth=1.6,
+                solid_capstyle="round", label=f"_weight {weight_name(index)}")  # fmt: skip
 
 
 def draw_unit_circle_features(
-    ax: Axes, unit_points, labels, class_weights=None, marker_size: float = 3.0
-) -> None:
-    """Unit 2-D features on the circle, coloured by class, with weight rays (into ``ax``)."""
+    ax: Axes,
+    unit_points,
+    labels,
+    class_weights=None,
+    marker_size: float = 3.0,
+    *,
+    ring_histogram: bool = True,
+    bins: int = 72,
+    ring_unit_length: float | None = None,
+    alpha: float = plots_sphere.POINT_ALPHA,
+) -> plots_sphere.RingHistogram | None:
+    """Unit 2-D features on the circle, coloured by class, with weight ticks (into ``ax``).
+
+    Points are translucent (``alpha``) and rasterised. With ``ring_histogram`` (default) the
+    angle of x/‖x‖ is counted per class and drawn as stacked bars outside the circle
+    (``plots_sphere.draw_ring_histogram``), so classes that overlap on the circle still show
+    how many points each has at every angle; the RingHistogram drawn is returned (else None).
+    Panels that compare runs share one count scale with ``ring_unit_length=
+    plots_sphere.ring_unit_length([unit_1, unit_2, …], bins)``.
+    Each class weight W_j is a short tick inside the circle (``WEIGHT_TICK_SPAN_CIRCLE``),
+    pointing at the angle of W_j and covering no point.
+    """
+    unit_points = np.asarray(unit_points, dtype=float)
+    labels = np.asarray(labels)
     circle = np.linspace(0, 2 * math.pi, 361)
     ax.plot(np.cos(circle), np.sin(circle), color="0.75", linewidth=0.5, zorder=0)
-    _scatter_by_class(ax, np.asarray(unit_points, dtype=float), np.asarray(labels), marker_size)
+    _scatter_by_class(ax, unit_points, labels, marker_size, alpha=alpha, rasterized=True)
+    drawn = None
+    reach = 1.25
+    if ring_histogram:
+        drawn = plots_sphere.draw_ring_histogram(
+            ax, unit_points, labels, bins=bins, unit_length=ring_unit_length
+        )
+        reach = drawn.base_radius + drawn.unit_length * drawn.counts.sum(axis=0).max() + 0.05
     if class_weights is not None:
-        _draw_weight_rays(ax, _unit_rows(np.asarray(class_weights, dtype=float)), 1.15)
-    ax.set_xlim(-1.25, 1.25)
-    ax.set_ylim(-1.25, 1.25)
+        weights = _unit_rows(np.asarray(class_weights, dtype=float))
+        _draw_weight_ticks(ax, weights, WEIGHT_TICK_SPAN_CIRCLE)
+    ax.set_xlim(-reach, reach)
+    ax.set_ylim(-reach, reach)
+    ax.set_aspect("equal")
+    return drawn
+
+
+def draw_raw_features_2d(
+    ax: Axes,
+    features,
+    labels,
+    class_weights=None,
+    marker_size: float = 3.0,
+    alpha: float = plots_sphere.POINT_ALPHA,
+) -> None:
+    """Raw 2-D features, coloured by class, with each W_j as a tick beyond the farthest one.
+
+    The ticks run from 1.05 R to 1.2 R along W_j/‖W_j‖ (R = max ‖x‖), so they cover no
+    feature, however the classes lie; points are translucent and rasterised.
+    """
+    features, labels = _as_features_and_labels(features, labels)
+    if features.shape[1] != 2:
+        raise ValueError(f"draw_raw_features_2d needs 2-D features, got {features.shape[1]}-D")
+    _scatter_by_class(ax, features, labels, marker_size, alpha=alpha, rasterized=True)
+    reach = float(np.max(np.linalg.norm(features, axis=1)))
+    if class_weights is not None:
+        weights = _unit_rows(np.asarray(class_weights, dtype=float))
+        _draw_weight_ticks(ax, weights, WEIGHT_TICK_SPAN_RAW, scale=reach)
+    limit = 1.25 * reach
+    ax.set_xlim(-limit, limit)
+    ax.set_ylim(-limit, limit)
     ax.set_aspect("equal")
 
 
-#: Length of the class-weight rays in the sphere panels: past the surface, so that each W_j
-#: shows outside the cloud of its class.
-_SPHERE_RAY_LENGTH = 1.15
-#: Fraction of a 3-D axes' square box that the sphere, with its rays, spans. Not all of it:
-#: mplot3d's 2-D view box is off-centre by 1.4 % of its side.
+#: Fraction of a 3-D axes' square box that the sphere spans. Not all of it: mplot3d's 2-D view
+#: box is off-centre by 1.4 % of its side, and the weight rings reach a little past the rim.
 _SPHERE_FILL = 0.95
+BACK_MODES = ("hide", "show")
 
 
 def draw_unit_sphere_features(
-    ax, unit_points, labels, unit_weights=None, marker_size: float = 3.0
-) -> None:
-    """Unit 3-D features on a wireframe sphere, with weight rays, into a 3-D ``ax``.
+    ax,
+    unit_points,
+    labels,
+    unit_weights=None,
+    marker_size: float = 3.0,
+    *,
+    view=None,
+    back: str = "hide",
+    alpha: float = plots_sphere.POINT_ALPHA,
+) -> np.ndarray:
+    """Unit 3-D features on a sphere seen orthographically from ``view``; returns the view.
 
+    ``view`` is a 3-vector to look from, or None: ``plots_sphere.view_direction(unit_points)``,
+    the direction that sees the most points. ``back="hide"`` (default) draws only the front
+    hemisphere (p·v ≥ 0: points, weights and a wireframe whose rim is the outline), so no point
+    behind shows through the ones in front; the equal-area map (``plot_features_sphere``)
+    shows the rest. ``back="show"`` draws everything over a whole wireframe. Class weights
+    are hollow rings on the surface at W_j/‖W_j‖: a ring covers none of its cluster.
     The view is orthographic, so the sphere's outline is a circle of one size from every
-    viewpoint and features in front are not drawn larger than those behind; the sphere, with
-    its rays, fills the axes' square box (``_fit_unit_sphere``).
+    viewpoint, and it fills the axes' square box (``_fit_unit_sphere``).
     """
-    _draw_unit_sphere_wireframe(ax)
-    _scatter_by_class(ax, np.asarray(unit_points, dtype=float), np.asarray(labels), marker_size)
-    reach = 1.0
+    if back not in BACK_MODES:
+        raise ValueError(f"back must be one of {BACK_MODES}, got {back!r}")
+    unit_points = np.asarray(unit_points, dtype=float)
+    labels = np.asarray(labels)
+    direction = (
+        plots_sphere.view_direction(unit_points) if view is None else np.asarray(view, float)
+    )
+    direction = plots_sphere.map_frame(direction)[0]
+    _draw_unit_sphere_wireframe(ax, None if back == "show" else direction)
+    front = np.ones(len(unit_points), bool) if back == "show" else unit_points @ direction >= 0
+    # depthshade off: the hidden back hemisphere needs no fading, and the front keeps its colour
+    _scatter_by_class(ax, unit_points[front], labels[front], marker_size, alpha=alpha,
+                      rasterized=True, classes=np.unique(labels),
+                      depthshade=back == "show")  # fmt: skip
     if unit_weights is not None:
-        _draw_weight_rays(ax, np.asarray(unit_weights, dtype=float), _SPHERE_RAY_LENGTH)
-        reach = _SPHERE_RAY_LENGTH
+        weights = _unit_rows(np.asarray(unit_weights, dtype=float))
+        colors = np.array(class_colors(len(weights)))
+        shown = np.ones(len(weights), bool) if back == "show" else weights @ direction >= 0
+        if shown.any():
+            plots_sphere.draw_weight_rings(
+                ax, weights[shown].T, list(colors[shown]), depthshade=False
+            )
+    ax.view_init(*plots_sphere.view_angles(direction))
     ax.set_axis_off()
-    _fit_unit_sphere(ax, _SPHERE_FILL / reach)
+    _fit_unit_sphere(ax, _SPHERE_FILL)
+    return direction
 
 
 def _fit_unit_sphere(ax, fraction: float) -> None:
@@ -1007,9 +1280,10 @@ def plot_features_2d(
 ) -> Figure:
     """Learned 2-D features in raw space (left) and projected onto the unit circle (right).
 
-    The paper's Fig. 2: the right panel shows x / ‖x‖, where only the angle matters. Class
-    weight vectors W_j, when given, are drawn as rays (scaled to the data on the left,
-    unit length on the right).
+    The paper's Fig. 2: the right panel shows x / ‖x‖, where only the angle matters, with the
+    per-class ring histogram of the angle around it (``draw_unit_circle_features``). Class
+    weight vectors W_j, when given, are short ticks that cover no feature (beyond the
+    farthest feature on the left, inside the circle on the right).
     """
     features, labels = _as_features_and_labels(features, labels)
     if features.shape[1] != 2:
@@ -1023,12 +1297,8 @@ def plot_features_2d(
         if weights.ndim != 2 or weights.shape[1] != 2:
             raise ValueError(f"class_weights must be (n_classes, 2), got shape {weights.shape}")
     fig, (raw_ax, unit_ax) = plt.subplots(1, 2)
-    _scatter_by_class(raw_ax, features, labels, marker_size)
-    if weights is not None:
-        reach = float(np.max(np.linalg.norm(features, axis=1)))
-        _draw_weight_rays(raw_ax, _unit_rows(weights), reach)
+    draw_raw_features_2d(raw_ax, features, labels, weights, marker_size)
     raw_ax.set_title("raw features")
-    raw_ax.set_aspect("equal", adjustable="datalim")
     draw_unit_circle_features(unit_ax, _unit_rows(features), labels, weights, marker_size)
     unit_ax.set_title("normalised: x / ‖x‖")
     if title:
@@ -1036,62 +1306,167 @@ def plot_features_2d(
     return fig
 
 
-def _draw_unit_sphere_wireframe(ax) -> None:
-    u = np.linspace(0, 2 * math.pi, 25)
-    v = np.linspace(0, math.pi, 13)
-    ax.plot_wireframe(
-        np.outer(np.cos(u), np.sin(v)),
-        np.outer(np.sin(u), np.sin(v)),
-        np.outer(np.ones_like(u), np.cos(v)),
-        color="0.85",
-        linewidth=0.3,
+def _draw_unit_sphere_wireframe(ax, front=None) -> None:
+    """A light wireframe of the unit sphere, 15° a line: all of it (``front`` None), or only
+    the hemisphere facing ``front``, drawn in that direction's ``map_frame`` so that its rim
+    (the meridians λ = ±90°) is the sphere's outline, plus the rim drawn darker."""
+    if front is None:
+        u = np.linspace(0, 2 * math.pi, 25)
+        v = np.linspace(0, math.pi, 13)
+        ax.plot_wireframe(
+            np.outer(np.cos(u), np.sin(v)),
+            np.outer(np.sin(u), np.sin(v)),
+            np.outer(np.ones_like(u), np.cos(v)),
+            color="0.85",
+            linewidth=0.3,
+        )
+        return
+    frame = plots_sphere.map_frame(front)
+    longitude, latitude = np.meshgrid(np.radians(np.arange(-90, 91, 15)),
+                                      np.radians(np.arange(-90, 91, 7.5)))  # fmt: skip
+    grid = (
+        (np.cos(latitude) * np.cos(longitude))[..., None] * frame[0]
+        + (np.cos(latitude) * np.sin(longitude))[..., None] * frame[1]
+        + np.sin(latitude)[..., None] * frame[2]
     )
+    ax.plot_wireframe(*np.moveaxis(grid, -1, 0), rstride=2, cstride=1, color="0.88",
+                      linewidth=0.3)  # fmt: skip
+    rim = np.linspace(0, 2 * math.pi, 181)
+    outline = np.outer(np.cos(rim), frame[1]) + np.outer(np.sin(rim), frame[2])
+    ax.plot(*outline.T, color="0.6", linewidth=0.5, label="_outline")
+
+
+VIEW_MODES = ("shared", "each")
 
 
 def plot_features_sphere(
     runs: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray | None]],
     marker_size: float = 3.0,
     columns: int | None = None,
+    *,
+    view="shared",
+    back: str = "hide",
+    equal_area_map: str | None = "hammer",
+    own_angle_strip: bool = True,
+    alpha: float = plots_sphere.POINT_ALPHA,
 ) -> Figure:
-    """Learned features on the unit sphere, one 3-D panel per run (the paper's Fig. 5).
+    """Learned features on the unit sphere, one column per run (the paper's Fig. 5).
 
     ``runs`` is a sequence of ``(title, features, labels, class_weights_or_None)``, e.g. one
     per m = 1…4. 3-D features are normalised; higher-dimensional features are projected by
     ``project_to_sphere`` (PCA to 3-D without centring, then normalised), and the panel
-    title says so. Each panel is a square as wide as its column, under a band just tall
-    enough for its title, and the sphere fills it (``draw_unit_sphere_features``).
+    title says so. Each column stacks, under its title:
+
+    - an orthographic 3-D view (``draw_unit_sphere_features``), a square as wide as the
+      column, with the sphere filling it. ``view="shared"`` (default): every panel looks from
+      ``plots_sphere.view_direction`` of all panels' points together, so the panels compare
+      at one view and one scale; ``"each"``: each panel from its own points; a 3-vector: from
+      there. ``back="hide"`` draws only the front hemisphere;
+    - with ``equal_area_map`` (``"hammer"`` or ``"mollweide"``; None for none) the whole
+      sphere on an equal-area map centred on the view direction (``draw_equal_area_map``),
+      the dashed meridians bounding the hemisphere of the 3-D view, so no point hides;
+    - with ``own_angle_strip`` (panels with class weights), a histogram of θ_y, the angle of
+      each feature to its own class weight (in the features' own space), on an angle axis and
+      a count axis shared by all panels: the classes tighten as the mass moves left.
+
+    Points are small, translucent (``alpha``) and rasterised, so clusters show their density.
     """
     if len(runs) == 0:
         raise ValueError("runs is empty; pass (title, features, labels, class_weights) tuples")
+    if equal_area_map is not None and equal_area_map not in plots_sphere.EQUAL_AREA_PROJECTIONS:
+        raise ValueError(
+            f"equal_area_map must be one of {plots_sphere.EQUAL_AREA_PROJECTIONS} or None, "
+            f"got {equal_area_map!r}"
+        )
+    if isinstance(view, str) and view not in VIEW_MODES:
+        raise ValueError(f"view must be one of {VIEW_MODES} or a 3-vector, got {view!r}")
     panels = []
     for title, features, labels, weights in runs:
         features, labels = _as_features_and_labels(features, labels)
         points, unit_weights, description = project_to_sphere(features, weights)
         full_title = title if features.shape[1] == 3 else f"{title}\n{description}"
-        panels.append((full_title, points, labels, unit_weights))
+        panels.append((full_title, points, labels, unit_weights, features, weights))
+    if isinstance(view, str):
+        pooled = np.concatenate([points for _, points, *_ in panels])
+        shared = plots_sphere.view_direction(pooled) if view == "shared" else None
+        directions = [
+            shared if shared is not None else plots_sphere.view_direction(points)
+            for _, points, *_ in panels
+        ]
+    else:
+        directions = [plots_sphere.map_frame(view)[0]] * len(panels)
+    strips = own_angle_strip and any(p[5] is not None for p in panels)
     columns = columns or len(panels)
     rows = math.ceil(len(panels) / columns)
     width = min(COLUMN_WIDTHS_INCH["double"], 2.2 * columns)
     panel = width / columns
     title_lines = max(title.count("\n") + 1 for title, *_ in panels)
     band = _title_band_inch(title_lines, _SPHERE_TITLE_SIZE, _SPHERE_TITLE_PAD)
-    height = rows * (panel + band) + _SPHERE_BOTTOM_INCH
+    map_height = panel / 2 + _SPHERE_GAP_INCH if equal_area_map else 0.0
+    strip_height = _STRIP_HEIGHT_INCH + _STRIP_LABELS_INCH if strips else 0.0
+    block = band + panel + map_height + strip_height
+    height = rows * block + _SPHERE_BOTTOM_INCH
     fig = plt.figure(figsize=(width, height))
-    fig.subplots_adjust(left=0, right=1, wspace=0, top=1 - band / height,
-                        bottom=_SPHERE_BOTTOM_INCH / height, hspace=band / panel)  # fmt: skip
-    for index, (title, points, labels, unit_weights) in enumerate(panels):
-        ax = fig.add_subplot(rows, columns, index + 1, projection="3d")
-        draw_unit_sphere_features(ax, points, labels, unit_weights, marker_size)
+    max_degrees = 90.0
+    if strips:
+        max_degrees = plots_sphere.own_angle_range(
+            [(p[4], p[2], p[5]) for p in panels if p[5] is not None]
+        )
+    strip_axes = []
+    for index, (title, points, labels, unit_weights, features, weights) in enumerate(panels):
+        row, column = divmod(index, columns)
+        left = column * panel / width
+
+        def rect(bottom_inch, height_inch, inset_inch=0.0, left=left):
+            return (left + inset_inch / width, bottom_inch / height,
+                    (panel - 2 * inset_inch) / width, height_inch / height)  # fmt: skip
+
+        below = height - row * block - band - panel  # inches from the bottom
+        ax = fig.add_axes(rect(below, panel), projection="3d")
+        draw_unit_sphere_features(ax, points, labels, unit_weights, marker_size,
+                                  view=directions[index], back=back, alpha=alpha)  # fmt: skip
         ax.set_title(title, fontsize=_SPHERE_TITLE_SIZE, pad=_SPHERE_TITLE_PAD)
+        if equal_area_map:
+            below -= map_height
+            map_ax = fig.add_axes(rect(below, panel / 2, _SPHERE_GAP_INCH / 2),
+                                  projection=equal_area_map)  # fmt: skip
+            plots_sphere.draw_equal_area_map(
+                map_ax, points, labels, unit_weights, directions[index], 0.6 * marker_size, alpha
+            )
+        if strips and weights is not None:
+            below -= strip_height
+            strip_ax = fig.add_axes(rect(below + _STRIP_LABELS_INCH, _STRIP_HEIGHT_INCH,
+                                         _STRIP_INSET_INCH))  # fmt: skip
+            plots_sphere.draw_own_angle_histogram(strip_ax, features, labels, weights,
+                                                  max_degrees=max_degrees)  # fmt: skip
+            step = 15 if max_degrees <= 45 else 30 if max_degrees <= 120 else 90
+            strip_ax.set_xticks(np.arange(0, max_degrees + 1e-9, step))
+            strip_ax.xaxis.set_major_formatter("{x:g}°")
+            strip_ax.set_yticks([])
+            strip_ax.spines["left"].set_visible(False)
+            strip_ax.set_xlabel("angle to own W", labelpad=1, fontsize="small")
+            _keep_tick_label_sizes(strip_ax)
+            strip_axes.append(strip_ax)
+    for strip_ax in strip_axes[1:]:
+        strip_ax.sharey(strip_axes[0])
+    if strip_axes:
+        strip_axes[0].autoscale_view(scalex=False)
     return fig
 
 
 _SPHERE_TITLE_SIZE = "small"
 #: Points between a title and its sphere's box: the box's top rim is already blank.
 _SPHERE_TITLE_PAD = 2.0
-#: Blank strip under the bottom row of spheres (inches): the top of a class legend there, as
-#: ``figures.sphere_panels_figure`` draws, then stays clear of the spheres.
-_SPHERE_BOTTOM_INCH = 0.1
+#: Blank strip under the bottom row (inches): a one-row class legend there, as
+#: ``figures.sphere_panels_figure`` draws, then covers no panel.
+_SPHERE_BOTTOM_INCH = 0.3
+#: Gap between the 3-D view and the map under it, and the map's side margins (inches).
+_SPHERE_GAP_INCH = 0.06
+#: Height of the own-angle histogram strip, of its tick labels and axis label under it, and
+#: its side margins, which keep the end tick labels inside the column (inches).
+_STRIP_HEIGHT_INCH = 0.32
+_STRIP_LABELS_INCH = 0.32
+_STRIP_INSET_INCH = 0.18
 
 
 def _title_band_inch(lines: int, fontsize: str | float, pad: float) -> float:

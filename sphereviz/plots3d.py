@@ -26,13 +26,16 @@ import contourpy
 import numpy as np
 import plotly.graph_objects as go
 
-from sphereviz import geometry
+from sphereviz import geometry, plots_sphere
 from sphereviz.fileio import atomic_path
 from sphereviz.plots import project_to_sphere
 from sphereviz.style import class_colors
 
 __all__ = [
+    "DEFAULT_EYE",
+    "EYE_DISTANCE",
     "STATIC_FORMATS",
+    "WEIGHT_ARROW_START",
     "boundary_curves",
     "check_class_names",
     "export_plotly",
@@ -121,20 +124,31 @@ def check_class_names(class_names: Sequence[str], classes) -> list[str]:
     return names
 
 
-def weight_traces(class_weights, length: float = 1.3) -> list[go.Scatter3d | go.Cone]:
-    """Each class weight direction W_j/‖W_j‖ as a line from the origin plus a cone tip."""
+#: Where a weight arrow starts, times W_j/‖W_j‖: outside the sphere, so that it crosses no
+#: cluster of features on the surface.
+WEIGHT_ARROW_START = 1.08
+
+
+def weight_traces(
+    class_weights, length: float = 1.3, start: float = WEIGHT_ARROW_START
+) -> list[go.Scatter3d | go.Cone]:
+    """Each class weight direction W_j/‖W_j‖ as a short line from ``start``·W_j/‖W_j‖ to
+    ``length``·W_j/‖W_j‖ plus a cone tip: outside the unit sphere, over its class's cluster
+    (``start=0`` draws the line from the origin, through the cluster)."""
+    if not 0 <= start < length:
+        raise ValueError(f"need 0 <= start < length, got start={start!r}, length={length!r}")
     weights = np.asarray(class_weights, dtype=float)
     if weights.ndim != 2 or weights.shape[1] != 3:
         raise ValueError(f"class_weights must be (n_classes, 3), got shape {weights.shape}")
     unit = weights / np.linalg.norm(weights, axis=1, keepdims=True)
     traces: list[go.Scatter3d | go.Cone] = []
     for index, (color, w) in enumerate(zip(class_colors(len(unit)), unit, strict=True)):
-        tip = length * w
+        tip, base = length * w, start * w
         traces.append(
             go.Scatter3d(
-                x=[0.0, tip[0]],
-                y=[0.0, tip[1]],
-                z=[0.0, tip[2]],
+                x=[base[0], tip[0]],
+                y=[base[1], tip[1]],
+                z=[base[2], tip[2]],
                 mode="lines",
                 line={"color": color, "width": 6},
                 name=f"W{index}",
@@ -232,8 +246,19 @@ def _polylines_trace(polylines: list[np.ndarray], color: str, name: str) -> go.S
     )
 
 
-def sphere_layout(title: str | None = None, size: int = 600) -> go.Layout:
-    """A square layout with hidden axes and an equal aspect, for figures on the unit sphere."""
+#: The camera of a sphere whose view is not chosen from data: from (1.25, 1.25, 0.8).
+DEFAULT_EYE = {"x": 1.25, "y": 1.25, "z": 0.8}
+EYE_DISTANCE = math.sqrt(1.25**2 + 1.25**2 + 0.8**2)
+
+
+def sphere_layout(
+    title: str | None = None, size: int = 600, camera: dict | None = None
+) -> go.Layout:
+    """A square layout with hidden axes and an equal aspect, for figures on the unit sphere.
+
+    ``camera`` is a plotly ``scene.camera`` (e.g. ``plots_sphere.plotly_camera(direction)``);
+    None looks from ``DEFAULT_EYE``.
+    """
     hidden = {"visible": False, "range": [-1.35, 1.35]}
     return go.Layout(
         title=title,
@@ -245,7 +270,7 @@ def sphere_layout(title: str | None = None, size: int = 600) -> go.Layout:
             "yaxis": hidden,
             "zaxis": hidden,
             "aspectmode": "cube",
-            "camera": {"eye": {"x": 1.25, "y": 1.25, "z": 0.8}},
+            "camera": camera if camera is not None else {"eye": dict(DEFAULT_EYE)},
         },
         legend={"itemsizing": "constant"},
     )
@@ -300,6 +325,7 @@ def sphere_figure(
     marker_size: float = 2.5,
     size: int = 600,
     class_names: Sequence[str] | None = None,
+    view="auto",
 ) -> go.Figure:
     """An interactive unit sphere with features, class weight directions and region boundaries.
 
@@ -314,7 +340,17 @@ def sphere_figure(
       them ``class <label>``. A length that differs from the number of classes present is a
       ValueError. Runs do not store names: ``plots.run_class_names(run)`` finds them from the
       run's data set where it can.
+    - view: where the camera starts. ``"auto"`` (default): from
+      ``plots_sphere.view_direction`` of the features (all of them, before any subsample), the
+      direction that sees the most of them, as the static ``plots.plot_features_sphere``
+      does, with the same screen-up (``plots_sphere.plotly_camera``); without features, or
+      None, from ``DEFAULT_EYE``; a 3-vector: from that direction.
     """
+    if isinstance(view, str) and view != "auto":
+        raise ValueError(f"view must be 'auto', None or a 3-vector direction, got {view!r}")
+    camera = None
+    if view is not None and not isinstance(view, str):
+        camera = plots_sphere.plotly_camera(view, EYE_DISTANCE)
     traces: list = [sphere_mesh_trace()]
     title_parts = [title] if title else []
     weights_3d = None
@@ -333,6 +369,8 @@ def sphere_figure(
                 zip(classes.tolist(), check_class_names(class_names, classes), strict=True)
             )
         points, weights_3d, description = project_to_sphere(features, class_weights)
+        if isinstance(view, str) and view == "auto":
+            camera = plots_sphere.plotly_camera(plots_sphere.view_direction(points), EYE_DISTANCE)
         if len(points) > max_points:
             keep = np.sort(np.random.default_rng(0).choice(len(points), max_points, replace=False))
             points, labels = points[keep], labels[keep]
@@ -351,7 +389,8 @@ def sphere_figure(
         elif loss is not None:
             title_parts.append("region boundaries need 3-D weights")
         traces.extend(weight_traces(weights_3d))
-    figure = go.Figure(traces, layout=sphere_layout(" · ".join(title_parts) or None, size))
+    layout = sphere_layout(" · ".join(title_parts) or None, size, camera)
+    figure = go.Figure(traces, layout=layout)
     return figure
 
 

@@ -7,6 +7,11 @@
     <run>/model.pt         the last checkpoint (model, loss, optimizer, LR schedule, RNG states)
     <run>/embeddings.npz   features, labels and class weights of the evaluation split
 
+While a run is written, ``<parent>/.<run>.lock`` beside the folder holds its writer's lock
+(:mod:`sphereviz.locks`): a second ``train`` into the same folder refuses and names the holder.
+The checkpoint stores the recipe it was trained with and a SHA-256 digest of its contents,
+checked on load (torch does not check the zip CRCs: a flipped bit would load silently).
+
 Every file is written atomically (a crash leaves the previous version). Nothing here executes
 code from a file: checkpoints are read with ``torch.load(..., weights_only=True)`` (tensors,
 numbers, strings, lists and dicts only), configs and metrics are JSON, arrays are ``.npz``
@@ -15,6 +20,8 @@ without pickles. A damaged or foreign file is a ``ValueError`` that names it.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import pickle
@@ -27,7 +34,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from sphereviz.fileio import atomic_path, write_json_atomic
+from sphereviz.devices import require_device
+from sphereviz.fileio import atomic_path, read_text_file, write_json_atomic
 
 if TYPE_CHECKING:
     from sphereviz.train import TrainConfig
@@ -35,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CHECKPOINT_FORMAT",
     "Run",
+    "content_digest",
     "load_checkpoint",
     "load_run",
     "save_checkpoint",
@@ -59,6 +68,8 @@ CHECKPOINT_KEYS = (
     "metrics",
 )
 EMBEDDING_KEYS = ("features", "labels", "class_weights")
+DIGEST_KEY = "digest"
+"""Checkpoint key of :func:`content_digest` over every other key (older checkpoints lack it)."""
 
 
 @dataclass
@@ -130,11 +141,12 @@ def load_run(path: str | os.PathLike) -> Run:
 
 def read_json(path: Path) -> dict:
     """A JSON object from ``path``, or a ValueError naming the file."""
+    if not path.exists() and not path.is_symlink():
+        raise ValueError(f"{path} is missing; is {path.parent} a sphereviz run folder?")
+    text = read_text_file(path, "run file")
     try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"{path} is missing; is {path.parent} a sphereviz run folder?") from None
-    except (OSError, ValueError) as error:
+        data = json.loads(text)
+    except ValueError as error:
         raise ValueError(f"{path}: not readable JSON ({error})") from error
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
@@ -146,12 +158,18 @@ def read_metrics(path: Path) -> list[dict]:
     if not path.exists():
         return []
     metrics = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(read_text_file(path, "metrics file").splitlines(), 1):
         if line.strip():
             try:
-                metrics.append(json.loads(line))
+                row = json.loads(line)
             except ValueError as error:
                 raise ValueError(f"{path}:{number}: not a JSON line ({error})") from error
+            if not isinstance(row, dict):
+                raise ValueError(
+                    f"{path}:{number}: expected one JSON object per epoch, got "
+                    f"{type(row).__name__}; the file was not written by sphereviz"
+                )
+            metrics.append(row)
     return metrics
 
 
@@ -183,10 +201,49 @@ def write_embeddings(path: Path, embeddings: dict[str, np.ndarray]) -> None:
         np.savez(file, **{key: np.asarray(embeddings[key]) for key in EMBEDDING_KEYS})
 
 
+def content_digest(value: Any) -> str:
+    """SHA-256 over a checkpoint's contents, walked in a fixed order (hex digits).
+
+    Dicts by sorted key, lists and tuples in order, tensors by dtype, shape and raw bytes,
+    numbers, strings, booleans and None by their ``repr``. torch does not check the zip CRCs
+    of a checkpoint when it loads one, so a flipped bit inside a tensor would load silently;
+    this digest, stored in the checkpoint and recomputed on load, catches it.
+    """
+    digest = hashlib.sha256()
+
+    def walk(item: Any) -> None:
+        if isinstance(item, torch.Tensor):
+            tensor = item.detach().cpu().contiguous()
+            digest.update(f"T{tensor.dtype}{tuple(tensor.shape)}".encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+        elif isinstance(item, dict):
+            digest.update(f"D{len(item)}".encode())
+            for key in sorted(item, key=repr):
+                walk(key)
+                walk(item[key])
+        elif isinstance(item, list | tuple):
+            digest.update(f"L{len(item)}".encode())
+            for element in item:
+                walk(element)
+        else:
+            digest.update(f"V{type(item).__name__}:{item!r};".encode())
+
+    walk(value)
+    return digest.hexdigest()
+
+
 def save_checkpoint(path: Path, checkpoint: dict[str, Any]) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename it over ``path``."""
-    with atomic_path(path) as tmp:
-        torch.save({"format": CHECKPOINT_FORMAT, **checkpoint}, tmp)
+    """``torch.save`` with a content digest, to a temporary file beside ``path``, then rename.
+
+    The bytes are made in memory and written with one ``write``, so a full disk is an
+    ``OSError`` (ENOSPC) and the previous checkpoint stays in place.
+    """
+    payload = {"format": CHECKPOINT_FORMAT, **checkpoint}
+    payload[DIGEST_KEY] = content_digest(payload)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    with atomic_path(path) as tmp, open(tmp, "wb") as file:
+        file.write(buffer.getbuffer())
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
@@ -194,6 +251,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path} does not exist; the run has no checkpoint yet")
+    map_location = require_device(map_location)  # an absent GPU is not a damaged file
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError) as error:
@@ -210,6 +268,13 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     missing = [key for key in CHECKPOINT_KEYS if key not in checkpoint]
     if missing:
         raise ValueError(f"{path}: checkpoint lacks {missing}; it is incomplete")
+    stored = checkpoint.pop(DIGEST_KEY, None)
+    if stored is not None and stored != content_digest(checkpoint):
+        raise ValueError(
+            f"{path}: damaged checkpoint (its contents no longer match the SHA-256 digest "
+            "stored when it was written: a flipped bit or a partial copy); resume from an "
+            "intact copy or retrain"
+        )
     return checkpoint
 
 

@@ -1,6 +1,6 @@
 """Publication style and deterministic saving, shared by every matplotlib and plotly figure.
 
-- ``publication_style(column="single")``: a context manager with paper rcParams (3.5 in or
+- ``publication_style(column="single")``: a context manager with paper rcParams (IEEE: 3.5 in or
   7.16 in wide, Okabe–Ito colours, TrueType fonts in PDF, a fixed SVG hash salt).
 - ``class_colors(n)``: one colour per class, the same hex strings for matplotlib and plotly.
 - ``save_figure(fig, "out/fig1")``: writes fig1.pdf, fig1.svg, fig1.png whose bytes are the
@@ -45,7 +45,8 @@ OKABE_ITO: tuple[str, ...] = (
     "#000000",  # black
 )
 
-# Widths of a single and a double column in the common two-column templates (IEEE/CVPR).
+# Widths of a single and a double column in IEEE's two-column templates (CVPR's are 3.25 in and
+# 6.875 in: pass those as a figure size).
 COLUMN_WIDTHS_INCH: dict[str, float] = {"single": 3.5, "double": 7.16}
 
 SAVE_DPI = 300

@@ -22,6 +22,7 @@ the run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import gc
 import hashlib
@@ -40,9 +41,17 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from sphereviz.devices import require_device
+from sphereviz.errors import report_error
 from sphereviz.evaluate import accuracy, extract_features
-from sphereviz.fileio import print_json_summary
-from sphereviz.losses import L_SOFTMAX_SCHEDULE, LOSS_ALIASES, SPHEREFACE_SCHEDULE, make_loss
+from sphereviz.fileio import check_writable_folder, disk_full_as_error, print_json_summary
+from sphereviz.locks import FolderLock
+from sphereviz.losses import (
+    L_SOFTMAX_SCHEDULE,
+    SPHEREFACE_SCHEDULE,
+    canonical_loss_name,
+    make_loss,
+)
 from sphereviz.margins import LambdaSchedule
 from sphereviz.models import MODEL_NAMES, build_model
 from sphereviz.runs import (
@@ -77,6 +86,8 @@ __all__ = [
 DATASETS = ("mnist", "fashion-mnist", "faces")
 OPTIMIZERS = ("sgd", "adam")
 ANNEALED_LOSSES = {"a-softmax": SPHEREFACE_SCHEDULE, "l-softmax": L_SOFTMAX_SCHEDULE}
+SPHEREFACE2_OPTIONS = ("alpha", "t", "loss_weight")
+"""SphereFace2's own options: config fields (None: the loss's default) passed to the loss."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,8 +108,10 @@ class TrainConfig:
 
     Model and loss: ``model`` "mnistnet" (``width`` channels) or "sfnet4" … "sfnet64";
     ``dim`` the feature dimension; ``loss`` a name of :data:`sphereviz.losses.LOSS_NAMES`;
-    ``m`` its margin (integer for A-Softmax/L-Softmax, stored as an int when it is one; None:
-    the loss's default), ``scale`` s (NormFace/CosFace/ArcFace).
+    ``m`` its margin (integer for A-Softmax/L-Softmax, stored as an int when it is one; real
+    ≥ 1 for SphereFace-R; None: the loss's default), ``scale`` s (NormFace/CosFace/ArcFace/
+    SphereFace-R, r for SphereFace2); ``alpha``, ``t``, ``loss_weight`` are SphereFace2's own
+    (None: 0.7, 3, 50).
 
     Annealing (A-/L-Softmax): the target trained is (λ cos θ + ψ(θ))/(1 + λ) with
     λ = max(λ_min, base·(1 + γ·it)^(−power)). With ``lambda_floor_at`` = f, γ is derived from
@@ -130,6 +143,9 @@ class TrainConfig:
     loss: str = "a-softmax"
     m: int | float | None = None
     scale: float | None = None
+    alpha: float | None = None
+    t: float | None = None
+    loss_weight: float | None = None
     anneal: bool = True
     lambda_base: float | None = None
     lambda_gamma: float | None = None
@@ -154,7 +170,7 @@ class TrainConfig:
             self.classes = tuple(self.classes)
         self.dataset = self.dataset.lower()
         self.optimizer = self.optimizer.lower()
-        self.loss = _canonical_loss_name(self.loss)
+        self.loss = canonical_loss_name(self.loss)
         if isinstance(self.m, float) and self.m.is_integer():
             self.m = int(self.m)  # --m 4 and m=4 are one recipe
         _validate(self)
@@ -177,9 +193,14 @@ class TrainConfig:
         """The config as a dict without ``out`` and ``device``, which do not change the run.
 
         Two configs that train the same run (on any device, into any folder) have equal
-        recipes.
+        recipes. SphereFace2's options are left out while they are None, so the recipes (and
+        run folders) of the runs made before those fields existed are unchanged.
         """
-        return {k: v for k, v in self.to_dict().items() if k not in ("out", "device")}
+        return {
+            k: v
+            for k, v in self.to_dict().items()
+            if k not in ("out", "device") and not (k in SPHEREFACE2_OPTIONS and v is None)
+        }
 
     def recipe_hash(self) -> str:
         """8 hex digits of SHA-256 over ``recipe()`` as JSON with sorted keys."""
@@ -232,6 +253,25 @@ class TrainConfig:
         return LambdaSchedule.reaching_floor(
             floor_step, schedule.base, schedule.power, schedule.lambda_min
         )
+
+    def describe_schedule(self) -> str:
+        """The λ schedule in words, for captions and notebooks."""
+        official = ANNEALED_LOSSES.get(self.loss, ANNEALED_LOSSES["a-softmax"])
+        base = self.lambda_base if self.lambda_base is not None else official.base
+        floor = self.lambda_min if self.lambda_min is not None else official.lambda_min
+        if not self.anneal:
+            return "none (λ = 0: the pure ψ from the first step)"
+        name = next(
+            (name for name, fields in SCHEDULES.items()
+             if all(getattr(self, key) == value for key, value in fields.items())),
+            "custom",
+        )  # fmt: skip
+        if self.lambda_floor_at is not None:
+            when = f"at {100 * self.lambda_floor_at:g} % of the run's steps"
+        else:
+            absolute = dataclasses.replace(self, loss="a-softmax", m=4).lambda_schedule()
+            when = f"at iteration {absolute.floor_iteration():.0f}"
+        return f"{name}, λ from {base:g} down to its floor {floor:g} {when}"
 
     def schedule_warnings(self, total_steps: int) -> list[str]:
         """What makes this recipe's margin not what it says, for a run of ``total_steps``.
@@ -316,11 +356,6 @@ def _effective_m(config: TrainConfig, annealing_lambda: float) -> float:
     return effective_m(config.m if config.m is not None else 4, annealing_lambda)
 
 
-def _canonical_loss_name(name: str) -> str:
-    key = str(name).strip().lower().replace("_", "-")
-    return LOSS_ALIASES.get(key, key)
-
-
 def _validate(config: TrainConfig) -> None:
     def positive_int(name: str, minimum: int = 1) -> None:
         value = getattr(config, name)
@@ -390,6 +425,7 @@ def _validate(config: TrainConfig) -> None:
         )
     if config.model.lower().replace("-", "") not in MODEL_NAMES:
         raise ValueError(f"model must be one of {', '.join(MODEL_NAMES)}, got {config.model!r}")
+    _check_dataset_fits_model(config)
     if config.device != "auto":
         try:
             torch.device(config.device)
@@ -406,12 +442,31 @@ def _validate(config: TrainConfig) -> None:
     make_loss(config.loss, 2, config.dim, **_loss_options(config))
 
 
+def _check_dataset_fits_model(config: TrainConfig) -> None:
+    """MnistNet reads 1×28×28 digits, SFNet 3×112×96 faces: refuse the other pairings here,
+    when the config is built, rather than as a shape error deep inside torch."""
+    is_sfnet = config.model.lower().replace("-", "").startswith("sfnet")
+    if config.dataset == "faces" and not is_sfnet:
+        raise ValueError(
+            f"model {config.model!r} reads 28×28 grey digits, but dataset 'faces' gives "
+            "112×96 colour crops; use an SFNet (--model sfnet20, or sfnet4 for a quick run)"
+        )
+    if config.dataset != "faces" and is_sfnet:
+        raise ValueError(
+            f"model {config.model!r} reads 112×96 colour faces, but dataset {config.dataset!r} "
+            "gives 28×28 grey digits; use --model mnistnet"
+        )
+
+
 def _loss_options(config: TrainConfig, total_steps: int | None = None) -> dict:
     options: dict = {}
     if config.m is not None:
         options["margin"] = config.m
     if config.scale is not None:
         options["scale"] = config.scale
+    for name in SPHEREFACE2_OPTIONS:
+        if getattr(config, name) is not None:
+            options[name] = getattr(config, name)
     if config.loss in ANNEALED_LOSSES:
         options["lambda_schedule"] = config.lambda_schedule(total_steps)
     return options
@@ -430,14 +485,9 @@ class ScheduleWarning(UserWarning):
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """``auto``: CUDA if available, then Apple MPS, then the CPU; else ``torch.device(name)``."""
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    """``auto``: CUDA if available, then Apple MPS, then the CPU; else ``name``, if this
+    machine has it (a ValueError otherwise: see :func:`sphereviz.devices.require_device`)."""
+    return require_device(name)
 
 
 def build_model_and_loss(
@@ -655,6 +705,33 @@ def train(
     """
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+    device = require_device(config.device)
+    with _run_folder_lock(config, resume):
+        return _train(config, device, progress, on_epoch, resume)
+
+
+def _run_folder_lock(config: TrainConfig, resume: bool):
+    """The run folder's writer lock (rank 0 of a job, with ``out`` set), else a null context.
+
+    Checked first: an ``out`` that cannot be written (a read-only file system, a file in its
+    place). ``resume=True`` of a folder that does not exist trains it from the start (the
+    rerun-or-finish idiom of :meth:`TrainConfig.in_run_folder`); ``sphereviz train --resume``
+    refuses a missing folder instead (see :func:`main`).
+    """
+    if config.out is None or int(os.environ.get("RANK", "0")) != 0:
+        return contextlib.nullcontext()
+    out = Path(config.out)
+    check_writable_folder(out, "run folder")
+    return FolderLock(out, "run folder")
+
+
+def _train(
+    config: TrainConfig,
+    resolved_device: torch.device,
+    progress: bool | None,
+    on_epoch: Callable[[int, dict, dict], None] | None,
+    resume: bool,
+) -> Run:
     out = Path(config.out) if config.out is not None else None
     checkpoint = _checkpoint_to_resume(config, out) if resume else None
     if out is not None and not resume and (out / CHECKPOINT_NAME).exists():
@@ -662,7 +739,7 @@ def train(
             f"{out} already holds a run; pass resume=True (--resume) to continue it, or choose "
             "another out folder"
         )
-    dist_info = init_distributed(resolve_device(config.device))
+    dist_info = init_distributed(resolved_device)
     device, on_cuda = dist_info.device, dist_info.device.type == "cuda"
     if on_cuda:
         torch.backends.cudnn.benchmark = True
@@ -688,8 +765,8 @@ def train(
     total_steps = steps_per_epoch * config.epochs
     schedule_warnings = config.schedule_warnings(total_steps)
     if dist_info.is_main and not resume:
-        for message in schedule_warnings:
-            warnings.warn(f"{config.loss}: {message}", ScheduleWarning, stacklevel=2)
+        for message in schedule_warnings:  # stacklevel 3: the caller of train()
+            warnings.warn(f"{config.loss}: {message}", ScheduleWarning, stacklevel=3)
     torch.manual_seed(config.seed)
     model, loss = build_model_and_loss(config, train_set.num_classes, total_steps)
     loss.check_label_range = False  # ArrayDataset checked every label; no host sync per step
@@ -769,7 +846,7 @@ def train(
             if out is not None:
                 _write_epoch(
                     out, classifier, optimizer, scheduler, generator, metrics, embeddings,
-                    total_steps,
+                    total_steps, config,
                 )  # fmt: skip
             if on_epoch is not None:
                 on_epoch(epoch, dict(metrics[-1]), embeddings)
@@ -841,16 +918,27 @@ def training_step(
 
 
 def _write_epoch(
-    out, classifier, optimizer, scheduler, generator, metrics, embeddings, total_steps
+    out, classifier, optimizer, scheduler, generator, metrics, embeddings, total_steps, config
 ) -> None:
-    """Checkpoint first (atomic), then the files derived from it."""
+    """Checkpoint first (atomic, with the recipe it was trained with), then the files derived
+    from it. A full disk is a :class:`DiskFullError`; the previous checkpoint stays."""
     device = next(classifier.parameters()).device
     rng = {"torch": torch.get_rng_state(), "data": generator.get_state()}
     if device.type == "cuda":
         rng["cuda"] = torch.cuda.get_rng_state(device)
+    with disk_full_as_error(out, metrics[-1]["epoch"] - 1):
+        _save_epoch_files(
+            out, classifier, optimizer, scheduler, rng, metrics, embeddings, total_steps, config
+        )
+
+
+def _save_epoch_files(
+    out, classifier, optimizer, scheduler, rng, metrics, embeddings, total_steps, config
+) -> None:
     save_checkpoint(
         out / CHECKPOINT_NAME,
         {
+            "recipe": config.recipe(),
             "epoch": metrics[-1]["epoch"],
             "num_classes": classifier.loss.num_classes,
             "model": classifier.model.state_dict(),
@@ -870,20 +958,47 @@ def _checkpoint_to_resume(config: TrainConfig, out: Path | None) -> dict | None:
     """The checkpoint to continue from, after checking that the config matches the run's."""
     if out is None:
         raise ValueError("resume needs config.out, the run folder to continue")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"cannot resume {out}: it is a file, not a run folder")
     if not (out / CHECKPOINT_NAME).exists():
         return None
     saved = TrainConfig.from_dict(read_json(out / CONFIG_NAME), source=out / CONFIG_NAME)
-    differences = [
-        f"{name}: run has {getattr(saved, name)!r}, asked for {getattr(config, name)!r}"
-        for name in (f.name for f in dataclasses.fields(TrainConfig))
-        if name not in ("device", "out") and getattr(saved, name) != getattr(config, name)
-    ]
+    differences = recipe_differences(saved.recipe(), config.recipe(), "run has", "asked for")
     if differences:
         raise ValueError(
             f"cannot resume {out} with a different config ({'; '.join(differences)}); "
             "resume with the run's own settings or train into a new folder"
         )
-    return load_checkpoint(out / CHECKPOINT_NAME)
+    checkpoint = load_checkpoint(out / CHECKPOINT_NAME)
+    trained = checkpoint.get("recipe")  # absent in checkpoints written before it was stored
+    if trained is not None:
+        differences = recipe_differences(
+            trained, saved.recipe(), "checkpoint trained with", f"{CONFIG_NAME} says"
+        )
+        if differences:
+            raise ValueError(
+                f"cannot resume {out}: {CONFIG_NAME} no longer matches the recipe its "
+                f"checkpoint was trained with ({'; '.join(differences)}); was it edited by "
+                f"hand? Restore those values in {out / CONFIG_NAME}, or train a new run"
+            )
+    return checkpoint
+
+
+def recipe_differences(first: dict, second: dict, first_name: str, second_name: str) -> list[str]:
+    """``"name: <first_name> a, <second_name> b"`` for each recipe field that differs.
+
+    Values are compared as JSON would store them (tuples as lists).
+    """
+
+    def plain(value):
+        return json.loads(json.dumps(value))
+
+    first, second = plain(first), plain(second)
+    return [
+        f"{name}: {first_name} {first.get(name)!r}, {second_name} {second.get(name)!r}"
+        for name in sorted(set(first) | set(second))
+        if first.get(name) != second.get(name)
+    ]
 
 
 def load_run(path: str | os.PathLike) -> Run:
@@ -908,13 +1023,21 @@ def build_parser() -> argparse.ArgumentParser:
     add("--dataset", choices=DATASETS)
     add("--data-root", dest="data_root", help="IDX folder for full MNIST / Fashion-MNIST")
     add("--faces-cache", dest="faces_cache", help="a `sphereviz prepare-faces` cache folder")
-    add("--loss", help="softmax, modified-softmax, a-softmax (sphereface), l-softmax, …")
+    add(
+        "--loss",
+        help="softmax, modified-softmax, a-softmax (sphereface), l-softmax, normface, cosface, "
+        "arcface, sphereface-r, sphereface2",
+    )
     add(
         "--m",
         type=float,
-        help="margin: integer m for A-/L-Softmax, cosine/angle for CosFace/ArcFace",
+        help="margin: integer m for A-/L-Softmax, real m >= 1 for SphereFace-R, cosine/angle "
+        "for CosFace/ArcFace/SphereFace2",
     )
-    add("--scale", type=float, help="logit scale s (NormFace, CosFace, ArcFace)")
+    add("--scale", type=float, help="logit scale s (NormFace, CosFace, ArcFace, SphereFace-R/2)")
+    add("--alpha", type=float, help="SphereFace2: weight α of the positive term (default 0.7)")
+    add("--t", type=float, help="SphereFace2: exponent t of g(c) = 2((c+1)/2)^t − 1 (default 3)")
+    add("--loss-weight", dest="loss_weight", type=float, help="SphereFace2: λ_w (default 50)")
     add("--dim", type=int, help="feature dimension (2 or 3 to plot)")
     add("--model", help="mnistnet, sfnet4, sfnet10, sfnet20, sfnet36, sfnet64")
     add("--width", type=int, help="MnistNet channels of the first block (default 16)")
@@ -970,6 +1093,11 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(threads)
     out = Path(args["out"])
     try:
+        if resume and not out.is_dir():
+            raise ValueError(
+                f"--resume: {out} does not exist (or is not a folder), so there is no run to "
+                "continue; check the path, or train a new run without --resume"
+            )
         if resume and (out / CONFIG_NAME).exists():
             base = read_json(out / CONFIG_NAME)
             args.pop("preset", None)
@@ -980,16 +1108,15 @@ def main(argv: list[str] | None = None) -> int:
             base = {**base, **SCHEDULES[args.pop("schedule")]}
         if "lambda_gamma" in args and "lambda_floor_at" not in args:
             args["lambda_floor_at"] = None  # an absolute γ replaces the relative floor
-        config = TrainConfig.from_dict({**base, **args}, source="sphereviz train")
+        config = TrainConfig.from_dict({**base, **args}, source="the options")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ScheduleWarning)  # printed below, and in --json
             run = train(config, progress=False if no_progress else None, resume=resume)
     except TrainingDivergedError as error:
         print(f"sphereviz train: diverged: {error}", file=sys.stderr)
         return 1
-    except (ValueError, FileNotFoundError) as error:
-        print(f"sphereviz train: error: {error}", file=sys.stderr)
-        return 2
+    except (ValueError, OSError) as error:
+        return report_error("train", error, status=1 if isinstance(error, OSError) else 2)
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     final = run.final_metrics

@@ -49,10 +49,19 @@ LOSS_CHOICES: tuple[tuple[str, str], ...] = (
     ("A-Softmax (SphereFace)", "a-softmax"),
     ("CosFace", "cosface"),
     ("ArcFace", "arcface"),
+    ("SphereFace-R", "sphereface-r"),
+    ("SphereFace2", "sphereface2"),
     ("modified softmax", "modified-softmax"),
     ("softmax", "softmax"),
 )
 WIDGET_DPI = 80
+#: The λ slider's stops: logarithmic (1-2-5) from 0.01 to 1000, with 0 (the pure ψ) reachable
+#: and 5 (the official floor) among them.
+LAMBDA_STOPS: tuple[float, ...] = (
+    (0.0,)
+    + tuple(mantissa * 10.0**exponent for exponent in range(-2, 3) for mantissa in (1, 2, 5))
+    + (1000.0,)
+)
 
 
 def figure_png(figure: Figure, dpi: int = WIDGET_DPI) -> bytes:
@@ -99,7 +108,7 @@ def _degrees_text(value: float) -> str:
     return "–" if math.isnan(value) else f"{value:.1f}°"
 
 
-def _readout_html(regions: geometry.CircleRegions) -> str:
+def _readout_html(regions: geometry.CircleRegions, effective_m: float | None = None) -> str:
     summary = regions.summary_degrees()
     empty = [index + 1 for index, arcs in enumerate(regions.arcs) if not arcs]
     if summary["criterion_holds"]:
@@ -114,6 +123,14 @@ def _readout_html(regions: geometry.CircleRegions) -> str:
         ("min inter-class angle", _degrees_text(summary["min_inter_class_angle_deg"])),
         ("max intra ≤ min inter?", verdict),
     )
+    if regions.grid_claim_counts is not None:  # SphereFace2: the one-vs-all rule's leftovers
+        counts = regions.grid_claim_counts
+        rows += (
+            ("claimed by no class", _degrees_text(360.0 * float(np.mean(counts == 0)))),
+            ("claimed by several", _degrees_text(360.0 * float(np.mean(counts >= 2)))),
+        )
+    if effective_m is not None:
+        rows = (("effective m", f"{effective_m:.2f}"), *rows)
     cells = "".join(
         f"<tr><td>{html.escape(name)}</td><td style='padding-left:1em'>{value}</td></tr>"
         for name, value in rows
@@ -121,14 +138,27 @@ def _readout_html(regions: geometry.CircleRegions) -> str:
     return f"<table>{cells}</table>"
 
 
+_MARGIN_CONTROL = {
+    "a-softmax": "m",
+    "cosface": "m_cosface",
+    "arcface": "m_arcface",
+    "sphereface-r": "m_sphereface_r",
+    "sphereface2": "m_sphereface2",
+}
+
+
 class MarginExplorer(_Explorer):
     """Loss, m and the class layout → target curve, regions on the circle, criterion readout.
 
     ``controls``: ``loss`` (Dropdown of :data:`LOSS_CHOICES`), ``m`` (the integer slider of
-    A-Softmax), ``m_cosface`` and ``m_arcface`` (real sliders, both described "m"; ArcFace's
-    in radians), ``num_classes`` (K), ``theta12`` (degrees, two classes only), and for softmax
-    ``weight_norm`` (‖W₁‖, the others 1) and ``bias`` (b₁, the others 0). Only the controls
-    that apply are shown. ``readout`` is an HTML table; ``regions`` the last
+    A-Softmax), ``m_cosface``, ``m_arcface``, ``m_sphereface_r`` (real m ≥ 1) and
+    ``m_sphereface2`` (real sliders, all described "m"; ArcFace's in radians), ``num_classes``
+    (K), ``theta12`` (degrees, two classes only), for softmax ``weight_norm`` (‖W₁‖, the
+    others 1) and ``bias`` (b₁, the others 0), for A-Softmax ``lambda`` (the annealing weight
+    λ, logarithmic stops :data:`LAMBDA_STOPS` from 0 to 1000: the trained target
+    (λ cos θ + ψ)/(1 + λ), with its effective m), for SphereFace2 ``bias_sphereface2`` (its
+    one shared bias b, with r = 40 and t = 3; it starts at the loss's initial bias for K = 4).
+    Only the controls that apply are shown. ``readout`` is an HTML table; ``regions`` the last
     ``geometry.CircleRegions``; ``figure`` the matplotlib figure shown (as SVG) in ``image``.
     """
 
@@ -138,8 +168,13 @@ class MarginExplorer(_Explorer):
         m: float | None = None,
         num_classes: int = 2,
         theta12_degrees: float = 90.0,
+        annealing_lambda: float = 0.0,
     ):
         loss = geometry.canonical_loss_name(loss)
+        if annealing_lambda not in LAMBDA_STOPS:
+            raise ValueError(
+                f"annealing_lambda must be one of {LAMBDA_STOPS}, got {annealing_lambda!r}"
+            )
         offered = [name for _, name in LOSS_CHOICES]
         if loss not in offered:
             raise ValueError(f"margin_explorer offers the losses {offered}, got {loss!r}")
@@ -149,12 +184,12 @@ class MarginExplorer(_Explorer):
             raise ValueError(
                 f"theta12_degrees must be between 5 and 180 (degrees), got {theta12_degrees!r}"
             )
-        margin_control = {"a-softmax": "m", "cosface": "m_cosface", "arcface": "m_arcface"}
-        initial = {"m": 4, "m_cosface": 0.35, "m_arcface": 0.5}
-        if m is not None and loss in margin_control:
+        initial = {"m": 4, "m_cosface": 0.35, "m_arcface": 0.5, "m_sphereface_r": 1.5,
+                   "m_sphereface2": 0.4}  # fmt: skip
+        if m is not None and loss in _MARGIN_CONTROL:
             if loss == "a-softmax":
                 m = margins.check_integer_margin(m)
-            initial[margin_control[loss]] = m
+            initial[_MARGIN_CONTROL[loss]] = m
         style = {"description_width": "initial"}
         self.controls: dict[str, widgets.ValueWidget] = {
             "loss": widgets.Dropdown(options=LOSS_CHOICES, value=loss, description="loss"),
@@ -168,6 +203,18 @@ class MarginExplorer(_Explorer):
             "m_arcface": widgets.FloatSlider(
                 value=initial["m_arcface"], min=0.0, max=1.5, step=0.01, description="m",
                 continuous_update=False, style=style, readout_format=".2f",
+            ),
+            "m_sphereface_r": widgets.FloatSlider(
+                value=initial["m_sphereface_r"], min=1.0, max=6.0, step=0.05, description="m",
+                continuous_update=False, style=style, readout_format=".2f",
+            ),
+            "m_sphereface2": widgets.FloatSlider(
+                value=initial["m_sphereface2"], min=0.0, max=1.0, step=0.01, description="m",
+                continuous_update=False, style=style, readout_format=".2f",
+            ),
+            "bias_sphereface2": widgets.FloatSlider(
+                value=round(2 * geometry.ClaimRule().bias_for(4, 0.4)) / 2, min=-40.0, max=60.0,
+                step=0.5, description="b", continuous_update=False, style=style,
             ),
             "num_classes": widgets.IntSlider(
                 value=num_classes, min=2, max=12, description="classes K", style=style
@@ -183,6 +230,11 @@ class MarginExplorer(_Explorer):
             "bias": widgets.FloatSlider(
                 value=0.0, min=-1.0, max=1.0, step=0.05, description="b₁",
                 continuous_update=False, style=style,
+            ),
+            "lambda": widgets.SelectionSlider(
+                options=[(f"{value:g}", value) for value in LAMBDA_STOPS],
+                value=annealing_lambda, description="λ (annealing)", continuous_update=False,
+                style=style,
             ),
         }  # fmt: skip
         self.readout = widgets.HTML()
@@ -207,15 +259,18 @@ class MarginExplorer(_Explorer):
     @property
     def m(self) -> float | None:
         """The margin of the current loss (None for the margin-free ones)."""
-        control = {"a-softmax": "m", "cosface": "m_cosface", "arcface": "m_arcface"}
-        return self.controls[control[self.loss]].value if self.loss in control else None
+        control = _MARGIN_CONTROL.get(self.loss)
+        return self.controls[control].value if control is not None else None
 
     def visible_controls(self) -> list[str]:
         """Names of the controls that apply to the current loss and K."""
         names = ["loss"]
-        names += {"a-softmax": ["m"], "cosface": ["m_cosface"], "arcface": ["m_arcface"]}.get(
-            self.loss, []
-        )
+        if self.loss in _MARGIN_CONTROL:
+            names.append(_MARGIN_CONTROL[self.loss])
+        if self.loss == "a-softmax":
+            names.append("lambda")
+        if self.loss == "sphereface2":
+            names.append("bias_sphereface2")
         names.append("num_classes")
         if self.controls["num_classes"].value == 2:
             names.append("theta12")
@@ -233,7 +288,26 @@ class MarginExplorer(_Explorer):
                 num_classes - 1
             )
             options["biases"] = [self.controls["bias"].value] + [0.0] * (num_classes - 1)
+        if self.loss == "sphereface2":
+            options["claim_rule"] = geometry.ClaimRule(bias=self.controls["bias_sphereface2"].value)
+        if self.loss == "a-softmax" and self.annealing_lambda > 0:
+            options["annealing_lambda"] = self.annealing_lambda
         return plots.regions_for(self.loss, self.m, num_classes, theta12, **options)
+
+    @property
+    def annealing_lambda(self) -> float:
+        """λ of A-Softmax (0 for the other losses)."""
+        return self.controls["lambda"].value if self.loss == "a-softmax" else 0.0
+
+    def effective_m(self) -> float | None:
+        """A-Softmax's effective m at the current λ and layout (``geometry.annealed_margin``)."""
+        if self.loss != "a-softmax":
+            return None
+        num_classes = self.controls["num_classes"].value
+        theta12 = math.radians(self.controls["theta12"].value) if num_classes == 2 else None
+        return geometry.annealed_margin(
+            self.m, self.annealing_lambda, theta12, num_classes
+        ).effective_m
 
     def update(self) -> None:
         """Recompute and redraw everything from the control values."""
@@ -241,9 +315,11 @@ class MarginExplorer(_Explorer):
         if list(self.controls_box.children) != visible:
             self.controls_box.children = visible
         self.regions = self.compute()
-        plots.draw_target_curve(self.target_ax, self.loss, self.m, legend=False)
+        plots.draw_target_curve(
+            self.target_ax, self.loss, self.m, legend=False, annealing_lambda=self.annealing_lambda
+        )
         plots.draw_regions(self.regions_ax, self.regions, annotate=False)
-        self.readout.value = _readout_html(self.regions)
+        self.readout.value = _readout_html(self.regions, self.effective_m())
         self.image.value = figure_svg(self.figure)
 
     @property
@@ -260,13 +336,15 @@ def margin_explorer(
     m: float | None = None,
     num_classes: int = 2,
     theta12_degrees: float = 90.0,
+    annealing_lambda: float = 0.0,
 ) -> MarginExplorer:
     """The margin explorer widget (see :class:`MarginExplorer`); display it in a notebook.
 
     ``m`` sets the starting margin of ``loss`` (A-Softmax: an integer, default 4; CosFace
-    0.35; ArcFace 0.5 rad); each loss keeps its own m slider.
+    0.35; ArcFace 0.5 rad); each loss keeps its own m slider. ``annealing_lambda``: the
+    starting λ of A-Softmax (one of :data:`LAMBDA_STOPS`; 5 is the official floor).
     """
-    return MarginExplorer(loss, m, num_classes, theta12_degrees)
+    return MarginExplorer(loss, m, num_classes, theta12_degrees, annealing_lambda)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -395,7 +473,13 @@ def sphere_explorer(runs: Sequence) -> SphereExplorer:
 # ---------------------------------------------------------------------------------------------
 
 
-_DEFAULT_TRAIN_MARGIN = {"a-softmax": 4, "cosface": 0.35, "arcface": 0.5}
+_DEFAULT_TRAIN_MARGIN = {
+    "a-softmax": 4,
+    "cosface": 0.35,
+    "arcface": 0.5,
+    "sphereface-r": 1.5,
+    "sphereface2": 0.4,
+}
 
 
 class TrainExplorer(_Explorer):
@@ -453,7 +537,7 @@ class TrainExplorer(_Explorer):
         import dataclasses
 
         loss = self.controls["loss"].value
-        m = self.controls["m"].value if loss in ("a-softmax", "cosface", "arcface") else None
+        m = self.controls["m"].value if loss in _DEFAULT_TRAIN_MARGIN else None
         if loss == "a-softmax" and m is not None:
             m = int(m) if float(m).is_integer() else m
         return dataclasses.replace(

@@ -1,8 +1,10 @@
-"""Shared test fixtures: headless plotting, and the LFW copy beside the checkout."""
+"""Shared test fixtures: headless plotting, the LFW copy beside the checkout, and small LFW
+face folders linked from it."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -21,3 +23,13 @@ def lfw_root() -> Path:
             f"LFW not found at {LFW_ROOT} (expected ../shared/data/lfw beside the checkout)"
         )
     return LFW_ROOT
+
+
+def link_lfw_folder(lfw_root: Path, root: Path, people: Sequence[str], per_person: int) -> Path:
+    """A face folder ``root/<person>/<image>`` of symbolic links to the first ``per_person``
+    LFW images (sorted by file name) of each of ``people``."""
+    for person in people:
+        (root / person).mkdir(parents=True)
+        for path in sorted((lfw_root / "images" / person).glob("*.jpg"))[:per_person]:
+            (root / person / path.name).symlink_to(path)
+    return root

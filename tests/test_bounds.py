@@ -138,6 +138,20 @@ def test_derivation_reports_in_latex_and_text(binary, multiclass):
     assert sp.latex(binary.polynomial) in binary.derivation.as_latex()
 
 
+def test_binary_derivation_concludes_only_after_the_wrapped_case(binary):
+    """The conclusion on m_min comes after both cases are solved (it needs both), states the
+    paper's ≥ (a necessary bound), and is followed only by the worked examples."""
+    texts = [step.text for step in binary.derivation.steps]
+    explanations = [step.explanation for step in binary.derivation.steps]
+    (conclusion,) = [i for i, text in enumerate(texts) if text.startswith("m_min >=")]
+    wrapped = [i for i, words in enumerate(explanations) if "wrapped" in words.lower()]
+    assert len(wrapped) >= 3, explanations  # the wrapped reach, its condition, its whole range
+    assert max(wrapped) < conclusion, explanations
+    assert "2 + sqrt(3)" in texts[conclusion] and "m_int = 4" in texts[conclusion]
+    assert all(words.startswith("Check at m =") for words in explanations[conclusion + 1 :])
+    assert not any(text.startswith("m_min =") for text in texts), texts
+
+
 def test_numeric_check_agrees_and_flips_exactly_at_the_bounds(check):
     assert check.disagreements() == []
     assert check.agrees and check.psi_agrees

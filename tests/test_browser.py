@@ -7,9 +7,11 @@ Debian's Chromium (driven by Playwright, never a downloaded browser) runs every 
   both the numbers it reads out and the plot it draws;
 - in a small notebook of two synthetic runs, moving the ``run`` slider of the
   ``sphere_explorer`` redraws its plotly sphere (a ``FigureWidget``, an anywidget) with the
-  next run's title and points.
+  next run's title and points;
+- every one of the six lesson notebooks runs top to bottom in quick mode ("Run All Cells")
+  and the page shows no error output (04 and 05 need LFW beside the checkout).
 
-Screenshots go to ``build/browser/`` for a human to look at.
+Screenshots go to ``build/browser/`` for a human to look at, one per notebook.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
-from conftest import REPO_ROOT
+from conftest import LFW_ROOT, REPO_ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -58,6 +60,21 @@ runs = [
     for m in (1, 4)
 ]
 """
+LESSONS = [
+    "01_from_softmax_to_a_softmax.ipynb",
+    "02_why_m_is_4.ipynb",
+    "03_mnist_on_the_hypersphere.ipynb",
+    "04_faces_on_the_sphere.ipynb",
+    "05_open_set_verification.ipynb",
+    "06_figures_for_papers.ipynb",
+]
+NEEDS_LFW = {"04_faces_on_the_sphere.ipynb", "05_open_set_verification.ipynb"}
+# Quick mode, as tests/test_notebooks.py runs them (03 and 04 with fewer runs).
+EXTRA_PARAMETERS = {
+    "03_mnist_on_the_hypersphere.ipynb": {"losses_2d": ["softmax", "a-softmax"]},
+    "04_faces_on_the_sphere.ipynb": {"m_values": [1, 4]},
+}
+NOTEBOOK_RUN_TIMEOUT_MS = 900_000  # 05 in quick mode takes about 4 minutes on a busy 2-core CPU
 SERVER_START_TIMEOUT_S = 120
 RUN_ALL_TIMEOUT_MS = 240_000
 WIDGET_UPDATE_TIMEOUT_MS = 60_000
@@ -78,14 +95,20 @@ def _free_port() -> int:
 
 
 def _prepare_root(root: Path, settings_dir: Path) -> None:
-    """Copy notebook 01 into ``root`` in quick mode, writing its outputs inside ``root``, and
-    write the sphere explorer's notebook beside it."""
+    """Copy the six lessons into ``root`` in quick mode, each writing its outputs inside
+    ``root`` (and reading LFW from beside the checkout), and write the sphere explorer's
+    notebook beside them."""
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
-    notebook = load_notebook_node(str(REPO_ROOT / "notebooks" / NOTEBOOK_NAME))
-    notebook = parameterize_notebook(notebook, {"quick": True, "output_dir": str(root / "outputs")})
-    nbformat.write(notebook, root / NOTEBOOK_NAME)
+    for name in LESSONS:
+        lesson = load_notebook_node(str(REPO_ROOT / "notebooks" / name))
+        parameters = {"quick": True, "output_dir": str(root / "outputs" / Path(name).stem)}
+        parameters.update(EXTRA_PARAMETERS.get(name, {}))
+        if name in NEEDS_LFW:
+            parameters["lfw_root"] = str(LFW_ROOT)
+        nbformat.write(parameterize_notebook(lesson, parameters), root / name)
+    notebook = nbformat.read(root / NOTEBOOK_NAME, as_version=4)
     sphere_notebook = nbformat.v4.new_notebook(
         cells=[
             nbformat.v4.new_code_cell(SPHERE_RUNS_CODE),
@@ -102,6 +125,12 @@ def _prepare_root(root: Path, settings_dir: Path) -> None:
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False})
+    )
+    # Render every cell (no windowing), so that the page holds every output to check.
+    notebook_settings = settings_dir / "@jupyterlab" / "notebook-extension"
+    notebook_settings.mkdir(parents=True)
+    (notebook_settings / "tracker.jupyterlab-settings").write_text(
+        json.dumps({"windowingMode": "none"})
     )
 
 
@@ -240,13 +269,48 @@ def _explorer_with_slider(page, description: str):
     return explorer, explorer.locator(".widget-slider").filter(has=label)
 
 
-def _wait_until_all_ran_without_error(page) -> None:
+def _wait_until_all_ran_without_error(page, timeout_ms: int = RUN_ALL_TIMEOUT_MS) -> None:
     from playwright.sync_api import expect
 
     kernel_status = page.locator(".jp-Notebook-ExecutionIndicator")
-    expect(kernel_status).to_have_attribute("data-status", "idle", timeout=RUN_ALL_TIMEOUT_MS)
+    expect(kernel_status).to_have_attribute("data-status", "idle", timeout=timeout_ms)
     errors = page.locator(".jp-OutputArea-output", has_text="Traceback (most recent")
     assert errors.count() == 0, errors.first.inner_text()
+
+
+# Every code cell's prompt shows an execution count: "[12]", not "[ ]" or "[*]".
+ALL_CELLS_RAN_JS = """() => {
+    const prompts = Array.from(document.querySelectorAll(
+        '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputArea-prompt'));
+    const ran = prompt => /^\\[\\d+\\]:?$/.test(prompt.textContent.trim());
+    return prompts.length > 0 && prompts.every(ran);
+}"""
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_every_notebook_runs_top_to_bottom_without_error(jupyterlab, name):
+    """Run All Cells in JupyterLab: every code cell gets an execution count, the kernel ends
+    idle, and no output on the page is an error (no traceback, no error-typed output)."""
+    if name in NEEDS_LFW and not (LFW_ROOT / "images").is_dir():
+        pytest.skip(f"{name} needs LFW at {LFW_ROOT}")
+    screenshot = REPO_ROOT / "build" / "browser" / f"{Path(name).stem}.png"
+    with _browser_page(screenshot.with_name(f"{Path(name).stem}_failure.png")) as page:
+        _run_all_cells(page, jupyterlab(name))
+        page.wait_for_function(ALL_CELLS_RAN_JS, timeout=NOTEBOOK_RUN_TIMEOUT_MS, polling=1000)
+        _wait_until_all_ran_without_error(page, NOTEBOOK_RUN_TIMEOUT_MS)
+        # JupyterLab marks error outputs by their MIME type, whatever their text.
+        error_outputs = page.locator(
+            '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"]'
+        )
+        assert error_outputs.count() == 0, error_outputs.first.inner_text()
+        code_cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell")
+        committed = nbformat.read(REPO_ROOT / "notebooks" / name, as_version=4)
+        # papermill's parameterize_notebook added one cell, the injected parameters
+        assert code_cells.count() == sum(c.cell_type == "code" for c in committed.cells) + 1
+        page.locator(
+            ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell"
+        ).last.scroll_into_view_if_needed()
+        page.screenshot(path=str(screenshot))
 
 
 def test_moving_the_m_slider_changes_the_readout_and_the_plot(jupyterlab):

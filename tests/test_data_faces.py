@@ -28,6 +28,23 @@ IDENTITIES = {
 }
 
 
+def _leftovers(parent):
+    """The hidden siblings of ``cache`` other than its lock file (kept: see sphereviz.locks)."""
+    return [p for p in parent.glob(".cache.*") if p.name != ".cache.lock"]
+
+
+def _textured(colour) -> Image.Image:
+    """A 120×120 image of one colour with black and white stripes in its top 32 rows: the
+    centre crop's middle stays that colour, and the crop is not uniform (a blank crop is
+    skipped as not a face)."""
+    pixels = np.empty((120, 120, 3), dtype=np.uint8)
+    pixels[:] = colour
+    pixels[:32] = 0
+    pixels[:32, ::4] = 255
+    pixels[:32, 1::4] = 255
+    return Image.fromarray(pixels)
+
+
 @pytest.fixture()
 def face_root(tmp_path):
     root = tmp_path / "faces"
@@ -35,7 +52,7 @@ def face_root(tmp_path):
         (root / name).mkdir(parents=True)
         for k, colour in enumerate(colours):
             suffix = [".png", ".jpg", ".pgm"][k % 3] if name != "carol" else ".png"
-            image = Image.new("RGB", (120, 120), colour)
+            image = _textured(colour)
             (image.convert("L") if suffix == ".pgm" else image).save(
                 root / name / f"{name}_{k:04d}{suffix}"
             )
@@ -104,6 +121,7 @@ def test_prepare_skips_corrupt_images_and_keeps_colours(face_root, tmp_path):
     assert cache.manifest["counts"] == {
         "images": 10, "identities": 3, "skipped": 1, "empty_identities": 1,
         "excluded_identities": 1, "dropped_identities": 0,
+        "skipped_by_reason": {"no landmarks": 0, "not a face": 0, "unreadable": 1},
     }  # fmt: skip
     assert cache.manifest["skipped"][0]["path"] == "bob/bob_9999.jpg"
     assert cache.identity_names == ["alice", "bob", "carol"]
@@ -133,7 +151,7 @@ def test_cache_is_reused_without_decoding_and_rebuilt_on_change(face_root, tmp_p
     monkeypatch.undo()
 
     # A new image changes the inputs: rebuilt with one more image.
-    Image.new("RGB", (120, 120), (5, 5, 5)).save(face_root / "carol" / "carol_0002.png")
+    _textured((5, 5, 5)).save(face_root / "carol" / "carol_0002.png")
     with pytest.warns(SkippedImagesWarning):
         grown = prepare_faces(face_root, out, workers=1, progress=False)
     assert not grown.reused and len(grown) == 11
@@ -147,7 +165,7 @@ def test_cache_is_reused_without_decoding_and_rebuilt_on_change(face_root, tmp_p
     # So does a parameter.
     smaller = prepare_faces(face_root, out, top_k_identities=1, workers=1, progress=False)
     assert not smaller.reused and smaller.identity_names == ["alice"]
-    assert not list(tmp_path.glob(".cache.*"))  # no leftover build or old folders
+    assert not _leftovers(tmp_path)  # no leftover build or old folders
 
 
 def test_interrupted_build_leaves_no_valid_looking_cache(face_root, tmp_path, monkeypatch):
@@ -166,7 +184,7 @@ def test_interrupted_build_leaves_no_valid_looking_cache(face_root, tmp_path, mo
         prepare_faces(face_root, out, workers=1, progress=False)
     assert len(decoded) == 4
     assert not out.exists()
-    assert not list(tmp_path.glob(".cache.*"))  # the temporary build folder is gone too
+    assert not _leftovers(tmp_path)  # the temporary build folder is gone too
     with pytest.raises(FileNotFoundError, match="not a face cache"):
         load_face_cache(out)
 
@@ -227,7 +245,7 @@ def test_a_build_removes_what_killed_builds_left_and_nothing_else(face_root, tmp
     with pytest.warns(SkippedImagesWarning):
         prepare_faces(face_root, out, workers=1, progress=False, force=True)
     assert not replaced.exists()
-    assert sorted(p.name for p in tmp_path.glob(".cache.*")) == [
+    assert sorted(p.name for p in _leftovers(tmp_path)) == [
         ".cache.building-live", ".cache.building-new", ".cache.building-remote"
     ]  # fmt: skip
 

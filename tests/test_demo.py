@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 
 from sphereviz import demo
@@ -40,6 +41,18 @@ EXPECTED = {
         else math.cos(math.radians(a)) - 0.5 * math.sin(0.5)
         for a in ANGLES
     ],
+    # SphereFace-R m = 1.5: k = 0 up to 120° (cos 1.5θ), then −cos 1.5θ − 2 (cos 270° = 0)
+    "SphereFace-R m=1.5 s=1": [
+        1.0,
+        SQRT2_2,
+        math.cos(math.radians(67.5)),
+        0.0,
+        -SQRT2_2,
+        -1.0,
+        -0.0 - 2,
+    ],
+    # SphereFace2, r = 1, b = 0: g(cos θ) − m with g(c) = 2((c + 1)/2)³ − 1, m = 0.4
+    "SphereFace2 m=0.4 r=1 (b=0)": [2 * ((c + 1) / 2) ** 3 - 1 - 0.4 for c in COS],
 }
 
 
@@ -57,7 +70,7 @@ def test_target_logit_table_matches_the_formulas_written_out():
 def test_target_logit_table_scales_with_the_feature_norm():
     unit = {row["loss"]: row for row in demo.target_logit_table()}
     for row in demo.target_logit_table(norm=3.0):
-        if row["loss"].startswith(("NormFace", "CosFace", "ArcFace")):
+        if row["loss"].startswith(("NormFace", "CosFace", "ArcFace", "SphereFace")):
             assert row["60°"] == pytest.approx(unit[row["loss"]]["60°"])  # x is normalised
         else:
             assert row["60°"] == pytest.approx(3.0 * unit[row["loss"]]["60°"])  # ‖x‖ ψ(θ)
@@ -96,16 +109,17 @@ def test_quick_demo_end_to_end(tmp_path, capsys, cached_mnist):
     assert code == 0
     printed = capsys.readouterr().out
     summary = json.loads(printed.strip().splitlines()[-1])
-    assert "m_min = 2 + sqrt(3)" in printed  # the bounds derivation was printed
+    assert "m_min >= 2 + sqrt(3)" in printed  # the bounds derivation was printed
     assert summary["bounds"]["binary_m_min"] == "2 + sqrt(3)"
     assert summary["bounds"]["multiclass_m_min"] == "3"
     assert summary["bounds"]["numeric_check_agrees"] is True
 
     rows = summary["runs"]
-    assert len(rows) == 10
+    assert len(rows) == 20  # 5 losses × 2 dimensions × 2 seeds
     assert sorted((r["loss"], r["m"], r["dim"]) for r in rows) == sorted(
         (loss, m, dim)
         for dim in (2, 3)
+        for _ in range(2)
         for loss, m in [
             ("softmax", None),
             ("modified-softmax", 1),
@@ -117,11 +131,22 @@ def test_quick_demo_end_to_end(tmp_path, capsys, cached_mnist):
     for row in rows:
         assert row["test_accuracy"] > 0.2, row  # ten digits: chance is 0.1
         assert 0 <= row["mean_angle_to_own_class_deg"] < 90
-        assert 0 < row["min_inter_class_angle_deg"] <= 180
+        assert 0 < row["median_same_class_angle_deg"] <= 180
+        assert 0 <= row["pair_angle_eer"] <= 1
         assert row["angular_fisher_score"] > 0
         assert not row["reused"]
         assert (runs / row["run"] / "embeddings.npz").is_file()
-    assert len([p for p in runs.iterdir() if p.is_dir()]) == 10
+    assert len([p for p in runs.iterdir() if p.is_dir()]) == 20
+    # mean ± std over the seeds of each configuration, recomputed from the rows
+    table = summary["configurations"]
+    assert len(table) == 10
+    for entry in table:
+        members = [r for r in rows if (r["loss"], r["m"], r["dim"]) == (entry["loss"],
+                   entry["m"], entry["dim"])]  # fmt: skip
+        values = [r["mean_angle_to_own_class_deg"] for r in members]
+        assert entry["mean_angle_to_own_class_deg_mean"] == pytest.approx(np.mean(values))
+        assert entry["mean_angle_to_own_class_deg_std"] == pytest.approx(np.std(values, ddof=1))
+    assert "±" in printed
 
     assert "mnist_sphere" in summary["figures"] and "psi_curves" in summary["figures"]
     assert (out / "index.html").is_file() and (out / "README.md").is_file()

@@ -11,6 +11,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from sphereviz.evaluate import (
+    LFW_PROTOCOLS,
     best_threshold,
     closed_set_accuracy,
     combine_flip_features,
@@ -243,10 +244,12 @@ def test_evaluate_lfw_glue_on_real_pairs(lfw_root, tmp_path, capsys):
     with torch.no_grad():
         features = torch.cat([model(x), model(torch.flip(x, dims=[3]))], dim=1).numpy()
     expected = verification_accuracy(
-        features[index_a], features[index_b], [p.same for p in usable], [p.fold for p in usable]
-    )
+        features[index_a], features[index_b], [p.same for p in usable], [p.fold for p in usable],
+        threshold="official-grid",
+    )  # fmt: skip
     np.testing.assert_allclose(result.verification.scores, expected.scores, rtol=1e-4, atol=1e-5)
     assert result.verification.accuracy_mean == pytest.approx(expected.accuracy_mean)
+    assert result.scoring == "official"
 
     code = main(["--run", str(run), "--lfw", str(lfw_root), "--pairs", str(pairs), "--json",
                  "--device", "cpu"])  # fmt: skip
@@ -256,6 +259,28 @@ def test_evaluate_lfw_glue_on_real_pairs(lfw_root, tmp_path, capsys):
     assert {"protocol", "accuracy_mean", "accuracy_std", "auc", "eer", "pairs_used",
             "pairs_skipped"} <= set(summary)  # fmt: skip
     assert summary["pairs_skipped"] == 4 and "Betsy_Coffin" in captured.err
+    assert summary["scoring"] == "official"
+
+    # --protocol all: a table and a JSON list, every variant on the same features
+    code = main(["--run", str(run), "--lfw", str(lfw_root), "--pairs", str(pairs), "--json",
+                 "--device", "cpu", "--protocol", "all"])  # fmt: skip
+    assert code == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    table = json.loads(lines[-1])
+    assert [row["scoring"] for row in table] == list(LFW_PROTOCOLS)
+    assert table[0]["accuracy_mean"] == pytest.approx(summary["accuracy_mean"])
+    assert [row["optimistic"] for row in table] == [False] * 5 + [True]
+    assert table[0]["difference_from_official"] == 0.0
+    assert sum(line.startswith("|") for line in lines) == 2 + len(LFW_PROTOCOLS)
+    assert any("all-pairs-threshold (optimistic)" in line for line in lines)
+    # no-flip directly: the features of the unflipped images alone
+    no_flip = verification_accuracy(
+        features[index_a, :16], features[index_b, :16], [p.same for p in usable],
+        [p.fold for p in usable], threshold="official-grid",
+    )  # fmt: skip
+    assert table[3]["accuracy_mean"] == pytest.approx(no_flip.accuracy_mean)
+    with pytest.raises(SystemExit):
+        main(["--run", str(run), "--lfw", str(lfw_root), "--protocol", "best"])
 
 
 def test_evaluate_lfw_view1_takes_the_threshold_from_dev_train(lfw_root, tmp_path):

@@ -17,11 +17,15 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from sphereviz import figures  # noqa: E402
 
-ANALYTIC_NAMES = ["psi_curves", "regions_two_classes", "regions_four_classes", "bound_map"]
+ANALYTIC_NAMES = [
+    "psi_curves", "regions_two_classes", "regions_four_classes", "bound_map",
+    "regions_sphereface_line",
+]  # fmt: skip
 MNIST_NAMES = [
     "mnist_features_2d",
     "mnist_sphere",
@@ -250,18 +254,20 @@ def test_sphere_pages_name_the_classes(tmp_path):
     names = ["Colin Powell", "George W Bush", "Tony Blair"]
     page = figures.sphere_html(mnist, "faces", "a-softmax", 4, tmp_path / "faces", names)
     assert sphere_page_trace_names(page) == names
-    unknown = Run(None, TrainConfig(dataset="faces", faces_cache=str(tmp_path / "gone")), [],
-                  embeddings)  # fmt: skip
+    gone = TrainConfig(dataset="faces", faces_cache=str(tmp_path / "gone"), model="sfnet4")
+    unknown = Run(None, gone, [], embeddings)
     page = figures.sphere_html(unknown, "faces", "a-softmax", 4, tmp_path / "unknown")
     assert sphere_page_trace_names(page) == ["class 0", "class 1", "class 2"]
 
 
 def test_run_specs_are_the_demo_comparison():
     specs = figures.mnist_run_specs()
-    assert len(specs) == 10 and len({s.name for s in specs}) == 10
+    assert len(specs) == 30 and len({s.name for s in specs}) == 30
+    assert sorted(s.seed for s in specs) == sorted(list(figures.SEEDS) * 10)
     assert sorted((s.loss, s.m, s.dim) for s in specs) == sorted(
         (loss, m, dim)
         for dim in (2, 3)
+        for _ in figures.SEEDS
         for loss, m in [
             ("softmax", None),
             ("modified-softmax", None),
@@ -275,7 +281,8 @@ def test_run_specs_are_the_demo_comparison():
     assert all(s.name.endswith("-quick") for s in quick)
     assert quick[0].config.epochs < specs[0].config.epochs
     faces = figures.faces_run_specs("build/faces/x")
-    assert [s.m for s in faces] == [1, 2, 3, 4]
+    assert [s.m for s in faces] == [m for m in (1, 2, 3, 4) for _ in figures.SEEDS]
+    assert [s.seed for s in faces[:3]] == list(figures.SEEDS)
     assert {s.config.model for s in faces} == {"sfnet4"} and {s.dim for s in faces} == {3}
 
 
@@ -311,7 +318,7 @@ def test_face_figures_from_the_six_largest_lfw_identities(lfw_root, tmp_path):
     specs = figures.faces_run_specs(
         tmp_path / "faces", epochs=1, max_train_samples=96, max_test_samples=60, device="cpu"
     )
-    (tiny,) = figures.ensure_runs(specs[3:], tmp_path / "runs", progress=False, log=lambda _: None)
+    (tiny,) = figures.ensure_runs(specs[-1:], tmp_path / "runs", progress=False, log=lambda _: None)
     prepared = [figures.PreparedRun(spec, tiny.run, True, 0.0) for spec in specs]
     out = tmp_path / "out"
     records = figures.faces_figures(out, prepared, cache.class_names, "sphereviz figures --faces X")
@@ -330,3 +337,17 @@ def test_face_figures_from_the_six_largest_lfw_identities(lfw_root, tmp_path):
     figures.write_readme(out, records)
     assert_local_page(out / "index.html", out)
     assert "Labeled Faces in the Wild" in (out / "README.md").read_text()
+
+
+def test_parallel_runs_equal_their_configs_and_are_reused(tmp_path):
+    """Two missing runs train in two worker processes; each folder holds its own recipe."""
+    specs = [s for s in figures.mnist_run_specs(**TINY, seeds=(0, 1)) if s.m == 4 and s.dim == 2]
+    logged = []
+    prepared = figures.ensure_runs(specs, tmp_path / "runs", log=logged.append, jobs=2)
+    assert [p.run.config.recipe() for p in prepared] == [s.config.recipe() for s in specs]
+    assert [p.run.config.seed for p in prepared] == [0, 1]
+    first, second = (p.run.embeddings["features"] for p in prepared)
+    assert not np.allclose(first, second)  # two seeds, two different runs
+    assert sum("trained" in line for line in logged) == 2
+    again = figures.ensure_runs(specs, tmp_path / "runs", log=logged.append, jobs=2)
+    assert all(p.reused for p in again)

@@ -25,6 +25,8 @@ from sphereviz.losses import (
     ModifiedSoftmaxLoss,
     NormFaceLoss,
     SoftmaxLoss,
+    SphereFace2Loss,
+    SphereFaceRLoss,
     make_loss,
 )
 from sphereviz.losses.head import unit_column_matmul
@@ -277,11 +279,18 @@ def test_zero_embedding_gives_uniform_probabilities(name):
     x = torch.zeros(2, EMBEDDING_SIZE, dtype=torch.float64, requires_grad=True)
     value = loss(x, torch.tensor([0, 4]))
     value.backward()
-    if name in ("normface", "cosface", "arcface"):
+    if name in ("normface", "cosface", "arcface", "sphereface-r", "sphereface2"):
         # s·x/‖x‖ has no direction at x = 0: cos θ = 0 is taken and the gradient is zero
         assert torch.isfinite(value)
         assert (x.grad == 0).all()
-    if name in ("cosface", "arcface"):
+    if name == "sphereface2":  # cos θ = 0 everywhere: z = r(g(0) ∓ m) + b, g(0) = 2·0.5^t − 1
+        g0, b = 2 * 0.5**loss.t - 1, loss.bias.item()
+        positive = loss.alpha * math.log1p(math.exp(-(loss.scale * (g0 - loss.margin) + b)))
+        negative = (1 - loss.alpha) * math.log1p(math.exp(loss.scale * (g0 + loss.margin) + b))
+        per_sample = (positive + (NUM_CLASSES - 1) * negative) / NUM_CLASSES
+        expected = loss.loss_weight * NUM_CLASSES / loss.scale * per_sample
+        assert value.item() == pytest.approx(expected, rel=1e-12)
+    elif name in ("cosface", "arcface", "sphereface-r"):
         assert value > math.log(NUM_CLASSES)  # the target logit still carries its margin
     else:
         assert value.item() == pytest.approx(math.log(NUM_CLASSES), rel=1e-12)
@@ -365,6 +374,15 @@ def test_no_acos_in_the_loss(name, monkeypatch):
         ("normface", NormFaceLoss),
         ("cosface", CosFaceLoss),
         ("arcface", ArcFaceLoss),
+        ("sphereface-r", SphereFaceRLoss),
+        ("SphereFaceR", SphereFaceRLoss),
+        ("sphereface_revived", SphereFaceRLoss),
+        ("sphereface2", SphereFace2Loss),
+        ("asoftmax", ASoftmaxLoss),
+        ("am-softmax", CosFaceLoss),
+        ("LMCL", CosFaceLoss),
+        ("largemargin", LSoftmaxLoss),
+        ("norm-softmax", NormFaceLoss),
     ],
 )
 def test_make_loss_names(name, expected):
@@ -380,6 +398,8 @@ def test_loss_names_are_the_documented_ones():
         "normface",
         "cosface",
         "arcface",
+        "sphereface-r",
+        "sphereface2",
     }
 
 

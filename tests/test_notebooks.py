@@ -42,7 +42,26 @@ EXPECTED_NOTEBOOKS = [
     "05_open_set_verification.ipynb",
     "06_figures_for_papers.ipynb",
 ]
-NEEDS_LFW = {"04_faces_on_the_sphere.ipynb", "05_open_set_verification.ipynb"}
+SOLUTION_NOTEBOOKS = [f"solutions/{name}" for name in EXPECTED_NOTEBOOKS]
+ALL_NOTEBOOKS = EXPECTED_NOTEBOOKS + SOLUTION_NOTEBOOKS
+NEEDS_LFW = {
+    prefix + name
+    for prefix in ("", "solutions/")
+    for name in ("04_faces_on_the_sphere.ipynb", "05_open_set_verification.ipynb")
+}
+# The works every notebook's References section cites (a distinctive piece of each citation).
+REFERENCES = {
+    "SphereFace": "arXiv:1704.08063",
+    "L-Softmax": "arXiv:1612.02295",
+    "NormFace": "arXiv:1704.06369",
+    "CosFace": "arXiv:1801.09414",
+    "AM-Softmax": "arXiv:1801.05599",
+    "ArcFace": "arXiv:1801.07698",
+    "SphereFace-R": "arXiv:2109.05565",
+    "SphereFace2": "arXiv:2108.01513",
+    "the LFW technical report": "Technical Report 07-49",
+}
+MARKDOWN_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
 DEFINITION_AT_LINE_START = re.compile(r"^(async\s+def|def|class)\s", re.MULTILINE)
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
@@ -62,9 +81,70 @@ def _cells_tagged(notebook: nbformat.NotebookNode, tag: str) -> list[nbformat.No
 def test_the_suite_is_complete():
     present = sorted(path.name for path in NOTEBOOK_DIR.glob("*.ipynb"))
     assert present == EXPECTED_NOTEBOOKS
+    solutions = sorted(f"solutions/{path.name}" for path in NOTEBOOK_DIR.glob("solutions/*.ipynb"))
+    assert solutions == SOLUTION_NOTEBOOKS, "one solution notebook per lesson, of the same name"
 
 
-@pytest.mark.parametrize("name", EXPECTED_NOTEBOOKS)
+def _links(text: str) -> list[str]:
+    """The targets of the markdown links in ``text`` that point at files (not the web)."""
+    return [
+        target.split("#")[0]
+        for target in MARKDOWN_LINK.findall(text)
+        if not re.match(r"^[a-z]+:", target) and not target.startswith("#")
+    ]
+
+
+@pytest.mark.parametrize("name", ALL_NOTEBOOKS)
+def test_notebook_opens_with_objectives_and_closes_with_summary_and_references(name):
+    """The instructor layer: learning objectives first; a Summary and a References section
+    after the results (citing the eight works); links to the neighbouring notebooks and the
+    syllabus, each pointing at a file that exists."""
+    notebook = _read(name)
+    first, last = notebook.cells[0], notebook.cells[-1]
+    assert first.cell_type == "markdown" and first.source.startswith("# "), name
+    assert "Learning objectives" in first.source, f"{name}: the first cell states no objectives"
+    assert last.cell_type == "markdown", f"{name}: the last cell must be the summary"
+    assert "## Summary" in last.source and "## References" in last.source, name
+    missing = [work for work, key in REFERENCES.items() if key not in last.source]
+    assert not missing, f"{name}: the references lack {missing}"
+    folder = (NOTEBOOK_DIR / name).parent
+    index = ALL_NOTEBOOKS.index(name) % len(EXPECTED_NOTEBOOKS)
+    for cell in (first, last):
+        targets = _links(cell.source)
+        broken = [target for target in targets if not (folder / target).is_file()]
+        assert not broken, f"{name}: links to missing files {broken}"
+        neighbours = EXPECTED_NOTEBOOKS[max(index - 1, 0) : index + 2]
+        linked = {Path(target).name for target in targets}
+        assert set(neighbours) - {EXPECTED_NOTEBOOKS[index]} <= linked, (
+            f"{name}: link the previous and the next notebook"
+        )
+        assert "README.md" in linked, f"{name}: link the syllabus"
+
+
+def test_syllabus_links_every_notebook_and_the_readme_links_it():
+    syllabus = (NOTEBOOK_DIR / "README.md").read_text(encoding="utf-8")
+    targets = _links(syllabus)
+    assert not [t for t in targets if not (NOTEBOOK_DIR / t).exists()], targets
+    assert set(EXPECTED_NOTEBOOKS) <= {Path(t).name for t in targets}
+    for heading in ("## The 50-minute lecture path", "## The homework and lab path", "## Glossary"):
+        assert heading in syllabus
+    for term in (
+        "Angular margin",
+        "Max intra-class",
+        "Min inter-class",
+        "Feasible region",
+        "Closed-set / open-set",
+        "View 1 / View 2",
+        "TAR@FAR",
+        "EER",
+        "AFS",
+        "effective m",
+    ):
+        assert term in syllabus, f"the glossary lacks {term!r}"
+    assert "(notebooks/README.md)" in (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", ALL_NOTEBOOKS)
 def test_committed_notebook_is_clean_and_structured(name):
     notebook = _read(name)
     nbformat.validate(notebook)
@@ -114,7 +194,7 @@ def _literal_or_text(text: str) -> object:
         return text
 
 
-@pytest.mark.parametrize("name", EXPECTED_NOTEBOOKS)
+@pytest.mark.parametrize("name", ALL_NOTEBOOKS)
 def test_papermill_reads_every_parameter(name, caplog):
     """Papermill parses parameters line by line with a regular expression, not with Python: a
     value spread over several lines or an ``=`` in a trailing comment makes it drop the
@@ -177,8 +257,8 @@ def execute_notebook(name: str, output_dir: Path, **parameters) -> dict:
 
     _require_kernel()
     _require_lfw(name)
-    EXECUTED_DIR.mkdir(parents=True, exist_ok=True)
     executed_path = EXECUTED_DIR / name
+    executed_path.parent.mkdir(parents=True, exist_ok=True)
     parameters = {"quick": True, "output_dir": str(output_dir), **parameters}
     if name in NEEDS_LFW:
         parameters.setdefault("lfw_root", str(LFW_ROOT))
@@ -195,7 +275,7 @@ def execute_notebook(name: str, output_dir: Path, **parameters) -> dict:
                 str(executed_path),
                 parameters=parameters,
                 kernel_name=KERNEL_NAME,
-                cwd=str(NOTEBOOK_DIR),
+                cwd=str((NOTEBOOK_DIR / name).parent),
                 execution_timeout=CELL_TIMEOUT_S,
                 progress_bar=False,
                 log_output=False,
@@ -253,6 +333,12 @@ def _results_of(executed: nbformat.NotebookNode, name: str) -> dict:
 @pytest.mark.slow
 def test_notebook_01_softmax_to_a_softmax(tmp_path):
     results = execute_notebook("01_from_softmax_to_a_softmax.ipynb", tmp_path)
+    # The "write it yourself" cell: plain-torch A-Softmax logits and loss equal make_loss's.
+    assert results["write_it_yourself_logits_match"] is True
+    assert results["write_it_yourself_loss_matches"] is True
+    # m = 4, θ₁ = 80°, θ₂ = 60°: cos(320°) > cos 60° though 320° > 60°; ψ(80°) < cos 60°.
+    assert results["counterexample_cos_m_wins"] is (math.cos(math.radians(320)) > 0.5)
+    assert results["counterexample_psi_wins"] is False
     # ψ(π) = 1 − 2m for every m (eq. 7), ψ strictly decreasing on [0, π], and the acos-free
     # Chebyshev form equal to ψ.
     assert sorted(results["psi_at_pi"], key=int) == ["1", "2", "3", "4"]
@@ -295,14 +381,21 @@ def test_notebook_03_mnist_on_the_hypersphere(tmp_path):
     )
     assert results["num_classes"] == 10
     chance = 1 / results["num_classes"]
-    by_m = results["a_softmax_3d"]
-    assert sorted(by_m, key=int) == ["1", "2", "3", "4"]
-    for run in by_m.values():
-        assert 2 * chance < run["accuracy"] <= 1
-    assert by_m["4"]["accuracy"] > 4 * chance
-    # Property 1: a larger m pulls each class tighter around its own weight direction.
-    assert by_m["4"]["mean_angle_to_own_class_deg"] < by_m["1"]["mean_angle_to_own_class_deg"]
-    assert results["runs_2d"]["a-softmax"]["accuracy"] > 2 * chance
+    configurations = results["configurations"]
+    assert sorted(configurations) == sorted(
+        [f"3-D m={m}" for m in (1, 2, 3, 4)]
+        + ["3-D m=4, official λ", "2-D softmax", "2-D a-softmax"]
+    )
+    for entry in configurations.values():
+        assert entry["seeds"] == [0, 1]  # quick mode: two seeds, so a standard deviation
+        assert 2 * chance < entry["test_accuracy_mean"] <= 1
+        assert entry["test_accuracy_std"] >= 0
+    assert configurations["3-D m=4"]["test_accuracy_mean"] > 4 * chance
+    assert results["own_angle_ratio_m4_m1"] == pytest.approx(
+        configurations["3-D m=4"]["mean_angle_to_own_class_deg_mean"]
+        / configurations["3-D m=1"]["mean_angle_to_own_class_deg_mean"]
+    )
+    assert results["schedule"].startswith("margin-biting")
 
 
 def _largest_lfw_folders(count: int) -> list[str]:
@@ -364,3 +457,126 @@ def test_notebook_06_figures_for_papers(tmp_path):
     media_box = re.search(rb"/MediaBox\s*\[\s*0\s+0\s+([\d.]+)\s+([\d.]+)\s*\]", pdf)
     assert media_box, "no MediaBox in the journal PDF"
     assert float(media_box.group(1)) == pytest.approx(width * 72, abs=0.5)
+
+
+# --- the solution notebooks: each exercise's answer, against an independent truth ------------
+
+
+@pytest.mark.slow
+def test_solutions_01(tmp_path):
+    answers = execute_notebook("solutions/01_from_softmax_to_a_softmax.ipynb", tmp_path)
+    # Two classes: m = 4 at 90° (48° < 54°); m = 3 at 180° with equality (2π/4 = 2/4·π).
+    assert answers["ex1_smallest_m"] == {"90deg": 4, "180deg": 3}
+    assert answers["ex1_equality_at_180deg_m3_deg"] == pytest.approx([90.0, 90.0], abs=1e-9)
+    # Property 3 at K = 5: m = 3, with 2·72°/4 = 36° against 72° − 36°.
+    assert answers["ex5_k5_smallest_m"] == 3
+    assert answers["ex5_k5_m3_intra_inter_deg"] == pytest.approx([36.0, 36.0], abs=1e-9)
+    assert answers["ex6_arcface_gap_deg"] == pytest.approx([math.degrees(0.5)] * 4, abs=1e-9)
+    # CosFace's gap 2·asin(m / (2 sin(θ₁₂/2))) at θ₁₂ = 90°.
+    cosface_90 = math.degrees(2 * math.asin(0.35 / (2 * math.sin(math.pi / 4))))
+    assert answers["ex6_cosface_gap_deg"][1] == pytest.approx(cosface_90, abs=1e-9)
+    assert answers["ex4_jump_without_2k"] == pytest.approx(2.0, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_solutions_02(tmp_path):
+    from scipy.optimize import brentq
+
+    answers = execute_notebook("solutions/02_why_m_is_4.ipynb", tmp_path)
+    # The wrapped case of m = 3.5 holds from 2π/(m − 1) = 144° (scanned in 0.1° steps).
+    assert answers["ex2_m3_5_holds_from_deg"] == pytest.approx(360 / 2.5, abs=0.1 + 1e-9)
+    assert answers["ex2_m3_holds_at_deg"] == [180.0]
+    # The effective m at λ = 5, solved here without the library: class 1's edge towards W₂ at
+    # θ₁₂ = 90° is where (5 cos φ + cos 4φ)/6 = cos(90° − φ) (ψ = cos 4φ below 45°).
+    reach = brentq(
+        lambda phi: (5 * math.cos(phi) + math.cos(4 * phi)) / 6 - math.sin(phi), 0.1, math.pi / 4
+    )
+    assert answers["ex5_effective_m"] == pytest.approx((math.pi / 2) / reach - 1, abs=1e-6)
+    assert answers["ex5_effective_m"] == pytest.approx(1.617, abs=0.001)
+    assert answers["ex5_criterion_holds_at_lambda5"] is False
+
+
+@pytest.mark.slow
+def test_solutions_03(tmp_path):
+    answers = execute_notebook("solutions/03_mnist_on_the_hypersphere.ipynb", tmp_path)
+    assert answers["chance"] == pytest.approx(0.1)
+    # (the m = 4 vs m = 1 tightening is asserted in full mode only: quick runs are too short)
+    assert all(0 < angle < 90 for angle in answers["ex1_mean_angle_deg"].values())
+    loss = answers["ex2_first_epoch_loss"]
+    assert loss["pure psi"] > loss["annealed"] > 0
+    assert answers["ex3_narrowest"] in {"m4", "cosface", "arcface"}
+    by_scale = [answers["ex4_loss_by_scale"][str(scale)] for scale in (1, 2, 4, 8)]
+    assert by_scale == sorted(by_scale, reverse=True)
+
+
+@pytest.mark.slow
+def test_solutions_04(tmp_path):
+    answers = execute_notebook("solutions/04_faces_on_the_sphere.ipynb", tmp_path)
+    assert answers["identities"] == _largest_lfw_folders(6)
+    assert sorted(answers["ex2_per_person"]) == sorted(answers["identities"])
+    # 10,000 directions on S²: about √(8π / (√3·10,000)) rad apart for a hexagonal packing.
+    hexagonal = math.degrees(math.sqrt(8 * math.pi / (math.sqrt(3) * 10_000)))
+    assert answers["ex4_nearest_3d_deg"] == pytest.approx(hexagonal, rel=0.15)
+
+
+@pytest.mark.slow
+def test_solutions_05(tmp_path):
+    answers = execute_notebook("solutions/05_open_set_verification.ipynb", tmp_path)
+    lines = (LFW_ROOT / "peopleDevTrain.txt").read_text().splitlines()[1:]
+    with_two = [line for line in lines if line.strip() and int(line.split("\t")[1]) >= 2]
+    assert answers["ex5_people_listed"] == int(
+        (LFW_ROOT / "peopleDevTrain.txt").read_text().split()[0]
+    )
+    assert answers["ex5_people_with_2_images"] == len(with_two)
+    assert answers["ex3_flattery"] >= 0
+    assert set(answers["ex4_by_flip"]) == {"concat", "sum", "None"}
+
+
+@pytest.mark.slow
+def test_solutions_06(tmp_path):
+    answers = execute_notebook("solutions/06_figures_for_papers.ipynb", tmp_path)
+    assert answers["ex1_pdf_widths_inch"] == pytest.approx(
+        {"ieee_double": 7.16, "cvpr_text_width": 6.875}, abs=0.01
+    )
+    assert answers["ex2_fonts"]["serif"] != answers["ex2_fonts"]["sans-serif"]
+    assert answers["ex3_gallery_links"] > 0
+    assert answers["ex4_files_compared"] > 0 and answers["ex4_changed"] == []
+
+
+# --- make notebooks-html ------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_make_notebooks_html_writes_executed_html_with_widget_state():
+    """`make notebooks-html` on notebook 1: executed HTML under build/html/ whose page carries
+    the widgets' state (so the margin explorer renders on a static web page) and the outputs
+    of the run (the write-it-yourself check printed True)."""
+    import shutil
+    import subprocess
+
+    _require_kernel()
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    if subprocess.run(["make", "-q", "setup"], cwd=REPO_ROOT).returncode != 0:
+        pytest.skip("the venv is not set up (run `make setup` first); not rebuilding it here")
+    name = "01_from_softmax_to_a_softmax"
+    html_path = REPO_ROOT / "build" / "html" / f"{name}.html"
+    html_path.unlink(missing_ok=True)
+    environment = {**os.environ, "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+    completed = subprocess.run(
+        ["make", "notebooks-html", f"NOTEBOOKS_HTML=notebooks/{name}.ipynb", "SOLUTIONS_HTML="],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=CELL_TIMEOUT_S,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    html = html_path.read_text(encoding="utf-8")
+    assert '<script type="application/vnd.jupyter.widget-state+json">' in html
+    state = re.search(
+        r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>', html, re.S
+    )
+    assert json.loads(state.group(1))["state"], "the stored widget state is empty"
+    assert "logits match the library: True" in html
+    assert "Traceback (most recent call last)" not in html

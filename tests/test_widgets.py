@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import ipywidgets  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from matplotlib.collections import PathCollection  # noqa: E402
 
 from sphereviz import margins, widgets  # noqa: E402
 
@@ -109,6 +110,38 @@ def test_only_the_current_loss_margin_slider_is_shown(explorer):
     explorer.controls["loss"].value = "modified-softmax"
     assert shown_m_sliders() == []
     assert explorer.summary["angular_margin_deg"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_sphereface_r_slider_shows_fractional_m_exactly(explorer):
+    explorer.controls["loss"].value = "sphereface-r"
+    (slider,) = [c for c in explorer.controls_box.children if c.description == "m"]
+    assert isinstance(slider, ipywidgets.FloatSlider) and slider.value == 1.5
+    slider.value = 1.7
+    # two classes 90° apart: the real ψ_m rule leaves (m − 1)/(m + 1)·θ₁₂ between the regions
+    assert explorer.summary["angular_margin_deg"] == pytest.approx(0.7 / 2.7 * 90.0)
+    assert "m = 1.7" in explorer.target_ax.get_title()
+
+
+def test_sphereface2_shows_its_bias_and_what_no_class_or_several_classes_claim(explorer):
+    from sphereviz import geometry
+
+    explorer.controls["loss"].value = "sphereface2"
+    explorer.controls["num_classes"].value = 3
+    assert {"m_sphereface2", "bias_sphereface2"} <= set(explorer.visible_controls())
+    for cap_degrees in (50.0, 70.0):  # three classes 120° apart: gaps, then overlaps
+        bias = geometry.sphereface2_bias_for_cap(math.radians(cap_degrees), 0.4)
+        explorer.controls["bias_sphereface2"].value = round(bias * 2) / 2
+        b = explorer.controls["bias_sphereface2"].value
+        cap = math.degrees(geometry.sphereface2_cap_angle(0.4, 40.0, b, 3))
+        expected_unclaimed = max(0.0, 360.0 - 3 * 2 * cap)
+        expected_several = 3 * max(0.0, 2 * cap - 120.0)
+        assert (expected_unclaimed > 10) == (cap_degrees == 50.0)
+        counts = explorer.regions.grid_claim_counts
+        assert 360 * np.mean(counts == 0) == pytest.approx(expected_unclaimed, abs=0.3)
+        assert 360 * np.mean(counts >= 2) == pytest.approx(expected_several, abs=0.3)
+        readout = explorer.readout.value
+        assert f"{360 * np.mean(counts == 0):.1f}°" in readout
+        assert f"{360 * np.mean(counts >= 2):.1f}°" in readout
 
 
 def test_softmax_bias_moves_the_boundary(explorer):
@@ -341,7 +374,8 @@ def test_train_explorer_draws_every_epoch_on_the_circle():
     assert "epoch 2" in explorer.readout.value
     assert run.embeddings["features"].shape == (60, 2)
     (ax,) = explorer.figure.axes
-    points = np.concatenate([c.get_offsets() for c in ax.collections])
+    scatters = [c for c in ax.collections if isinstance(c, PathCollection)]  # not the rings
+    points = np.concatenate([c.get_offsets() for c in scatters])
     assert len(points) == 60
     np.testing.assert_allclose(np.linalg.norm(points, axis=1), 1.0, atol=1e-9)
     assert not explorer.controls["train"].disabled
@@ -355,3 +389,7 @@ def test_train_explorer_sets_each_loss_margin():
     assert explorer.controls["m"].disabled and explorer.config().m is None
     explorer.controls["loss"].value = "a-softmax"
     assert explorer.config().m == 4 and isinstance(explorer.config().m, int)
+    explorer.controls["loss"].value = "sphereface-r"
+    assert explorer.config().m == pytest.approx(1.5)
+    explorer.controls["loss"].value = "sphereface2"
+    assert explorer.config().m == pytest.approx(0.4) and explorer.config().loss == "sphereface2"

@@ -25,6 +25,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from sphereviz.fileio import read_text_file
+
 CROP_HEIGHT = 112
 CROP_WIDTH = 96
 CROP_SHAPE = (CROP_HEIGHT, CROP_WIDTH, 3)
@@ -51,6 +53,80 @@ LandmarkFrame = int | tuple[int, int] | None
 
 class UnreadableImageError(ValueError):
     """An image file that is missing, empty, corrupt or truncated."""
+
+
+class NotAFaceError(ValueError):
+    """An image that decodes but cannot hold an aligned face (its message starts "not a face")."""
+
+
+MIN_FACE_SIDE = 16
+"""The smallest image side (pixels) that can hold a face; smaller ones give an empty crop."""
+LANDMARK_SLACK = 0.25
+"""Landmarks may lie this fraction of the image size outside it (faces cut by the border)."""
+MIN_EYE_DISTANCE = 2.0
+"""Eyes closer than this (pixels, in the image's frame) carry no scale or rotation."""
+UNIFORM_FRACTION = 0.97
+"""A crop with this fraction of its pixels within ±4 levels of one colour is no face."""
+
+
+def check_face_geometry(image_shape: tuple[int, ...], points: np.ndarray | None) -> None:
+    """NotAFaceError unless the image is large enough and its landmarks can place a face.
+
+    Refused: a side below :data:`MIN_FACE_SIDE`; landmarks not finite or more than
+    :data:`LANDMARK_SLACK` of the image size outside it (1e30, −5000, another image's
+    coordinates); eye landmarks closer than :data:`MIN_EYE_DISTANCE` pixels. Each of these
+    would otherwise give a black or meaningless 112×96 crop, cached as a face.
+    """
+    height, width = image_shape[:2]
+    if min(height, width) < MIN_FACE_SIDE:
+        raise NotAFaceError(
+            f"not a face: the image is {width}×{height} pixels, too small to hold a face "
+            f"(needs at least {MIN_FACE_SIDE}×{MIN_FACE_SIDE})"
+        )
+    if points is None:
+        return
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    if not np.all(np.isfinite(points)):
+        raise NotAFaceError(f"not a face: landmarks are not finite ({points.tolist()})")
+    low = -LANDMARK_SLACK * np.array([width, height])
+    high = (1 + LANDMARK_SLACK) * np.array([width, height])
+    outside = np.any((points < low) | (points > high), axis=1)
+    if outside.any():
+        first = int(np.argmax(outside))
+        raise NotAFaceError(
+            f"not a face: the {LANDMARK_NAMES[first] if len(points) == 5 else 'landmark'} "
+            f"at {points[first].round(1).tolist()} lies far outside the {width}×{height} "
+            "image; check the landmark file and --landmark-frame"
+        )
+    if len(points) >= 2 and float(np.linalg.norm(points[0] - points[1])) < MIN_EYE_DISTANCE:
+        raise NotAFaceError(
+            f"not a face: the eye landmarks coincide ({points[0].tolist()} and "
+            f"{points[1].tolist()})"
+        )
+
+
+def check_crop_not_uniform(crop: np.ndarray) -> None:
+    """NotAFaceError when ≥ :data:`UNIFORM_FRACTION` of the crop's pixels have one colour
+    (each channel within ±4 levels of its most common value): a black warp beside the image,
+    a blank or padded image.
+
+    Counted on every fourth row and column (672 of the 10,752 pixels of a crop).
+    """
+    sample = np.asarray(crop, dtype=np.uint8)[::4, ::4].reshape(
+        -1, crop.shape[2] if crop.ndim == 3 else 1
+    )
+    close = np.ones(len(sample), dtype=bool)
+    levels = []
+    for channel in sample.T:
+        level = int(np.bincount(channel, minlength=256).argmax())
+        close &= np.abs(channel.astype(np.int16) - level) <= 4
+        levels.append(level)
+    fraction = float(close.mean())
+    if fraction >= UNIFORM_FRACTION:
+        raise NotAFaceError(
+            f"not a face: {fraction:.0%} of the crop is one colour ({levels}); a blank "
+            "image, or landmarks that miss the face"
+        )
 
 
 def similarity_transform(
@@ -204,12 +280,16 @@ def load_face_crop(
 ) -> np.ndarray:
     """Decode ``path`` and return its RGB ``112×96×3`` crop: aligned with landmarks, else centred.
 
-    The warp runs on the BGR image and only the small crop is converted to RGB.
+    The warp runs on the BGR image and only the small crop is converted to RGB. An image too
+    small for a face, or landmarks that cannot place one, raise :class:`NotAFaceError` (see
+    :func:`check_face_geometry`).
     """
     image = decode_image_bgr(path)
     if landmarks is None:
+        check_face_geometry(image.shape, None)
         crop = center_crop_face(image)
     else:
+        check_face_geometry(image.shape, scale_landmarks(landmarks, image.shape, landmark_frame))
         crop = align_face(image, landmarks, landmark_frame)
     return cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
 
@@ -228,26 +308,37 @@ def read_landmarks(path: str | os.PathLike) -> dict[str, np.ndarray]:
     One line per image: ``path x1 y1 x2 y2 … x5 y5`` separated by tabs (or spaces), the points in
     :data:`LANDMARK_NAMES` order, paths relative to the images folder
     (``Aaron_Eckhart/Aaron_Eckhart_0001.jpg``). Blank lines are ignored; any other malformed
-    line is a ``ValueError`` naming the file and line.
+    line is a ``ValueError`` naming the file and line, and so is an image listed twice with
+    different points (which one is right cannot be known; identical repeats are accepted).
+    The file must be UTF-8 (a byte-order mark is accepted).
     """
     path = Path(path)
     table: dict[str, np.ndarray] = {}
-    with open(path, encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            fields = line.split("\t") if "\t" in line else line.split()
-            fields = [field.strip() for field in fields if field.strip()]
-            if not fields:
-                continue
-            if len(fields) != 11:
-                raise ValueError(
-                    f"{path}:{number}: expected an image path and 10 numbers (x1 y1 … x5 y5), "
-                    f"got {len(fields)} fields"
-                )
-            try:
-                values = np.array([float(v) for v in fields[1:]], dtype=np.float32)
-            except ValueError as error:
-                raise ValueError(f"{path}:{number}: landmark is not a number ({error})") from None
-            table[normalise_relative_path(fields[0])] = values.reshape(5, 2)
+    first_line: dict[str, int] = {}
+    text = read_text_file(path, "landmark file")
+    for number, line in enumerate(text.split("\n"), start=1):
+        fields = line.split("\t") if "\t" in line else line.split()
+        fields = [field.strip() for field in fields if field.strip()]
+        if not fields:
+            continue
+        if len(fields) != 11:
+            raise ValueError(
+                f"{path}:{number}: expected an image path and 10 numbers (x1 y1 … x5 y5), "
+                f"got {len(fields)} fields"
+            )
+        try:
+            values = np.array([float(v) for v in fields[1:]], dtype=np.float32)
+        except ValueError as error:
+            raise ValueError(f"{path}:{number}: landmark is not a number ({error})") from None
+        key = normalise_relative_path(fields[0])
+        points = values.reshape(5, 2)
+        if key in table and not np.array_equal(table[key], points):
+            raise ValueError(
+                f"{path}:{number}: {key} is listed again with other landmarks than on line "
+                f"{first_line[key]}; keep one line per image"
+            )
+        first_line.setdefault(key, number)
+        table[key] = points
     if not table:
         raise ValueError(f"{path}: no landmarks found; expected lines like 'Name/img.jpg x1 y1 …'")
     return table

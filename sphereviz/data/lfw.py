@@ -24,6 +24,7 @@ import numpy as np
 
 from sphereviz.data.align import read_landmarks
 from sphereviz.data.prepare import align_images
+from sphereviz.fileio import read_text_file
 
 LFW_LANDMARK_FRAME = 250  # the landmark file was measured on the original 250×250 images
 LANDMARK_FILE_NAME = "lfw_landmark.txt"
@@ -64,8 +65,27 @@ def lfw_images_dir(lfw_root: str | os.PathLike) -> Path:
 
 
 def _read_lines(path: Path) -> list[tuple[int, list[str]]]:
-    with open(path, encoding="utf-8") as lines:
-        return [(number, line.split()) for number, line in enumerate(lines, 1) if line.strip()]
+    text = read_text_file(path, "LFW protocol file")
+    return [
+        (number, line.split()) for number, line in enumerate(text.split("\n"), 1) if line.strip()
+    ]
+
+
+def _name(path: Path, number: int, text: str) -> str:
+    """A person's name from a protocol file: one folder name, never a path."""
+    if "/" in text or "\\" in text or text in (".", "..") or text.startswith("."):
+        raise ValueError(
+            f"{path}:{number}: {text!r} is not a person's name (a folder name without '/', "
+            "'\\' or a leading '.'); is this an LFW protocol file?"
+        )
+    return text
+
+
+def _positive(path: Path, number: int, text: str, what: str) -> int:
+    value = _integer(path, number, text)
+    if value < 1:
+        raise ValueError(f"{path}:{number}: {what} must be >= 1, got {value}")
+    return value
 
 
 def _integer(path: Path, number: int, text: str) -> int:
@@ -88,9 +108,9 @@ def read_pairs(path: str | os.PathLike) -> list[Pair]:
         raise ValueError(f"{path}: empty pairs file")
     number, header = lines[0]
     if len(header) == 2:
-        folds, per_kind = (_integer(path, number, field) for field in header)
+        folds, per_kind = (_positive(path, number, field, "the header") for field in header)
     elif len(header) == 1:
-        folds, per_kind = 1, _integer(path, number, header[0])
+        folds, per_kind = 1, _positive(path, number, header[0], "the header")
     else:
         raise ValueError(f"{path}:{number}: header must be 'FOLDS N' or 'N', got {header}")
     body = lines[1:]
@@ -105,17 +125,19 @@ def read_pairs(path: str | os.PathLike) -> list[Pair]:
         same = within < per_kind
         if same and len(fields) == 3:
             name, first, second = fields
+            name = _name(path, number, name)
             pair = Pair(
-                lfw_image_path(name, _integer(path, number, first)),
-                lfw_image_path(name, _integer(path, number, second)),
+                lfw_image_path(name, _positive(path, number, first, "an image number")),
+                lfw_image_path(name, _positive(path, number, second, "an image number")),
                 True,
                 fold,
             )
         elif not same and len(fields) == 4:
             name_a, first, name_b, second = fields
+            name_a, name_b = _name(path, number, name_a), _name(path, number, name_b)
             pair = Pair(
-                lfw_image_path(name_a, _integer(path, number, first)),
-                lfw_image_path(name_b, _integer(path, number, second)),
+                lfw_image_path(name_a, _positive(path, number, first, "an image number")),
+                lfw_image_path(name_b, _positive(path, number, second, "an image number")),
                 False,
                 fold,
             )
@@ -133,7 +155,7 @@ def read_people(path: str | os.PathLike) -> list[Person]:
     if not lines:
         raise ValueError(f"{path}: empty people file")
     folded = len(lines) > 1 and len(lines[0][1]) == 1 and len(lines[1][1]) == 1
-    folds = _integer(path, lines[0][0], lines[0][1][0]) if folded else 1
+    folds = _positive(path, lines[0][0], lines[0][1][0], "the number of folds") if folded else 1
     position = 1 if folded else 0
     people = []
     for fold in range(folds):
@@ -142,14 +164,15 @@ def read_people(path: str | os.PathLike) -> list[Person]:
         number, fields = lines[position]
         if len(fields) != 1:
             raise ValueError(f"{path}:{number}: expected a count of people, got {fields}")
-        count = _integer(path, number, fields[0])
+        count = _positive(path, number, fields[0], "a fold's count of people")
         block = lines[position + 1 : position + 1 + count]
         if len(block) != count:
             raise ValueError(f"{path}: fold {fold + 1} announces {count} people, has {len(block)}")
         for number, fields in block:
             if len(fields) != 2:
                 raise ValueError(f"{path}:{number}: expected 'name count', got {fields}")
-            people.append(Person(fields[0], _integer(path, number, fields[1]), fold))
+            name = _name(path, number, fields[0])
+            people.append(Person(name, _positive(path, number, fields[1], "a count"), fold))
         position += 1 + count
     if position != len(lines):
         raise ValueError(f"{path}:{lines[position][0]}: unexpected lines after the last block")

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from sphereviz.data.arrays import ArrayDataset
+from sphereviz.fileio import check_regular_file
 
 DIGIT_NAMES = [str(d) for d in range(10)]
 FASHION_NAMES = [
@@ -72,6 +73,8 @@ def read_idx(path: str | os.PathLike, expected_magic: int | None = None) -> np.n
     the file.
     """
     path = Path(path)
+    if path.exists() or path.is_symlink():  # a missing file stays a FileNotFoundError
+        check_regular_file(path, "IDX file")
     try:
         raw = path.read_bytes()
         if raw[:2] == b"\x1f\x8b":
@@ -158,6 +161,12 @@ def load_idx_split(
     labels_path = find_idx_file(root, labels_stem)
     images = read_idx(images_path, IDX_IMAGES_MAGIC)
     labels = read_idx(labels_path, IDX_LABELS_MAGIC).astype(np.int64)
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
+        raise ValueError(
+            f"{images_path}: {images.dtype} images of shape {images.shape[1:]}, but MNIST and "
+            "Fashion-MNIST images are uint8 28×28 (the models expect that size); is this the "
+            "right file?"
+        )
     if len(images) != len(labels):
         raise ValueError(
             f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} "

@@ -1,5 +1,8 @@
 """``sphereviz prepare-faces``: decode, align and cache a face folder as memory-mappable arrays.
 
+The folder may also be CASIA-WebFace's packed forms, insightface's RecordIO or a zip plus a
+landmark list (:mod:`sphereviz.data.sources`); they share the selection and the cache.
+
 A cache is a folder::
 
     images.npy           uint8 N×112×96×3 (RGB), opened memory-mapped
@@ -17,7 +20,17 @@ that owns it; one whose process was killed (SIGKILL, power loss) is removed by t
 
 Decoding and alignment run in worker processes over chunks of images; each worker writes its
 chunk of crops straight into the preallocated ``images.npy`` (one write per chunk at the
-chunk's offset), so no image array is pickled back.
+chunk's offset), so no image array is pickled back. Workers end with the command that started
+them, even when it is SIGKILLed (see :func:`_end_with_parent`).
+
+Reliability: one writer per cache (``.<name>.lock`` beside it, :mod:`sphereviz.locks`; a
+second ``prepare-faces`` into the same ``--out`` refuses and names the holder); every run,
+also one that reuses the cache, first puts back a cache left hidden by a crash between the two
+renames of a rebuild and removes what killed builds left. The space needed is checked before
+writing and the file's blocks are allocated up front (``posix_fallocate``); nothing is written
+through a memory map, so a full disk is an ``OSError`` with a message, never a SIGBUS. Images
+that decode but cannot hold a face (too small, landmarks off the image or with coincident
+eyes, a crop almost all one colour) are skipped and counted by reason in the manifest.
 """
 
 from __future__ import annotations
@@ -50,17 +63,34 @@ from sphereviz.data.align import (
     REFERENCE_POINTS,
     LandmarkFrame,
     UnreadableImageError,
+    check_crop_not_uniform,
     load_face_crop,
     read_landmarks,
 )
 from sphereviz.data.arrays import ArrayDataset
 from sphereviz.data.faces import CASIA_LFW_OVERLAP, FaceFolder
-from sphereviz.fileio import print_json_summary
+from sphereviz.data.sources import CropReader, FaceSource, open_face_source
+from sphereviz.errors import report_error
+from sphereviz.fileio import (
+    check_free_space,
+    check_regular_file,
+    check_writable_folder,
+    chmod_as_umask,
+    print_json_summary,
+    read_text_file,
+)
+from sphereviz.locks import FolderLock
 
 CACHE_FORMAT = "sphereviz-face-cache"
 CACHE_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 _ARRAY_FILES = ("images.npy", "labels.npy", "identity_names.npy", "paths.npy")
+
+
+_ALIGNMENT = {
+    "recordio": "packed 112×112, columns 8…103 (ArcFace template = SphereFace's + 8 px in x)",
+    "zip": "5-point similarity",
+}
 
 
 class SkippedImagesWarning(UserWarning):
@@ -100,7 +130,14 @@ def load_face_cache(path: str | os.PathLike) -> FaceCache:
             f"{directory} is not a face cache (no {MANIFEST_NAME}); build one with "
             "`sphereviz prepare-faces --root FACES --out CACHE`"
         )
-    manifest = json.loads(manifest_path.read_text())
+    try:
+        manifest = json.loads(read_text_file(manifest_path, "face cache manifest"))
+    except ValueError as error:
+        raise ValueError(
+            f"{manifest_path}: not readable JSON ({error}); rebuild the cache with "
+            "`sphereviz prepare-faces --force`"
+        ) from error
+    _check_manifest(manifest, manifest_path)
     if manifest.get("format") != CACHE_FORMAT or manifest.get("version") != CACHE_VERSION:
         raise ValueError(
             f"{manifest_path}: format {manifest.get('format')!r} version "
@@ -109,13 +146,25 @@ def load_face_cache(path: str | os.PathLike) -> FaceCache:
         )
     try:
         images = np.load(directory / "images.npy", mmap_mode="r")
-        labels = np.load(directory / "labels.npy").astype(np.int64, copy=False)
+        labels = np.load(directory / "labels.npy")
         names = [str(name) for name in np.load(directory / "identity_names.npy")]
         paths = np.load(directory / "paths.npy")
     except (OSError, ValueError) as error:
         raise ValueError(
             f"{directory}: damaged face cache ({error}); rebuild it with `sphereviz prepare-faces`"
         ) from error
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(
+            f"{directory / 'labels.npy'}: labels must be a 1-D integer array, got "
+            f"{labels.dtype} with shape {labels.shape} (float labels would be silently "
+            "truncated); rebuild the cache with `sphereviz prepare-faces --force`"
+        )
+    labels = labels.astype(np.int64, copy=False)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != CROP_SHAPE:
+        raise ValueError(
+            f"{directory / 'images.npy'}: expected uint8 N×{'×'.join(map(str, CROP_SHAPE))} "
+            f"crops, got {images.dtype} {images.shape}; rebuild it with `sphereviz prepare-faces`"
+        )
     expected_shape = tuple(manifest["shape"])
     if images.shape != expected_shape or len(labels) != len(images) or len(paths) != len(images):
         raise ValueError(
@@ -126,28 +175,114 @@ def load_face_cache(path: str | os.PathLike) -> FaceCache:
     return FaceCache(images, labels, names, source, paths, manifest, directory)
 
 
+MANIFEST_REQUIRED = {"format": str, "version": int, "shape": list, "inputs": dict}
+
+
+def _check_manifest(manifest, path: Path) -> None:
+    """ValueError unless ``manifest`` is an object with the keys a cache needs."""
+    if not isinstance(manifest, dict):
+        raise ValueError(
+            f"{path}: expected a JSON object, got {type(manifest).__name__}; rebuild the cache "
+            "with `sphereviz prepare-faces --force`"
+        )
+    problems = [
+        f"{key!r} {'missing' if key not in manifest else 'is not a ' + kind.__name__}"
+        for key, kind in MANIFEST_REQUIRED.items()
+        if not isinstance(manifest.get(key), kind)
+    ]
+    inputs = manifest.get("inputs")
+    if isinstance(inputs, dict) and not isinstance(inputs.get("root"), str):
+        problems.append("'inputs.root' missing")
+    if problems:
+        raise ValueError(
+            f"{path}: not a complete face cache manifest ({', '.join(problems)}); rebuild the "
+            "cache with `sphereviz prepare-faces --force`"
+        )
+
+
 # ---------------------------------------------------------------------------------------------
 # Decoding + alignment of many images, in worker processes.
 
 
-def _init_worker() -> None:
+def _init_worker(parent_pid: int | None = None) -> None:
     import cv2
 
     cv2.setNumThreads(0)  # one process per core; OpenCV's own threads would only compete
+    if parent_pid is not None:
+        _end_with_parent(parent_pid)
+
+
+PARENT_POLL_SECONDS = 0.5
+"""How often a worker checks that the process that started the pool still runs."""
+
+
+def _end_with_parent(parent_pid: int) -> None:
+    """Make this worker exit when ``parent_pid`` (the command that started the pool) ends.
+
+    A SIGKILLed parent runs no cleanup, and pool workers are children of the forkserver, not
+    of the parent, so nothing would stop them. On Linux the kernel sends SIGKILL when the
+    worker's own parent (the forkserver) dies (``prctl(PR_SET_PDEATHSIG)``), and a daemon
+    thread polls ``parent_pid`` every :data:`PARENT_POLL_SECONDS`, ending the worker with
+    ``os._exit`` once it is gone (or a zombie). The forkserver and the resource tracker then
+    see their pipes close and exit too.
+    """
+    import threading
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while _process_running(parent_pid):
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="sphereviz-parent-watch", daemon=True).start()
+
+
+def _process_running(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, killed but not yet reaped, counts as ended)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True
 
 
 def _align_chunk(
-    paths: Sequence[str], landmarks: np.ndarray | None, landmark_frame: LandmarkFrame
+    paths: Sequence[str],
+    landmarks: np.ndarray | None,
+    landmark_frame: LandmarkFrame,
+    reader: CropReader | None = None,
 ) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    """Crops of ``paths`` (zeros where one fails) and the ``(position, reason)`` failures."""
+    """Crops of ``paths`` (zeros where one fails) and the ``(position, reason)`` failures.
+
+    With a ``reader`` (a packed or zip source's), ``paths`` are that reader's items.
+    """
     import cv2
 
+    if reader is not None:
+        return reader.read_crops(paths, landmarks, landmark_frame)
     crops = np.zeros((len(paths), *CROP_SHAPE), dtype=np.uint8)
     failures = []
     for position, path in enumerate(paths):
         points = None if landmarks is None else landmarks[position]
         try:
-            crops[position] = load_face_crop(path, points, landmark_frame)
+            crop = load_face_crop(path, points, landmark_frame)
+            check_crop_not_uniform(crop)
+            crops[position] = crop
         except (UnreadableImageError, ValueError, cv2.error) as error:
             failures.append((position, str(error)))
     return crops, failures
@@ -170,9 +305,10 @@ def _align_and_write(
     paths: Sequence[str],
     landmarks: np.ndarray | None,
     landmark_frame: LandmarkFrame,
+    reader: CropReader | None = None,
 ) -> tuple[int, list[tuple[int, str]]]:
     """Worker task: align a chunk and write it into the output file; only failures go back."""
-    crops, failures = _align_chunk(paths, landmarks, landmark_frame)
+    crops, failures = _align_chunk(paths, landmarks, landmark_frame, reader)
     if len(crops):
         _write_rows(output_path, data_offset, start, crops)
     return len(paths), [(start + position, reason) for position, reason in failures]
@@ -194,10 +330,27 @@ def _pool_context() -> multiprocessing.context.BaseContext:
 
 
 def create_crop_file(path: str | os.PathLike, count: int) -> int:
-    """Create a zero-filled ``count×112×96×3`` ``uint8`` ``.npy``; return its data offset."""
-    output = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(count, *CROP_SHAPE))
-    offset = output.offset if isinstance(output, np.memmap) else 0
-    del output
+    """Create a zero-filled ``count×112×96×3`` ``uint8`` ``.npy``; return its data offset.
+
+    The data blocks are reserved at once (``posix_fallocate``), so a disk too small for the
+    cache is an ``OSError`` (ENOSPC) here, before any decoding, instead of a sparse file whose
+    later writes fail (or, written through a memory map, kill the process with SIGBUS).
+    """
+    return _create_npy(path, (count, *CROP_SHAPE))
+
+
+def _create_npy(path: str | os.PathLike, shape: tuple[int, ...]) -> int:
+    """A uint8 ``.npy`` of ``shape`` with its blocks allocated; returns the data offset."""
+    header = {"descr": "|u1", "fortran_order": False, "shape": tuple(shape)}
+    nbytes = math.prod(shape)
+    with open(path, "wb") as file:
+        np.lib.format.write_array_header_1_0(file, header)
+        offset = file.tell()
+        if nbytes:
+            if hasattr(os, "posix_fallocate"):
+                os.posix_fallocate(file.fileno(), offset, nbytes)
+            else:
+                file.truncate(offset + nbytes)
     return offset
 
 
@@ -210,15 +363,18 @@ def align_to_file(
     workers: int | None = None,
     progress: bool = True,
     description: str = "aligning faces",
+    reader: CropReader | None = None,
 ) -> list[tuple[int, str]]:
     """Decode and align ``paths`` into the ``.npy`` made by :func:`create_crop_file`.
 
     ``landmarks`` is ``None`` (centre crop for every image) or ``N×5×2``. Chunks of images go
     to ``workers`` processes (1: this process), each writing its crops straight into the file.
-    Returns the failures as ``(index, reason)``; their rows stay zero.
+    With a ``reader`` (:class:`~sphereviz.data.sources.CropReader`), ``paths`` are its items
+    (records, zip members), read by it a chunk per call. Returns the failures as ``(index,
+    reason)``; their rows stay zero.
     """
     output_path = str(output_path)
-    paths = [os.fspath(path) for path in paths]
+    paths = [os.fspath(path) for path in paths] if reader is None else list(paths)
     workers = default_workers() if workers is None else workers
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -232,6 +388,7 @@ def align_to_file(
             paths[start : start + chunk],
             None if landmarks is None else landmarks[start : start + chunk],
             landmark_frame,
+            reader,
         )
         for start in range(0, count, chunk)
     ]
@@ -248,6 +405,7 @@ def align_to_file(
                 max_workers=min(workers, len(tasks)),
                 mp_context=_pool_context(),
                 initializer=_init_worker,
+                initargs=(os.getpid(),),
             )
             try:
                 futures = [executor.submit(_align_and_write, *task) for task in tasks]
@@ -299,7 +457,9 @@ def align_images(
 # The cache.
 
 
-def _content_hash(folder: FaceFolder, landmarks_stamp: dict | None, parameters: dict) -> str:
+def _content_hash(
+    folder: FaceFolder | FaceSource, landmarks_stamp: dict | None, parameters: dict
+) -> str:
     digest = hashlib.sha256()
     header = {
         "format": CACHE_FORMAT,
@@ -340,8 +500,10 @@ def _existing_cache_hash(out: Path) -> str | None:
             )
         return None
     try:
-        manifest = json.loads(manifest_path.read_text())
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8-sig"))
     except (OSError, ValueError):
+        manifest = {}
+    if not isinstance(manifest, dict):
         manifest = {}
     if manifest.get("format") != CACHE_FORMAT:
         raise ValueError(
@@ -364,6 +526,7 @@ def _start_build_folder(out: Path) -> Path:
     """A fresh hidden sibling of ``out`` to build in, recording this process as its owner."""
     _remove_abandoned_builds(out)
     building = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    chmod_as_umask(building, directory=True)  # mkdtemp makes 0700 whatever the umask
     owner = {"pid": os.getpid(), "host": socket.gethostname()}
     (building / BUILD_OWNER_NAME).write_text(json.dumps(owner))
     return building
@@ -379,7 +542,10 @@ def _remove_abandoned_builds(out: Path) -> list[Path]:
     """
     removed = []
     for candidate in out.parent.glob(f".{out.name}.building-*"):
-        if _build_is_abandoned(candidate):
+        finished = (candidate / MANIFEST_NAME).is_file() and not (
+            candidate / BUILD_OWNER_NAME
+        ).exists()  # complete but never moved into place: a crash between the renames
+        if finished or _build_is_abandoned(candidate):
             shutil.rmtree(candidate, ignore_errors=True)
             removed.append(candidate)
     if out.exists():
@@ -407,6 +573,42 @@ def _build_is_abandoned(building: Path) -> bool:
     except PermissionError:  # alive, owned by another user
         return False
     return False
+
+
+def _recover_interrupted_replacement(out: Path) -> Path | None:
+    """Put a cache back at ``out`` after a crash between the two renames of a rebuild.
+
+    Called with the cache's lock held. With ``out`` missing, a finished build (its owner
+    record already removed, a manifest written: the state just before the renames) becomes
+    ``out``; failing that, the replaced old cache ``.<name>.old-*`` is moved back. Returns
+    the folder restored, or None. The leftovers are removed afterwards by
+    :func:`_remove_abandoned_builds`.
+    """
+    if out.exists() or out.is_symlink():
+        return None
+    finished = [
+        folder
+        for folder in out.parent.glob(f".{out.name}.building-*")
+        if not (folder / BUILD_OWNER_NAME).exists() and (folder / MANIFEST_NAME).is_file()
+    ]
+    old = list(out.parent.glob(f".{out.name}.old-*"))
+    for candidate in sorted(finished, key=_mtime, reverse=True) + sorted(
+        old, key=_mtime, reverse=True
+    ):
+        try:
+            load_face_cache(candidate)
+        except (OSError, ValueError, KeyError):
+            continue
+        os.rename(candidate, out)
+        return candidate
+    return None
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _replace_directory(new: Path, out: Path) -> None:
@@ -437,6 +639,13 @@ def prepare_faces(
 ) -> FaceCache:
     """Decode, align and cache the faces of ``root/<identity>/<image>`` into the folder ``out``.
 
+    ``root`` may also be one of the packed CASIA-WebFace forms (found by
+    :func:`~sphereviz.data.sources.detect_form`): a folder with insightface's ``train.rec`` +
+    ``train.idx`` (:mod:`~sphereviz.data.recordio`; ``landmarks`` must be ``None``) or a
+    ``.zip`` whose landmark list ``landmarks`` is (:mod:`~sphereviz.data.casia_zip`). The
+    manifest records the form (``inputs.form``); damaged records and members are skipped as
+    unreadable images are.
+
     Selection options are :class:`~sphereviz.data.faces.FaceFolder`'s. With a ``landmarks``
     file (LFW's format, see :func:`~sphereviz.data.align.read_landmarks`; ``landmark_frame``
     the image size the landmarks were measured on), every image is aligned by the 5-point
@@ -454,8 +663,9 @@ def prepare_faces(
     """
     started = time.perf_counter()
     out = Path(out)
-    folder = FaceFolder(
+    folder = open_face_source(
         root,
+        landmarks=landmarks,
         identities=identities,
         top_k_identities=top_k_identities,
         min_images_per_identity=min_images_per_identity,
@@ -464,18 +674,39 @@ def prepare_faces(
         seed=seed,
     )
     landmarks_path = None if landmarks is None else Path(landmarks)
-    if landmarks_path is not None and not landmarks_path.is_file():
-        raise ValueError(f"landmark file {landmarks_path} does not exist")
+    if landmarks_path is not None:
+        check_regular_file(landmarks_path, "landmark file")
     if landmarks_path is None and landmark_frame is not None:
         raise ValueError("landmark_frame only makes sense with a landmarks file")
+    folder_alignment = "5-point similarity" if landmarks_path else "centre crop"
     parameters = {
         **folder.parameters(),
         "landmark_frame": landmark_frame,
-        "alignment": "5-point similarity" if landmarks_path else "centre crop",
+        "alignment": _ALIGNMENT.get(folder.form, folder_alignment),
     }
     landmarks_stamp = None if landmarks_path is None else _file_stamp(landmarks_path)
-    content_hash = _content_hash(folder, landmarks_stamp, parameters)
+    source_stamp = None
+    inputs_stamp = landmarks_stamp
+    if folder.form != "folder":
+        parameters["form"] = folder.form
+        source_stamp = folder.stamp()
+        inputs_stamp = {"landmarks": landmarks_stamp, "source_files": source_stamp}
+    content_hash = _content_hash(folder, inputs_stamp, parameters)
+    check_writable_folder(out.parent, "face cache folder")
+    with FolderLock(out, "face cache"):
+        return _prepare_locked(
+            folder, out, landmarks_path, landmarks_stamp, source_stamp, landmark_frame,
+            parameters, content_hash, workers, progress, force, started,
+        )  # fmt: skip
 
+
+def _prepare_locked(
+    folder, out, landmarks_path, landmarks_stamp, source_stamp, landmark_frame, parameters,
+    content_hash, workers, progress, force, started,
+) -> FaceCache:  # fmt: skip
+    """The body of :func:`prepare_faces`, run while holding the cache's writer lock."""
+    _recover_interrupted_replacement(out)
+    _remove_abandoned_builds(out)  # on every run, also one that reuses the cache
     existing_hash = _existing_cache_hash(out)
     if existing_hash == content_hash and not force:
         return dataclasses.replace(load_face_cache(out), reused=True)
@@ -484,7 +715,13 @@ def prepare_faces(
     skipped: list[dict] = []
     work = list(range(len(folder)))
     points = None
-    if landmarks_path is not None:
+    reader = items = None
+    if folder.form != "folder":
+        source_work = folder.work()
+        work, points, reader = source_work.positions, source_work.landmarks, source_work.reader
+        items = source_work.items
+        skipped += source_work.skipped
+    elif landmarks_path is not None:
         table = read_landmarks(landmarks_path)
         missing = [i for i in work if relative_paths[i] not in table]
         skipped += [
@@ -495,19 +732,24 @@ def prepare_faces(
         points = np.stack([table[relative_paths[i]] for i in work]) if work else None
 
     out.parent.mkdir(parents=True, exist_ok=True)
+    crop_bytes = math.prod(CROP_SHAPE)
+    check_free_space(out.parent, len(work) * crop_bytes + 2**20, f"a cache of {len(work)} faces")
     building = _start_build_folder(out)
     try:
         images_path = building / "images.npy"
         offset = create_crop_file(images_path, len(work))
         root_text = os.fspath(folder.root)
+        if items is None:
+            items = [os.path.join(root_text, relative_paths[i]) for i in work]
         failures = align_to_file(
             images_path,
             offset,
-            [os.path.join(root_text, relative_paths[i]) for i in work],
+            items,
             points,
             landmark_frame,
             workers,
             progress,
+            reader=reader,
         )
         failed = {index for index, _ in failures}
         skipped += [
@@ -540,7 +782,9 @@ def prepare_faces(
             "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "inputs": {
                 "root": str(Path(folder.root).resolve()),
+                "form": folder.form,
                 "landmarks": landmarks_stamp,
+                "source_files": source_stamp,
                 "selected_files": len(folder),
             },
             "parameters": parameters,
@@ -549,6 +793,7 @@ def prepare_faces(
                 "images": len(kept),
                 "identities": len(names),
                 "skipped": len(skipped),
+                "skipped_by_reason": skip_reasons(skipped),
                 "empty_identities": len(folder.empty_identities),
                 "excluded_identities": len(folder.excluded_identities),
                 "dropped_identities": len(dropped),
@@ -558,6 +803,7 @@ def prepare_faces(
             "empty_identities": folder.empty_identities,
             "excluded_identities": folder.excluded_identities,
             "dropped_identities": dropped,
+            "skipped_links": getattr(folder, "skipped_links", []),
             "build_seconds": round(seconds, 3),
         }
         (building / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
@@ -566,6 +812,14 @@ def prepare_faces(
     finally:
         if building.exists():
             shutil.rmtree(building, ignore_errors=True)
+    if getattr(folder, "skipped_links", []):
+        warnings.warn(
+            "skipped folder links: "
+            + ", ".join(f"{item['path']} ({item['reason']})" for item in folder.skipped_links)
+            + f"; listed in {out / MANIFEST_NAME}",
+            SkippedImagesWarning,
+            stacklevel=3,
+        )
     if skipped:
         shown = ", ".join(f"{item['path']} ({item['reason']})" for item in skipped[:10])
         more = f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""
@@ -573,22 +827,37 @@ def prepare_faces(
             f"skipped {len(skipped)} of {len(folder)} images: {shown}{more}; "
             f"all are listed in {out / MANIFEST_NAME}",
             SkippedImagesWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     return load_face_cache(out)
 
 
+SKIP_KINDS = ("no landmarks", "not a face", "unreadable")
+
+
+def skip_reasons(skipped: list[dict]) -> dict[str, int]:
+    """``{"no landmarks": n, "not a face": n, "unreadable": n}`` over the skipped images."""
+    counts = dict.fromkeys(SKIP_KINDS, 0)
+    for item in skipped:
+        reason = item["reason"]
+        kind = next((k for k in SKIP_KINDS[:2] if reason.startswith(k)), "unreadable")
+        counts[kind] += 1
+    return counts
+
+
 def _compact(images_path: Path, keep: list[int]) -> None:
-    """Rewrite ``images.npy`` with only the rows in ``keep`` (in chunks, never all in memory)."""
+    """Rewrite ``images.npy`` with only the rows in ``keep`` (in chunks, never all in memory).
+
+    Written with ``write`` into preallocated blocks, never through a memory map: a full disk
+    is an ``OSError``, not a SIGBUS.
+    """
     source = np.load(images_path, mmap_mode="r")
     compact_path = images_path.with_name("images.compact.npy")
-    target = np.lib.format.open_memmap(
-        compact_path, mode="w+", dtype=np.uint8, shape=(len(keep), *source.shape[1:])
-    )
+    check_free_space(compact_path.parent, len(keep) * source[0].nbytes, "the compacted images")
+    offset = _create_npy(compact_path, (len(keep), *source.shape[1:]))
     for start in range(0, len(keep), 4096):
-        target[start : start + 4096] = source[keep[start : start + 4096]]
-    target.flush()
-    del source, target
+        _write_rows(str(compact_path), offset, start, source[keep[start : start + 4096]])
+    del source
     os.replace(compact_path, images_path)
 
 
@@ -605,9 +874,18 @@ def build_parser() -> argparse.ArgumentParser:
             "the same inputs reuses the cache."
         ),
     )
-    parser.add_argument("--root", required=True, help="face folder root/<identity>/<image>")
+    parser.add_argument(
+        "--root",
+        required=True,
+        help="face folder root/<identity>/<image>; or a folder with insightface's train.rec + "
+        "train.idx (112×112, cropped to 112×96); or a .zip (with --landmarks: its list)",
+    )
     parser.add_argument("--out", required=True, help="cache folder to write")
-    parser.add_argument("--landmarks", help="5-point landmark file (LFW format); else centre crop")
+    parser.add_argument(
+        "--landmarks",
+        help="5-point landmark file: LFW format for a folder (else centre crop); for a zip its "
+        "list '<path>\\t<class id>\\t<x1>\\t<y1>…<y5>' (required)",
+    )
     parser.add_argument(
         "--landmark-frame",
         type=int,
@@ -651,16 +929,17 @@ def main(argv: list[str] | None = None) -> int:
             progress=True,
             force=args.force,
         )
-    except (ValueError, FileNotFoundError) as error:
-        print(f"sphereviz prepare-faces: error: {error}", file=sys.stderr)
-        return 2
+    except (ValueError, OSError) as error:
+        return report_error("prepare-faces", error, status=1 if isinstance(error, OSError) else 2)
     seconds = time.perf_counter() - started
     counts = cache.manifest["counts"]
     verb = "reused" if cache.reused else "wrote"
+    reasons = counts.get("skipped_by_reason") or {}
+    why = ", ".join(f"{n} {kind}" for kind, n in reasons.items() if n)
     print(
         f"{verb} {cache.directory}: {counts['images']} images of {counts['identities']} "
-        f"identities, shape {list(cache.images.shape)}, {counts['skipped']} skipped, "
-        f"{seconds:.2f} s"
+        f"identities, shape {list(cache.images.shape)}, {counts['skipped']} skipped"
+        f"{f' ({why})' if why else ''}, {seconds:.2f} s"
     )
     if args.json:
         print_json_summary(
@@ -668,6 +947,7 @@ def main(argv: list[str] | None = None) -> int:
                 "images": counts["images"],
                 "identities": counts["identities"],
                 "skipped": counts["skipped"],
+                "skipped_by_reason": counts.get("skipped_by_reason", {}),
                 "shape": list(cache.images.shape),
                 "seconds": round(seconds, 3),
                 "reused": cache.reused,

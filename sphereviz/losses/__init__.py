@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import inspect
 
+from sphereviz.loss_names import LOSS_ALIASES
+from sphereviz.loss_names import canonical_loss_name as _canonical_loss_name
 from sphereviz.losses.a_softmax import SPHEREFACE_SCHEDULE, ASoftmaxLoss
 from sphereviz.losses.arcface import ArcFaceLoss
 from sphereviz.losses.base import MarginLoss
@@ -21,6 +23,8 @@ from sphereviz.losses.l_softmax import L_SOFTMAX_SCHEDULE, LSoftmaxLoss
 from sphereviz.losses.modified_softmax import ModifiedSoftmaxLoss
 from sphereviz.losses.normface import NormFaceLoss
 from sphereviz.losses.softmax import SoftmaxLoss
+from sphereviz.losses.sphereface2 import SphereFace2Loss
+from sphereviz.losses.sphereface_r import SphereFaceRLoss
 
 __all__ = [
     "LOSS_ALIASES",
@@ -36,6 +40,9 @@ __all__ = [
     "ModifiedSoftmaxLoss",
     "NormFaceLoss",
     "SoftmaxLoss",
+    "SphereFace2Loss",
+    "SphereFaceRLoss",
+    "canonical_loss_name",
     "make_loss",
 ]
 
@@ -47,24 +54,28 @@ LOSS_CLASSES: dict[str, type[MarginLoss]] = {
     "normface": NormFaceLoss,
     "cosface": CosFaceLoss,
     "arcface": ArcFaceLoss,
+    "sphereface-r": SphereFaceRLoss,
+    "sphereface2": SphereFace2Loss,
 }
 LOSS_NAMES: tuple[str, ...] = tuple(LOSS_CLASSES)
 """The canonical loss names accepted by ``make_loss`` (aliases: ``LOSS_ALIASES``)."""
 
-LOSS_ALIASES: dict[str, str] = {"sphereface": "a-softmax"}
+
+def canonical_loss_name(name: str, known: tuple[str, ...] = LOSS_NAMES) -> str:
+    """The canonical name of ``name`` among ``known`` (default ``LOSS_NAMES``): case-insensitive,
+    "_" for "-", aliases of ``LOSS_ALIASES`` resolved (``sphereviz.loss_names``, shared with
+    ``geometry`` and ``train``); a ValueError listing the choices otherwise."""
+    return _canonical_loss_name(name, known)
 
 
 def make_loss(name: str, num_classes: int, embedding_size: int, **kwargs) -> MarginLoss:
     """Build the loss called ``name`` (one of ``LOSS_NAMES`` or an alias such as "sphereface").
 
     Names are case-insensitive and "_" may stand for "-". ``kwargs`` are the loss's own
-    constructor arguments (``margin``, ``scale``, ``lambda_schedule``, ``easy_margin``).
+    constructor arguments (``margin``, ``scale``, ``lambda_schedule``, ``easy_margin``;
+    SphereFace2 also ``alpha``, ``t``, ``loss_weight``).
     """
-    key = str(name).strip().lower().replace("_", "-")
-    key = LOSS_ALIASES.get(key, key)
-    if key not in LOSS_CLASSES:
-        known = ", ".join(LOSS_NAMES + tuple(LOSS_ALIASES))
-        raise ValueError(f"unknown loss {name!r}; choose one of: {known}")
+    key = canonical_loss_name(name)
     loss_class = LOSS_CLASSES[key]
     accepted = [
         parameter

@@ -250,7 +250,17 @@ def _check_count(value, name: str, minimum: int) -> int:
 
 
 def _row_norms(x: torch.Tensor) -> torch.Tensor:
-    return torch.linalg.vector_norm(x, dim=1)
+    """‖x_i‖ per row, computed so that it cannot overflow: ‖x‖ = a·‖x/a‖ with a = max_k |x_k|.
+
+    The plain sum of squares overflows once ‖x‖² exceeds the dtype's largest value (‖x‖ ≳
+    1.8e19 in float32, 256 in float16), giving ‖x‖ = inf, cos θ = 0 and a zero gradient. With
+    the row's largest magnitude factored out every square is ≤ 1. ``a`` is a constant for the
+    gradient (detached): ‖x‖ is positively homogeneous, so ∂‖x‖/∂x = x/‖x‖ exactly. A zero
+    row keeps norm 0.
+    """
+    largest = x.detach().abs().amax(dim=1, keepdim=True)
+    scale = torch.where(largest > 0, largest, torch.ones_like(largest))
+    return torch.linalg.vector_norm(x / scale, dim=1) * scale.squeeze(1)
 
 
 def _autocast_disabled(device: torch.device):

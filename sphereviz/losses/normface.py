@@ -25,12 +25,19 @@ class ScaledCosineLoss(MarginLoss):
 
         An embedding with ‖x‖ ≤ eps has no direction: its logits are 0 (cos θ = 0 taken) and
         it gets a zero gradient, instead of the s/eps ≈ 1e13 that would overflow fp16.
+
+        Computed as (x/a)·s/(‖x‖/a) with a = max_k |x_k| (a constant for the gradient), so
+        neither the value nor the backward (which holds 1/‖x‖²) overflows for huge rows:
+        every intermediate is of order 1 (‖x‖/a lies in [1, √d]).
         """
+        largest = x.detach().abs().amax(dim=1, keepdim=True)
+        divisor = torch.where(largest > 0, largest, torch.ones_like(largest))
+        relative_norms = norms / divisor.squeeze(1)
         has_direction = norms > NORM_EPS
         factor = torch.where(
-            has_direction, self.scale / norms.clamp_min(NORM_EPS), torch.zeros_like(norms)
+            has_direction, self.scale / relative_norms.clamp_min(NORM_EPS), torch.zeros_like(norms)
         )
-        return x * factor.unsqueeze(1)
+        return (x / divisor) * factor.unsqueeze(1)
 
     def target_radius(self, norms: torch.Tensor, target_weight_norms: torch.Tensor) -> torch.Tensor:
         """s for every sample."""

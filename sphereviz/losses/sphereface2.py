@@ -1,0 +1,143 @@
+"""SphereFace2 (Wen et al., ICLR 2022), variant C: C binary one-vs-all problems, no softmax.
+
+For sample i and class j, with c = cos θ_ij (x and W normalised) and one shared bias b:
+
+    z_ij = r·(c + sg[g(c) − m − c]) + b   (j = y_i),
+    z_ij = r·(c + sg[g(c) + m − c]) + b   (j ≠ y_i),      g(c) = 2((c + 1)/2)^t − 1,
+
+sg the stop-gradient (the forward value is r·(g(c) ∓ m) + b, the gradient that of r·c + b).
+
+    L = (λ_w·C/r) · mean_{i,j} w_ij · BCE-with-logits(z_ij, 1[j = y_i]),
+    w_ij = α (j = y_i),  1 − α (j ≠ y_i).
+
+Its decision rule is per class: class j claims x where r·(g(cos θ_j) − m) + b > 0, so a point
+may be claimed by no class or by several. Closed-set accuracy still uses argmax_j cos θ_j
+(``get_logits``: r·cos θ_j, without bias or margin).
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sphereviz.losses.base import _autocast_disabled, _row_norms, check_finite_margin
+from sphereviz.losses.normface import ScaledCosineLoss
+
+__all__ = ["SphereFace2Loss", "initial_bias", "similarity_adjustment"]
+
+
+def similarity_adjustment(cos_theta, t: float):
+    """g(c) = 2((c + 1)/2)^t − 1 (SphereFace2 eq. 10); c a float, numpy array or tensor."""
+    return 2.0 * ((cos_theta + 1.0) / 2.0) ** t - 1.0
+
+
+def initial_bias(num_classes: int, margin: float, scale: float, alpha: float, t: float) -> float:
+    """The closed-form starting bias of SphereFace2 (variant C).
+
+    b₀ = log(2z) − a_i − log(1 − z + √((1 − z)² + 4z·e^{a_y − a_i})),
+    z = α/((1 − α)(C − 1)),  a_y = r(2·0.5^t − 1 − m),  a_i = r(2·0.5^t − 1 + m):
+    the root in b of the expected loss's derivative when every cos θ = 0 (random features).
+    """
+    z = alpha / ((1.0 - alpha) * (num_classes - 1.0))
+    a_y = scale * (2.0 * 0.5**t - 1.0 - margin)
+    a_i = scale * (2.0 * 0.5**t - 1.0 + margin)
+    root = math.sqrt((1.0 - z) ** 2 + 4.0 * z * math.exp(a_y - a_i))
+    return math.log(2.0 * z) - a_i - math.log(1.0 - z + root)
+
+
+class SphereFace2Loss(ScaledCosineLoss):
+    """SphereFace2, variant C (see the module docstring for the formulas).
+
+    ``margin`` m (a cosine offset in [0, 1]), ``scale`` r, ``alpha`` α ∈ (0, 1) (the weight of
+    the positive term), ``t`` ≥ 1 (the exponent of g), ``loss_weight`` λ_w > 0. The learnable
+    bias is the parameter ``bias`` (shape (1,)), initialised by :func:`initial_bias`; put
+    ``loss.parameters()`` in the optimizer. Paper defaults: r 40, m 0.4, α 0.7, t 3, λ_w 50.
+    """
+
+    has_margin = True
+    loss_name = "SphereFace2"
+
+    def __init__(
+        self,
+        num_classes: int,
+        embedding_size: int,
+        margin: float = 0.4,
+        scale: float = 40.0,
+        alpha: float = 0.7,
+        t: float = 3.0,
+        loss_weight: float = 50.0,
+    ):
+        super().__init__(num_classes, embedding_size, scale)
+        self.margin = check_finite_margin(
+            margin, self.loss_name, upper=1.0, unit="a cosine offset", hint="typical is 0.4"
+        )
+        self.alpha = _check_open_unit(alpha, "alpha", "typical is 0.7")
+        if isinstance(t, bool) or not isinstance(t, Real) or not 1.0 <= float(t) < math.inf:
+            raise ValueError(
+                f"t must be a finite number >= 1 for SphereFace2, got {t!r}; typical is 3"
+            )
+        self.t = float(t)
+        if (
+            isinstance(loss_weight, bool)
+            or not isinstance(loss_weight, Real)
+            or not 0.0 < float(loss_weight) < math.inf
+        ):
+            raise ValueError(
+                f"loss_weight must be a finite number > 0 for SphereFace2, got {loss_weight!r}; "
+                "typical is 50"
+            )
+        self.loss_weight = float(loss_weight)
+        self.bias = nn.Parameter(torch.empty(1))
+        self.reset_bias()
+
+    def reset_bias(self) -> None:
+        """Set ``bias`` to the closed form of :func:`initial_bias`."""
+        value = initial_bias(self.num_classes, self.margin, self.scale, self.alpha, self.t)
+        with torch.no_grad():
+            self.bias.fill_(value)
+
+    def margin_logits(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The trained logits z (N, C): r·(cos + sg[g(cos) ∓ m − cos]) + b on every entry."""
+        x = self._check_embeddings(embeddings)
+        labels = self._check_labels(labels, x.shape[0])
+        with _autocast_disabled(x.device):
+            return self._margin_logits(x, labels)
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """(λ_w·C/r) · mean of the α / (1 − α)-weighted binary cross-entropies of z."""
+        x = self._check_embeddings(embeddings)
+        labels = self._check_labels(labels, x.shape[0])
+        with _autocast_disabled(x.device):
+            logits = self._margin_logits(x, labels)
+            targets = torch.zeros_like(logits).scatter_(1, labels.unsqueeze(1), 1.0)
+            weights = torch.full_like(logits, 1.0 - self.alpha)
+            weights.masked_fill_(targets.bool(), self.alpha)
+            bce = F.binary_cross_entropy_with_logits(logits, targets, weight=weights)
+            return bce * (self.loss_weight * self.num_classes / self.scale)
+
+    def _margin_logits(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        x = x.to(self._compute_dtype(x))
+        plain = self.logits_from_rows(self.scale_embeddings(x, _row_norms(x)))  # r·cos θ_ij
+        cos_theta = (plain.detach() / self.scale).clamp(-1.0, 1.0)
+        offsets = torch.full_like(cos_theta, self.margin)
+        offsets.scatter_(1, labels.unsqueeze(1), -self.margin)  # −m on the target, +m elsewhere
+        detached = similarity_adjustment(cos_theta, self.t) + offsets - cos_theta
+        return plain + self.scale * detached + self.bias.to(plain.dtype)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{super().extra_repr()}, margin={self.margin}, alpha={self.alpha}, t={self.t}, "
+            f"loss_weight={self.loss_weight}"
+        )
+
+
+def _check_open_unit(value, name: str, hint: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real) or not 0.0 < float(value) < 1.0:
+        raise ValueError(
+            f"{name} must be a number in (0, 1) for SphereFace2, got {value!r}; {hint}"
+        )
+    return float(value)
