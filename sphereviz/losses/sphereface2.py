@@ -100,13 +100,6 @@ class SphereFace2Loss(ScaledCosineLoss):
         with torch.no_grad():
             self.bias.fill_(value)
 
-    def margin_logits(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """The trained logits z (N, C): r·(cos + sg[g(cos) ∓ m − cos]) + b on every entry."""
-        x = self._check_embeddings(embeddings)
-        labels = self._check_labels(labels, x.shape[0])
-        with _autocast_disabled(x.device):
-            return self._margin_logits(x, labels)
-
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """(λ_w·C/r) · mean of the α / (1 − α)-weighted binary cross-entropies of z."""
         x = self._check_embeddings(embeddings)
