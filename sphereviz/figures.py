@@ -253,8 +253,8 @@ def analytic_figures(
             "unequal weight norms and a bias; modified softmax, i.e. A-Softmax m = 1; A-Softmax "
             "m = 2, 3, 4); hatched: no class wins by the margin. Below each circle: the angular "
             "margin (m−1)θ₁₂/(m+1), the max intra-class and min inter-class angle, and whether "
-            "max intra ≤ min inter holds. Only m = 4 satisfies it (48° vs 54°), SphereFace's "
-            "Property 2.",
+            "max intra ≤ min inter holds. At θ₁₂ = 90° only m = 4 satisfies it (48° vs 54°); "
+            "Property 2 (m ≥ 2 + √3) is the bound for every θ₁₂.",
             "sphereviz.figures.regions_figure(2)",
         ),
         (

@@ -642,8 +642,14 @@ def plot_bound_map(
         theta12, ms, binary_criterion_map(theta12, ms), cmap=colormap, vmin=0, vmax=1,
         shading="nearest", rasterized=True,
     )  # fmt: skip
-    bound = 2 + math.sqrt(3)
-    binary_ax.axhline(bound, color="#D55E00", linewidth=1.2, label="m = 2 + √3 ≈ 3.73")
+    from sphereviz import bounds  # sympy: only when the map is drawn
+
+    bound = float(bounds.derive_binary_bound().m_min)
+    binary_ax.axhline(bound, color="#D55E00", linewidth=1.2, label=f"m = 2 + √3 ≈ {bound:.2f}")
+    # the analytic edge of the wrapped case: θ₁₂ ≥ 2π/(m − 1), i.e. m ≥ 1 + 2π/θ₁₂, below 2 + √3
+    edge_theta = np.linspace(360 / (bound - 1), 180, 200)
+    binary_ax.plot(edge_theta, 1 + 360 / edge_theta, color="#D55E00", linewidth=1.2,
+                   linestyle="--", label="m = 1 + 2π/θ₁₂ (wrapped case)")  # fmt: skip
     binary_ax.set_xlabel("θ₁₂ (degrees)")
     binary_ax.set_ylabel("m")
     binary_ax.set_title("two classes")
@@ -652,7 +658,8 @@ def plot_bound_map(
         classes, ms, uniform_criterion_map(classes, ms), cmap=colormap, vmin=0, vmax=1,
         shading="nearest", rasterized=True,
     )  # fmt: skip
-    uniform_ax.axhline(3.0, color="#D55E00", linewidth=1.2, label="m = 3")
+    multiclass = float(bounds.derive_multiclass_bound().m_min)
+    uniform_ax.axhline(multiclass, color="#D55E00", linewidth=1.2, label=f"m = {multiclass:g}")
     uniform_ax.set_xlabel("K (uniformly spaced classes)")
     uniform_ax.set_title("K classes, 2π/K apart")
     uniform_ax.legend(loc="lower right", fontsize="small", frameon=True)
@@ -697,7 +704,7 @@ def draw_angle_histograms(
     ax.set_xticks(_ANGLE_MINOR_TICKS_DEGREES, minor=True)
     ax.set_xlabel("pair angle (degrees)")
     # two lines: in one, the label is taller than a panel a quarter of a page wide
-    ax.set_ylabel("pairs" if angles.exhaustive else f"pairs\n(sample of {max_pairs:,})")
+    ax.set_ylabel("pairs" if angles.exhaustive else f"pairs per kind\n(sample of {max_pairs:,})")
     return angles
 
 
@@ -1510,8 +1517,11 @@ def plot_training_curves(metrics: Sequence[Mapping]) -> Figure:
     accuracy_ax.set_title("accuracy")
     accuracy_ax.legend(fontsize="small")
     lambda_ax.plot(*_metric_series(metrics, "lambda"), marker="o", label="lambda")
-    lambda_ax.set_title("annealing λ")
+    lambda_ax.set_title("annealing λ (log scale)")
+    if any(row.get("lambda") for row in metrics):
+        lambda_ax.set_yscale("log")
     for ax in (loss_ax, accuracy_ax, lambda_ax):
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     return fig
