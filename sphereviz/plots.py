@@ -1206,17 +1206,38 @@ def _projected_sphere_radius(ax) -> float:
     return float(np.linalg.norm(np.asarray(x[1:]) - x[0]))
 
 
+def as_run(run):
+    """``run`` itself when it is a ``sphereviz.runs.Run``; the run folder it names when it is a
+    path (``load_run``, which says what is wrong with a folder that is not a run)."""
+    import os
+
+    from sphereviz.runs import Run, load_run
+
+    if isinstance(run, Run):
+        return run
+    if isinstance(run, str | os.PathLike):
+        return load_run(run)
+    raise TypeError(
+        f"expected a sphereviz Run (from train or load_run) or a run folder path, got "
+        f"{type(run).__name__}"
+    )
+
+
 def run_panel(run, title: str | None = None) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
     """``(title, features, labels, class_weights)`` of a trained run, for the panel plots.
 
-    ``run`` is a ``sphereviz.runs.Run`` (from ``train`` or ``load_run``); the default title
-    names its loss and m, e.g. ``"a-softmax, m = 4"``. Use it as
+    ``run`` is a ``sphereviz.runs.Run`` (from ``train`` or ``load_run``) or the path of a run
+    folder; the default title names its loss and m, e.g. ``"a-softmax, m = 4"``. Use it as
     ``plot_features_sphere([run_panel(r) for r in runs])``; ``plot_angle_histograms`` takes
     the first three entries.
     """
-    embeddings = getattr(run, "embeddings", None)
+    run = as_run(run)
+    embeddings = run.embeddings
     if not embeddings:
-        raise ValueError("run has no embeddings; train it (at least one epoch) or load_run(path)")
+        where = f" ({run.path})" if run.path is not None else ""
+        raise ValueError(
+            f"run{where} has no embeddings.npz yet; train it for at least one epoch first"
+        )
     if title is None:
         config = run.config
         title = config.loss if config.m is None else f"{config.loss}, m = {config.m:g}"

@@ -358,6 +358,8 @@ def _run_parts(run) -> tuple[str, dict, str | None, float | None, list[str] | No
     A mapping may give ``class_names`` indexed by label; a Run's come from its data set
     (``plots.run_class_names``). None when unknown: the sphere then says ``class <label>``.
     """
+    if not isinstance(run, Mapping):
+        run = plots.as_run(run)  # a Run, or the path of a run folder
     if isinstance(run, Mapping):
         embeddings = {key: run[key] for key in ("features", "labels", "class_weights")}
         loss, m = run.get("loss"), run.get("m")

@@ -94,3 +94,23 @@ def test_schedule_plot_of_a_run_marks_what_it_recorded():
     np.testing.assert_allclose(dots[0].get_ydata(), [row["lambda"] for row in metrics])
     compared = plot_lambda_schedule(config, 400, others=[(TrainConfig.preset("official"), "o")])
     assert len(compared.axes[0].get_lines()) == 2
+
+
+def test_plots_and_widgets_take_a_run_folder_path_with_clear_errors(tmp_path):
+    """A path string names a run folder; a folder that is not a run, or a wrong type, is a
+    one-line error that says so (not an AttributeError)."""
+    from sphereviz.train import train
+
+    config = TrainConfig(
+        epochs=1, max_train_samples=64, max_test_samples=40, width=4, batch_size=32,
+        device="cpu", out=str(tmp_path / "run"),
+    )  # fmt: skip
+    trained = train(config, progress=False)
+    title, features, labels, _ = plots.run_panel(str(tmp_path / "run"))
+    np.testing.assert_array_equal(features, trained.embeddings["features"])
+    explorer = widgets.sphere_explorer([str(tmp_path / "run")])
+    assert explorer is not None
+    with pytest.raises(ValueError, match="not a run folder"):
+        plots.run_panel(str(tmp_path / "missing"))
+    with pytest.raises(TypeError, match="run folder path"):
+        plots.run_panel(42)
