@@ -14,6 +14,16 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LFW_ROOT = REPO_ROOT.parent / "shared" / "data" / "lfw"
 
+#: The six lesson notebooks in order (their solutions have the same names under solutions/).
+LESSON_NOTEBOOKS = [
+    "01_from_softmax_to_a_softmax.ipynb",
+    "02_why_m_is_4.ipynb",
+    "03_mnist_on_the_hypersphere.ipynb",
+    "04_faces_on_the_sphere.ipynb",
+    "05_open_set_verification.ipynb",
+    "06_figures_for_papers.ipynb",
+]
+
 
 @pytest.fixture(scope="session")
 def lfw_root() -> Path:

@@ -31,7 +31,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
-from conftest import LFW_ROOT, REPO_ROOT
+from conftest import LESSON_NOTEBOOKS, LFW_ROOT, REPO_ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -60,14 +60,7 @@ runs = [
     for m in (1, 4)
 ]
 """
-LESSONS = [
-    "01_from_softmax_to_a_softmax.ipynb",
-    "02_why_m_is_4.ipynb",
-    "03_mnist_on_the_hypersphere.ipynb",
-    "04_faces_on_the_sphere.ipynb",
-    "05_open_set_verification.ipynb",
-    "06_figures_for_papers.ipynb",
-]
+LESSONS = LESSON_NOTEBOOKS
 NEEDS_LFW = {"04_faces_on_the_sphere.ipynb", "05_open_set_verification.ipynb"}
 # Quick mode, as tests/test_notebooks.py runs them (03 and 04 with fewer runs).
 EXTRA_PARAMETERS = {

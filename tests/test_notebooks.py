@@ -27,21 +27,14 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import LFW_ROOT, REPO_ROOT
+from conftest import LESSON_NOTEBOOKS, LFW_ROOT, REPO_ROOT
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 EXECUTED_DIR = REPO_ROOT / "build" / "notebooks"
 KERNEL_NAME = "sphereviz"
 CELL_TIMEOUT_S = 600
 
-EXPECTED_NOTEBOOKS = [
-    "01_from_softmax_to_a_softmax.ipynb",
-    "02_why_m_is_4.ipynb",
-    "03_mnist_on_the_hypersphere.ipynb",
-    "04_faces_on_the_sphere.ipynb",
-    "05_open_set_verification.ipynb",
-    "06_figures_for_papers.ipynb",
-]
+EXPECTED_NOTEBOOKS = LESSON_NOTEBOOKS
 SOLUTION_NOTEBOOKS = [f"solutions/{name}" for name in EXPECTED_NOTEBOOKS]
 ALL_NOTEBOOKS = EXPECTED_NOTEBOOKS + SOLUTION_NOTEBOOKS
 NEEDS_LFW = {
