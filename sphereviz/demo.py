@@ -315,9 +315,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _device_note() -> str:
-    from sphereviz.train import resolve_device
+    from sphereviz.devices import require_device
 
-    device = resolve_device("auto")
+    device = require_device("auto")
     threads = f", {torch.get_num_threads()} threads" if device.type == "cpu" else ""
     return f"{device}{threads}"
 

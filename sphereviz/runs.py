@@ -28,17 +28,15 @@ import pickle
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from sphereviz.config import TrainConfig, build_model_and_loss
 from sphereviz.devices import require_device
 from sphereviz.fileio import atomic_path, read_text_file, write_json_atomic
-
-if TYPE_CHECKING:
-    from sphereviz.train import TrainConfig
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -78,7 +76,7 @@ class Run:
 
     Attributes:
         path: the run folder, or None for a run trained in memory (``TrainConfig.out=None``).
-        config: the :class:`~sphereviz.train.TrainConfig` it was trained with.
+        config: the :class:`~sphereviz.config.TrainConfig` it was trained with.
         metrics: one dict per completed epoch, as in ``metrics.jsonl``.
         warnings: what keeps the recipe's margin from acting (``TrainConfig.schedule_warnings``).
         embeddings: ``features`` (N, d), ``labels`` (N,) and ``class_weights`` (C, d) of the
@@ -108,8 +106,6 @@ class Run:
     def load_model_and_loss(
         self, device: str | torch.device = "cpu"
     ) -> tuple[nn.Module, nn.Module]:
-        from sphereviz.train import build_model_and_loss
-
         if self.path is None:
             if self._trained is None:
                 raise ValueError("this in-memory run holds no trained model")
@@ -126,8 +122,6 @@ class Run:
 
 def load_run(path: str | os.PathLike) -> Run:
     """Read a run folder written by :func:`sphereviz.train.train`."""
-    from sphereviz.train import TrainConfig
-
     path = Path(path)
     if not path.is_dir():
         raise ValueError(f"{path} is not a run folder; train one with `sphereviz train --out`")

@@ -240,8 +240,8 @@ def sphere_page_trace_names(page: Path) -> list[str]:
 def test_sphere_pages_name_the_classes(tmp_path):
     import numpy as np
 
+    from sphereviz.config import TrainConfig
     from sphereviz.runs import Run
-    from sphereviz.train import TrainConfig
 
     rng = np.random.default_rng(0)
     weights = np.eye(3)
