@@ -40,11 +40,16 @@ from sphereviz.fileio import atomic_path, read_text_file, write_json_atomic
 
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "PreparedRun",
     "Run",
+    "RunSpec",
     "content_digest",
+    "find_run",
     "load_checkpoint",
     "load_run",
+    "run_state",
     "save_checkpoint",
+    "target_folder",
     "write_embeddings",
     "write_metrics",
 ]
@@ -284,3 +289,92 @@ def _load_state(module: nn.Module, state: dict, path: Path, what: str) -> None:
 
 def write_config(path: Path, config_dict: dict) -> None:
     write_json_atomic(path, config_dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# The run cache: a run of a recipe, found wherever it lies in a folder of runs
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """A run an experiment needs: its folder name, a short label, m and its TrainConfig."""
+
+    name: str
+    label: str
+    loss: str
+    m: int | None
+    config: TrainConfig
+
+    @property
+    def dim(self) -> int:
+        return self.config.dim
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed
+
+    @property
+    def configuration(self) -> tuple:
+        """What the run compares (loss, m, dimension): runs that differ only by seed share it."""
+        return (self.loss, self.m, self.dim)
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """A RunSpec with its finished run, whether it was reused, and the training time."""
+
+    spec: RunSpec
+    run: Run
+    reused: bool
+    seconds: float
+
+
+def run_state(folder: Path, config: TrainConfig) -> str:
+    """ "complete", "partial" (same config, unfinished), "other" (another config) or "empty"."""
+    config_file = folder / CONFIG_NAME
+    if not config_file.is_file():
+        return "other" if folder.exists() and any(folder.iterdir()) else "empty"
+    try:
+        saved = TrainConfig.from_dict(read_json(config_file), source=config_file)
+    except ValueError:
+        return "other"
+    if saved.recipe() != config.recipe():
+        return "other"
+    try:
+        epochs_done = len(read_metrics(folder / METRICS_NAME))
+    except ValueError:
+        return "other"
+    finished = epochs_done >= config.epochs
+    if finished and (folder / EMBEDDINGS_NAME).is_file() and (folder / CHECKPOINT_NAME).is_file():
+        return "complete"
+    return "partial"
+
+
+def find_run(
+    config: TrainConfig, runs_dir: str | Path, preferred: str | None = None
+) -> Path | None:
+    """A finished run folder in ``runs_dir`` trained with ``config`` (ignoring out and device).
+
+    ``preferred`` (a folder name) is looked at first; then every folder of ``runs_dir``.
+    """
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return None
+    candidates = [runs_dir / preferred] if preferred else []
+    candidates += sorted(p for p in runs_dir.iterdir() if p.is_dir() and p.name != preferred)
+    for folder in candidates:
+        if run_state(folder, config) == "complete":
+            return folder
+    return None
+
+
+def target_folder(spec: RunSpec, runs_dir: Path) -> tuple[Path, bool]:
+    """Where to train ``spec``: its own name unless another config lives there; resume or not."""
+    for folder in (runs_dir / spec.name, runs_dir / f"{spec.name}-{spec.config.recipe_hash()}"):
+        state = run_state(folder, spec.config)
+        if state in ("empty", "partial"):
+            return folder, state == "partial"
+    raise ValueError(
+        f"{runs_dir / spec.name} and its hashed alternative hold other runs; "
+        "remove one of them or choose another --runs folder"
+    )
