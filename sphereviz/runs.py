@@ -6,6 +6,8 @@
     <run>/metrics.jsonl    one JSON object per epoch (epoch, loss, train/test accuracy, λ, …)
     <run>/model.pt         the last checkpoint (model, loss, optimizer, LR schedule, RNG states)
     <run>/embeddings.npz   features, labels and class weights of the evaluation split
+    <run>/classes.json     the data set's class names, indexed by label (runs trained before
+                           it was written lack it: their ``Run.class_names`` is None)
 
 While a run is written, ``<parent>/.<run>.lock`` beside the folder holds its writer's lock
 (:mod:`sphereviz.locks`): a second ``train`` into the same folder refuses and names the holder.
@@ -47,9 +49,11 @@ __all__ = [
     "find_run",
     "load_checkpoint",
     "load_run",
+    "read_class_names",
     "run_state",
     "save_checkpoint",
     "target_folder",
+    "write_class_names",
     "write_embeddings",
     "write_metrics",
 ]
@@ -58,6 +62,7 @@ CONFIG_NAME = "config.json"
 METRICS_NAME = "metrics.jsonl"
 CHECKPOINT_NAME = "model.pt"
 EMBEDDINGS_NAME = "embeddings.npz"
+CLASSES_NAME = "classes.json"
 CHECKPOINT_FORMAT = "sphereviz-checkpoint-v1"
 CHECKPOINT_KEYS = (
     "format",
@@ -86,6 +91,9 @@ class Run:
         warnings: what keeps the recipe's margin from acting (``TrainConfig.schedule_warnings``).
         embeddings: ``features`` (N, d), ``labels`` (N,) and ``class_weights`` (C, d) of the
             evaluation split after the last epoch, as numpy arrays.
+        class_names: the name of class k at index k, as the training set names them (digits
+            "0" … "9", Fashion-MNIST items, face identities with underscores); None for a run
+            written before runs stored them.
     """
 
     path: Path | None
@@ -93,6 +101,7 @@ class Run:
     metrics: list[dict]
     embeddings: dict[str, np.ndarray]
     warnings: tuple[str, ...] = ()
+    class_names: list[str] | None = None
     _trained: tuple[nn.Module, nn.Module] | None = field(default=None, repr=False)
 
     @property
@@ -135,7 +144,9 @@ def load_run(path: str | os.PathLike) -> Run:
     metrics = read_metrics(path / METRICS_NAME)
     total_steps = metrics[-1].get("total_steps") if metrics else None
     warnings = tuple(config.schedule_warnings(total_steps)) if total_steps else ()
-    return Run(path, config, metrics, read_embeddings(path), warnings=warnings)
+    embeddings = read_embeddings(path)
+    class_names = read_class_names(path)
+    return Run(path, config, metrics, embeddings, warnings=warnings, class_names=class_names)
 
 
 def read_json(path: Path) -> dict:
@@ -150,6 +161,25 @@ def read_json(path: Path) -> dict:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data
+
+
+def read_class_names(path: Path) -> list[str] | None:
+    """The class names of ``classes.json`` in a run folder (None if the run predates it)."""
+    file = path / CLASSES_NAME
+    if not file.exists():
+        return None
+    names = read_json(file).get("class_names")
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise ValueError(
+            f'{file}: expected {{"class_names": [names…]}}, a list of strings; delete the file '
+            "to load the run without class names"
+        )
+    return names
+
+
+def write_class_names(path: Path, class_names: list[str]) -> None:
+    """Write ``classes.json`` (the names of classes 0 … C−1) atomically."""
+    write_json_atomic(path, {"class_names": [str(name) for name in class_names]})
 
 
 def read_metrics(path: Path) -> list[dict]:

@@ -58,6 +58,7 @@ from sphereviz.locks import FolderLock
 from sphereviz.models import extract_features
 from sphereviz.runs import (
     CHECKPOINT_NAME,
+    CLASSES_NAME,
     CONFIG_NAME,
     EMBEDDINGS_NAME,
     METRICS_NAME,
@@ -65,6 +66,7 @@ from sphereviz.runs import (
     load_checkpoint,
     read_json,
     save_checkpoint,
+    write_class_names,
     write_config,
     write_embeddings,
     write_metrics,
@@ -363,6 +365,7 @@ def _train(
     if out is not None and dist_info.is_main:
         out.mkdir(parents=True, exist_ok=True)
         write_config(out / CONFIG_NAME, config.to_dict())
+        write_class_names(out / CLASSES_NAME, train_set.class_names)
     network = classifier
     if dist_info.world_size > 1:
         network = nn.parallel.DistributedDataParallel(
@@ -443,6 +446,7 @@ def _train(
         metrics,
         embeddings,
         warnings=tuple(schedule_warnings),
+        class_names=list(train_set.class_names),
         _trained=(classifier.model, classifier.loss),
     )
 

@@ -91,3 +91,29 @@ def test_target_folder_resumes_its_own_run_and_steps_around_another(tmp_path):
     write_run(hashed, recipe(seed=9), epochs=1)
     with pytest.raises(ValueError, match="hold other runs"):
         target_folder(other, tmp_path)
+
+
+def test_a_run_saves_its_class_names_and_an_old_run_loads_without_them(tmp_path):
+    import torch
+
+    from sphereviz.runs import CLASSES_NAME, load_run
+    from sphereviz.train import train
+
+    torch.set_num_threads(1)
+    config = recipe(
+        classes=(7, 3, 5), max_train_samples=128, max_test_samples=60, epochs=1, batch_size=64,
+        width=4, out=str(tmp_path / "run"),
+    )  # fmt: skip
+    trained = train(config, progress=False)
+    # the labels 0, 1, 2 are the digits 7, 3, 5, in the order of `classes`
+    assert trained.class_names == ["7", "3", "5"]
+    assert load_run(tmp_path / "run").class_names == ["7", "3", "5"]
+    assert json.loads((tmp_path / "run" / CLASSES_NAME).read_text()) == {
+        "class_names": ["7", "3", "5"]
+    }
+    (tmp_path / "run" / CLASSES_NAME).write_text('{"class_names": [7, 3]}')
+    with pytest.raises(ValueError, match="list of strings"):
+        load_run(tmp_path / "run")
+    (tmp_path / "run" / CLASSES_NAME).unlink()  # a run from before classes.json
+    old = load_run(tmp_path / "run")
+    assert old.class_names is None and old.metrics == trained.metrics
