@@ -43,6 +43,7 @@ __all__ = [
     "ScheduleWarning",
     "TrainConfig",
     "build_model_and_loss",
+    "recipe_differences",
 ]
 
 DATASETS = ("mnist", "fashion-mnist", "faces")
@@ -310,6 +311,25 @@ PRESETS: dict[str, dict] = {
         "milestones": (16 / 28, 24 / 28),
     },
 }
+
+
+def recipe_differences(first: dict, second: dict, first_name: str, second_name: str) -> list[str]:
+    """``"name: <first_name> a, <second_name> b"`` for each recipe field that differs.
+
+    ``first`` and ``second`` are :meth:`TrainConfig.recipe` dicts (or a checkpoint's stored
+    recipe), so what a recipe leaves out (``out``, ``device``) is never a difference. Values are
+    compared as JSON would store them (tuples as lists).
+    """
+
+    def plain(value):
+        return json.loads(json.dumps(value))
+
+    first, second = plain(first), plain(second)
+    return [
+        f"{name}: {first_name} {first.get(name)!r}, {second_name} {second.get(name)!r}"
+        for name in sorted(set(first) | set(second))
+        if first.get(name) != second.get(name)
+    ]
 
 
 def _effective_m(config: TrainConfig, annealing_lambda: float) -> float:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import json
 import os
 import sys
 import time
@@ -49,6 +48,7 @@ from sphereviz.config import (
     ScheduleWarning,
     TrainConfig,
     build_model_and_loss,
+    recipe_differences,
 )
 from sphereviz.devices import require_device
 from sphereviz.errors import report_error
@@ -559,23 +559,6 @@ def _checkpoint_to_resume(config: TrainConfig, out: Path | None) -> dict | None:
                 f"hand? Restore those values in {out / CONFIG_NAME}, or train a new run"
             )
     return checkpoint
-
-
-def recipe_differences(first: dict, second: dict, first_name: str, second_name: str) -> list[str]:
-    """``"name: <first_name> a, <second_name> b"`` for each recipe field that differs.
-
-    Values are compared as JSON would store them (tuples as lists).
-    """
-
-    def plain(value):
-        return json.loads(json.dumps(value))
-
-    first, second = plain(first), plain(second)
-    return [
-        f"{name}: {first_name} {first.get(name)!r}, {second_name} {second.get(name)!r}"
-        for name in sorted(set(first) | set(second))
-        if first.get(name) != second.get(name)
-    ]
 
 
 # ---------------------------------------------------------------------------------------------

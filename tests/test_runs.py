@@ -117,3 +117,15 @@ def test_a_run_saves_its_class_names_and_an_old_run_loads_without_them(tmp_path)
     (tmp_path / "run" / CLASSES_NAME).unlink()  # a run from before classes.json
     old = load_run(tmp_path / "run")
     assert old.class_names is None and old.metrics == trained.metrics
+
+
+def test_recipe_differences_ignore_what_a_recipe_leaves_out():
+    from sphereviz.config import recipe_differences
+
+    here, there = recipe(device="cpu"), recipe(device="auto", out="elsewhere")
+    assert recipe_differences(here.recipe(), there.recipe(), "run has", "asked for") == []
+    other = recipe(seed=2, milestones=(0.5, 0.9))
+    assert recipe_differences(here.recipe(), other.recipe(), "run has", "asked for") == [
+        "milestones: run has [0.6, 0.85], asked for [0.5, 0.9]",
+        "seed: run has 0, asked for 2",
+    ]
