@@ -69,7 +69,8 @@ from sphereviz.data.align import (
 )
 from sphereviz.data.arrays import ArrayDataset
 from sphereviz.data.faces import CASIA_LFW_OVERLAP, FaceFolder
-from sphereviz.data.sources import CropReader, FaceSource, open_face_source
+from sphereviz.data.readers import CropReader
+from sphereviz.data.sources import FaceSource, open_face_source
 from sphereviz.errors import report_error
 from sphereviz.fileio import (
     check_free_space,
@@ -369,7 +370,7 @@ def align_to_file(
 
     ``landmarks`` is ``None`` (centre crop for every image) or ``N×5×2``. Chunks of images go
     to ``workers`` processes (1: this process), each writing its crops straight into the file.
-    With a ``reader`` (:class:`~sphereviz.data.sources.CropReader`), ``paths`` are its items
+    With a ``reader`` (:class:`~sphereviz.data.readers.CropReader`), ``paths`` are its items
     (records, zip members), read by it a chunk per call. Returns the failures as ``(index,
     reason)``; their rows stay zero.
     """
