@@ -32,6 +32,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -282,7 +283,38 @@ def train(
         raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
     device = require_device(config.device)
     with _run_folder_lock(config, resume):
-        return _train(config, device, progress, on_epoch, resume)
+        out = Path(config.out) if config.out is not None else None
+        checkpoint = _checkpoint_to_resume(config, out) if resume else None
+        if out is not None and not resume and (out / CHECKPOINT_NAME).exists():
+            raise ValueError(
+                f"{out} already holds a run; pass resume=True (--resume) to continue it, or "
+                "choose another out folder"
+            )
+        with process_group(device) as dist_info:
+            session = _prepare(config, dist_info)
+            if dist_info.is_main and not resume:
+                for message in session.schedule_warnings:  # stacklevel 2: the caller of train()
+                    warnings.warn(f"{config.loss}: {message}", ScheduleWarning, stacklevel=2)
+            start_epoch, metrics = _restore(session, checkpoint)
+            if out is not None and dist_info.is_main:
+                out.mkdir(parents=True, exist_ok=True)
+                write_config(out / CONFIG_NAME, config.to_dict())
+                write_class_names(out / CLASSES_NAME, session.train_set.class_names)
+            embeddings = _epoch_loop(session, start_epoch, metrics, out, progress, on_epoch)
+            if dist_info.is_main and not embeddings:  # resumed a run that had already finished
+                embeddings = evaluation_embeddings(
+                    session.classifier, session.test_set, session.device
+                )
+    session.classifier.eval()
+    return Run(
+        out,
+        config,
+        metrics,
+        embeddings,
+        warnings=tuple(session.schedule_warnings),
+        class_names=list(session.train_set.class_names),
+        _trained=(session.classifier.model, session.classifier.loss),
+    )
 
 
 def _run_folder_lock(config: TrainConfig, resume: bool):
@@ -300,27 +332,52 @@ def _run_folder_lock(config: TrainConfig, resume: bool):
     return FolderLock(out, "run folder")
 
 
-def _train(
-    config: TrainConfig,
-    resolved_device: torch.device,
-    progress: bool | None,
-    on_epoch: Callable[[int, dict, dict], None] | None,
-    resume: bool,
-) -> Run:
-    out = Path(config.out) if config.out is not None else None
-    checkpoint = _checkpoint_to_resume(config, out) if resume else None
-    if out is not None and not resume and (out / CHECKPOINT_NAME).exists():
-        raise ValueError(
-            f"{out} already holds a run; pass resume=True (--resume) to continue it, or choose "
-            "another out folder"
-        )
-    dist_info = init_distributed(resolved_device)
-    device, on_cuda = dist_info.device, dist_info.device.type == "cuda"
-    if on_cuda:
-        torch.backends.cudnn.benchmark = True
+@contextlib.contextmanager
+def process_group(device: torch.device) -> Iterator[Distributed]:
+    """This process's place in a ``torchrun`` job (:func:`init_distributed`), for the block.
 
+    On leaving, a process group initialised here is destroyed: after a garbage collection, so
+    that the DDP wrapper's reducer, which holds the group, is freed first and the group (and
+    gloo's worker threads) is torn down here rather than during interpreter exit, where that
+    teardown can abort the process ("terminate called without an active exception").
+    """
+    dist_info = init_distributed(device)
+    try:
+        yield dist_info
+    finally:
+        if dist_info.initialised_here:
+            gc.collect()
+            torch.distributed.destroy_process_group()
+
+
+@dataclass
+class _Session:
+    """What the epoch loop works with: the data, its batches, the model + loss, the optimiser."""
+
+    config: TrainConfig
+    dist: Distributed
+    train_set: Any
+    test_set: Any
+    generator: torch.Generator
+    batches: Any
+    total_steps: int
+    schedule_warnings: list[str]
+    classifier: Classifier
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+
+    @property
+    def device(self) -> torch.device:
+        return self.dist.device
+
+
+def _prepare(config: TrainConfig, dist_info: Distributed) -> _Session:
+    """Load the data, draw the seeded batches, build the model + loss, optimiser and schedule."""
     from sphereviz.data.tensors import BatchIterator
 
+    device = dist_info.device
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
     train_set, test_set = load_datasets(config)
     generator = torch.Generator().manual_seed(config.seed)
     # Every process draws the same global batch of batch_size images and keeps its share; a
@@ -336,12 +393,7 @@ def _train(
         device=device,
         drop_last=0 < leftover < dist_info.world_size,
     )
-    steps_per_epoch = len(batches)
-    total_steps = steps_per_epoch * config.epochs
-    schedule_warnings = config.schedule_warnings(total_steps)
-    if dist_info.is_main and not resume:
-        for message in schedule_warnings:  # stacklevel 3: the caller of train()
-            warnings.warn(f"{config.loss}: {message}", ScheduleWarning, stacklevel=3)
+    total_steps = len(batches) * config.epochs
     torch.manual_seed(config.seed)
     model, loss = build_model_and_loss(config, train_set.num_classes, total_steps)
     loss.check_label_range = False  # ArrayDataset checked every label; no host sync per step
@@ -350,28 +402,48 @@ def _train(
     optimizer = make_optimizer(config, classifier.parameters())
     milestones = [round(f * total_steps) for f in config.milestones]
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, config.lr_decay)
+    return _Session(
+        config, dist_info, train_set, test_set, generator, batches, total_steps,
+        config.schedule_warnings(total_steps), classifier, optimizer, scheduler,
+    )  # fmt: skip
 
-    start_epoch, metrics = 0, []
-    if checkpoint is not None:
-        classifier.model.load_state_dict(checkpoint["model"])
-        classifier.loss.load_state_dict(checkpoint["loss"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
-        torch.set_rng_state(checkpoint["rng"]["torch"])
-        generator.set_state(checkpoint["rng"]["data"])
-        if on_cuda and checkpoint["rng"].get("cuda") is not None:
-            torch.cuda.set_rng_state(checkpoint["rng"]["cuda"], device)
-        start_epoch, metrics = int(checkpoint["epoch"]), list(checkpoint["metrics"])
-    if out is not None and dist_info.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        write_config(out / CONFIG_NAME, config.to_dict())
-        write_class_names(out / CLASSES_NAME, train_set.class_names)
+
+def _restore(session: _Session, checkpoint: dict | None) -> tuple[int, list[dict]]:
+    """Weights, optimiser, schedule and RNG states of ``checkpoint``; (epochs done, metrics)."""
+    if checkpoint is None:
+        return 0, []
+    session.classifier.model.load_state_dict(checkpoint["model"])
+    session.classifier.loss.load_state_dict(checkpoint["loss"])
+    session.optimizer.load_state_dict(checkpoint["optimizer"])
+    session.scheduler.load_state_dict(checkpoint["scheduler"])
+    torch.set_rng_state(checkpoint["rng"]["torch"])
+    session.generator.set_state(checkpoint["rng"]["data"])
+    if session.device.type == "cuda" and checkpoint["rng"].get("cuda") is not None:
+        torch.cuda.set_rng_state(checkpoint["rng"]["cuda"], session.device)
+    return int(checkpoint["epoch"]), list(checkpoint["metrics"])
+
+
+def _epoch_loop(
+    session: _Session,
+    start_epoch: int,
+    metrics: list[dict],
+    out: Path | None,
+    progress: bool | None,
+    on_epoch: Callable[[int, dict, dict], None] | None,
+) -> dict[str, np.ndarray]:
+    """Epochs ``start_epoch + 1 …``: train, then (rank 0) evaluate, save and call ``on_epoch``.
+
+    Appends each epoch's row to ``metrics``; returns the last epoch's embeddings ({} when no
+    epoch was left). The DDP wrapper lives only here, so it is freed when the loop ends.
+    """
+    config, dist_info, classifier = session.config, session.dist, session.classifier
     network = classifier
     if dist_info.world_size > 1:
+        on_cuda = session.device.type == "cuda"
         network = nn.parallel.DistributedDataParallel(
-            classifier, device_ids=[device.index] if on_cuda else None
+            classifier, device_ids=[session.device.index] if on_cuda else None
         )
-
+    steps_per_epoch = len(session.batches)
     bar = tqdm(
         total=steps_per_epoch * config.epochs,
         initial=steps_per_epoch * start_epoch,
@@ -382,73 +454,73 @@ def _train(
     embeddings: dict[str, np.ndarray] = {}
     for epoch in range(start_epoch + 1, config.epochs + 1):
         started = time.perf_counter()
-        network.train()
-        step_losses = torch.zeros(steps_per_epoch, device=device)
-        totals = torch.zeros(3, device=device)  # loss·n, correct, n
-        for step, (images, labels) in enumerate(
-            training_batches(batches, config, dist_info.rank, dist_info.world_size, generator)
-        ):
-            batch_loss = training_step(
-                network, classifier.loss, optimizer, scheduler, images, labels, totals, on_cuda
-            )
-            step_losses[step] = batch_loss
-            if device.type == "cpu" or step % 50 == 49 or step == steps_per_epoch - 1:
-                _check_finite(
-                    _sum_over_processes(step_losses.clone(), dist_info), step + 1, epoch, out
-                )
-                bar.set_postfix(epoch=epoch, loss=f"{float(batch_loss):.3f}", refresh=False)
-            bar.update()
-        totals = _sum_over_processes(totals, dist_info)
-
+        totals = _train_epoch(session, network, epoch, bar, out)
         if dist_info.is_main:
-            embeddings = evaluation_embeddings(classifier, test_set, device)
-            with torch.no_grad():
-                test_features = torch.from_numpy(embeddings["features"]).to(device)
-                test_logits = classifier.loss.get_logits(test_features).cpu()
-            metrics.append(
-                {
-                    "epoch": epoch,
-                    "loss": float(totals[0] / totals[2]),
-                    "train_accuracy": float(totals[1] / totals[2]),
-                    "test_accuracy": accuracy(test_logits.numpy(), embeddings["labels"]),
-                    "lambda": classifier.loss.current_lambda,
-                    "lr": scheduler.get_last_lr()[0],
-                    "total_steps": total_steps,
-                    "seconds": time.perf_counter() - started,
-                    "device": str(device),
-                }
-            )
+            embeddings = evaluation_embeddings(classifier, session.test_set, session.device)
+            metrics.append(_epoch_metrics(session, epoch, totals, embeddings, started))
             bar.set_postfix(epoch=epoch, test_accuracy=f"{metrics[-1]['test_accuracy']:.4f}")
             if out is not None:
                 _write_epoch(
-                    out, classifier, optimizer, scheduler, generator, metrics, embeddings,
-                    total_steps, config,
+                    out, classifier, session.optimizer, session.scheduler, session.generator,
+                    metrics, embeddings, session.total_steps, config,
                 )  # fmt: skip
             if on_epoch is not None:
                 on_epoch(epoch, dict(metrics[-1]), embeddings)
         if dist_info.world_size > 1:
             torch.distributed.barrier()
     bar.close()
+    return embeddings
 
-    if dist_info.is_main and not embeddings:  # resumed a run that had already finished
-        embeddings = evaluation_embeddings(classifier, test_set, device)
-    if dist_info.initialised_here:
-        # The DDP wrapper's reducer holds the process group: free it first, so the group (and
-        # gloo's worker threads) is torn down here rather than during interpreter exit, where
-        # that teardown can abort the process ("terminate called without an active exception").
-        del network
-        gc.collect()
-        torch.distributed.destroy_process_group()
-    classifier.eval()
-    return Run(
-        out,
-        config,
-        metrics,
-        embeddings,
-        warnings=tuple(schedule_warnings),
-        class_names=list(train_set.class_names),
-        _trained=(classifier.model, classifier.loss),
-    )
+
+def _train_epoch(session: _Session, network: nn.Module, epoch: int, bar, out) -> torch.Tensor:
+    """One epoch of optimiser steps; the (loss·n, correct, n) totals summed over processes.
+
+    The losses stay on the device and are checked for NaN/inf every 50 steps (every step on
+    the CPU), so a diverged run stops early without a host sync per step on a GPU.
+    """
+    dist_info, device = session.dist, session.device
+    network.train()
+    steps_per_epoch = len(session.batches)
+    step_losses = torch.zeros(steps_per_epoch, device=device)
+    totals = torch.zeros(3, device=device)  # loss·n, correct, n
+    for step, (images, labels) in enumerate(
+        training_batches(
+            session.batches, session.config, dist_info.rank, dist_info.world_size,
+            session.generator,
+        )
+    ):  # fmt: skip
+        batch_loss = training_step(
+            network, session.classifier.loss, session.optimizer, session.scheduler, images,
+            labels, totals, device.type == "cuda",
+        )  # fmt: skip
+        step_losses[step] = batch_loss
+        if device.type == "cpu" or step % 50 == 49 or step == steps_per_epoch - 1:
+            _check_finite(_sum_over_processes(step_losses.clone(), dist_info), step + 1, epoch, out)
+            bar.set_postfix(epoch=epoch, loss=f"{float(batch_loss):.3f}", refresh=False)
+        bar.update()
+    return _sum_over_processes(totals, dist_info)
+
+
+def _epoch_metrics(
+    session: _Session, epoch: int, totals: torch.Tensor, embeddings: dict, started: float
+) -> dict:
+    """The row of ``metrics.jsonl``: training loss and accuracy, test accuracy from the plain
+    cosine logits (no margin), λ, learning rate and the epoch's wall time."""
+    loss = session.classifier.loss
+    with torch.no_grad():
+        test_features = torch.from_numpy(embeddings["features"]).to(session.device)
+        test_logits = loss.get_logits(test_features).cpu()
+    return {
+        "epoch": epoch,
+        "loss": float(totals[0] / totals[2]),
+        "train_accuracy": float(totals[1] / totals[2]),
+        "test_accuracy": accuracy(test_logits.numpy(), embeddings["labels"]),
+        "lambda": loss.current_lambda,
+        "lr": session.scheduler.get_last_lr()[0],
+        "total_steps": session.total_steps,
+        "seconds": time.perf_counter() - started,
+        "device": str(session.device),
+    }
 
 
 @torch.no_grad()
