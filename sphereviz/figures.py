@@ -550,7 +550,7 @@ def features_2d_figure(runs: Sequence[tuple[str, Run]]) -> Figure:
     units = [
         f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12) for f, _, _ in embeddings
     ]
-    scale = plots.plots_sphere.ring_unit_length(units)
+    scale = plots.sphere_views.ring_unit_length(units)
     with publication_style("double"):
         fig, axes = plt.subplots(2, len(runs), figsize=(7.16, 3.3), squeeze=False)
         for column, ((label, _), (features, labels, weights), unit) in enumerate(
@@ -642,22 +642,24 @@ def sphere_html(
     path_stem: Path,
     class_names: Sequence[str] | None = None,
 ) -> Path:
-    """The interactive sphere of a 3-D run (``plots3d.sphere_figure``), offline HTML.
+    """The interactive sphere of a 3-D run (``interactive3d.sphere_figure``), offline HTML.
 
     ``class_names`` (indexed by label, like a data set's) name the classes in the legend;
     None takes them from the run's data set (``plots.run_class_names``: the digits, or the
     identities of the face cache) and falls back to ``class <label>`` when they are unknown.
     """
-    from sphereviz import plots3d
+    from sphereviz.plots import interactive3d
 
     features, labels, weights = _embeddings(run)
     if class_names is None:
         class_names = plots.run_class_names(run)
-    figure = plots3d.sphere_figure(
+    figure = interactive3d.sphere_figure(
         features, labels, weights, loss=loss, m=m, title=label, boundary_resolution=120,
         class_names=None if class_names is None else plots.class_names_present(class_names, labels),
     )  # fmt: skip
-    (written,) = plots3d.export_plotly(figure, path_stem, formats=("html",), plotlyjs="directory")
+    (written,) = interactive3d.export_plotly(
+        figure, path_stem, formats=("html",), plotlyjs="directory"
+    )
     return written
 
 

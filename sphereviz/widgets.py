@@ -30,7 +30,8 @@ import numpy as np
 import plotly.graph_objects as go
 from matplotlib.figure import Figure
 
-from sphereviz import geometry, margins, plots, plots3d
+from sphereviz import geometry, margins, plots
+from sphereviz.plots import interactive3d as plots3d
 
 __all__ = [
     "LOSS_CHOICES",

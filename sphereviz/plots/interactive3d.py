@@ -26,9 +26,9 @@ import contourpy
 import numpy as np
 import plotly.graph_objects as go
 
-from sphereviz import geometry, plots_sphere
+from sphereviz import geometry
 from sphereviz.fileio import atomic_path
-from sphereviz.plots import project_to_sphere
+from sphereviz.plots import project_to_sphere, sphere_views
 from sphereviz.style import class_colors
 
 __all__ = [
@@ -256,7 +256,7 @@ def sphere_layout(
 ) -> go.Layout:
     """A square layout with hidden axes and an equal aspect, for figures on the unit sphere.
 
-    ``camera`` is a plotly ``scene.camera`` (e.g. ``plots_sphere.plotly_camera(direction)``);
+    ``camera`` is a plotly ``scene.camera`` (e.g. ``sphere_views.plotly_camera(direction)``);
     None looks from ``DEFAULT_EYE``.
     """
     hidden = {"visible": False, "range": [-1.35, 1.35]}
@@ -341,16 +341,16 @@ def sphere_figure(
       ValueError. Runs do not store names: ``plots.run_class_names(run)`` finds them from the
       run's data set where it can.
     - view: where the camera starts. ``"auto"`` (default): from
-      ``plots_sphere.view_direction`` of the features (all of them, before any subsample), the
+      ``sphere_views.view_direction`` of the features (all of them, before any subsample), the
       direction that sees the most of them, as the static ``plots.plot_features_sphere``
-      does, with the same screen-up (``plots_sphere.plotly_camera``); without features, or
+      does, with the same screen-up (``sphere_views.plotly_camera``); without features, or
       None, from ``DEFAULT_EYE``; a 3-vector: from that direction.
     """
     if isinstance(view, str) and view != "auto":
         raise ValueError(f"view must be 'auto', None or a 3-vector direction, got {view!r}")
     camera = None
     if view is not None and not isinstance(view, str):
-        camera = plots_sphere.plotly_camera(view, EYE_DISTANCE)
+        camera = sphere_views.plotly_camera(view, EYE_DISTANCE)
     traces: list = [sphere_mesh_trace()]
     title_parts = [title] if title else []
     weights_3d = None
@@ -370,7 +370,7 @@ def sphere_figure(
             )
         points, weights_3d, description = project_to_sphere(features, class_weights)
         if isinstance(view, str) and view == "auto":
-            camera = plots_sphere.plotly_camera(plots_sphere.view_direction(points), EYE_DISTANCE)
+            camera = sphere_views.plotly_camera(sphere_views.view_direction(points), EYE_DISTANCE)
         if len(points) > max_points:
             keep = np.sort(np.random.default_rng(0).choice(len(points), max_points, replace=False))
             points, labels = points[keep], labels[keep]
