@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from sphereviz.geometry import project_to_sphere  # the math lives in geometry; kept by name here
 from sphereviz.plots import sphere_views
 from sphereviz.plots.bound_map import (
     binary_criterion_map,
@@ -47,7 +48,6 @@ from sphereviz.plots.features import (
     draw_unit_sphere_features,
     plot_features_2d,
     plot_features_sphere,
-    project_to_sphere,
     run_class_names,
     run_panel,
 )

@@ -58,11 +58,6 @@ def as_features_and_labels(features, labels) -> tuple[np.ndarray, np.ndarray]:
     return features, labels
 
 
-def unit_rows(array: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(array, axis=1, keepdims=True)
-    return array / np.where(norms > 0, norms, 1.0)
-
-
 def share_count_axis(axes: Sequence[Axes]) -> None:
     """Give ``axes`` the first one's y axis, labelled and numbered on the first panel only.
 

@@ -12,11 +12,11 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from sphereviz import geometry
 from sphereviz.plots import sphere_views
 from sphereviz.plots._common import (
     as_features_and_labels,
     keep_tick_label_sizes,
-    unit_rows,
 )
 from sphereviz.plots.regions import weight_name
 from sphereviz.plots.sphere_views import SPHERE_FILL, draw_unit_sphere_wireframe, fit_unit_sphere
@@ -31,54 +31,12 @@ __all__ = [
     "draw_unit_sphere_features",
     "plot_features_2d",
     "plot_features_sphere",
-    "project_to_sphere",
     "run_class_names",
     "run_panel",
     "VIEW_MODES",
     "WEIGHT_TICK_SPAN_CIRCLE",
     "WEIGHT_TICK_SPAN_RAW",
 ]
-
-
-def project_to_sphere(
-    features, class_weights=None, dim: int = 3
-) -> tuple[np.ndarray, np.ndarray | None, str]:
-    """Unit vectors in ``dim`` dimensions for features (and class weights) of any dimension.
-
-    d == dim: x / ‖x‖. d > dim: the features are first normalised (x / ‖x‖), PCA
-    (scikit-learn) is fitted on them, both features and weights are mapped **linearly** onto
-    the ``dim`` leading principal axes (x ↦ V x, without subtracting the mean, so the origin
-    and thus the angles' vertex stay put) and normalised again. Returns
-    ``(points, weights_or_None, description)``; the description names the projection, for
-    an axis title.
-    """
-    features = np.asarray(features, dtype=float)
-    if features.ndim != 2 or features.shape[1] < dim:
-        raise ValueError(
-            f"features must be (n_samples, n_dims) with n_dims >= {dim}, got shape "
-            f"{features.shape}; 2-D features go on the circle (plot_features_2d)"
-        )
-    weights = None if class_weights is None else np.asarray(class_weights, dtype=float)
-    if weights is not None and (weights.ndim != 2 or weights.shape[1] != features.shape[1]):
-        raise ValueError(
-            f"class_weights must be (n_classes, {features.shape[1]}) to match the features, "
-            f"got shape {weights.shape}"
-        )
-    if features.shape[1] == dim:
-        description = f"{dim}-D features, normalised"
-        return (
-            unit_rows(features),
-            None if weights is None else unit_rows(weights),
-            description,
-        )
-    from sklearn.decomposition import PCA  # imported here: it takes seconds, and few plots need it
-
-    unit_features = unit_rows(features)
-    pca = PCA(n_components=dim, svd_solver="full").fit(unit_features)
-    axes = pca.components_
-    description = f"PCA {features.shape[1]}-D → {dim}-D, normalised"
-    projected_weights = None if weights is None else unit_rows(weights @ axes.T)
-    return unit_rows(unit_features @ axes.T), projected_weights, description
 
 
 def _scatter_by_class(
@@ -159,7 +117,7 @@ def draw_unit_circle_features(
         )
         reach = drawn.base_radius + drawn.unit_length * drawn.counts.sum(axis=0).max() + 0.05
     if class_weights is not None:
-        weights = unit_rows(np.asarray(class_weights, dtype=float))
+        weights = geometry.unit_rows(np.asarray(class_weights, dtype=float))
         _draw_weight_ticks(ax, weights, WEIGHT_TICK_SPAN_CIRCLE)
     ax.set_xlim(-reach, reach)
     ax.set_ylim(-reach, reach)
@@ -186,7 +144,7 @@ def draw_raw_features_2d(
     _scatter_by_class(ax, features, labels, marker_size, alpha=alpha, rasterized=True)
     reach = float(np.max(np.linalg.norm(features, axis=1)))
     if class_weights is not None:
-        weights = unit_rows(np.asarray(class_weights, dtype=float))
+        weights = geometry.unit_rows(np.asarray(class_weights, dtype=float))
         _draw_weight_ticks(ax, weights, WEIGHT_TICK_SPAN_RAW, scale=reach)
     limit = 1.25 * reach
     ax.set_xlim(-limit, limit)
@@ -234,7 +192,7 @@ def draw_unit_sphere_features(
                       rasterized=True, classes=np.unique(labels),
                       depthshade=back == "show")  # fmt: skip
     if unit_weights is not None:
-        weights = unit_rows(np.asarray(unit_weights, dtype=float))
+        weights = geometry.unit_rows(np.asarray(unit_weights, dtype=float))
         colors = np.array(class_colors(len(weights)))
         shown = np.ones(len(weights), bool) if back == "show" else weights @ direction >= 0
         if shown.any():
@@ -368,7 +326,7 @@ def plot_features_2d(
     fig, (raw_ax, unit_ax) = plt.subplots(1, 2)
     draw_raw_features_2d(raw_ax, features, labels, weights, marker_size)
     raw_ax.set_title("raw features")
-    draw_unit_circle_features(unit_ax, unit_rows(features), labels, weights, marker_size)
+    draw_unit_circle_features(unit_ax, geometry.unit_rows(features), labels, weights, marker_size)
     unit_ax.set_title("normalised: x / ‖x‖")
     if title:
         fig.suptitle(title)
@@ -393,7 +351,7 @@ def plot_features_sphere(
 
     ``runs`` is a sequence of ``(title, features, labels, class_weights_or_None)``, e.g. one
     per m = 1…4. 3-D features are normalised; higher-dimensional features are projected by
-    ``project_to_sphere`` (PCA to 3-D without centring, then normalised), and the panel
+    ``geometry.project_to_sphere`` (PCA to 3-D without centring, then normalised), and the panel
     title says so. Each column stacks, under its title:
 
     - an orthographic 3-D view (``draw_unit_sphere_features``), a square as wide as the
@@ -422,7 +380,7 @@ def plot_features_sphere(
     panels = []
     for title, features, labels, weights in runs:
         features, labels = as_features_and_labels(features, labels)
-        points, unit_weights, description = project_to_sphere(features, weights)
+        points, unit_weights, description = geometry.project_to_sphere(features, weights)
         full_title = title if features.shape[1] == 3 else f"{title}\n{description}"
         panels.append((full_title, points, labels, unit_weights, features, weights))
     if isinstance(view, str):

@@ -18,7 +18,6 @@ from sphereviz.plots import sphere_views
 from sphereviz.plots._common import (
     _LOSS_TITLES,
     start_drawing,
-    unit_rows,
 )
 from sphereviz.plots.sphere_views import SPHERE_FILL, draw_unit_sphere_wireframe, fit_unit_sphere
 from sphereviz.style import COLUMN_WIDTHS_INCH, class_colors
@@ -299,7 +298,7 @@ def draw_sphere_regions(
     (``sphere_region_labels``)."""
     points = geometry.fibonacci_sphere(num_points)
     labels = sphere_region_labels(points, weights, loss, m, claim_rule)
-    unit_weights = unit_rows(np.asarray(weights, dtype=float))
+    unit_weights = geometry.unit_rows(np.asarray(weights, dtype=float))
     if view is None:
         view = sphere_views.view_direction(unit_weights)
     direction = sphere_views.map_frame(np.asarray(view, dtype=float))[0]

@@ -66,11 +66,6 @@ POINT_ALPHA = 0.45
 VIEW_CANDIDATES = 2000
 
 
-def unit_rows(array: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(array, axis=1, keepdims=True)
-    return array / np.where(norms > 0, norms, 1.0)
-
-
 def _as_unit_points(points, name: str = "points", dim: int = 3) -> np.ndarray:
     points = np.asarray(points, dtype=float)
     if points.ndim != 2 or points.shape[1] != dim or points.shape[0] == 0:
@@ -80,7 +75,7 @@ def _as_unit_points(points, name: str = "points", dim: int = 3) -> np.ndarray:
         )
     if not np.all(np.isfinite(points)):
         raise ValueError(f"{name} contain NaN or inf; check the run that produced them")
-    return unit_rows(points)
+    return geometry.unit_rows(points)
 
 
 def _as_direction(direction) -> np.ndarray:
