@@ -42,7 +42,7 @@ from matplotlib.figure import Figure
 
 from sphereviz import plots
 from sphereviz.fileio import atomic_path, print_json_summary, write_json_atomic
-from sphereviz.style import class_colors, publication_style, save_figure
+from sphereviz.style import publication_style, save_figure
 
 if TYPE_CHECKING:
     from sphereviz.runs import Run
@@ -215,11 +215,15 @@ def regions_figure(num_classes: int = 2) -> Figure:
         plots.regions_for("modified-softmax", num_classes=num_classes),
         *(plots.regions_for("a-softmax", m=m, num_classes=num_classes) for m in (2, 3, 4)),
     ]
+    titles = [
+        "softmax\n(unequal ‖W‖, bias)",
+        "modified softmax\n(A-Softmax m = 1)",
+        None,
+        None,
+        None,
+    ]
     with publication_style("double"):
-        fig = plots.plot_regions(panels)
-        fig.axes[0].set_title("softmax\n(unequal ‖W‖, bias)")
-        fig.axes[1].set_title("modified softmax\n(A-Softmax m = 1)")
-    return fig
+        return plots.plot_regions(panels, titles=titles)
 
 
 def bound_map_figure() -> Figure:
@@ -523,17 +527,6 @@ def _embeddings(run: Run) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return embeddings["features"], embeddings["labels"], embeddings["class_weights"]
 
 
-def _class_legend(fig: Figure, labels: np.ndarray, names: Sequence[str] | None = None) -> None:
-    classes = np.unique(labels)
-    colors = class_colors(len(classes))
-    handles = [
-        plt.Line2D([], [], marker="o", linestyle="", color=color, markersize=3) for color in colors
-    ]
-    texts = [str(names[c]) if names is not None else str(c) for c in classes]
-    fig.legend(handles, texts, loc="lower center", ncol=min(len(classes), 10), fontsize="small",
-               handletextpad=0.1, columnspacing=0.8)  # fmt: skip
-
-
 def features_2d_figure(runs: Sequence[tuple[str, Run]]) -> Figure:
     """SphereFace's Fig. 2 on MNIST: 2-D features raw (top) and as x/‖x‖ on the circle (bottom).
 
@@ -543,39 +536,9 @@ def features_2d_figure(runs: Sequence[tuple[str, Run]]) -> Figure:
     """
     if not runs:
         raise ValueError("runs is empty; pass (label, run) pairs of 2-D runs")
-    embeddings = [_embeddings(run) for _, run in runs]
-    for (label, _), (features, _, _) in zip(runs, embeddings, strict=True):
-        if features.shape[1] != 2:
-            raise ValueError(f"{label}: features are {features.shape[1]}-D, expected 2-D")
-    units = [
-        f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12) for f, _, _ in embeddings
-    ]
-    scale = plots.sphere_views.ring_unit_length(units)
+    panels = [(label, *_embeddings(run)) for label, run in runs]
     with publication_style("double"):
-        fig, axes = plt.subplots(2, len(runs), figsize=(7.16, 3.3), squeeze=False)
-        for column, ((label, _), (features, labels, weights), unit) in enumerate(
-            zip(runs, embeddings, units, strict=True)
-        ):
-            raw_ax, unit_ax = axes[0][column], axes[1][column]
-            plots.draw_raw_features_2d(raw_ax, features, labels, weights, marker_size=1.5)
-            raw_ax.tick_params(labelsize=5, length=2)
-            raw_ax.set_title(label)
-            plots.draw_unit_circle_features(
-                unit_ax, unit, labels, weights, marker_size=1.5, ring_unit_length=scale
-            )
-            for collection in unit_ax.collections:
-                collection.set_rasterized(True)
-            unit_ax.set_axis_off()
-        axes[0][0].set_ylabel("raw features")
-        axes[1][0].set_axis_on()
-        axes[1][0].set_xticks([])
-        axes[1][0].set_yticks([])
-        for spine in axes[1][0].spines.values():
-            spine.set_visible(False)
-        axes[1][0].set_ylabel("x / ‖x‖")
-        _class_legend(fig, runs[0][1].embeddings["labels"])
-        fig.tight_layout(rect=(0, 0.06, 1, 1))
-    return fig
+        return plots.plot_features_2d_panels(panels, marker_size=1.5)
 
 
 def sphere_panels_figure(runs: Sequence[tuple[str, Run]], class_names=None) -> Figure:
@@ -585,11 +548,10 @@ def sphere_panels_figure(runs: Sequence[tuple[str, Run]], class_names=None) -> F
         features, labels, weights = _embeddings(run)
         panels.append((label, features, labels, weights))
     with publication_style("double"):
-        fig = plots.plot_features_sphere(panels, marker_size=3.0, columns=len(panels))
-        for ax in fig.axes:
-            # Thousands of points in 3-D: a 300 dpi image inside the PDF/SVG keeps them small.
-            ax.set_rasterized(True)
-        _class_legend(fig, panels[0][2], class_names)
+        fig = plots.plot_features_sphere(
+            panels, marker_size=3.0, columns=len(panels), rasterized=True
+        )
+        plots.class_legend(fig, panels[0][2], class_names)
     return fig
 
 
@@ -600,38 +562,27 @@ def angle_histograms_figure(runs: Sequence[tuple[str, Run]]) -> Figure:
         features, labels, _ = _embeddings(run)
         panels.append((label, features, labels))
     with publication_style("double"):
-        fig = plots.plot_angle_histograms(panels)
-        for ax in fig.axes[1:]:
-            ax.set_ylabel("")
-    return fig
+        return plots.plot_angle_histograms(panels, count_label_first_only=True)
 
 
 def accuracy_curves_figure(prepared: Sequence[PreparedRun]) -> Figure:
     """Test accuracy (plain cosine logits, no margin) per epoch: 3-D runs left, 2-D right."""
     dims = sorted({p.spec.dim for p in prepared}, reverse=True)
+    panels = [
+        (
+            f"{dim}-D features",
+            [(p.spec.label, p.run.metrics) for p in prepared if p.spec.dim == dim],
+        )
+        for dim in dims
+    ]
     with publication_style("double", aspect=0.32):
-        fig, axes = plt.subplots(1, len(dims), squeeze=False, sharey=True)
-        for ax, dim in zip(axes[0], dims, strict=True):
-            chosen = [p for p in prepared if p.spec.dim == dim]
-            for color, item in zip(class_colors(len(chosen)), chosen, strict=True):
-                epochs = [row["epoch"] for row in item.run.metrics]
-                accuracy = [100 * row["test_accuracy"] for row in item.run.metrics]
-                ax.plot(epochs, accuracy, marker="o", color=color, label=item.spec.label)
-            ax.set_title(f"{dim}-D features")
-            ax.set_xlabel("epoch")
-        axes[0][0].set_ylabel("test accuracy (%)")
-        axes[0][-1].legend(loc="lower right", fontsize="small")
-        fig.tight_layout()
-    return fig
+        return plots.plot_accuracy_curves(panels)
 
 
 def training_curves_figure(run: Run, label: str) -> Figure:
     """Loss, train/test accuracy and the annealing λ of one run (``plots.plot_training_curves``)."""
     with publication_style("double", aspect=0.3):
-        fig = plots.plot_training_curves(run.metrics)
-        fig.suptitle(label)
-        fig.tight_layout()
-    return fig
+        return plots.plot_training_curves(run.metrics, title=label)
 
 
 def sphere_html(

@@ -316,6 +316,8 @@ class MarginExplorer(_Explorer):
         if list(self.controls_box.children) != visible:
             self.controls_box.children = visible
         self.regions = self.compute()
+        plots.clear_drawing(self.target_ax)
+        plots.clear_drawing(self.regions_ax)
         plots.draw_target_curve(
             self.target_ax, self.loss, self.m, legend=False, annealing_lambda=self.annealing_lambda
         )
@@ -451,6 +453,7 @@ class SphereExplorer(_Explorer):
             features, labels, weights, loss, m, title=title, size=520,
             boundary_resolution=self.boundary_resolution, class_names=class_names,
         )  # fmt: skip
+        plots.clear_drawing(self.histogram_ax)
         self.pair_angles = plots.draw_angle_histograms(self.histogram_ax, features, labels)
         self.histogram_ax.set_title(title)
         self.histogram_ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2,

@@ -12,8 +12,10 @@
   ``from sphereviz.plots import interactive3d``; it loads plotly, so the package does not).
 
 Every ``plot_*`` function returns a ``matplotlib.figure.Figure`` and never calls ``show``;
-save it with ``style.save_figure``. ``draw_*`` functions draw into an existing axes (and
-clear it first), so a widget can redraw the same figure without building a new one.
+save it with ``style.save_figure``. ``draw_*`` functions draw into an existing axes without
+clearing it and return it (or, where they compute something, what they computed); a widget
+that redraws the same axes calls ``clear_drawing(ax)`` first, which is far cheaper than
+``ax.clear()``. Titles and labels that a figure needs changed are arguments, not patches.
 
 Angles on axes are in degrees; every function argument that is an angle is in radians.
 """
@@ -25,6 +27,7 @@ from types import ModuleType
 
 from sphereviz.geometry import project_to_sphere  # the math lives in geometry; kept by name here
 from sphereviz.plots import sphere_views
+from sphereviz.plots._common import clear_drawing
 from sphereviz.plots.bound_map import (
     binary_criterion_map,
     plot_bound_map,
@@ -42,11 +45,13 @@ from sphereviz.plots.features import (
     WEIGHT_TICK_SPAN_CIRCLE,
     WEIGHT_TICK_SPAN_RAW,
     as_run,
+    class_legend,
     class_names_present,
     draw_raw_features_2d,
     draw_unit_circle_features,
     draw_unit_sphere_features,
     plot_features_2d,
+    plot_features_2d_panels,
     plot_features_sphere,
     run_class_names,
     run_panel,
@@ -73,6 +78,7 @@ from sphereviz.plots.schedule import (
     plot_lambda_schedule,
 )
 from sphereviz.plots.training import (
+    plot_accuracy_curves,
     plot_training_curves,
 )
 from sphereviz.plots.verification import (
@@ -89,7 +95,9 @@ __all__ = [
     "as_run",
     "BACK_MODES",
     "binary_criterion_map",
+    "class_legend",
     "class_names_present",
+    "clear_drawing",
     "describe_regions",
     "DIFFERENT_PEOPLE_COLOR",
     "draw_angle_histograms",
@@ -106,9 +114,11 @@ __all__ = [
     "drawn_threshold",
     "format_rate",
     "lambda_schedule_series",
+    "plot_accuracy_curves",
     "plot_angle_histograms",
     "plot_bound_map",
     "plot_features_2d",
+    "plot_features_2d_panels",
     "plot_features_sphere",
     "plot_lambda_schedule",
     "plot_psi",

@@ -22,24 +22,23 @@ _LOSS_TITLES = {
 }
 
 
-def start_drawing(ax: Axes, kind: str) -> bool:
-    """Empty ``ax`` for a ``draw_*`` function; True when the axes must be set up afresh.
+def clear_drawing(ax: Axes) -> Axes:
+    """Remove what ``draw_*`` functions drew into ``ax``, keeping its ticks, spines and limits.
 
-    When ``kind`` drew into this axes last time, only the drawn artists are removed: a full
-    ``ax.clear()`` rebuilds every tick and spine and costs as much as the drawing itself,
-    which matters to a widget that redraws on every slider step.
+    The ``draw_*`` functions draw into an axes without clearing it, so that several can share
+    one; a widget that redraws on every slider step calls this first. It removes the lines,
+    patches, texts, collections, images, bar containers, the legend and the title, which is
+    far cheaper than ``ax.clear()``: that rebuilds every tick and spine and costs as much as
+    the drawing itself. Returns ``ax``.
     """
-    if getattr(ax, "_sphereviz_drawing", None) == kind:
-        for container in list(ax.containers):  # histogram bars: remove them and their container
-            container.remove()
-        for artist in (*ax.lines, *ax.patches, *ax.texts, *ax.collections, *ax.images):
-            artist.remove()
-        if ax.get_legend() is not None:
-            ax.get_legend().remove()
-        return False
-    ax.clear()
-    ax._sphereviz_drawing = kind
-    return True
+    for container in list(ax.containers):  # histogram bars: remove them and their container
+        container.remove()
+    for artist in (*ax.lines, *ax.patches, *ax.texts, *ax.collections, *ax.images):
+        artist.remove()
+    if ax.get_legend() is not None:
+        ax.get_legend().remove()
+    ax.set_title("")
+    return ax
 
 
 def as_features_and_labels(features, labels) -> tuple[np.ndarray, np.ndarray]:

@@ -14,7 +14,6 @@ from matplotlib.ticker import MaxNLocator
 from sphereviz import geometry, margins
 from sphereviz.plots._common import (
     _LOSS_TITLES,
-    start_drawing,
 )
 from sphereviz.style import OKABE_ITO, class_colors
 
@@ -33,15 +32,15 @@ def draw_psi(
     arcface_margin: float | None = 0.5,
     show_cos_m_theta: bool = True,
     num_points: int = 721,
-) -> None:
+) -> Axes:
     """Draw ψ(θ) (SphereFace eq. 7) for each m, against cos(mθ), CosFace and ArcFace targets.
 
     ψ(θ) = (−1)^k cos(mθ) − 2k on [kπ/m, (k+1)π/m] (solid), cos(mθ) (dashed, only where it
     differs from ψ, i.e. m ≥ 2), CosFace cos θ − m (dash-dot) and ArcFace cos(θ + m) (dotted).
-    Each line's label names it, e.g. ``"ψ, m=4"``, so tests and legends can find it.
+    Each line's label names it, e.g. ``"ψ, m=4"``, so tests and legends can find it. Draws
+    into ``ax`` without clearing it; returns ``ax``.
     """
     ms = [margins.check_integer_margin(m) for m in ms]
-    ax.clear()
     theta = np.linspace(0.0, math.pi, num_points)
     degrees = np.degrees(theta)
     colors = class_colors(max(len(ms), 1))
@@ -79,6 +78,7 @@ def draw_psi(
     ax.set_ylabel("target logit / ‖x‖")
     ax.axhline(0.0, color="0.8", linewidth=0.5, zorder=0)
     ax.legend(loc="lower left", fontsize="small", ncol=2)
+    return ax
 
 
 def target_curve(theta, loss: str, m=None, annealing_lambda: float = 0.0) -> np.ndarray:
@@ -102,20 +102,19 @@ def draw_target_curve(
     num_points: int = 361,
     legend: bool = True,
     annealing_lambda: float = 0.0,
-) -> None:
+) -> Axes:
     """Draw the target curve of one loss (see ``target_curve``) against cos θ into ``ax``.
 
     Lines are labelled ``"cos θ"`` (grey), ``"target"`` (solid) and, for A-Softmax with
     m ≥ 2, ``"cos(mθ)"`` (dashed). Used by the margin explorer, which redraws it on every
-    change and passes ``legend=False`` (a legend costs a fifth of a redraw; the title then
-    names the lines).
+    change (``clear_drawing`` first) and passes ``legend=False`` (a legend costs a fifth of a
+    redraw; the title then names the lines). Draws without clearing ``ax``; returns ``ax``.
     """
     loss = geometry.canonical_loss_name(loss)
-    if start_drawing(ax, "target_curve"):
-        ax.set_xlim(0, 180)
-        ax.set_xticks(np.arange(0, 181, 45))
-        ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
-        ax.set_xlabel("θ (degrees)")
+    ax.set_xlim(0, 180)
+    ax.set_xticks(np.arange(0, 181, 45))
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
+    ax.set_xlabel("θ (degrees)")
     theta = np.linspace(0.0, math.pi, num_points)
     degrees = np.degrees(theta)
     ax.plot(degrees, np.cos(theta), color="0.6", linewidth=1.0, label="cos θ")
@@ -149,6 +148,7 @@ def draw_target_curve(
                 "\n(grey: cos θ, dashed: cos(mθ))" if len(ax.get_lines()) > 3 else "\n(grey: cos θ)"
             )
     ax.set_title(title)
+    return ax
 
 
 def plot_psi(

@@ -25,11 +25,13 @@ from sphereviz.style import COLUMN_WIDTHS_INCH, class_colors
 __all__ = [
     "as_run",
     "BACK_MODES",
+    "class_legend",
     "class_names_present",
     "draw_raw_features_2d",
     "draw_unit_circle_features",
     "draw_unit_sphere_features",
     "plot_features_2d",
+    "plot_features_2d_panels",
     "plot_features_sphere",
     "run_class_names",
     "run_panel",
@@ -132,11 +134,11 @@ def draw_raw_features_2d(
     class_weights=None,
     marker_size: float = 3.0,
     alpha: float = sphere_views.POINT_ALPHA,
-) -> None:
+) -> Axes:
     """Raw 2-D features, coloured by class, with each W_j as a tick beyond the farthest one.
 
     The ticks run from 1.05 R to 1.2 R along W_j/‖W_j‖ (R = max ‖x‖), so they cover no
-    feature, however the classes lie; points are translucent and rasterised.
+    feature, however the classes lie; points are translucent and rasterised. Returns ``ax``.
     """
     features, labels = as_features_and_labels(features, labels)
     if features.shape[1] != 2:
@@ -150,6 +152,7 @@ def draw_raw_features_2d(
     ax.set_xlim(-limit, limit)
     ax.set_ylim(-limit, limit)
     ax.set_aspect("equal")
+    return ax
 
 
 BACK_MODES = ("hide", "show")
@@ -333,6 +336,70 @@ def plot_features_2d(
     return fig
 
 
+def class_legend(fig: Figure, labels, names: Sequence[str] | None = None) -> None:
+    """A figure legend along the bottom, one dot per class present in ``labels``, in the
+    colours of ``_scatter_by_class``; ``names`` (indexed by label) name them, else the label."""
+    classes = np.unique(np.asarray(labels))
+    colors = class_colors(len(classes))
+    handles = [
+        plt.Line2D([], [], marker="o", linestyle="", color=color, markersize=3) for color in colors
+    ]
+    texts = [str(names[c]) if names is not None else str(c) for c in classes]
+    fig.legend(handles, texts, loc="lower center", ncol=min(len(classes), 10), fontsize="small",
+               handletextpad=0.1, columnspacing=0.8)  # fmt: skip
+
+
+def plot_features_2d_panels(
+    runs: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray | None]],
+    marker_size: float = 1.5,
+    class_names: Sequence[str] | None = None,
+) -> Figure:
+    """SphereFace's Fig. 2 for several runs: 2-D features raw (top row) and as x/‖x‖ on the
+    circle (bottom row), one column per ``(title, features, labels, class_weights)`` run.
+
+    The panels are ``draw_raw_features_2d`` and ``draw_unit_circle_features``; the ring
+    histograms around the circles share one count scale (``sphere_views.ring_unit_length``),
+    so columns compare. The rows are named on the left, the classes in a legend below (of the
+    first run's labels, named by ``class_names`` when given); a double column wide.
+    """
+    if len(runs) == 0:
+        raise ValueError("runs is empty; pass (title, features, labels, class_weights) tuples")
+    checked = []
+    for title, features, labels, weights in runs:
+        features, labels = as_features_and_labels(features, labels)
+        if features.shape[1] != 2:
+            raise ValueError(f"{title}: features are {features.shape[1]}-D, expected 2-D")
+        checked.append((title, features, labels, weights))
+    units = [geometry.unit_rows(features) for _, features, _, _ in checked]
+    scale = sphere_views.ring_unit_length(units)
+    fig, axes = plt.subplots(
+        2, len(checked), figsize=(COLUMN_WIDTHS_INCH["double"], 3.3), squeeze=False
+    )
+    for column, ((title, features, labels, weights), unit) in enumerate(
+        zip(checked, units, strict=True)
+    ):
+        raw_ax, unit_ax = axes[0][column], axes[1][column]
+        draw_raw_features_2d(raw_ax, features, labels, weights, marker_size=marker_size)
+        raw_ax.tick_params(labelsize=5, length=2)
+        raw_ax.set_title(title)
+        draw_unit_circle_features(
+            unit_ax, unit, labels, weights, marker_size=marker_size, ring_unit_length=scale
+        )
+        for collection in unit_ax.collections:
+            collection.set_rasterized(True)
+        unit_ax.set_axis_off()
+    axes[0][0].set_ylabel("raw features")
+    axes[1][0].set_axis_on()  # an invisible frame, so that the row can be named
+    axes[1][0].set_xticks([])
+    axes[1][0].set_yticks([])
+    for spine in axes[1][0].spines.values():
+        spine.set_visible(False)
+    axes[1][0].set_ylabel("x / ‖x‖")
+    class_legend(fig, checked[0][2], class_names)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
 VIEW_MODES = ("shared", "each")
 
 
@@ -346,6 +413,7 @@ def plot_features_sphere(
     equal_area_map: str | None = "hammer",
     own_angle_strip: bool = True,
     alpha: float = sphere_views.POINT_ALPHA,
+    rasterized: bool = False,
 ) -> Figure:
     """Learned features on the unit sphere, one column per run (the paper's Fig. 5).
 
@@ -366,7 +434,9 @@ def plot_features_sphere(
       each feature to its own class weight (in the features' own space), on an angle axis and
       a count axis shared by all panels: the classes tighten as the mass moves left.
 
-    Points are small, translucent (``alpha``) and rasterised, so clusters show their density.
+    Points are small, translucent (``alpha``) and rasterised, so clusters show their density;
+    ``rasterized=True`` rasterises every panel whole (thousands of points in 3-D: a 300 dpi
+    image inside the PDF/SVG keeps the file small).
     """
     if len(runs) == 0:
         raise ValueError("runs is empty; pass (title, features, labels, class_weights) tuples")
@@ -448,6 +518,9 @@ def plot_features_sphere(
         strip_ax.sharey(strip_axes[0])
     if strip_axes:
         strip_axes[0].autoscale_view(scalex=False)
+    if rasterized:
+        for ax in fig.axes:
+            ax.set_rasterized(True)
     return fig
 
 

@@ -15,7 +15,6 @@ from sphereviz.plots._common import (
     keep_tick_label_sizes,
     legend_below,
     share_count_axis,
-    start_drawing,
 )
 from sphereviz.style import COLUMN_WIDTHS_INCH, OKABE_ITO
 
@@ -39,13 +38,12 @@ def draw_angle_histograms(
     Pair angles come from ``geometry.pair_angles`` (all pairs up to ``max_pairs``, else a
     fixed-seed sample). Bars are counts, labelled ``"same class"`` / ``"different class"``;
     the angle axis is labelled at 0, 90 and 180°, with minor ticks at 45° and 135°.
-    ``ax`` is emptied first, so a widget can redraw into the same axes. No legend is drawn:
+    ``ax`` is not cleared first (a widget that redraws calls ``clear_drawing``). No legend:
     the caller places one where it covers no bar (see ``plot_angle_histograms``). Returns the
     PairAngles drawn.
     """
     features, labels = as_features_and_labels(features, labels)
     angles = geometry.pair_angles(features, labels, max_pairs=max_pairs)
-    start_drawing(ax, "angle_histograms")
     edges = np.linspace(0.0, 180.0, bins + 1)
     ax.hist(np.degrees(angles.same_class), bins=edges, color=OKABE_ITO[0], alpha=0.65,
             label="same class")  # fmt: skip
@@ -64,13 +62,15 @@ def plot_angle_histograms(
     runs: Sequence[tuple[str, np.ndarray, np.ndarray]],
     bins: int = 45,
     max_pairs: int = 100_000,
+    count_label_first_only: bool = False,
 ) -> Figure:
     """One angle-histogram panel per ``(title, features, labels)`` run, e.g. m = 1…4.
 
     When every run has the same numbers of same-class and different-class pairs (the same test
     set, or the same sample of ``max_pairs`` of each kind), the panels share their count
     axis, so bar heights compare across panels; its label and tick labels are then written
-    once, on the first panel. Runs with different numbers of pairs keep a count axis each.
+    once, on the first panel. Runs with different numbers of pairs keep a count axis each,
+    labelled on every panel, or on the first only with ``count_label_first_only``.
     The angle axis is labelled at 0, 90 and 180° only (``draw_angle_histograms``), which
     stays legible with four panels to a double column.
     The legend is a figure legend below the panels (constrained layout makes room for it),
@@ -90,5 +90,8 @@ def plot_angle_histograms(
         keep_tick_label_sizes(ax)
     if len(pair_counts) == 1:
         share_count_axis(axes[0])
+    elif count_label_first_only:
+        for ax in axes[0][1:]:
+            ax.set_ylabel("")
     legend_below(fig, axes[0][:1], one_row=len(runs) > 1)
     return fig

@@ -17,7 +17,6 @@ from sphereviz import geometry
 from sphereviz.plots import sphere_views
 from sphereviz.plots._common import (
     _LOSS_TITLES,
-    start_drawing,
 )
 from sphereviz.plots.sphere_views import SPHERE_FILL, draw_unit_sphere_wireframe, fit_unit_sphere
 from sphereviz.style import COLUMN_WIDTHS_INCH, class_colors
@@ -134,8 +133,9 @@ def draw_regions(
     regions: geometry.CircleRegions,
     annotate: bool = True,
     arc_points: int = 90,
-) -> None:
-    """Draw the decision regions of ``regions`` on the unit circle into ``ax`` (emptied first).
+    title: str | None = None,
+) -> Axes:
+    """Draw the decision regions of ``regions`` on the unit circle into ``ax``; return ``ax``.
 
     Class i's region (i = 1…K, as W_i) is a coloured thick arc (label ``"class i region"``,
     one line per arc, x = cos φ, y = sin φ) over a light wedge; the stretches where no class
@@ -144,9 +144,9 @@ def draw_regions(
     several"``), and the softmax rule's boundaries (argmax cos θ: the bisectors between
     neighbouring weights) are dashed rays (label ``"softmax rule"``); the weight directions W_i are
     arrows (one quiver, label ``"weights"``); the angular margin and the criterion are
-    written below the circle.
+    written below the circle (``annotate``). The title is ``title``, by default the loss and
+    its m, e.g. ``"A-Softmax, m = 4"``. ``ax`` is not cleared first (``clear_drawing``).
     """
-    first_time = start_drawing(ax, "regions")
     colors = class_colors(len(regions.weight_angles))
     full = np.linspace(0, 2 * math.pi, 241)
     ax.plot(np.cos(full), np.sin(full), color="0.8", linewidth=0.6, zorder=1)
@@ -211,14 +211,14 @@ def draw_regions(
     )  # fmt: skip
     for index, direction in enumerate(directions):
         ax.text(*(1.38 * direction), weight_name(index), ha="center", va="center")
-    if first_time:
-        ax.set_xlim(-1.5, 1.5)
-        ax.set_ylim(-1.5, 1.5)
-        ax.set_aspect("equal")
-        ax.set_axis_off()
-    name = _LOSS_TITLES[regions.loss]
-    margin = "" if regions.m is None else f", m = {regions.m:g}"
-    ax.set_title(f"{name}{margin}")
+    ax.set_xlim(-1.5, 1.5)
+    ax.set_ylim(-1.5, 1.5)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    if title is None:
+        margin = "" if regions.m is None else f", m = {regions.m:g}"
+        title = f"{_LOSS_TITLES[regions.loss]}{margin}"
+    ax.set_title(title)
     if annotate:
         ax.text(
             0.5,
@@ -229,6 +229,7 @@ def draw_regions(
             va="top",
             fontsize="x-small",
         )
+    return ax
 
 
 def _argmax_boundaries(weight_angles) -> list[float]:
@@ -241,21 +242,29 @@ def _argmax_boundaries(weight_angles) -> list[float]:
 def plot_regions(
     regions: geometry.CircleRegions | Sequence[geometry.CircleRegions],
     annotate: bool = True,
+    titles: Sequence[str | None] | None = None,
 ) -> Figure:
     """Decision regions on the circle, one panel per ``CircleRegions`` (see ``draw_regions``).
 
     E.g. ``plot_regions([regions_for("softmax"), regions_for("modified-softmax"),
-    regions_for("a-softmax", m=4)])`` is the binary comparison of SphereFace §3.
+    regions_for("a-softmax", m=4)])`` is the binary comparison of SphereFace §3. ``titles``
+    gives one title per panel (None: the loss and its m).
     """
     panels = [regions] if isinstance(regions, geometry.CircleRegions) else list(regions)
     if not panels:
         raise ValueError("regions is empty; pass one or more geometry.CircleRegions")
-    width = min(7.16, 2.4 * len(panels))
+    titles = [None] * len(panels) if titles is None else list(titles)
+    if len(titles) != len(panels):
+        raise ValueError(
+            f"titles must give one title (or None) per panel: {len(panels)} panels, "
+            f"got {len(titles)} titles"
+        )
+    width = min(COLUMN_WIDTHS_INCH["double"], 2.4 * len(panels))
     fig, axes = plt.subplots(
         1, len(panels), squeeze=False, figsize=(width, 1.25 * width / len(panels))
     )
-    for ax, panel in zip(axes[0], panels, strict=True):
-        draw_regions(ax, panel, annotate=annotate)
+    for ax, panel, title in zip(axes[0], panels, titles, strict=True):
+        draw_regions(ax, panel, annotate=annotate, title=title)
     return fig
 
 

@@ -207,14 +207,16 @@ WEIGHT_RING_SIZE = 64.0
 
 def draw_weight_rings(
     ax: Axes, coordinates, colors: Sequence[str], size: float = WEIGHT_RING_SIZE, **options
-) -> None:
+) -> Axes:
     """Class weights as hollow rings at ``coordinates`` (a sequence of x, y[, z] arrays): a
     thin black halo under a ring in each class's colour, nothing inside, so a ring covers no
     point of a cluster narrower than it. Labelled ``"weights"`` (the halo ``"_weights halo"``).
+    Returns ``ax``.
     """
     for edges, width, label in (("black", 1.1, "_weights halo"), (list(colors), 0.6, "weights")):
         ax.scatter(*coordinates, s=size, facecolors="none", edgecolors=edges, linewidths=width,
                    zorder=4, label=label, **options)  # fmt: skip
+    return ax
 
 
 def draw_equal_area_map(
@@ -248,7 +250,6 @@ def draw_equal_area_map(
     if labels.shape != (len(unit),):
         raise ValueError(f"labels must have shape ({len(unit)},), got {labels.shape}")
     center = view_direction(unit) if center is None else _as_direction(center)
-    ax.clear()
     longitude, latitude = map_coordinates(unit, center)
     classes = np.unique(labels)
     colors = class_colors(len(classes))
@@ -443,10 +444,11 @@ def _projected_sphere_radius(ax) -> float:
     return float(np.linalg.norm(np.asarray(x[1:]) - x[0]))
 
 
-def draw_unit_sphere_wireframe(ax, front=None) -> None:
+def draw_unit_sphere_wireframe(ax: Axes, front=None) -> Axes:
     """A light wireframe of the unit sphere, 15° a line: all of it (``front`` None), or only
     the hemisphere facing ``front``, drawn in that direction's ``map_frame`` so that its rim
-    (the meridians λ = ±90°) is the sphere's outline, plus the rim drawn darker."""
+    (the meridians λ = ±90°) is the sphere's outline, plus the rim drawn darker. Returns ``ax``.
+    """
     if front is None:
         u = np.linspace(0, 2 * math.pi, 25)
         v = np.linspace(0, math.pi, 13)
@@ -457,7 +459,7 @@ def draw_unit_sphere_wireframe(ax, front=None) -> None:
             color="0.85",
             linewidth=0.3,
         )
-        return
+        return ax
     frame = map_frame(front)
     longitude, latitude = np.meshgrid(np.radians(np.arange(-90, 91, 15)),
                                       np.radians(np.arange(-90, 91, 7.5)))  # fmt: skip
@@ -471,3 +473,4 @@ def draw_unit_sphere_wireframe(ax, front=None) -> None:
     rim = np.linspace(0, 2 * math.pi, 181)
     outline = np.outer(np.cos(rim), frame[1]) + np.outer(np.sin(rim), frame[2])
     ax.plot(*outline.T, color="0.6", linewidth=0.5, label="_outline")
+    return ax

@@ -12,7 +12,6 @@ from matplotlib.figure import Figure
 
 from sphereviz.plots._common import (
     legend_below,
-    start_drawing,
 )
 from sphereviz.style import COLUMN_WIDTHS_INCH, OKABE_ITO, class_colors
 
@@ -47,7 +46,7 @@ def drawn_threshold(result: evaluate.VerificationResult) -> float:
 
 def draw_verification_scores(
     ax: Axes, result: evaluate.VerificationResult, title: str | None = None, bins: int = 40
-) -> None:
+) -> Axes:
     """Histograms of the cosine scores of same-person and different-people pairs, into ``ax``.
 
     ``result.scores[result.same]`` (label ``"same person"``) and ``result.scores[~result.same]``
@@ -55,11 +54,10 @@ def draw_verification_scores(
     to it against rounding); the vertical line (``"threshold"``) is ``drawn_threshold(result)``;
     with several folds the range of the fold thresholds is shaded (``"fold thresholds"``). The
     title is ``title`` and, on a second line, the verification accuracy (mean ± sample std
-    over folds). ``ax`` is emptied first; no legend is drawn (``plot_verification`` puts one
-    below the panels).
+    over folds). ``ax`` is not cleared first; no legend is drawn (``plot_verification`` puts
+    one below the panels). Returns ``ax``.
     """
     _check_verification_result(result, title or "result")
-    start_drawing(ax, "verification_scores")
     edges = np.linspace(-1.0, 1.0, bins + 1)
     scores = np.clip(result.scores, -1.0, 1.0)  # a cosine of 1 + 1e-16 still counts
     ax.hist(scores[result.same], bins=edges, color=SAME_PERSON_COLOR, alpha=0.65,
@@ -77,6 +75,7 @@ def draw_verification_scores(
     if result.fold_accuracies.size > 1:
         accuracy += f" ± {result.accuracy_std:.3f}"
     ax.set_title(accuracy if title is None else f"{title}\n{accuracy}")
+    return ax
 
 
 def format_rate(rate: float) -> str:
@@ -106,7 +105,6 @@ def draw_roc_curves(
 
     if len(results) == 0:
         raise ValueError("results is empty; pass {name: evaluate.VerificationResult}")
-    start_drawing(ax, "roc_curves")
     summaries = {}
     for color, (name, result) in zip(_roc_colors(len(results)), results.items(), strict=True):
         _check_verification_result(result, name)
