@@ -11,12 +11,16 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
 from sphereviz import geometry
+from sphereviz.style import COLUMN_WIDTHS_INCH, OKABE_ITO
 
 __all__ = [
     "binary_criterion_map",
     "plot_bound_map",
     "uniform_criterion_map",
 ]
+
+#: The bounds m = 2 + √3 and m = 3 and the wrapped-case edge: Okabe–Ito vermillion.
+BOUND_COLOR = OKABE_ITO[5]
 
 
 def binary_criterion_map(theta12_degrees, ms) -> np.ndarray:
@@ -67,8 +71,8 @@ def plot_bound_map(
     ms = np.arange(1.0, m_max + m_step / 2, m_step)
     theta12 = np.arange(theta12_step_degrees, 180 + theta12_step_degrees / 2, theta12_step_degrees)
     classes = np.arange(2, max_classes + 1)
-    fig, (binary_ax, uniform_ax) = plt.subplots(1, 2, figsize=(7.16, 2.8))
-    colormap = ListedColormap(["#F2F2F2", "#0072B2"])
+    fig, (binary_ax, uniform_ax) = plt.subplots(1, 2, figsize=(COLUMN_WIDTHS_INCH["double"], 2.8))
+    colormap = ListedColormap(["#F2F2F2", OKABE_ITO[0]])  # light grey, blue
     binary_ax.pcolormesh(
         theta12, ms, binary_criterion_map(theta12, ms), cmap=colormap, vmin=0, vmax=1,
         shading="nearest", rasterized=True,
@@ -76,10 +80,10 @@ def plot_bound_map(
     from sphereviz import bounds  # sympy: only when the map is drawn
 
     bound = float(bounds.derive_binary_bound().m_min)
-    binary_ax.axhline(bound, color="#D55E00", linewidth=1.2, label=f"m = 2 + √3 ≈ {bound:.2f}")
+    binary_ax.axhline(bound, color=BOUND_COLOR, linewidth=1.2, label=f"m = 2 + √3 ≈ {bound:.2f}")
     # the analytic edge of the wrapped case: θ₁₂ ≥ 2π/(m − 1), i.e. m ≥ 1 + 2π/θ₁₂, below 2 + √3
     edge_theta = np.linspace(360 / (bound - 1), 180, 200)
-    binary_ax.plot(edge_theta, 1 + 360 / edge_theta, color="#D55E00", linewidth=1.2,
+    binary_ax.plot(edge_theta, 1 + 360 / edge_theta, color=BOUND_COLOR, linewidth=1.2,
                    linestyle="--", label="m = 1 + 2π/θ₁₂ (wrapped case)")  # fmt: skip
     binary_ax.set_xlabel("θ₁₂ (degrees)")
     binary_ax.set_ylabel("m")
@@ -90,7 +94,7 @@ def plot_bound_map(
         shading="nearest", rasterized=True,
     )  # fmt: skip
     multiclass = float(bounds.derive_multiclass_bound().m_min)
-    uniform_ax.axhline(multiclass, color="#D55E00", linewidth=1.2, label=f"m = {multiclass:g}")
+    uniform_ax.axhline(multiclass, color=BOUND_COLOR, linewidth=1.2, label=f"m = {multiclass:g}")
     uniform_ax.set_xlabel("K (uniformly spaced classes)")
     uniform_ax.set_title("K classes, 2π/K apart")
     uniform_ax.legend(loc="lower right", fontsize="small", frameon=True)
