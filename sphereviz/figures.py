@@ -26,12 +26,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import html
 import json
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,7 +40,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from sphereviz import plots
-from sphereviz.fileio import atomic_path, print_json_summary, write_json_atomic
+from sphereviz.fileio import print_json_summary
+from sphereviz.gallery import FigureRecord, update_gallery
 from sphereviz.style import publication_style, save_figure
 
 if TYPE_CHECKING:
@@ -54,13 +54,11 @@ __all__ = [
     "DEFAULT_RUNS",
     "FACES_RECIPE",
     "QUICK_MNIST_OVERRIDES",
-    "FigureRecord",
     "PreparedRun",
     "RunSpec",
     "accuracy_curves_figure",
     "analytic_figures",
     "angle_histograms_figure",
-    "check_lfw_root",
     "bound_map_figure",
     "ensure_runs",
     "faces_figures",
@@ -72,27 +70,16 @@ __all__ = [
     "main",
     "mnist_figures",
     "mnist_run_specs",
-    "prepare_lfw_top6",
     "psi_figure",
     "regions_figure",
     "sphere_html",
     "sphere_panels_figure",
-    "write_index",
-    "write_manifest",
-    "write_readme",
 ]
 
 DEFAULT_OUT = Path("figures")
 DEFAULT_RUNS = Path("build") / "runs"
 DEFAULT_FACES_CACHE = Path("build") / "faces" / "lfw-top6"
 STATIC_FORMATS = ("pdf", "svg", "png")
-MANIFEST_NAME = "figures.json"
-GROUPS = ("analytic", "mnist", "faces")
-GROUP_TITLES = {
-    "analytic": "Analytic figures (no training)",
-    "mnist": "MNIST: the demo's runs (5 losses × 2 dimensions × 3 seeds)",
-    "faces": "Real faces: the six largest LFW identities",
-}
 
 #: The demo's comparison: (loss, m, short label). m = 1 of A-Softmax is modified softmax.
 MNIST_LOSSES: tuple[tuple[str, int | None, str], ...] = (
@@ -133,42 +120,6 @@ FACES_RECIPE: dict = {
     "lr": 1e-3,
 }
 QUICK_FACES_OVERRIDES: dict = {"epochs": 2}
-
-
-# ---------------------------------------------------------------------------------------------
-# Records of written figures
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FigureRecord:
-    """One figure of the set: its files (relative to the output folder) and its caption."""
-
-    name: str
-    group: str
-    title: str
-    caption: str
-    command: str
-    python: str
-    files: tuple[str, ...]
-
-    @property
-    def image(self) -> str | None:
-        """The PNG shown in the gallery, if the figure has one."""
-        return next((f for f in self.files if f.endswith(".png")), None)
-
-    @property
-    def interactive(self) -> tuple[str, ...]:
-        """The interactive HTML pages of the figure."""
-        return tuple(f for f in self.files if f.endswith(".html"))
-
-    def to_dict(self) -> dict:
-        return {**dataclasses.asdict(self), "files": list(self.files)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping) -> FigureRecord:
-        fields = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{**{k: data[k] for k in fields}, "files": tuple(data["files"])})
 
 
 def _save_static(fig: Figure, out: Path, name: str) -> tuple[str, ...]:
@@ -770,41 +721,6 @@ def mnist_figures(
     return records
 
 
-def check_lfw_root(lfw_root: str | Path) -> Path:
-    """The landmark file of an LFW folder; ValueError when the folder is not an LFW copy."""
-    lfw_root = Path(lfw_root)
-    landmarks = lfw_root / "lfw_landmark.txt"
-    if not (lfw_root / "images").is_dir() or not landmarks.is_file():
-        raise ValueError(
-            f"{lfw_root} is not an LFW folder: --faces expects one with images/<Name>/*.jpg and "
-            "lfw_landmark.txt (e.g. ../shared/data/lfw)"
-        )
-    return landmarks
-
-
-def prepare_lfw_top6(
-    lfw_root: str | Path, cache: str | Path = DEFAULT_FACES_CACHE, progress: bool | None = None
-):
-    """Align the six LFW identities with the most images into a face cache (reused if current).
-
-    Uses LFW's 5-point landmark file (measured on the 250×250 originals) for the similarity
-    transform to 112×96 crops (``sphereviz.data.prepare_faces``).
-    """
-    from sphereviz.data import LFW_LANDMARK_FRAME, lfw_images_dir, prepare_faces
-
-    lfw_root = Path(lfw_root)
-    landmarks = check_lfw_root(lfw_root)
-    return prepare_faces(
-        lfw_images_dir(lfw_root),
-        cache,
-        landmarks=landmarks,
-        landmark_frame=LFW_LANDMARK_FRAME,
-        top_k_identities=6,
-        workers=1,
-        progress=bool(progress) if progress is not None else sys.stderr.isatty(),
-    )
-
-
 def faces_figures(
     out: str | Path,
     prepared: Sequence[PreparedRun],
@@ -870,143 +786,6 @@ def faces_figures(
 
 
 # ---------------------------------------------------------------------------------------------
-# README, gallery and manifest
-# ---------------------------------------------------------------------------------------------
-
-
-def _read_manifest(out: Path) -> list[FigureRecord]:
-    path = out / MANIFEST_NAME
-    if not path.is_file():
-        return []
-    try:
-        data = json.loads(path.read_text())
-        return [FigureRecord.from_dict(item) for item in data["figures"]]
-    except (ValueError, KeyError, TypeError):
-        return []  # a damaged manifest is rebuilt from what this call writes
-
-
-def _merge(out: Path, records: Sequence[FigureRecord]) -> list[FigureRecord]:
-    """This call's records, plus earlier ones of groups not remade whose files still exist."""
-    remade = {r.group for r in records}
-    kept = [
-        r
-        for r in _read_manifest(out)
-        if r.group not in remade and all((out / f).is_file() for f in r.files)
-    ]
-    merged = [*kept, *records]
-    return sorted(merged, key=lambda r: GROUPS.index(r.group) if r.group in GROUPS else 99)
-
-
-def _write_text(path: Path, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    path.chmod(0o644)
-
-
-def write_readme(out: str | Path, records: Sequence[FigureRecord]) -> Path:
-    """``README.md``: for each figure its title, caption, files and the command that made it."""
-    out = Path(out)
-    lines = [
-        "# Figures",
-        "",
-        "The figure set of sphereviz, regenerated by one command (`make figures`, or "
-        "`sphereviz figures`; `sphereviz demo` also rewrites it). Static figures come as PDF, SVG "
-        "and PNG, byte-identical when regenerated from the same runs on the same machine; "
-        "interactive spheres are HTML pages that work offline (they load `plotly.min.js`, "
-        "the copy of plotly.js shipped with the installed plotly package). Open `index.html` "
-        "for a gallery of them all.",
-        "",
-    ]
-    for group in GROUPS:
-        chosen = [r for r in records if r.group == group]
-        if not chosen:
-            continue
-        lines += [f"## {GROUP_TITLES[group]}", ""]
-        for r in chosen:
-            lines += [f"### `{r.name}`: {r.title}", ""]
-            if r.image:
-                lines += [f"![{r.title}]({r.image})", ""]
-            lines += [r.caption, ""]
-            lines += [f"- Files: {', '.join(f'[`{f}`]({f})' for f in r.files)}"]
-            lines += [f"- Command: `{r.command}`", f"- Python: `{r.python}`", ""]
-    if any(r.group == "faces" for r in records):
-        lines += [
-            "Face images: G. B. Huang, M. Ramesh, T. Berg, E. Learned-Miller, *Labeled Faces in "
-            "the Wild*, UMass Amherst Technical Report 07-49, 2007.",
-            "",
-        ]
-    path = out / "README.md"
-    _write_text(path, "\n".join(lines))
-    return path
-
-
-_INDEX_STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 1280px; margin: 2em auto; padding: 0 1em;
-       color: #222; }
-figure { margin: 2em 0; border-top: 1px solid #ddd; padding-top: 1em; }
-figure img { max-width: 100%; height: auto; }
-iframe { border: 1px solid #ddd; width: 610px; height: 610px; max-width: 100%; }
-.spheres { display: flex; flex-wrap: wrap; gap: 8px; }
-figcaption { font-size: 0.95em; line-height: 1.4; }
-code { background: #f4f4f4; padding: 0 0.2em; }
-"""
-
-
-def write_index(out: str | Path, records: Sequence[FigureRecord]) -> Path:
-    """``index.html``: an offline gallery; every address in it is a file beside it."""
-    out = Path(out)
-    esc = html.escape
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        "<title>sphereviz figures</title>",
-        f"<style>{_INDEX_STYLE}</style>",
-        "</head>",
-        "<body>",
-        "<h1>sphereviz figures</h1>",
-        "<p>SphereFace (A-Softmax) and the angular-margin losses around it. Regenerate with "
-        "<code>sphereviz figures</code>; captions and commands are also in "
-        '<a href="README.md">README.md</a>.</p>',
-    ]
-    for group in GROUPS:
-        chosen = [r for r in records if r.group == group]
-        if not chosen:
-            continue
-        parts.append(f"<h2>{esc(GROUP_TITLES[group])}</h2>")
-        for r in chosen:
-            parts.append(f'<figure id="{esc(r.name)}">')
-            parts.append(f"<h3>{esc(r.title)}</h3>")
-            if r.image:
-                parts.append(f'<img src="{esc(r.image)}" alt="{esc(r.title)}" loading="lazy">')
-            if r.interactive:
-                parts.append('<div class="spheres">')
-                parts += [
-                    f'<iframe src="{esc(page)}" title="{esc(page)}" loading="lazy"></iframe>'
-                    for page in r.interactive
-                ]
-                parts.append("</div>")
-            links = " · ".join(f'<a href="{esc(f)}">{esc(f)}</a>' for f in r.files)
-            parts.append(
-                f"<figcaption>{esc(r.caption)}<br>Files: {links}<br>Command: "
-                f"<code>{esc(r.command)}</code></figcaption>"
-            )
-            parts.append("</figure>")
-    parts += ["</body>", "</html>", ""]
-    path = out / "index.html"
-    _write_text(path, "\n".join(parts))
-    return path
-
-
-def write_manifest(out: Path, records: Sequence[FigureRecord]) -> Path:
-    path = out / MANIFEST_NAME
-    write_json_atomic(path, {"figures": [r.to_dict() for r in records]})
-    path.chmod(0o644)
-    return path
-
-
-# ---------------------------------------------------------------------------------------------
 # The whole set
 # ---------------------------------------------------------------------------------------------
 
@@ -1047,6 +826,8 @@ def generate_figures(
     or trained into ``runs_dir``). ``faces_root``: an LFW folder, for the face figures.
     Returns the records of the figures written by this call.
     """
+    from sphereviz.data.lfw import check_lfw_root, prepare_lfw_top6  # loads OpenCV
+
     out, runs_dir = Path(out), Path(runs_dir)
     if faces_root is not None and not analytic_only:
         check_lfw_root(faces_root)  # before any training, not after the MNIST runs
@@ -1069,10 +850,7 @@ def generate_figures(
             face_runs = ensure_runs(specs, runs_dir, progress, log)
             log(f"face figures → {out}")
             records += faces_figures(out, face_runs, cache.class_names, command)
-    everything = _merge(out, records)
-    write_manifest(out, everything)
-    write_readme(out, everything)
-    write_index(out, everything)
+    update_gallery(out, records)
     return records
 
 
