@@ -102,6 +102,8 @@ def run(repeats: int = 3) -> list[dict]:
     phases = {
         "phase: compute regions": explorer.compute,
         "phase: draw target + regions (in place)": lambda: (
+            plots.clear_drawing(explorer.target_ax),
+            plots.clear_drawing(explorer.regions_ax),
             plots.draw_target_curve(explorer.target_ax, "a-softmax", 4, legend=False),
             plots.draw_regions(explorer.regions_ax, explorer.regions, annotate=False),
         ),

@@ -2,7 +2,8 @@
 
 Layers (a lower one never imports a higher one):
 math (margins, losses, geometry, bounds) → data → learning (models, train, evaluate)
-→ presentation (style, plots, plots3d, widgets, figures) → entry points (cli, demo).
+→ presentation (style, plots (a package by topic; plots.interactive3d: plotly), widgets, figures)
+→ entry points (cli, demo).
 """
 
 import os

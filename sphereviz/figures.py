@@ -25,13 +25,9 @@ caption and the command that made it; ``index.html`` is an offline gallery of th
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import html
-import json
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,8 +36,9 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from sphereviz import plots
-from sphereviz.fileio import atomic_path, print_json_summary, write_json_atomic
-from sphereviz.style import class_colors, publication_style, save_figure
+from sphereviz.fileio import print_json_summary
+from sphereviz.gallery import FigureRecord, update_gallery
+from sphereviz.style import publication_style, save_figure
 from sphereviz.sweep import (
     DEFAULT_RUNS,
     MNIST_DIMS,
@@ -59,11 +56,9 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_FACES_CACHE",
     "DEFAULT_OUT",
-    "FigureRecord",
     "accuracy_curves_figure",
     "analytic_figures",
     "angle_histograms_figure",
-    "check_lfw_root",
     "bound_map_figure",
     "faces_figures",
     "features_2d_figure",
@@ -71,61 +66,15 @@ __all__ = [
     "geometry_note",
     "main",
     "mnist_figures",
-    "prepare_lfw_top6",
     "psi_figure",
     "regions_figure",
     "sphere_html",
     "sphere_panels_figure",
-    "write_index",
-    "write_manifest",
-    "write_readme",
 ]
 
 DEFAULT_OUT = Path("figures")
 DEFAULT_FACES_CACHE = Path("build") / "faces" / "lfw-top6"
 STATIC_FORMATS = ("pdf", "svg", "png")
-MANIFEST_NAME = "figures.json"
-GROUPS = ("analytic", "mnist", "faces")
-GROUP_TITLES = {
-    "analytic": "Analytic figures (no training)",
-    "mnist": "MNIST: the demo's runs (5 losses × 2 dimensions × 3 seeds)",
-    "faces": "Real faces: the six largest LFW identities",
-}
-
-# ---------------------------------------------------------------------------------------------
-# Records of written figures
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FigureRecord:
-    """One figure of the set: its files (relative to the output folder) and its caption."""
-
-    name: str
-    group: str
-    title: str
-    caption: str
-    command: str
-    python: str
-    files: tuple[str, ...]
-
-    @property
-    def image(self) -> str | None:
-        """The PNG shown in the gallery, if the figure has one."""
-        return next((f for f in self.files if f.endswith(".png")), None)
-
-    @property
-    def interactive(self) -> tuple[str, ...]:
-        """The interactive HTML pages of the figure."""
-        return tuple(f for f in self.files if f.endswith(".html"))
-
-    def to_dict(self) -> dict:
-        return {**dataclasses.asdict(self), "files": list(self.files)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping) -> FigureRecord:
-        fields = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{**{k: data[k] for k in fields}, "files": tuple(data["files"])})
 
 
 def _save_static(fig: Figure, out: Path, name: str) -> tuple[str, ...]:
@@ -172,11 +121,15 @@ def regions_figure(num_classes: int = 2) -> Figure:
         plots.regions_for("modified-softmax", num_classes=num_classes),
         *(plots.regions_for("a-softmax", m=m, num_classes=num_classes) for m in (2, 3, 4)),
     ]
+    titles = [
+        "softmax\n(unequal ‖W‖, bias)",
+        "modified softmax\n(A-Softmax m = 1)",
+        None,
+        None,
+        None,
+    ]
     with publication_style("double"):
-        fig = plots.plot_regions(panels)
-        fig.axes[0].set_title("softmax\n(unequal ‖W‖, bias)")
-        fig.axes[1].set_title("modified softmax\n(A-Softmax m = 1)")
-    return fig
+        return plots.plot_regions(panels, titles=titles)
 
 
 def bound_map_figure() -> Figure:
@@ -265,17 +218,6 @@ def _embeddings(run: Run) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return embeddings["features"], embeddings["labels"], embeddings["class_weights"]
 
 
-def _class_legend(fig: Figure, labels: np.ndarray, names: Sequence[str] | None = None) -> None:
-    classes = np.unique(labels)
-    colors = class_colors(len(classes))
-    handles = [
-        plt.Line2D([], [], marker="o", linestyle="", color=color, markersize=3) for color in colors
-    ]
-    texts = [str(names[c]) if names is not None else str(c) for c in classes]
-    fig.legend(handles, texts, loc="lower center", ncol=min(len(classes), 10), fontsize="small",
-               handletextpad=0.1, columnspacing=0.8)  # fmt: skip
-
-
 def features_2d_figure(runs: Sequence[tuple[str, Run]]) -> Figure:
     """SphereFace's Fig. 2 on MNIST: 2-D features raw (top) and as x/‖x‖ on the circle (bottom).
 
@@ -285,39 +227,9 @@ def features_2d_figure(runs: Sequence[tuple[str, Run]]) -> Figure:
     """
     if not runs:
         raise ValueError("runs is empty; pass (label, run) pairs of 2-D runs")
-    embeddings = [_embeddings(run) for _, run in runs]
-    for (label, _), (features, _, _) in zip(runs, embeddings, strict=True):
-        if features.shape[1] != 2:
-            raise ValueError(f"{label}: features are {features.shape[1]}-D, expected 2-D")
-    units = [
-        f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12) for f, _, _ in embeddings
-    ]
-    scale = plots.plots_sphere.ring_unit_length(units)
+    panels = [(label, *_embeddings(run)) for label, run in runs]
     with publication_style("double"):
-        fig, axes = plt.subplots(2, len(runs), figsize=(7.16, 3.3), squeeze=False)
-        for column, ((label, _), (features, labels, weights), unit) in enumerate(
-            zip(runs, embeddings, units, strict=True)
-        ):
-            raw_ax, unit_ax = axes[0][column], axes[1][column]
-            plots.draw_raw_features_2d(raw_ax, features, labels, weights, marker_size=1.5)
-            raw_ax.tick_params(labelsize=5, length=2)
-            raw_ax.set_title(label)
-            plots.draw_unit_circle_features(
-                unit_ax, unit, labels, weights, marker_size=1.5, ring_unit_length=scale
-            )
-            for collection in unit_ax.collections:
-                collection.set_rasterized(True)
-            unit_ax.set_axis_off()
-        axes[0][0].set_ylabel("raw features")
-        axes[1][0].set_axis_on()
-        axes[1][0].set_xticks([])
-        axes[1][0].set_yticks([])
-        for spine in axes[1][0].spines.values():
-            spine.set_visible(False)
-        axes[1][0].set_ylabel("x / ‖x‖")
-        _class_legend(fig, runs[0][1].embeddings["labels"])
-        fig.tight_layout(rect=(0, 0.06, 1, 1))
-    return fig
+        return plots.plot_features_2d_panels(panels, marker_size=1.5)
 
 
 def sphere_panels_figure(runs: Sequence[tuple[str, Run]], class_names=None) -> Figure:
@@ -327,11 +239,10 @@ def sphere_panels_figure(runs: Sequence[tuple[str, Run]], class_names=None) -> F
         features, labels, weights = _embeddings(run)
         panels.append((label, features, labels, weights))
     with publication_style("double"):
-        fig = plots.plot_features_sphere(panels, marker_size=3.0, columns=len(panels))
-        for ax in fig.axes:
-            # Thousands of points in 3-D: a 300 dpi image inside the PDF/SVG keeps them small.
-            ax.set_rasterized(True)
-        _class_legend(fig, panels[0][2], class_names)
+        fig = plots.plot_features_sphere(
+            panels, marker_size=3.0, columns=len(panels), rasterized=True
+        )
+        plots.class_legend(fig, panels[0][2], class_names)
     return fig
 
 
@@ -342,38 +253,27 @@ def angle_histograms_figure(runs: Sequence[tuple[str, Run]]) -> Figure:
         features, labels, _ = _embeddings(run)
         panels.append((label, features, labels))
     with publication_style("double"):
-        fig = plots.plot_angle_histograms(panels)
-        for ax in fig.axes[1:]:
-            ax.set_ylabel("")
-    return fig
+        return plots.plot_angle_histograms(panels, count_label_first_only=True)
 
 
 def accuracy_curves_figure(prepared: Sequence[PreparedRun]) -> Figure:
     """Test accuracy (plain cosine logits, no margin) per epoch: 3-D runs left, 2-D right."""
     dims = sorted({p.spec.dim for p in prepared}, reverse=True)
+    panels = [
+        (
+            f"{dim}-D features",
+            [(p.spec.label, p.run.metrics) for p in prepared if p.spec.dim == dim],
+        )
+        for dim in dims
+    ]
     with publication_style("double", aspect=0.32):
-        fig, axes = plt.subplots(1, len(dims), squeeze=False, sharey=True)
-        for ax, dim in zip(axes[0], dims, strict=True):
-            chosen = [p for p in prepared if p.spec.dim == dim]
-            for color, item in zip(class_colors(len(chosen)), chosen, strict=True):
-                epochs = [row["epoch"] for row in item.run.metrics]
-                accuracy = [100 * row["test_accuracy"] for row in item.run.metrics]
-                ax.plot(epochs, accuracy, marker="o", color=color, label=item.spec.label)
-            ax.set_title(f"{dim}-D features")
-            ax.set_xlabel("epoch")
-        axes[0][0].set_ylabel("test accuracy (%)")
-        axes[0][-1].legend(loc="lower right", fontsize="small")
-        fig.tight_layout()
-    return fig
+        return plots.plot_accuracy_curves(panels)
 
 
 def training_curves_figure(run: Run, label: str) -> Figure:
     """Loss, train/test accuracy and the annealing λ of one run (``plots.plot_training_curves``)."""
     with publication_style("double", aspect=0.3):
-        fig = plots.plot_training_curves(run.metrics)
-        fig.suptitle(label)
-        fig.tight_layout()
-    return fig
+        return plots.plot_training_curves(run.metrics, title=label)
 
 
 def sphere_html(
@@ -384,22 +284,24 @@ def sphere_html(
     path_stem: Path,
     class_names: Sequence[str] | None = None,
 ) -> Path:
-    """The interactive sphere of a 3-D run (``plots3d.sphere_figure``), offline HTML.
+    """The interactive sphere of a 3-D run (``interactive3d.sphere_figure``), offline HTML.
 
     ``class_names`` (indexed by label, like a data set's) name the classes in the legend;
     None takes them from the run's data set (``plots.run_class_names``: the digits, or the
     identities of the face cache) and falls back to ``class <label>`` when they are unknown.
     """
-    from sphereviz import plots3d
+    from sphereviz.plots import interactive3d
 
     features, labels, weights = _embeddings(run)
     if class_names is None:
         class_names = plots.run_class_names(run)
-    figure = plots3d.sphere_figure(
+    figure = interactive3d.sphere_figure(
         features, labels, weights, loss=loss, m=m, title=label, boundary_resolution=120,
         class_names=None if class_names is None else plots.class_names_present(class_names, labels),
     )  # fmt: skip
-    (written,) = plots3d.export_plotly(figure, path_stem, formats=("html",), plotlyjs="directory")
+    (written,) = interactive3d.export_plotly(
+        figure, path_stem, formats=("html",), plotlyjs="directory"
+    )
     return written
 
 
@@ -559,41 +461,6 @@ def mnist_figures(
     return records
 
 
-def check_lfw_root(lfw_root: str | Path) -> Path:
-    """The landmark file of an LFW folder; ValueError when the folder is not an LFW copy."""
-    lfw_root = Path(lfw_root)
-    landmarks = lfw_root / "lfw_landmark.txt"
-    if not (lfw_root / "images").is_dir() or not landmarks.is_file():
-        raise ValueError(
-            f"{lfw_root} is not an LFW folder: --faces expects one with images/<Name>/*.jpg and "
-            "lfw_landmark.txt (e.g. ../shared/data/lfw)"
-        )
-    return landmarks
-
-
-def prepare_lfw_top6(
-    lfw_root: str | Path, cache: str | Path = DEFAULT_FACES_CACHE, progress: bool | None = None
-):
-    """Align the six LFW identities with the most images into a face cache (reused if current).
-
-    Uses LFW's 5-point landmark file (measured on the 250×250 originals) for the similarity
-    transform to 112×96 crops (``sphereviz.data.prepare_faces``).
-    """
-    from sphereviz.data import LFW_LANDMARK_FRAME, lfw_images_dir, prepare_faces
-
-    lfw_root = Path(lfw_root)
-    landmarks = check_lfw_root(lfw_root)
-    return prepare_faces(
-        lfw_images_dir(lfw_root),
-        cache,
-        landmarks=landmarks,
-        landmark_frame=LFW_LANDMARK_FRAME,
-        top_k_identities=6,
-        workers=1,
-        progress=bool(progress) if progress is not None else sys.stderr.isatty(),
-    )
-
-
 def faces_figures(
     out: str | Path,
     prepared: Sequence[PreparedRun],
@@ -659,143 +526,6 @@ def faces_figures(
 
 
 # ---------------------------------------------------------------------------------------------
-# README, gallery and manifest
-# ---------------------------------------------------------------------------------------------
-
-
-def _read_manifest(out: Path) -> list[FigureRecord]:
-    path = out / MANIFEST_NAME
-    if not path.is_file():
-        return []
-    try:
-        data = json.loads(path.read_text())
-        return [FigureRecord.from_dict(item) for item in data["figures"]]
-    except (ValueError, KeyError, TypeError):
-        return []  # a damaged manifest is rebuilt from what this call writes
-
-
-def _merge(out: Path, records: Sequence[FigureRecord]) -> list[FigureRecord]:
-    """This call's records, plus earlier ones of groups not remade whose files still exist."""
-    remade = {r.group for r in records}
-    kept = [
-        r
-        for r in _read_manifest(out)
-        if r.group not in remade and all((out / f).is_file() for f in r.files)
-    ]
-    merged = [*kept, *records]
-    return sorted(merged, key=lambda r: GROUPS.index(r.group) if r.group in GROUPS else 99)
-
-
-def _write_text(path: Path, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    path.chmod(0o644)
-
-
-def write_readme(out: str | Path, records: Sequence[FigureRecord]) -> Path:
-    """``README.md``: for each figure its title, caption, files and the command that made it."""
-    out = Path(out)
-    lines = [
-        "# Figures",
-        "",
-        "The figure set of sphereviz, regenerated by one command (`make figures`, or "
-        "`sphereviz figures`; `sphereviz demo` also rewrites it). Static figures come as PDF, SVG "
-        "and PNG, byte-identical when regenerated from the same runs on the same machine; "
-        "interactive spheres are HTML pages that work offline (they load `plotly.min.js`, "
-        "the copy of plotly.js shipped with the installed plotly package). Open `index.html` "
-        "for a gallery of them all.",
-        "",
-    ]
-    for group in GROUPS:
-        chosen = [r for r in records if r.group == group]
-        if not chosen:
-            continue
-        lines += [f"## {GROUP_TITLES[group]}", ""]
-        for r in chosen:
-            lines += [f"### `{r.name}`: {r.title}", ""]
-            if r.image:
-                lines += [f"![{r.title}]({r.image})", ""]
-            lines += [r.caption, ""]
-            lines += [f"- Files: {', '.join(f'[`{f}`]({f})' for f in r.files)}"]
-            lines += [f"- Command: `{r.command}`", f"- Python: `{r.python}`", ""]
-    if any(r.group == "faces" for r in records):
-        lines += [
-            "Face images: G. B. Huang, M. Ramesh, T. Berg, E. Learned-Miller, *Labeled Faces in "
-            "the Wild*, UMass Amherst Technical Report 07-49, 2007.",
-            "",
-        ]
-    path = out / "README.md"
-    _write_text(path, "\n".join(lines))
-    return path
-
-
-_INDEX_STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 1280px; margin: 2em auto; padding: 0 1em;
-       color: #222; }
-figure { margin: 2em 0; border-top: 1px solid #ddd; padding-top: 1em; }
-figure img { max-width: 100%; height: auto; }
-iframe { border: 1px solid #ddd; width: 610px; height: 610px; max-width: 100%; }
-.spheres { display: flex; flex-wrap: wrap; gap: 8px; }
-figcaption { font-size: 0.95em; line-height: 1.4; }
-code { background: #f4f4f4; padding: 0 0.2em; }
-"""
-
-
-def write_index(out: str | Path, records: Sequence[FigureRecord]) -> Path:
-    """``index.html``: an offline gallery; every address in it is a file beside it."""
-    out = Path(out)
-    esc = html.escape
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        "<title>sphereviz figures</title>",
-        f"<style>{_INDEX_STYLE}</style>",
-        "</head>",
-        "<body>",
-        "<h1>sphereviz figures</h1>",
-        "<p>SphereFace (A-Softmax) and the angular-margin losses around it. Regenerate with "
-        "<code>sphereviz figures</code>; captions and commands are also in "
-        '<a href="README.md">README.md</a>.</p>',
-    ]
-    for group in GROUPS:
-        chosen = [r for r in records if r.group == group]
-        if not chosen:
-            continue
-        parts.append(f"<h2>{esc(GROUP_TITLES[group])}</h2>")
-        for r in chosen:
-            parts.append(f'<figure id="{esc(r.name)}">')
-            parts.append(f"<h3>{esc(r.title)}</h3>")
-            if r.image:
-                parts.append(f'<img src="{esc(r.image)}" alt="{esc(r.title)}" loading="lazy">')
-            if r.interactive:
-                parts.append('<div class="spheres">')
-                parts += [
-                    f'<iframe src="{esc(page)}" title="{esc(page)}" loading="lazy"></iframe>'
-                    for page in r.interactive
-                ]
-                parts.append("</div>")
-            links = " · ".join(f'<a href="{esc(f)}">{esc(f)}</a>' for f in r.files)
-            parts.append(
-                f"<figcaption>{esc(r.caption)}<br>Files: {links}<br>Command: "
-                f"<code>{esc(r.command)}</code></figcaption>"
-            )
-            parts.append("</figure>")
-    parts += ["</body>", "</html>", ""]
-    path = out / "index.html"
-    _write_text(path, "\n".join(parts))
-    return path
-
-
-def write_manifest(out: Path, records: Sequence[FigureRecord]) -> Path:
-    path = out / MANIFEST_NAME
-    write_json_atomic(path, {"figures": [r.to_dict() for r in records]})
-    path.chmod(0o644)
-    return path
-
-
-# ---------------------------------------------------------------------------------------------
 # The whole set
 # ---------------------------------------------------------------------------------------------
 
@@ -836,6 +566,8 @@ def generate_figures(
     or trained into ``runs_dir``). ``faces_root``: an LFW folder, for the face figures.
     Returns the records of the figures written by this call.
     """
+    from sphereviz.data.lfw import check_lfw_root, prepare_lfw_top6  # loads OpenCV
+
     out, runs_dir = Path(out), Path(runs_dir)
     if faces_root is not None and not analytic_only:
         check_lfw_root(faces_root)  # before any training, not after the MNIST runs
@@ -858,10 +590,7 @@ def generate_figures(
             face_runs = ensure_runs(specs, runs_dir, progress, log)
             log(f"face figures → {out}")
             records += faces_figures(out, face_runs, cache.class_names, command)
-    everything = _merge(out, records)
-    write_manifest(out, everything)
-    write_readme(out, everything)
-    write_index(out, everything)
+    update_gallery(out, records)
     return records
 
 

@@ -86,11 +86,13 @@ __all__ = [
     "grid_measures",
     "min_pairwise_angle",
     "pair_angles",
+    "project_to_sphere",
     "sphere_region_angles",
     "sphereface2_bias_for_cap",
     "sphereface2_cap_angle",
     "uniform_closed_form",
     "uniform_weight_angles",
+    "unit_rows",
 ]
 
 TWO_PI = 2.0 * math.pi
@@ -198,6 +200,29 @@ def _row_norms(array: np.ndarray, name: str) -> np.ndarray:
     return norms
 
 
+def unit_rows(array) -> np.ndarray:
+    """Each row of a 2-D ``array`` scaled to unit length: x ↦ x / ‖x‖₂.
+
+    A zero row has no direction and stays the zero row (it is divided by 1, not by 0), so no
+    NaN appears; use it where zero rows cannot occur or do not matter (plots). The checked
+    statistics of this module refuse zero rows instead (``_checked_unit_rows``).
+    """
+    array = np.asarray(array, dtype=float)
+    if array.ndim != 2:
+        raise ValueError(
+            f"unit_rows needs a 2-D array (one vector per row), got shape {array.shape}; "
+            "for a single vector pass array[None, :]"
+        )
+    norms = np.linalg.norm(array, axis=1, keepdims=True)
+    return array / np.where(norms > 0, norms, 1.0)
+
+
+def _checked_unit_rows(array: np.ndarray, name: str) -> np.ndarray:
+    """``unit_rows(array)``, refusing zero-length rows (an angle needs a direction)."""
+    _row_norms(array, name)
+    return unit_rows(array)
+
+
 def _optional_vector(values, name: str, length: int, positive: bool = False) -> np.ndarray | None:
     if values is None:
         return None
@@ -303,8 +328,8 @@ def claim_counts(points, weights, m=None, claim_rule: ClaimRule | None = None) -
     rule = ClaimRule() if claim_rule is None else claim_rule
     weights = _as_matrix(weights, "weights")
     points = _as_matrix(points, "points", columns=weights.shape[1])
-    unit_points = points / _row_norms(points, "points")[:, None]
-    unit_weights = weights / _row_norms(weights, "weights")[:, None]
+    unit_points = _checked_unit_rows(points, "points")
+    unit_weights = _checked_unit_rows(weights, "weights")
     cos = np.clip(unit_points @ unit_weights.T, -1.0, 1.0)
     adjusted = 2.0 * ((cos + 1.0) / 2.0) ** rule.t - 1.0
     bias = rule.bias_for(weights.shape[0], margin)
@@ -370,7 +395,7 @@ def classify_points(
     if loss == "softmax":
         plain = points @ weights.T + (0.0 if biases is None else biases)
     else:
-        unit_points = points / _row_norms(points, "points")[:, None]
+        unit_points = _checked_unit_rows(points, "points")
         cos = np.clip(unit_points @ (weights / weight_norms[:, None]).T, -1.0, 1.0)
         plain = cos * weight_norms if loss == "l-softmax" else cos
     labels = _margin_winner(plain, cos, weight_norms, loss, margins, rule, annealing_lambda)
@@ -998,7 +1023,7 @@ def sphere_region_angles(
     if labels.shape != (points.shape[0],):
         raise ValueError(f"labels must have one entry per point, got shape {labels.shape}")
     keep = labels >= 0
-    unit = points[keep] / _row_norms(points[keep], "points")[:, None] if keep.any() else points[:0]
+    unit = _checked_unit_rows(points[keep], "points") if keep.any() else points[:0]
     kept_labels = labels[keep].astype(np.int64)
     largest = np.full(num_classes, np.nan)
     smallest_inter = math.inf
@@ -1023,7 +1048,7 @@ def sphere_region_angles(
 def _features_and_labels(features, labels, num_classes: int | None = None):
     features = _as_matrix(features, "features")
     labels = _check_labels(labels, features.shape[0], num_classes)
-    unit = features / _row_norms(features, "features")[:, None]
+    unit = _checked_unit_rows(features, "features")
     return features, unit, labels
 
 
@@ -1040,7 +1065,7 @@ def angles_to_class_weights(features, labels, class_weights) -> tuple[np.ndarray
         raise ValueError(
             f"features have dimension {features.shape[1]} but class_weights {weights.shape[1]}"
         )
-    unit_weights = weights / _row_norms(weights, "class_weights")[:, None]
+    unit_weights = _checked_unit_rows(weights, "class_weights")
     angles = np.arccos(np.clip(unit @ unit_weights.T, -1.0, 1.0))
     rows = np.arange(labels.size)
     own = angles[rows, labels]
@@ -1151,7 +1176,7 @@ def min_pairwise_angle(vectors) -> float:
     vectors = vectors[np.all(np.isfinite(vectors), axis=1)]
     if vectors.shape[0] < 2:
         return math.nan
-    unit = vectors / _row_norms(vectors, "vectors")[:, None]
+    unit = _checked_unit_rows(vectors, "vectors")
     cos = np.clip(unit @ unit.T, -1.0, 1.0)
     np.fill_diagonal(cos, -np.inf)
     return float(np.arccos(cos.max()))
@@ -1280,6 +1305,47 @@ def feature_summary(features, labels, class_weights) -> dict:
         "num_samples": int(labels.size),
         "num_classes": int(weights.shape[0]),
     }
+
+
+def project_to_sphere(
+    features, class_weights=None, dim: int = 3
+) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """Unit vectors in ``dim`` dimensions for features (and class weights) of any dimension.
+
+    d == dim: x / ‖x‖. d > dim: the features are first normalised (x / ‖x‖), PCA
+    (scikit-learn) is fitted on them, both features and weights are mapped **linearly** onto
+    the ``dim`` leading principal axes (x ↦ V x, without subtracting the mean, so the origin
+    and thus the angles' vertex stay put) and normalised again. Returns
+    ``(points, weights_or_None, description)``; the description names the projection, for
+    an axis title.
+    """
+    features = np.asarray(features, dtype=float)
+    if features.ndim != 2 or features.shape[1] < dim:
+        raise ValueError(
+            f"features must be (n_samples, n_dims) with n_dims >= {dim}, got shape "
+            f"{features.shape}; 2-D features go on the circle (plots.plot_features_2d)"
+        )
+    weights = None if class_weights is None else np.asarray(class_weights, dtype=float)
+    if weights is not None and (weights.ndim != 2 or weights.shape[1] != features.shape[1]):
+        raise ValueError(
+            f"class_weights must be (n_classes, {features.shape[1]}) to match the features, "
+            f"got shape {weights.shape}"
+        )
+    if features.shape[1] == dim:
+        description = f"{dim}-D features, normalised"
+        return (
+            unit_rows(features),
+            None if weights is None else unit_rows(weights),
+            description,
+        )
+    from sklearn.decomposition import PCA  # imported here: it takes seconds, and few plots need it
+
+    unit_features = unit_rows(features)
+    pca = PCA(n_components=dim, svd_solver="full").fit(unit_features)
+    axes = pca.components_
+    description = f"PCA {features.shape[1]}-D → {dim}-D, normalised"
+    projected_weights = None if weights is None else unit_rows(weights @ axes.T)
+    return unit_rows(unit_features @ axes.T), projected_weights, description
 
 
 # --------------------------------------------------------------------------------------------

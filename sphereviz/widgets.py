@@ -30,7 +30,8 @@ import numpy as np
 import plotly.graph_objects as go
 from matplotlib.figure import Figure
 
-from sphereviz import geometry, margins, plots, plots3d
+from sphereviz import geometry, margins, plots
+from sphereviz.plots import interactive3d as plots3d
 
 __all__ = [
     "LOSS_CHOICES",
@@ -315,6 +316,8 @@ class MarginExplorer(_Explorer):
         if list(self.controls_box.children) != visible:
             self.controls_box.children = visible
         self.regions = self.compute()
+        plots.clear_drawing(self.target_ax)
+        plots.clear_drawing(self.regions_ax)
         plots.draw_target_curve(
             self.target_ax, self.loss, self.m, legend=False, annealing_lambda=self.annealing_lambda
         )
@@ -450,6 +453,7 @@ class SphereExplorer(_Explorer):
             features, labels, weights, loss, m, title=title, size=520,
             boundary_resolution=self.boundary_resolution, class_names=class_names,
         )  # fmt: skip
+        plots.clear_drawing(self.histogram_ax)
         self.pair_angles = plots.draw_angle_histograms(self.histogram_ax, features, labels)
         self.histogram_ax.set_title(title)
         self.histogram_ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2,

@@ -20,7 +20,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from sphereviz import figures, runs, sweep  # noqa: E402
+from sphereviz import figures, gallery, runs, sweep  # noqa: E402
+from sphereviz.data.lfw import prepare_lfw_top6  # noqa: E402
 
 ANALYTIC_NAMES = [
     "psi_curves", "regions_two_classes", "regions_four_classes", "bound_map",
@@ -106,14 +107,14 @@ def test_analytic_set_is_complete_deterministic_captioned_and_offline(tmp_path, 
     second.mkdir()
     (second / "old.png").write_bytes(b"png")
     earlier = [
-        figures.FigureRecord(
+        gallery.FigureRecord(
             "old", "mnist", "Old", "Earlier.", "sphereviz figures", "x()", ("old.png",)
         ),
-        figures.FigureRecord(
+        gallery.FigureRecord(
             "gone", "faces", "Gone", "Deleted.", "sphereviz figures", "y()", ("no.png",)
         ),
     ]
-    figures.write_manifest(second, earlier)
+    gallery.write_manifest(second, earlier)
     records = figures.generate_figures(second, analytic_only=True, log=lambda _: None)
     listed = json.loads((second / "figures.json").read_text())["figures"]
     assert [item["name"] for item in listed] == [*ANALYTIC_NAMES, "old"]
@@ -197,8 +198,8 @@ def test_trained_figures_from_tiny_runs(tiny_runs, tmp_path):
             assert (first / name).stat().st_size > 1000, name
     assert static_bytes(first, records) == static_bytes(second, records)
 
-    figures.write_index(first, records)
-    figures.write_readme(first, records)
+    gallery.write_index(first, records)
+    gallery.write_readme(first, records)
     assert_local_page(first / "index.html", first)
     iframes = [a for tag, a in addresses_in(first / "index.html") if tag == "iframe"]
     assert iframes == list(sphere.interactive)
@@ -308,7 +309,7 @@ def test_face_figures_from_the_six_largest_lfw_identities(lfw_root, tmp_path):
     }
     largest = sorted(counts, key=lambda name: (-counts[name], name))[:6]
 
-    cache = figures.prepare_lfw_top6(lfw_root, tmp_path / "faces", progress=False)
+    cache = prepare_lfw_top6(lfw_root, tmp_path / "faces", progress=False)
     assert sorted(cache.class_names) == sorted(largest)
     assert cache.images.shape[1:3] == (112, 96)
     # Images without a landmark line are skipped, so at most the folders' counts.
@@ -333,8 +334,8 @@ def test_face_figures_from_the_six_largest_lfw_identities(lfw_root, tmp_path):
     present = sorted(set(tiny.run.embeddings["labels"].tolist()))
     expected = [cache.class_names[label].replace("_", " ") for label in present]
     assert sphere_page_trace_names(out / "faces_sphere_m4.html") == expected
-    figures.write_index(out, records)
-    figures.write_readme(out, records)
+    gallery.write_index(out, records)
+    gallery.write_readme(out, records)
     assert_local_page(out / "index.html", out)
     assert "Labeled Faces in the Wild" in (out / "README.md").read_text()
 

@@ -509,3 +509,20 @@ def test_pair_angle_eer_against_a_threshold_sweep():
     crossing = np.argmin(np.abs(frr - far))
     assert criterion.pair_angle_eer == pytest.approx((frr[crossing] + far[crossing]) / 2, abs=0.01)
     assert 0.05 < criterion.pair_angle_eer < 0.5
+
+
+def test_unit_rows_keeps_each_direction_at_unit_length_and_leaves_a_zero_row_zero():
+    rows = np.array([[3.0, 4.0], [0.0, 0.0], [-2.0, 0.0], [1e-150, 1e-150]])
+    unit = geometry.unit_rows(rows)
+    # independent truth: hand-computed unit vectors (3-4-5 triangle, an axis, the diagonal)
+    np.testing.assert_allclose(
+        unit, [[0.6, 0.8], [0.0, 0.0], [-1.0, 0.0], [math.sqrt(0.5), math.sqrt(0.5)]]
+    )
+    assert not np.any(np.isnan(unit))
+    with pytest.raises(ValueError, match="2-D array"):
+        geometry.unit_rows(np.array([3.0, 4.0]))
+
+
+def test_checked_statistics_refuse_a_zero_row_that_unit_rows_lets_through():
+    with pytest.raises(ValueError, match="zero-length rows"):
+        geometry.min_pairwise_angle([[1.0, 0.0], [0.0, 0.0]])

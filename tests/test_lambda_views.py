@@ -19,7 +19,7 @@ import pytest  # noqa: E402
 from sphereviz import geometry, plots, widgets  # noqa: E402
 from sphereviz.config import TrainConfig  # noqa: E402
 from sphereviz.margins import psi  # noqa: E402
-from sphereviz.plots_schedule import lambda_schedule_series, plot_lambda_schedule  # noqa: E402
+from sphereviz.plots.schedule import lambda_schedule_series, plot_lambda_schedule  # noqa: E402
 from sphereviz.runs import Run  # noqa: E402
 
 

@@ -236,12 +236,29 @@ def test_describe_regions_without_a_region():
     assert region_lines(fig.axes[0], 1) == []
 
 
-def test_draw_regions_reuses_the_axes():
+def test_draw_regions_draws_over_what_is_there_and_clear_drawing_empties_the_axes():
     fig, ax = plt.subplots()
-    plots.draw_regions(ax, plots.regions_for("a-softmax", 2, 6))
+    assert plots.draw_regions(ax, plots.regions_for("a-softmax", 2, 6)) is ax
+    six_class_lines = len(region_lines(ax, 3))
+    assert six_class_lines == 1
+    plots.draw_regions(ax, plots.regions_for("a-softmax", 4, 2), title="two classes")
+    assert len(region_lines(ax, 3)) == six_class_lines  # not cleared: the 6 classes stay
+    assert ax.get_title() == "two classes"
+    assert plots.clear_drawing(ax) is ax
+    assert len(ax.lines) == len(ax.patches) == len(ax.texts) == len(ax.collections) == 0
+    assert ax.get_title() == ""
     plots.draw_regions(ax, plots.regions_for("a-softmax", 4, 2))
     assert region_lines(ax, 3) == []  # the 6-class drawing is gone
     assert len(region_lines(ax, 1)) == 1
+    assert ax.get_title() == "A-Softmax, m = 4"
+
+
+def test_plot_regions_takes_one_title_per_panel():
+    panels = [plots.regions_for("softmax"), plots.regions_for("a-softmax", 4)]
+    fig = plots.plot_regions(panels, titles=["plain", None])
+    assert [ax.get_title() for ax in fig.axes] == ["plain", "A-Softmax, m = 4"]
+    with pytest.raises(ValueError, match="one title"):
+        plots.plot_regions(panels, titles=["only one"])
 
 
 def test_regions_for_validates_layout():
@@ -355,6 +372,8 @@ def test_angle_histograms_redrawn_into_the_same_axes_replace_the_old_bars():
     plots.draw_angle_histograms(ax, features, labels)
     first = [bar.get_height() for container in ax.containers for bar in container]
     plots.draw_angle_histograms(ax, features[:30], labels[:30])
+    assert len(ax.containers) == 4  # drawn over the first: nothing is cleared implicitly
+    plots.clear_drawing(ax)
     plots.draw_angle_histograms(ax, features, labels)
     assert len(ax.containers) == 2 and len(ax.patches) == 2 * 45
     assert [bar.get_height() for container in ax.containers for bar in container] == first

@@ -8,7 +8,8 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from sphereviz import geometry, plots3d
+from sphereviz import geometry
+from sphereviz.plots import interactive3d
 
 
 def traces_named(figure: go.Figure, prefix: str) -> list:
@@ -30,7 +31,7 @@ def toy_run(dim: int = 3, seed: int = 0):
 
 def test_feature_points_lie_on_unit_sphere_grouped_by_class():
     features, labels, weights = toy_run()
-    figure = plots3d.sphere_figure(features, labels, weights, "a-softmax", 4)
+    figure = interactive3d.sphere_figure(features, labels, weights, "a-softmax", 4)
     points = traces_named(figure, "class ")
     assert [trace.name for trace in points] == ["class 0", "class 1", "class 2", "class 3"]
     for cls, trace in enumerate(points):
@@ -42,7 +43,7 @@ def test_feature_points_lie_on_unit_sphere_grouped_by_class():
 
 def test_weight_arrows_point_along_the_class_weights():
     _, _, weights = toy_run()
-    figure = plots3d.sphere_figure(class_weights=weights, loss=None)
+    figure = interactive3d.sphere_figure(class_weights=weights, loss=None)
     lines = [t for t in traces_named(figure, "W") if isinstance(t, go.Scatter3d)]
     assert len(lines) == 4
     for trace, w in zip(lines, weights, strict=True):
@@ -56,10 +57,10 @@ def test_a_softmax_boundaries_satisfy_m_theta1_equals_theta2(m):
     """Two classes: class 1 wins by the margin exactly where mθ₁ < θ₂ (SphereFace §3.3)."""
     weights = np.array([[1.0, 0.0, 0.0], [math.cos(1.2), math.sin(1.2), 0.0]])
     resolution = 180
-    traces = plots3d.region_boundary_traces(weights, "a-softmax", m, resolution)
+    traces = interactive3d.region_boundary_traces(weights, "a-softmax", m, resolution)
     step = math.pi / resolution
     for own, other, trace in ((0, 1, traces[0]), (1, 0, traces[1])):
-        points = boundary_points(trace) / plots3d.BOUNDARY_LIFT
+        points = boundary_points(trace) / interactive3d.BOUNDARY_LIFT
         np.testing.assert_allclose(np.linalg.norm(points, axis=1), 1.0, atol=1e-9)
         unit = weights / np.linalg.norm(weights, axis=1, keepdims=True)
         theta_own = np.arccos(np.clip(points @ unit[own], -1, 1))
@@ -76,7 +77,7 @@ def test_boundary_curves_separate_inside_from_outside():
     def classify(points):
         return np.where(points @ weight > math.cos(math.radians(30)), 0, -1)
 
-    curves = plots3d.boundary_curves(classify, [0], resolution=90)
+    curves = interactive3d.boundary_curves(classify, [0], resolution=90)
     (circle,) = curves[0]
     angles = np.degrees(np.arccos(circle @ weight))
     np.testing.assert_allclose(angles, 30.0, atol=2.0)  # one grid step is 2°
@@ -90,8 +91,8 @@ def marker_traces(figure: go.Figure) -> list:
 def test_class_names_name_the_feature_traces_and_their_legend_groups():
     features, labels, weights = toy_run()
     names = ["digit 0", "digit 1", "digit 2", "digit 3"]
-    named = plots3d.sphere_figure(features, labels, weights, loss=None, class_names=names)
-    default = plots3d.sphere_figure(features, labels, weights, loss=None)
+    named = interactive3d.sphere_figure(features, labels, weights, loss=None, class_names=names)
+    default = interactive3d.sphere_figure(features, labels, weights, loss=None)
     assert [trace.name for trace in marker_traces(named)] == names
     assert [trace.legendgroup for trace in marker_traces(named)] == names
     assert [trace.name for trace in marker_traces(default)] == [f"class {c}" for c in range(4)]
@@ -111,7 +112,7 @@ def test_class_names_follow_sorted_labels_that_are_not_0_to_k():
     features, labels, weights = toy_run()
     relabelled = np.array([7, 3, 9, 5])[labels]  # classes present, sorted: 3, 5, 7, 9
     names = ["three", "five", "seven", "nine"]
-    traces = plots3d.feature_traces(features, relabelled, class_names=names)
+    traces = interactive3d.feature_traces(features, relabelled, class_names=names)
     assert [trace.name for trace in traces] == names
     first = np.stack([traces[0].x, traces[0].y, traces[0].z], 1)
     np.testing.assert_array_equal(first, features[relabelled == 3])
@@ -121,7 +122,7 @@ def test_subsampling_keeps_each_name_with_its_class():
     rng = np.random.default_rng(1)
     labels = np.concatenate([np.zeros(500, int), np.ones(500, int), [2]])  # class 2: one point
     features = 0.2 * rng.normal(size=(labels.size, 3)) + np.eye(3)[labels]
-    figure = plots3d.sphere_figure(
+    figure = interactive3d.sphere_figure(
         features, labels, max_points=50, loss=None, class_names=["north", "east", "lone"]
     )
     # the sample of 50 drops the lone point; the two names left stay with their classes
@@ -138,18 +139,18 @@ def test_wrong_number_of_class_names_is_an_error_naming_both_lengths(count):
     names = [f"person {i}" for i in range(count)]
     message = f"class_names has {count} names but the labels hold 4 classes"
     with pytest.raises(ValueError, match=message):
-        plots3d.sphere_figure(features, labels, weights, class_names=names)
+        interactive3d.sphere_figure(features, labels, weights, class_names=names)
     with pytest.raises(ValueError, match=message):
-        plots3d.feature_traces(features, labels, class_names=names)
+        interactive3d.feature_traces(features, labels, class_names=names)
     with pytest.raises(ValueError, match="the string"):
-        plots3d.feature_traces(features, labels, class_names="abcd")
+        interactive3d.feature_traces(features, labels, class_names="abcd")
     with pytest.raises(ValueError, match="pass features and labels"):
-        plots3d.sphere_figure(class_weights=weights, class_names=names)
+        interactive3d.sphere_figure(class_weights=weights, class_names=names)
 
 
 def test_high_dimensional_features_are_projected_and_say_so():
     features, labels, weights = toy_run(dim=10)
-    figure = plots3d.sphere_figure(features, labels, weights, "a-softmax", 4)
+    figure = interactive3d.sphere_figure(features, labels, weights, "a-softmax", 4)
     assert "PCA 10-D → 3-D" in figure.layout.title.text
     assert traces_named(figure, "boundary") == []  # boundaries of projected weights would lie
     for trace in traces_named(figure, "class "):
@@ -160,17 +161,17 @@ def test_high_dimensional_features_are_projected_and_say_so():
 def test_large_runs_are_subsampled_deterministically():
     rng = np.random.default_rng(3)
     features, labels = rng.normal(size=(900, 3)), rng.integers(0, 3, 900)
-    first = plots3d.sphere_figure(features, labels, max_points=300, loss=None)
-    second = plots3d.sphere_figure(features, labels, max_points=300, loss=None)
+    first = interactive3d.sphere_figure(features, labels, max_points=300, loss=None)
+    second = interactive3d.sphere_figure(features, labels, max_points=300, loss=None)
     assert sum(len(t.x) for t in traces_named(first, "class ")) == 300
     assert first.to_json() == second.to_json()
 
 
 def test_html_export_is_self_contained_and_deterministic(tmp_path):
     features, labels, weights = toy_run()
-    figure = plots3d.sphere_figure(features, labels, weights, "cosface", 0.35)
-    (first,) = plots3d.export_plotly(figure, tmp_path / "a" / "sphere", formats=("html",))
-    (second,) = plots3d.export_plotly(figure, tmp_path / "b" / "sphere", formats=("html",))
+    figure = interactive3d.sphere_figure(features, labels, weights, "cosface", 0.35)
+    (first,) = interactive3d.export_plotly(figure, tmp_path / "a" / "sphere", formats=("html",))
+    (second,) = interactive3d.export_plotly(figure, tmp_path / "b" / "sphere", formats=("html",))
     text = first.read_text(encoding="utf-8")
     assert "cdn.plot.ly" not in text
     assert 'src="http' not in text
@@ -184,7 +185,9 @@ def test_html_export_is_self_contained_and_deterministic(tmp_path):
 
 def test_html_export_beside_a_local_plotlyjs(tmp_path):
     figure = go.Figure(go.Scatter(x=[0, 1], y=[1, 0]))
-    (page,) = plots3d.export_plotly(figure, tmp_path / "f", formats=("html",), plotlyjs="directory")
+    (page,) = interactive3d.export_plotly(
+        figure, tmp_path / "f", formats=("html",), plotlyjs="directory"
+    )
     assert '<script charset="utf-8" src="plotly.min.js"></script>' in page.read_text()
     script = (tmp_path / "plotly.min.js").read_text()
     assert "cdn.plot.ly" not in script and len(script) > 1_000_000
@@ -193,25 +196,25 @@ def test_html_export_beside_a_local_plotlyjs(tmp_path):
 def test_export_rejects_bad_arguments(tmp_path):
     figure = go.Figure()
     with pytest.raises(ValueError, match="formats"):
-        plots3d.export_plotly(figure, tmp_path / "x", formats=("gif",))
+        interactive3d.export_plotly(figure, tmp_path / "x", formats=("gif",))
     with pytest.raises(ValueError, match="plotlyjs"):
-        plots3d.export_plotly(figure, tmp_path / "x", plotlyjs="cdn")
+        interactive3d.export_plotly(figure, tmp_path / "x", plotlyjs="cdn")
 
 
 def test_export_without_chromium_writes_html_and_says_so(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(plots3d, "find_chromium", lambda: None)
-    written = plots3d.export_plotly(go.Figure(), tmp_path / "only", formats=("png",))
+    monkeypatch.setattr(interactive3d, "find_chromium", lambda: None)
+    written = interactive3d.export_plotly(go.Figure(), tmp_path / "only", formats=("png",))
     assert written == [tmp_path / "only.html"]
     message = capsys.readouterr().err.strip()
     assert "png" in message and "only.html" in message and "\n" not in message
 
 
-@pytest.mark.skipif(plots3d.find_chromium() is None, reason="no Chromium/Chrome installed")
+@pytest.mark.skipif(interactive3d.find_chromium() is None, reason="no Chromium/Chrome installed")
 def test_png_export_through_kaleido(tmp_path):
     from PIL import Image
 
     figure = go.Figure(go.Scatter(x=[0, 1, 2], y=[2, 0, 1]), layout={"width": 200, "height": 150})
-    (png,) = plots3d.export_plotly(figure, tmp_path / "small", formats=("png",), scale=1)
+    (png,) = interactive3d.export_plotly(figure, tmp_path / "small", formats=("png",), scale=1)
     with Image.open(png) as image:
         assert image.format == "PNG"
         assert image.size == (200, 150)
@@ -220,8 +223,8 @@ def test_png_export_through_kaleido(tmp_path):
 def test_geometry_and_boundary_agree_on_who_wins():
     """Just inside the drawn boundary of class 0 geometry says class 0, just outside no class."""
     weights = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-    traces = plots3d.region_boundary_traces(weights, "a-softmax", 3, resolution=120)
-    points = boundary_points(traces[0]) / plots3d.BOUNDARY_LIFT
+    traces = interactive3d.region_boundary_traces(weights, "a-softmax", 3, resolution=120)
+    points = boundary_points(traces[0]) / interactive3d.BOUNDARY_LIFT
     towards = points + 0.05 * (weights[0] - points)
     away = points - 0.05 * (weights[0] - points)
     inside = geometry.classify_points(towards, weights, "a-softmax", 3)

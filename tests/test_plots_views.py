@@ -15,7 +15,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.collections import PathCollection, PolyCollection  # noqa: E402
 
-from sphereviz import plots, plots_sphere  # noqa: E402
+from sphereviz import plots  # noqa: E402
+from sphereviz.plots import sphere_views  # noqa: E402
+from sphereviz.style import class_colors  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -71,10 +73,10 @@ def one_hemisphere_clusters(seed: int = 0, classes: int = 5, per_class: int = 60
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-@pytest.mark.parametrize("method", plots_sphere.VIEW_METHODS)
+@pytest.mark.parametrize("method", sphere_views.VIEW_METHODS)
 def test_the_chosen_view_sees_every_cluster_of_one_hemisphere(seed, method):
     points, labels, centres, axis = one_hemisphere_clusters(seed)
-    direction = plots_sphere.view_direction(points, labels, method=method)
+    direction = sphere_views.view_direction(points, labels, method=method)
     assert np.linalg.norm(direction) == pytest.approx(1.0)
     # every point and every class centre faces the viewer, as they all face the known axis
     assert np.all(points @ direction > 0), (points @ direction).min()
@@ -87,7 +89,7 @@ def test_the_view_of_one_cap_looks_at_its_centre():
     center = np.array([0.3, -0.8, 0.5]) / np.linalg.norm([0.3, -0.8, 0.5])
     points = cap_points(center, math.radians(20), 500, rng)
     for method in ("mean", "points"):
-        direction = plots_sphere.view_direction(points, method=method)
+        direction = sphere_views.view_direction(points, method=method)
         # the mean of a cap's uniform points lies along its centre; the lattice is 4.5° apart
         assert math.degrees(math.acos(min(1.0, direction @ center))) < 6.0
 
@@ -95,19 +97,19 @@ def test_the_view_of_one_cap_looks_at_its_centre():
 def test_the_view_beats_a_fixed_view_when_the_largest_class_is_behind():
     """The old fixed view (elev 30°, azim −60°) against the chosen one, on data where the
     largest class sits on the far side of the fixed view."""
-    fixed = np.array(plots_sphere.map_frame([0.433, -0.75, 0.5])[0])
+    fixed = np.array(sphere_views.map_frame([0.433, -0.75, 0.5])[0])
     rng = np.random.default_rng(4)
     largest = cap_points(-fixed, math.radians(15), 400, rng)
     small = cap_points(fixed, math.radians(15), 50, rng)
     points = np.concatenate([largest, small])
-    direction = plots_sphere.view_direction(points)
-    assert plots_sphere.visible_fraction(points, fixed) < 0.15
-    assert plots_sphere.visible_fraction(points, direction) >= 400 / 450
+    direction = sphere_views.view_direction(points)
+    assert sphere_views.visible_fraction(points, fixed) < 0.15
+    assert sphere_views.visible_fraction(points, direction) >= 400 / 450
 
 
 def test_view_angles_and_the_drawn_view_look_from_the_direction():
     direction = np.array([-0.2, 0.7, 0.4]) / np.linalg.norm([-0.2, 0.7, 0.4])
-    elev, azim = plots_sphere.view_angles(direction)
+    elev, azim = sphere_views.view_angles(direction)
     eye = [
         math.cos(math.radians(elev)) * math.cos(math.radians(azim)),
         math.cos(math.radians(elev)) * math.sin(math.radians(azim)),
@@ -121,7 +123,7 @@ def test_view_angles_and_the_drawn_view_look_from_the_direction():
     ax = fig.add_subplot(projection="3d")
     plots.draw_unit_sphere_features(ax, [direction], [0], view=direction)
     fig.canvas.draw()
-    frame = plots_sphere.map_frame(direction)
+    frame = sphere_views.map_frame(direction)
     xs, ys, _ = proj3d.proj_transform(*np.stack([np.zeros(3), *frame]).T, ax.get_proj())
     # the view direction projects onto the centre; the frame's e₂ is right and e₃ up
     assert xs[1] == pytest.approx(xs[0], abs=1e-9) and ys[1] == pytest.approx(ys[0], abs=1e-9)
@@ -131,20 +133,20 @@ def test_view_angles_and_the_drawn_view_look_from_the_direction():
 
 def test_view_direction_rejects_bad_input():
     with pytest.raises(ValueError, match="method must be one of"):
-        plots_sphere.view_direction(np.eye(3), method="best")
+        sphere_views.view_direction(np.eye(3), method="best")
     with pytest.raises(ValueError, match=r"\(n, 3\)"):
-        plots_sphere.view_direction(np.ones((4, 2)))
+        sphere_views.view_direction(np.ones((4, 2)))
     with pytest.raises(ValueError, match="needs the labels"):
-        plots_sphere.view_direction(np.eye(3), method="class-means")
+        sphere_views.view_direction(np.eye(3), method="class-means")
     with pytest.raises(ValueError, match="non-zero 3-vector"):
-        plots_sphere.view_angles([0, 0, 0])
+        sphere_views.view_angles([0, 0, 0])
 
 
 def test_the_back_hemisphere_is_hidden_and_the_front_drawn_in_the_colours_of_all():
     points, labels, _, _ = one_hemisphere_clusters(5)
     points = np.concatenate([points, -points[:60]])  # class 0 again, on the far side
     labels = np.concatenate([labels, np.full(60, 5)])
-    view = plots_sphere.view_direction(points)
+    view = sphere_views.view_direction(points)
     fig = plt.figure(figsize=(3, 3))
     ax = fig.add_subplot(projection="3d")
     plots.draw_unit_sphere_features(ax, points, labels, view=view)
@@ -153,7 +155,7 @@ def test_the_back_hemisphere_is_hidden_and_the_front_drawn_in_the_colours_of_all
     front = points @ view >= 0
     assert sum(len(v) for v in drawn.values()) == front.sum()
     assert "class 5" not in drawn  # all of it is behind
-    colors = plots.class_colors(6)
+    colors = class_colors(6)
     for collection in ax.collections:
         if collection.get_label() == "class 4":
             np.testing.assert_allclose(
@@ -183,7 +185,7 @@ def cap_boundary(center, radius: float, count: int = 4000) -> np.ndarray:
     )
 
 
-@pytest.mark.parametrize("projection", plots_sphere.EQUAL_AREA_PROJECTIONS)
+@pytest.mark.parametrize("projection", sphere_views.EQUAL_AREA_PROJECTIONS)
 @pytest.mark.parametrize(
     ("offset_deg", "bearing_deg", "radius_deg"),
     [(0, 0, 30), (0, 0, 85), (50, 30, 25), (100, 200, 40), (60, -80, 25), (40, 150, 45)],
@@ -191,7 +193,7 @@ def cap_boundary(center, radius: float, count: int = 4000) -> np.ndarray:
 def test_the_map_keeps_the_area_of_spherical_caps(projection, offset_deg, bearing_deg, radius_deg):
     """Projected area of a cap / area of the whole map = 2π(1 − cos a) / 4π."""
     center = np.array([0.2, -0.5, 0.8]) / np.linalg.norm([0.2, -0.5, 0.8])
-    frame = plots_sphere.map_frame(center)
+    frame = sphere_views.map_frame(center)
     offset, bearing = math.radians(offset_deg), math.radians(bearing_deg)
     cap_center = math.cos(offset) * frame[0] + math.sin(offset) * (
         math.cos(bearing) * frame[1] + math.sin(bearing) * frame[2]
@@ -199,7 +201,7 @@ def test_the_map_keeps_the_area_of_spherical_caps(projection, offset_deg, bearin
     fig = plt.figure()
     ax = fig.add_subplot(projection=projection)
     transform = ax.transProjection
-    longitude, latitude = plots_sphere.map_coordinates(
+    longitude, latitude = sphere_views.map_coordinates(
         cap_boundary(cap_center, math.radians(radius_deg)), center
     )
     assert np.abs(longitude).max() < math.pi - 0.05  # the cap crosses no seam of the map
@@ -216,14 +218,14 @@ def test_the_map_keeps_the_area_of_spherical_caps(projection, offset_deg, bearin
 
 def test_map_coordinates_put_the_centre_in_the_middle_and_the_right_on_the_right():
     center = np.array([1.0, 2.0, -0.5])
-    frame = plots_sphere.map_frame(center)
+    frame = sphere_views.map_frame(center)
     np.testing.assert_allclose(frame @ frame.T, np.eye(3), atol=1e-12)
     assert np.linalg.det(frame) == pytest.approx(1.0)
     angle = math.radians(30)
     points = np.array(
         [frame[0], math.cos(angle) * frame[0] + math.sin(angle) * frame[1], frame[2], -frame[0]]
     )
-    longitude, latitude = plots_sphere.map_coordinates(points, center)
+    longitude, latitude = sphere_views.map_coordinates(points, center)
     np.testing.assert_allclose(longitude[:2], [0, angle], atol=1e-12)  # [2]: a pole, no λ
     np.testing.assert_allclose(latitude[:3], [0, 0, math.pi / 2], atol=1e-12)
     assert abs(longitude[3]) == pytest.approx(math.pi)
@@ -235,8 +237,8 @@ def test_the_map_draws_every_point_where_map_coordinates_put_it():
     labels = np.concatenate([labels, labels])
     fig = plt.figure()
     ax = fig.add_subplot(projection="hammer")
-    center = plots_sphere.draw_equal_area_map(ax, points, labels, centres)
-    longitude, latitude = plots_sphere.map_coordinates(points, center)
+    center = sphere_views.draw_equal_area_map(ax, points, labels, centres)
+    longitude, latitude = sphere_views.map_coordinates(points, center)
     for cls in range(5):
         (collection,) = [c for c in ax.collections if c.get_label() == f"class {cls}"]
         np.testing.assert_allclose(
@@ -246,7 +248,7 @@ def test_the_map_draws_every_point_where_map_coordinates_put_it():
     assert len(rings.get_offsets()) == len(centres)
     assert np.all(rings.get_facecolor()[:, 3] == 0) if len(rings.get_facecolor()) else True
     with pytest.raises(ValueError, match="equal-area map axes"):
-        plots_sphere.draw_equal_area_map(fig.add_subplot(2, 1, 2), points, labels)
+        sphere_views.draw_equal_area_map(fig.add_subplot(2, 1, 2), points, labels)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -317,7 +319,7 @@ def test_weight_rings_on_the_sphere_are_hollow_and_wider_than_a_tight_cluster():
     for ring in rings:
         assert len(ring.get_facecolor()) == 0 or np.all(ring.get_facecolor()[:, 3] == 0)
     scale = fig.dpi / 72
-    hole = (math.sqrt(plots_sphere.WEIGHT_RING_SIZE) / 2 - max(r.get_linewidth()[0] for r in rings)
+    hole = (math.sqrt(sphere_views.WEIGHT_RING_SIZE) / 2 - max(r.get_linewidth()[0] for r in rings)
             / 2) * scale  # fmt: skip
     marker_radius = math.sqrt(3.0) / 2 * scale
     for cls, w in enumerate(weights):
@@ -364,7 +366,7 @@ def test_ring_histograms_of_several_panels_share_one_count_scale():
     tight = wide.copy()
     tight[labels == 0] = [1.0, 0.0]  # all of class 0 at one angle: a tall stack
     unit_sets = [f / np.linalg.norm(f, axis=1, keepdims=True) for f in (wide, tight)]
-    length = plots_sphere.ring_unit_length(unit_sets, bins=36, height=0.5)
+    length = sphere_views.ring_unit_length(unit_sets, bins=36, height=0.5)
     edges = np.linspace(-math.pi, math.pi, 37)
     tallest = max(np.histogram(np.arctan2(u[:, 1], u[:, 0]), bins=edges)[0].max()
                   for u in unit_sets)  # fmt: skip
@@ -374,13 +376,13 @@ def test_ring_histograms_of_several_panels_share_one_count_scale():
              for ax, u in zip(axes, unit_sets, strict=True)]  # fmt: skip
     assert [d.unit_length for d in drawn] == [length, length]
     with pytest.raises(ValueError, match="unit_length must be a positive"):
-        plots_sphere.draw_ring_histogram(axes[0], unit_sets[0], labels, unit_length=0.0)
+        sphere_views.draw_ring_histogram(axes[0], unit_sets[0], labels, unit_length=0.0)
 
 
 def test_own_angle_histogram_counts_the_angle_to_the_own_weight():
     features, labels, weights = circle_data(seed=2)
     fig, ax = plt.subplots()
-    counts = plots_sphere.draw_own_angle_histogram(ax, features, labels, weights, 45.0, 15)
+    counts = sphere_views.draw_own_angle_histogram(ax, features, labels, weights, 45.0, 15)
     cos = np.sum(features * weights[labels], axis=1) / (
         np.linalg.norm(features, axis=1) * np.linalg.norm(weights[labels], axis=1)
     )
@@ -414,8 +416,8 @@ def test_sphere_figure_has_a_view_a_map_and_a_strip_per_panel_sharing_view_and_s
     strips = [ax for ax in fig.axes if ax.name == "rectilinear"]
     assert len(views) == len(maps) == len(strips) == 4
     pooled = np.concatenate([f / np.linalg.norm(f, axis=1, keepdims=True) for _, f, *_ in runs])
-    shared = plots_sphere.view_direction(pooled)
-    elev, azim = plots_sphere.view_angles(shared)
+    shared = sphere_views.view_direction(pooled)
+    elev, azim = sphere_views.view_angles(shared)
     for view, map_ax, (_, features, *_) in zip(views, maps, runs, strict=True):
         assert (view.elev, view.azim) == pytest.approx((elev, azim))
         unit = features / np.linalg.norm(features, axis=1, keepdims=True)
@@ -451,20 +453,20 @@ def test_sphere_figure_options():
 
 
 def test_interactive_sphere_starts_from_the_same_view_as_the_static_one():
-    from sphereviz import plots3d
+    from sphereviz.plots import interactive3d
 
     points, labels, centres, _ = one_hemisphere_clusters(seed=11)
-    figure = plots3d.sphere_figure(3 * points, labels, centres, loss=None)
+    figure = interactive3d.sphere_figure(3 * points, labels, centres, loss=None)
     camera = figure.layout.scene.camera
     eye = np.array([camera.eye.x, camera.eye.y, camera.eye.z])
-    np.testing.assert_allclose(eye / np.linalg.norm(eye), plots_sphere.view_direction(points))
-    assert np.linalg.norm(eye) == pytest.approx(plots3d.EYE_DISTANCE)
+    np.testing.assert_allclose(eye / np.linalg.norm(eye), sphere_views.view_direction(points))
+    assert np.linalg.norm(eye) == pytest.approx(interactive3d.EYE_DISTANCE)
     up = np.array([camera.up.x, camera.up.y, camera.up.z])
     assert abs(up @ eye) < 1e-9
-    fixed = plots3d.sphere_figure(3 * points, labels, centres, loss=None, view=None)
-    assert fixed.layout.scene.camera.eye.x == plots3d.DEFAULT_EYE["x"]
+    fixed = interactive3d.sphere_figure(3 * points, labels, centres, loss=None, view=None)
+    assert fixed.layout.scene.camera.eye.x == interactive3d.DEFAULT_EYE["x"]
     # weight arrows start outside the sphere: no line through the clusters
     for trace in figure.data:
         if trace.name.startswith("W") and trace.type == "scatter3d":
             start = np.array([trace.x[0], trace.y[0], trace.z[0]])
-            assert np.linalg.norm(start) == pytest.approx(plots3d.WEIGHT_ARROW_START)
+            assert np.linalg.norm(start) == pytest.approx(interactive3d.WEIGHT_ARROW_START)

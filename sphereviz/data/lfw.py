@@ -15,6 +15,7 @@ Paths are relative to LFW's images folder, ``Name/Name_0001.jpg``. LFW's own REA
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from sphereviz.data.align import read_landmarks
-from sphereviz.data.prepare import align_images
+from sphereviz.data.prepare import FaceCache, align_images, prepare_faces
 from sphereviz.fileio import read_text_file
 
 LFW_LANDMARK_FRAME = 250  # the landmark file was measured on the original 250×250 images
@@ -274,4 +275,37 @@ def load_lfw_crops(
         landmark_frame,
         workers=workers,
         progress=progress,
+    )
+
+
+def check_lfw_root(lfw_root: str | os.PathLike) -> Path:
+    """The landmark file of an LFW folder; ValueError when the folder is not an LFW copy."""
+    lfw_root = Path(lfw_root)
+    landmarks = lfw_root / LANDMARK_FILE_NAME
+    if not (lfw_root / "images").is_dir() or not landmarks.is_file():
+        raise ValueError(
+            f"{lfw_root} is not an LFW folder: expected one with images/<Name>/*.jpg and "
+            f"{LANDMARK_FILE_NAME} (e.g. ../shared/data/lfw; sphereviz figures --faces LFW_ROOT)"
+        )
+    return landmarks
+
+
+def prepare_lfw_top6(
+    lfw_root: str | os.PathLike, cache: str | os.PathLike, progress: bool | None = None
+) -> FaceCache:
+    """Align the six LFW identities with the most images into a face cache (reused if current).
+
+    Uses LFW's 5-point landmark file (measured on the 250×250 originals) for the similarity
+    transform to 112×96 crops (``sphereviz.data.prepare_faces``).
+    """
+    lfw_root = Path(lfw_root)
+    landmarks = check_lfw_root(lfw_root)
+    return prepare_faces(
+        lfw_images_dir(lfw_root),
+        cache,
+        landmarks=landmarks,
+        landmark_frame=LFW_LANDMARK_FRAME,
+        top_k_identities=6,
+        workers=1,
+        progress=bool(progress) if progress is not None else sys.stderr.isatty(),
     )

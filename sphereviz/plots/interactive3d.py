@@ -26,9 +26,9 @@ import contourpy
 import numpy as np
 import plotly.graph_objects as go
 
-from sphereviz import geometry, plots_sphere
+from sphereviz import geometry
 from sphereviz.fileio import atomic_path
-from sphereviz.plots import project_to_sphere
+from sphereviz.plots import sphere_views
 from sphereviz.style import class_colors
 
 __all__ = [
@@ -140,7 +140,7 @@ def weight_traces(
     weights = np.asarray(class_weights, dtype=float)
     if weights.ndim != 2 or weights.shape[1] != 3:
         raise ValueError(f"class_weights must be (n_classes, 3), got shape {weights.shape}")
-    unit = weights / np.linalg.norm(weights, axis=1, keepdims=True)
+    unit = geometry.unit_rows(weights)
     traces: list[go.Scatter3d | go.Cone] = []
     for index, (color, w) in enumerate(zip(class_colors(len(unit)), unit, strict=True)):
         tip, base = length * w, start * w
@@ -256,7 +256,7 @@ def sphere_layout(
 ) -> go.Layout:
     """A square layout with hidden axes and an equal aspect, for figures on the unit sphere.
 
-    ``camera`` is a plotly ``scene.camera`` (e.g. ``plots_sphere.plotly_camera(direction)``);
+    ``camera`` is a plotly ``scene.camera`` (e.g. ``sphere_views.plotly_camera(direction)``);
     None looks from ``DEFAULT_EYE``.
     """
     hidden = {"visible": False, "range": [-1.35, 1.35]}
@@ -330,7 +330,7 @@ def sphere_figure(
     """An interactive unit sphere with features, class weight directions and region boundaries.
 
     - features (N, d) with labels (N,): drawn as x/‖x‖, one trace per class. d > 3 is reduced
-      by ``plots.project_to_sphere`` (PCA to 3-D without centring, then normalised), and the
+      by ``geometry.project_to_sphere`` (PCA to 3-D without centring, then normalised), and the
       title says so. At most ``max_points`` points are drawn (a fixed-seed subsample).
     - class_weights (K, d): arrows along W_j/‖W_j‖ (projected like the features).
     - loss, m: when the weights are 3-D and ``loss`` is not None, the boundary of each class's
@@ -341,16 +341,16 @@ def sphere_figure(
       ValueError. Runs do not store names: ``plots.run_class_names(run)`` finds them from the
       run's data set where it can.
     - view: where the camera starts. ``"auto"`` (default): from
-      ``plots_sphere.view_direction`` of the features (all of them, before any subsample), the
+      ``sphere_views.view_direction`` of the features (all of them, before any subsample), the
       direction that sees the most of them, as the static ``plots.plot_features_sphere``
-      does, with the same screen-up (``plots_sphere.plotly_camera``); without features, or
+      does, with the same screen-up (``sphere_views.plotly_camera``); without features, or
       None, from ``DEFAULT_EYE``; a 3-vector: from that direction.
     """
     if isinstance(view, str) and view != "auto":
         raise ValueError(f"view must be 'auto', None or a 3-vector direction, got {view!r}")
     camera = None
     if view is not None and not isinstance(view, str):
-        camera = plots_sphere.plotly_camera(view, EYE_DISTANCE)
+        camera = sphere_views.plotly_camera(view, EYE_DISTANCE)
     traces: list = [sphere_mesh_trace()]
     title_parts = [title] if title else []
     weights_3d = None
@@ -368,9 +368,9 @@ def sphere_figure(
             names = dict(
                 zip(classes.tolist(), check_class_names(class_names, classes), strict=True)
             )
-        points, weights_3d, description = project_to_sphere(features, class_weights)
+        points, weights_3d, description = geometry.project_to_sphere(features, class_weights)
         if isinstance(view, str) and view == "auto":
-            camera = plots_sphere.plotly_camera(plots_sphere.view_direction(points), EYE_DISTANCE)
+            camera = sphere_views.plotly_camera(sphere_views.view_direction(points), EYE_DISTANCE)
         if len(points) > max_points:
             keep = np.sort(np.random.default_rng(0).choice(len(points), max_points, replace=False))
             points, labels = points[keep], labels[keep]
@@ -381,7 +381,7 @@ def sphere_figure(
     elif class_names is not None:
         raise ValueError("class_names name the classes of the features; pass features and labels")
     elif class_weights is not None:
-        weights_3d = project_to_sphere(np.asarray(class_weights, dtype=float))[0]
+        weights_3d = geometry.project_to_sphere(np.asarray(class_weights, dtype=float))[0]
     if weights_3d is not None:
         native_3d = np.asarray(class_weights).shape[1] == 3
         if loss is not None and native_3d:

@@ -12,8 +12,12 @@ angles around the circle, and a strip of angles to the own class weight.
 - ``draw_own_angle_histogram(ax, features, labels, weights)``: counts of θ_y, the angle of each
   feature to its own class weight W_y.
 
-The module draws with matplotlib and numpy only (no plotly): ``plots`` and ``plots3d`` both
-use it, so the static and the interactive sphere start from the same view.
+- ``draw_unit_sphere_wireframe(ax, front)`` and ``fit_unit_sphere(ax, fraction)``: the unit
+  sphere in a 3-D axes, seen orthographically and filling the axes' box.
+
+The module draws with matplotlib and numpy only (no plotly): the static plots and
+``plots.interactive3d`` both use it, so the static and the interactive sphere start from the
+same view.
 """
 
 from __future__ import annotations
@@ -31,13 +35,16 @@ from sphereviz.style import class_colors
 
 __all__ = [
     "EQUAL_AREA_PROJECTIONS",
+    "SPHERE_FILL",
     "VIEW_METHODS",
     "RingHistogram",
     "draw_equal_area_map",
     "draw_own_angle_histogram",
+    "draw_unit_sphere_wireframe",
     "draw_weight_rings",
     "draw_ring_histogram",
     "map_coordinates",
+    "fit_unit_sphere",
     "map_frame",
     "own_angle_range",
     "plotly_camera",
@@ -59,21 +66,16 @@ POINT_ALPHA = 0.45
 VIEW_CANDIDATES = 2000
 
 
-def _unit_rows(array: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(array, axis=1, keepdims=True)
-    return array / np.where(norms > 0, norms, 1.0)
-
-
 def _as_unit_points(points, name: str = "points", dim: int = 3) -> np.ndarray:
     points = np.asarray(points, dtype=float)
     if points.ndim != 2 or points.shape[1] != dim or points.shape[0] == 0:
         raise ValueError(
             f"{name} must be a non-empty (n, {dim}) array of vectors, got shape {points.shape}; "
-            "project higher-dimensional features first (plots.project_to_sphere)"
+            "project higher-dimensional features first (geometry.project_to_sphere)"
         )
     if not np.all(np.isfinite(points)):
         raise ValueError(f"{name} contain NaN or inf; check the run that produced them")
-    return _unit_rows(points)
+    return geometry.unit_rows(points)
 
 
 def _as_direction(direction) -> np.ndarray:
@@ -205,14 +207,16 @@ WEIGHT_RING_SIZE = 64.0
 
 def draw_weight_rings(
     ax: Axes, coordinates, colors: Sequence[str], size: float = WEIGHT_RING_SIZE, **options
-) -> None:
+) -> Axes:
     """Class weights as hollow rings at ``coordinates`` (a sequence of x, y[, z] arrays): a
     thin black halo under a ring in each class's colour, nothing inside, so a ring covers no
     point of a cluster narrower than it. Labelled ``"weights"`` (the halo ``"_weights halo"``).
+    Returns ``ax``.
     """
     for edges, width, label in (("black", 1.1, "_weights halo"), (list(colors), 0.6, "weights")):
         ax.scatter(*coordinates, s=size, facecolors="none", edgecolors=edges, linewidths=width,
                    zorder=4, label=label, **options)  # fmt: skip
+    return ax
 
 
 def draw_equal_area_map(
@@ -246,7 +250,6 @@ def draw_equal_area_map(
     if labels.shape != (len(unit),):
         raise ValueError(f"labels must have shape ({len(unit)},), got {labels.shape}")
     center = view_direction(unit) if center is None else _as_direction(center)
-    ax.clear()
     longitude, latitude = map_coordinates(unit, center)
     classes = np.unique(labels)
     colors = class_colors(len(classes))
@@ -398,3 +401,76 @@ def draw_own_angle_histogram(
             va="top", fontsize="x-small")  # fmt: skip
     ax.set_xlim(0, max_degrees)
     return counts
+
+
+# ---------------------------------------------------------------------------------------------
+# The unit sphere in a 3-D axes
+# ---------------------------------------------------------------------------------------------
+
+#: Fraction of a 3-D axes' square box that the sphere spans. Not all of it: mplot3d's 2-D view
+#: box is off-centre by 1.4 % of its side, and the weight rings reach a little past the rim.
+SPHERE_FILL = 0.95
+
+
+def fit_unit_sphere(ax, fraction: float) -> None:
+    """View the unit sphere orthographically, its outline ``fraction`` of the axes' box wide.
+
+    A 3-D axes draws into a square box whose side spans ``ax.viewLim.width`` projected units.
+    An orthographic view maps a point p to projected coordinates (x, y) = A p + b, A a scaled
+    rotation, so the unit sphere's outline is a circle of radius r = ‖A₁‖ (the norm of A's
+    first row), whatever the view angles. r is proportional to the zoom of
+    ``set_box_aspect``; the zoom that makes the diameter 2r span ``fraction`` of the box is
+
+        zoom = fraction · viewLim.width / (2 r₁),   r₁: the radius at zoom 1.
+
+    The data limits are [−1, 1] on every axis; lines beyond them (the weight rays) are drawn.
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], the share of the axes box; got {fraction!r}")
+    ax.set_proj_type("ortho")
+    ax.set_xlim(-1, 1)
+    ax.set_ylim(-1, 1)
+    ax.set_zlim(-1, 1)
+    ax.set_box_aspect((1, 1, 1), zoom=1)
+    radius_at_zoom_1 = _projected_sphere_radius(ax)
+    ax.set_box_aspect((1, 1, 1), zoom=fraction * ax.viewLim.width / (2 * radius_at_zoom_1))
+
+
+def _projected_sphere_radius(ax) -> float:
+    """‖A₁‖: the projected radius of the unit sphere, from the origin and the unit vectors."""
+    from mpl_toolkits.mplot3d import proj3d
+
+    x, _, _ = proj3d.proj_transform([0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], ax.get_proj())
+    return float(np.linalg.norm(np.asarray(x[1:]) - x[0]))
+
+
+def draw_unit_sphere_wireframe(ax: Axes, front=None) -> Axes:
+    """A light wireframe of the unit sphere, 15° a line: all of it (``front`` None), or only
+    the hemisphere facing ``front``, drawn in that direction's ``map_frame`` so that its rim
+    (the meridians λ = ±90°) is the sphere's outline, plus the rim drawn darker. Returns ``ax``.
+    """
+    if front is None:
+        u = np.linspace(0, 2 * math.pi, 25)
+        v = np.linspace(0, math.pi, 13)
+        ax.plot_wireframe(
+            np.outer(np.cos(u), np.sin(v)),
+            np.outer(np.sin(u), np.sin(v)),
+            np.outer(np.ones_like(u), np.cos(v)),
+            color="0.85",
+            linewidth=0.3,
+        )
+        return ax
+    frame = map_frame(front)
+    longitude, latitude = np.meshgrid(np.radians(np.arange(-90, 91, 15)),
+                                      np.radians(np.arange(-90, 91, 7.5)))  # fmt: skip
+    grid = (
+        (np.cos(latitude) * np.cos(longitude))[..., None] * frame[0]
+        + (np.cos(latitude) * np.sin(longitude))[..., None] * frame[1]
+        + np.sin(latitude)[..., None] * frame[2]
+    )
+    ax.plot_wireframe(*np.moveaxis(grid, -1, 0), rstride=2, cstride=1, color="0.88",
+                      linewidth=0.3)  # fmt: skip
+    rim = np.linspace(0, 2 * math.pi, 181)
+    outline = np.outer(np.cos(rim), frame[1]) + np.outer(np.sin(rim), frame[2])
+    ax.plot(*outline.T, color="0.6", linewidth=0.5, label="_outline")
+    return ax
