@@ -48,12 +48,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from numbers import Integral, Real
 
 import numpy as np
 
 from sphereviz.loss_names import canonical_loss_name as _resolve_loss_name
 from sphereviz.margins import annealed_psi, blend_with_cosine
+from sphereviz.validation import check_choice, check_int, check_real
 
 __all__ = [
     "AnnealedMargin",
@@ -74,6 +74,7 @@ __all__ = [
     "canonical_loss_name",
     "circle_points",
     "circle_regions",
+    "default_rule",
     "claim_counts",
     "class_mean_directions",
     "classify_points",
@@ -134,10 +135,18 @@ def canonical_loss_name(loss: str) -> str:
     return _resolve_loss_name(loss, LOSS_NAMES)
 
 
+def default_rule(loss: str, m) -> str:
+    """The rule that shows ``m`` for ``loss``: "boundary" for A-/L-Softmax with a fractional m
+    (the paper's m·θ_i < θ_j, since ψ needs an integer m), "psi" otherwise (for an integer m
+    the two rules give the same regions). The one place that switch is made."""
+    loss = canonical_loss_name(loss)
+    fractional = m is not None and np.any(np.asarray(m, dtype=float) % 1 != 0)
+    return "boundary" if loss in ("a-softmax", "l-softmax") and fractional else "psi"
+
+
 def _margin_values(loss: str, m, rule: str) -> np.ndarray:
     """Validate m for ``loss`` and return it as a 1-D float array (m may be a scalar or 1-D)."""
-    if rule not in _RULES:
-        raise ValueError(f"rule must be 'psi' or 'boundary', got {rule!r}")
+    check_choice("rule", rule, _RULES)
     if loss in _MARGIN_FREE:
         return np.zeros(1)
     if m is None:
@@ -246,19 +255,12 @@ class ClaimRule:
     alpha: float = 0.7
 
     def __post_init__(self):
-        for name in ("scale", "t", "alpha"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
-                raise ValueError(f"ClaimRule.{name} must be a finite number, got {value!r}")
-        if self.scale <= 0 or self.t < 1 or not 0 < self.alpha < 1:
-            raise ValueError(
-                f"ClaimRule needs scale > 0, t >= 1 and alpha in (0, 1), got scale={self.scale}, "
-                f"t={self.t}, alpha={self.alpha}"
-            )
-        if self.bias is not None and not (
-            isinstance(self.bias, Real) and not isinstance(self.bias, bool)
-        ):
-            raise ValueError(f"ClaimRule.bias must be a number or None, got {self.bias!r}")
+        check_real("ClaimRule.scale", self.scale, min=0, include_min=False)
+        check_real("ClaimRule.t", self.t, min=1)
+        check_real("ClaimRule.alpha", self.alpha, min=0, max=1, include_min=False,
+                   include_max=False)  # fmt: skip
+        if self.bias is not None:
+            check_real("ClaimRule.bias", self.bias, finite=False, hint="or None for b₀")
 
     def bias_for(self, num_classes: int, m: float) -> float:
         """b, or the closed-form starting bias of SphereFace2 when ``bias`` is None."""
@@ -349,9 +351,8 @@ def classify_points(
     points = _as_matrix(points, "points", columns=weights.shape[1])
     if weights.shape[0] < 2:
         raise ValueError(f"need at least 2 class weights, got {weights.shape[0]}")
-    if not (isinstance(annealing_lambda, Real) and math.isfinite(annealing_lambda)):
-        raise ValueError(f"annealing_lambda must be a finite number >= 0, got {annealing_lambda!r}")
-    if annealing_lambda < 0 or (annealing_lambda > 0 and loss not in ("a-softmax", "l-softmax")):
+    check_real("annealing_lambda", annealing_lambda, min=0)
+    if annealing_lambda > 0 and loss not in ("a-softmax", "l-softmax"):
         raise ValueError(
             "annealing_lambda must be >= 0 and applies to a-softmax and l-softmax only, "
             f"got {annealing_lambda!r} for {loss}"
@@ -536,8 +537,7 @@ def uniform_closed_form(num_classes: int, loss: str = "a-softmax", m=None) -> Cl
     neighbours (m−1)θ/(m+1). CosFace reaches e = θ/2 − asin(m / (2 sin(θ/2))), ArcFace
     e = (θ − m)/2 (gap m); the region is empty when e ≤ 0. K = 2 is the binary case θ₁₂ = π.
     """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, Integral) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    check_int("num_classes", num_classes, min=2)
     theta = TWO_PI / num_classes
     margin = _closed_form_margin(loss, m)
     loss = canonical_loss_name(loss)
@@ -556,20 +556,16 @@ def uniform_closed_form(num_classes: int, loss: str = "a-softmax", m=None) -> Cl
 
 
 def _check_angle(theta12, name: str) -> float:
-    if isinstance(theta12, bool) or not isinstance(theta12, Real) or not math.isfinite(theta12):
-        raise ValueError(f"{name} must be a finite angle in radians, got {theta12!r}")
-    if not 0.0 < theta12 <= math.pi:
-        raise ValueError(
-            f"{name} must be in (0, π] radians (the angle between two weights), got {theta12!r};"
-            " for degrees pass math.radians(...)"
-        )
-    return float(theta12)
+    """The angle between two weights, in (0, π] radians."""
+    return check_real(
+        f"{name} (the angle between two weights, in radians)", theta12, min=0, max=math.pi,
+        include_min=False, hint="for degrees pass math.radians(...)",
+    )  # fmt: skip
 
 
 def uniform_weight_angles(num_classes: int, offset: float = 0.0) -> np.ndarray:
     """K weight angles uniformly spaced on the circle: offset + 2πk/K."""
-    if isinstance(num_classes, bool) or not isinstance(num_classes, Integral) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    check_int("num_classes", num_classes, min=2)
     return np.mod(offset + TWO_PI * np.arange(num_classes) / num_classes, TWO_PI)
 
 
@@ -649,8 +645,7 @@ def circle_points(resolution: int = CIRCLE_RESOLUTION, radius: float = 1.0) -> n
 
 
 def _grid_angles(resolution: int) -> np.ndarray:
-    if isinstance(resolution, bool) or not isinstance(resolution, Integral) or resolution < 8:
-        raise ValueError(f"resolution must be an integer >= 8 grid points, got {resolution!r}")
+    check_int("resolution", resolution, min=8, hint="the number of grid points")
     return TWO_PI * np.arange(resolution) / resolution
 
 
@@ -830,10 +825,8 @@ def circle_regions(
     num_classes = angles.size
     norms = _optional_vector(weight_norms, "weight_norms", num_classes, positive=True)
     norms = np.ones(num_classes) if norms is None else norms
-    if not (isinstance(radius, Real) and math.isfinite(radius) and radius > 0):
-        raise ValueError(f"radius (the feature norm ‖x‖) must be a number > 0, got {radius!r}")
-    if method not in ("auto", "closed-form", "grid"):
-        raise ValueError(f"method must be 'auto', 'closed-form' or 'grid', got {method!r}")
+    check_real("radius (the feature norm ‖x‖)", radius, min=0, include_min=False)
+    check_choice("method", method, ("auto", "closed-form", "grid"))
     grid_angles = _grid_angles(resolution)
     weights = norms[:, None] * np.stack([np.cos(angles), np.sin(angles)], axis=1)
     labels = classify_points(
@@ -960,8 +953,7 @@ def fibonacci_sphere(num_points: int) -> np.ndarray:
 
     Point k: z_k = 1 − (2k + 1)/n, azimuth k·π(3 − √5); every point covers area 4π/n.
     """
-    if isinstance(num_points, bool) or not isinstance(num_points, Integral) or num_points < 1:
-        raise ValueError(f"num_points must be an integer >= 1, got {num_points!r}")
+    check_int("num_points", num_points, min=1)
     index = np.arange(num_points)
     z = 1.0 - (2.0 * index + 1.0) / num_points
     azimuth = index * math.pi * (3.0 - math.sqrt(5.0))
@@ -1069,8 +1061,7 @@ def pair_angles(features, labels, *, max_pairs: int = 100_000, seed: int = 0) ->
     same-class and ``max_pairs`` different-class pairs sampled uniformly with a fixed ``seed``
     (so the result is deterministic).
     """
-    if isinstance(max_pairs, bool) or not isinstance(max_pairs, Integral) or max_pairs < 1:
-        raise ValueError(f"max_pairs must be an integer >= 1, got {max_pairs!r}")
+    check_int("max_pairs", max_pairs, min=1)
     _, unit, labels = _features_and_labels(features, labels)
     count = labels.size
     if count * (count - 1) // 2 <= max_pairs:
@@ -1207,8 +1198,7 @@ def feature_criterion(
 ) -> FeatureCriterion:
     """Max intra / min inter over **all** pairs (in blocks), percentiles, medians and EER over
     the pairs of ``pair_angles`` (all of them, or ``max_pairs`` of each kind, seeded)."""
-    if not (isinstance(percentile, Real) and 0 < percentile < 50):
-        raise ValueError(f"percentile must be in (0, 50), got {percentile!r}")
+    check_real("percentile", percentile, min=0, max=50, include_min=False, include_max=False)
     _, unit, labels = _features_and_labels(features, labels)
     if np.unique(labels).size < 2 or np.bincount(labels).max() < 2:
         raise ValueError("the criterion needs two classes and a class with two features")
@@ -1361,8 +1351,7 @@ def annealed_margin(
     from scipy.optimize import brentq
 
     loss = canonical_loss_name(loss)
-    if isinstance(num_classes, bool) or not isinstance(num_classes, Integral) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    check_int("num_classes", num_classes, min=2)
     if theta12 is None:
         theta12 = math.pi / 2 if num_classes == 2 else TWO_PI / num_classes
     theta12 = _check_angle(theta12, "theta12")
@@ -1371,8 +1360,7 @@ def annealed_margin(
             f"{num_classes} weights {math.degrees(theta12):g}° apart do not fit on the circle; "
             f"theta12 must be at most 360°/{num_classes} = {360 / num_classes:g}°"
         )
-    if not (isinstance(annealing_lambda, Real) and annealing_lambda >= 0):
-        raise ValueError(f"annealing_lambda must be a number >= 0, got {annealing_lambda!r}")
+    check_real("annealing_lambda", annealing_lambda, min=0, finite=False)
     if annealing_lambda > 0 and loss not in ("a-softmax", "l-softmax"):
         raise ValueError(f"annealing_lambda applies to a-softmax and l-softmax only, not {loss}")
     if loss == "sphereface2":

@@ -18,6 +18,8 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from sphereviz.validation import check_int, check_real
+
 __all__ = [
     "LambdaSchedule",
     "annealed_psi",
@@ -37,25 +39,20 @@ def _is_tensor(value) -> bool:
 
 
 def check_integer_margin(m, loss_name: str = "A-Softmax") -> int:
-    """Return ``m`` as an int, or raise a ValueError a student understands.
+    """Return ``m`` as an int, or raise an error a student understands.
 
     A-Softmax and L-Softmax multiply the angle by an integer m >= 1; ψ is only defined
-    (continuous and monotonic on [0, π]) for integers. Fractional margins are what
-    CosFace and ArcFace are for, so the message says so instead of truncating silently.
+    (continuous and monotonic on [0, π]) for integers. A float with an integer value (4.0,
+    from a command line) is that integer. Fractional margins are what CosFace and ArcFace
+    are for, so the message says so instead of truncating silently. TypeError for a
+    non-number, ValueError for a number that is not an integer >= 1.
     """
-    if isinstance(m, bool) or not isinstance(m, Real):
-        raise ValueError(f"m must be an integer >= 1 for {loss_name}, got {m!r}")
-    if isinstance(m, Integral) or float(m).is_integer():
-        if int(m) >= 1:
-            return int(m)
-        raise ValueError(
-            f"m must be an integer >= 1 for {loss_name}, got {m}; "
-            "m = 1 is the plain (modified) softmax, m = 4 is the SphereFace default"
-        )
-    raise ValueError(
-        f"m must be an integer >= 1 for {loss_name}, got {m}; "
-        "use CosFace or ArcFace for fractional margins"
-    )
+    fractional = isinstance(m, Real) and not isinstance(m, Integral) and math.isfinite(m)
+    if fractional and not float(m).is_integer():
+        hint = "use CosFace or ArcFace for fractional margins"
+    else:
+        hint = "m = 1 is the plain (modified) softmax, m = 4 is the SphereFace default"
+    return check_int("m", m, min=1, owner=loss_name, hint=hint, integral_floats=True)
 
 
 def chebyshev_cos(cos_theta, m: int):
@@ -160,14 +157,7 @@ class LambdaSchedule:
 
     def __post_init__(self):
         for name in ("base", "gamma", "power", "lambda_min"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, Real):
-                raise ValueError(f"LambdaSchedule.{name} must be a number, got {value!r}")
-            if not math.isfinite(value) or value < 0:
-                raise ValueError(
-                    f"LambdaSchedule.{name} must be a finite number >= 0, "
-                    f"got {getattr(self, name)!r}"
-                )
+            check_real(f"LambdaSchedule.{name}", getattr(self, name), min=0)
 
     @classmethod
     def reaching_floor(
@@ -179,13 +169,11 @@ class LambdaSchedule:
         This is how a recipe is made independent of the data size: the trainer passes a fixed
         fraction of the run's optimiser steps, so 400 faces and CASIA-WebFace anneal alike.
         """
-        if not (isinstance(iteration, Real) and iteration > 0 and math.isfinite(iteration)):
-            raise ValueError(f"iteration must be a number > 0, got {iteration!r}")
-        if not (isinstance(lambda_min, Real) and 0 < lambda_min < base):
-            raise ValueError(
-                f"a schedule that reaches its floor needs 0 < lambda_min < base, got "
-                f"lambda_min={lambda_min!r}, base={base!r} (the decay never reaches 0)"
-            )
+        check_real("iteration", iteration, min=0, include_min=False)
+        base = check_real("base", base, min=0, include_min=False)
+        check_real("lambda_min", lambda_min, min=0, max=base, include_min=False,
+                   include_max=False, hint="a schedule that reaches its floor needs "
+                   "0 < lambda_min < base (the decay never reaches 0)")  # fmt: skip
         gamma = ((base / lambda_min) ** (1.0 / power) - 1.0) / iteration
         return cls(base=base, gamma=gamma, power=power, lambda_min=lambda_min)
 

@@ -53,19 +53,27 @@ def check_int(
     max: int | None = None,
     hint: str | None = None,
     owner: str | None = None,
+    integral_floats: bool = False,
 ) -> int:
     """``value`` as an ``int`` if it is an integer in [min, max] (either end may be None).
 
-    TypeError unless ``value`` is a ``numbers.Integral`` other than ``bool`` (a float such as
-    4.0 is refused too: pass an integer); ValueError outside the range. ``owner`` (e.g.
-    "A-Softmax") is named after the requirement, ``hint`` (what to do) after the value.
+    TypeError unless ``value`` is a ``numbers.Integral`` other than ``bool``; ValueError
+    outside the range. A float such as 4.0 is a TypeError too, unless ``integral_floats``
+    (for numbers that came through a float, e.g. ``--m 4``): then a float with an integer
+    value is that integer and any other real number (2.5, nan) is a ValueError. ``owner``
+    (e.g. "A-Softmax") is named after the requirement, ``hint`` (what to do) after the value.
     """
     requirement = _requirement("an integer", describe_range(min, max))
-    if isinstance(value, bool) or not isinstance(value, Integral):
+    number = value
+    if integral_floats and isinstance(value, Real) and not isinstance(value, bool | Integral):
+        if not (math.isfinite(value) and float(value).is_integer()):
+            raise ValueError(_message(name, requirement, owner, value, hint))
+        number = int(value)
+    if isinstance(number, bool) or not isinstance(number, Integral):
         raise TypeError(_message(name, requirement, owner, value, hint, show_type=True))
-    if (min is not None and value < min) or (max is not None and value > max):
+    if (min is not None and number < min) or (max is not None and number > max):
         raise ValueError(_message(name, requirement, owner, value, hint))
-    return int(value)
+    return int(number)
 
 
 def check_real(

@@ -31,6 +31,7 @@ import plotly.graph_objects as go
 from matplotlib.figure import Figure
 
 from sphereviz import geometry, margins, plots, plots3d
+from sphereviz.validation import check_choice, check_int, check_real
 
 __all__ = [
     "LOSS_CHOICES",
@@ -171,19 +172,11 @@ class MarginExplorer(_Explorer):
         annealing_lambda: float = 0.0,
     ):
         loss = geometry.canonical_loss_name(loss)
-        if annealing_lambda not in LAMBDA_STOPS:
-            raise ValueError(
-                f"annealing_lambda must be one of {LAMBDA_STOPS}, got {annealing_lambda!r}"
-            )
-        offered = [name for _, name in LOSS_CHOICES]
-        if loss not in offered:
-            raise ValueError(f"margin_explorer offers the losses {offered}, got {loss!r}")
-        if not (isinstance(num_classes, int) and 2 <= num_classes <= 12):
-            raise ValueError(f"num_classes must be an integer from 2 to 12, got {num_classes!r}")
-        if not 5.0 <= theta12_degrees <= 180.0:
-            raise ValueError(
-                f"theta12_degrees must be between 5 and 180 (degrees), got {theta12_degrees!r}"
-            )
+        check_choice("annealing_lambda", annealing_lambda, LAMBDA_STOPS,
+                     hint="the stops of the λ slider")  # fmt: skip
+        check_choice("loss", loss, [name for _, name in LOSS_CHOICES], owner="margin_explorer")
+        check_int("num_classes", num_classes, min=2, max=12)
+        check_real("theta12_degrees", theta12_degrees, min=5, max=180, hint="in degrees")
         initial = {"m": 4, "m_cosface": 0.35, "m_arcface": 0.5, "m_sphereface_r": 1.5,
                    "m_sphereface2": 0.4}  # fmt: skip
         if m is not None and loss in _MARGIN_CONTROL:

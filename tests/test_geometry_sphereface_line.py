@@ -122,7 +122,7 @@ def test_errors_name_what_to_do():
         circle_regions([0.0, 1.0], "sphereface2", 1.5)
     with pytest.raises(ValueError, match="no pairwise reach or effective m"):
         geometry.annealed_margin(0.4, loss="sphereface2")
-    with pytest.raises(ValueError, match="t >= 1"):
+    with pytest.raises(ValueError, match="ClaimRule.t must be a finite number >= 1"):
         ClaimRule(t=0.5)
     assert geometry.canonical_loss_name("SphereFaceR") == "sphereface-r"
     assert geometry.canonical_loss_name("lmcl") == "cosface"

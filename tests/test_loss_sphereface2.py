@@ -208,11 +208,11 @@ def test_defaults_and_options():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"alpha": 1.0}, r"alpha must be a number in \(0, 1\)"),
-        ({"alpha": 0}, r"alpha must be a number in \(0, 1\)"),
+        ({"alpha": 1.0}, r"alpha must be a finite number in \(0, 1\) for SphereFace2"),
+        ({"alpha": 0}, r"alpha must be a finite number in \(0, 1\)"),
         ({"t": 0.5}, "t must be a finite number >= 1"),
         ({"loss_weight": 0}, "loss_weight must be a finite number > 0"),
-        ({"margin": 1.5}, r"cosine offset in \[0, 1\]"),
+        ({"margin": 1.5}, r"in \[0, 1\].*cosine offset"),
         ({"scale": -40}, "scale must be a finite number > 0"),
         ({"lambda_schedule": None}, "accepts: margin, scale, alpha, t, loss_weight"),
     ],

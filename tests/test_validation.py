@@ -126,3 +126,19 @@ def test_check_choice():
     assert check_choice("k", np.int64(2), (1, 2, 3)) == 2
     with pytest.raises(ValueError, match=r"k must be one of 1, 2, got \[1\]"):
         check_choice("k", [1], (1, 2))
+
+
+@pytest.mark.parametrize(("value", "expected"), [(4.0, 4), (np.float32(2.0), 2), (3, 3)])
+def test_check_int_takes_integral_floats_when_asked(value, expected):
+    result = check_int("m", value, min=1, integral_floats=True)
+    assert result == expected and type(result) is int
+    with pytest.raises(TypeError):
+        check_int("m", float(expected), min=1)
+
+
+@pytest.mark.parametrize("value", [2.5, math.nan, math.inf, 0.0])
+def test_check_int_integral_floats_refuses_other_reals_by_value(value):
+    with pytest.raises(ValueError, match=r"^m must be an integer >= 1, got"):
+        check_int("m", value, min=1, integral_floats=True)
+    with pytest.raises(TypeError):
+        check_int("m", "4", min=1, integral_floats=True)

@@ -18,7 +18,6 @@ may be claimed by no class or by several. Closed-set accuracy still uses argmax_
 from __future__ import annotations
 
 import math
-from numbers import Real
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +25,7 @@ from torch import nn
 
 from sphereviz.losses.base import _autocast_disabled, _row_norms, check_finite_margin
 from sphereviz.losses.normface import ScaledCosineLoss
+from sphereviz.validation import check_real
 
 __all__ = ["SphereFace2Loss", "initial_bias", "similarity_adjustment"]
 
@@ -75,22 +75,13 @@ class SphereFace2Loss(ScaledCosineLoss):
         self.margin = check_finite_margin(
             margin, self.loss_name, upper=1.0, unit="a cosine offset", hint="typical is 0.4"
         )
-        self.alpha = _check_open_unit(alpha, "alpha", "typical is 0.7")
-        if isinstance(t, bool) or not isinstance(t, Real) or not 1.0 <= float(t) < math.inf:
-            raise ValueError(
-                f"t must be a finite number >= 1 for SphereFace2, got {t!r}; typical is 3"
-            )
-        self.t = float(t)
-        if (
-            isinstance(loss_weight, bool)
-            or not isinstance(loss_weight, Real)
-            or not 0.0 < float(loss_weight) < math.inf
-        ):
-            raise ValueError(
-                f"loss_weight must be a finite number > 0 for SphereFace2, got {loss_weight!r}; "
-                "typical is 50"
-            )
-        self.loss_weight = float(loss_weight)
+        owner = self.loss_name
+        self.alpha = check_real("alpha", alpha, min=0, max=1, include_min=False,
+                                include_max=False, owner=owner, hint="typical is 0.7")  # fmt: skip
+        self.t = check_real("t", t, min=1, owner=owner, hint="typical is 3")
+        self.loss_weight = check_real(
+            "loss_weight", loss_weight, min=0, include_min=False, owner=owner, hint="typical is 50"
+        )
         self.bias = nn.Parameter(torch.empty(1))
         self.reset_bias()
 
@@ -126,11 +117,3 @@ class SphereFace2Loss(ScaledCosineLoss):
             f"{super().extra_repr()}, margin={self.margin}, alpha={self.alpha}, t={self.t}, "
             f"loss_weight={self.loss_weight}"
         )
-
-
-def _check_open_unit(value, name: str, hint: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not 0.0 < float(value) < 1.0:
-        raise ValueError(
-            f"{name} must be a number in (0, 1) for SphereFace2, got {value!r}; {hint}"
-        )
-    return float(value)

@@ -7,26 +7,22 @@ the monotonic extension of cos(mθ) (SphereFace eq. 7 with any real m), and ther
 from __future__ import annotations
 
 import math
-from numbers import Real
 
 import numpy as np
 import torch
 
 from sphereviz.losses.normface import ScaledCosineLoss
+from sphereviz.validation import check_real
 
 __all__ = ["SphereFaceRLoss", "check_real_margin", "real_psi_from_cos"]
 
 
 def check_real_margin(m, loss_name: str = "SphereFace-R") -> float:
-    """Return a real m ≥ 1 as a float, or raise a ValueError that names the valid range."""
-    if isinstance(m, bool) or not isinstance(m, Real) or not math.isfinite(float(m)):
-        raise ValueError(f"m must be a finite real number >= 1 for {loss_name}, got {m!r}")
-    if float(m) < 1.0:
-        raise ValueError(
-            f"m must be a real number in [1, ∞) for {loss_name}, got {m}; m = 1 is NormFace "
-            "(no margin), the paper uses m ≈ 1.5 to 1.7"
-        )
-    return float(m)
+    """A real m ≥ 1 as a float: TypeError for a non-number, ValueError below 1 or non-finite."""
+    return check_real(
+        "m", m, min=1, owner=loss_name,
+        hint="m = 1 is NormFace (no margin), the paper uses m ≈ 1.5 to 1.7",
+    )  # fmt: skip
 
 
 def real_psi_from_cos(cos_theta, m: float):
