@@ -51,7 +51,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sphereviz.loss_names import canonical_loss_name as _resolve_loss_name
+from sphereviz.losses.registry import LOSS_NAMES, MARGIN_FREE_LOSSES, check_margin
+from sphereviz.losses.registry import canonical_loss_name as _resolve_loss_name
 from sphereviz.margins import annealed_psi, blend_with_cosine
 from sphereviz.validation import check_choice, check_int, check_real
 
@@ -101,26 +102,7 @@ CRITERION_TOLERANCE = 1e-9
 """Radians of slack in max intra ≤ min inter, so that exact equality (K = 3, m = 3) holds."""
 _SAME_POINT = 1e-9
 
-LOSS_NAMES: tuple[str, ...] = (
-    "softmax",
-    "modified-softmax",
-    "normface",
-    "a-softmax",
-    "l-softmax",
-    "cosface",
-    "arcface",
-    "sphereface-r",
-    "sphereface2",
-)
-_MARGIN_FREE = ("softmax", "modified-softmax", "normface")
-_DEFAULT_MARGIN = {
-    "a-softmax": 4,
-    "l-softmax": 4,
-    "cosface": 0.35,
-    "arcface": 0.5,
-    "sphereface-r": 1.5,
-    "sphereface2": 0.4,
-}
+_MARGIN_FREE = MARGIN_FREE_LOSSES  # the names, default margins and m ranges: losses.registry
 _RULES = ("psi", "boundary")
 
 
@@ -131,7 +113,7 @@ _RULES = ("psi", "boundary")
 
 def canonical_loss_name(loss: str) -> str:
     """The canonical name of ``loss`` (case-insensitive, "_" for "-", the aliases of
-    ``sphereviz.loss_names``, the table ``losses.make_loss`` also uses)."""
+    ``sphereviz.losses.registry``, the table ``losses.make_loss`` also uses)."""
     return _resolve_loss_name(loss, LOSS_NAMES)
 
 
@@ -145,39 +127,24 @@ def default_rule(loss: str, m) -> str:
 
 
 def _margin_values(loss: str, m, rule: str) -> np.ndarray:
-    """Validate m for ``loss`` and return it as a 1-D float array (m may be a scalar or 1-D)."""
+    """Validate m for ``loss`` and return it as a 1-D float array (m may be a scalar or 1-D).
+
+    Each value is checked against the loss's range in ``losses.registry`` (None: its default
+    margin); A-/L-Softmax take a fractional m >= 1 under ``rule="boundary"`` only.
+    """
     check_choice("rule", rule, _RULES)
     if loss in _MARGIN_FREE:
         return np.zeros(1)
-    if m is None:
-        m = _DEFAULT_MARGIN[loss]
-    values = np.atleast_1d(np.asarray(m, dtype=float))
-    if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)):
-        raise ValueError(f"m must be a finite number (or a 1-D array of them), got {m!r}")
-    if loss in ("a-softmax", "l-softmax"):
-        if np.any(values < 1):
-            raise ValueError(f"m must be >= 1 for {loss} (m = 1 is modified softmax), got {m!r}")
-        if rule == "psi" and not np.all(values == np.round(values)):
-            raise ValueError(
-                f"m must be an integer >= 1 for {loss} with rule='psi', got {m!r}; use "
-                "rule='boundary' (the paper's m·θ_i < θ_j) or CosFace/ArcFace for fractional m"
-            )
-    elif loss == "sphereface-r":
-        if np.any(values < 1):
-            raise ValueError(
-                f"m must be a real number in [1, ∞) for sphereface-r (m = 1: no margin), got {m!r}"
-            )
-    elif loss == "sphereface2":
-        if np.any(values < 0) or np.any(values > 1):
-            raise ValueError(f"SphereFace2 m must be a cosine offset in [0, 1], got {m!r}")
-    elif loss == "cosface":
-        if np.any(values < 0) or np.any(values >= 2):
-            raise ValueError(f"CosFace m must be a cosine margin in [0, 2), got {m!r}")
-    elif np.any(values < 0) or np.any(values >= math.pi):
-        raise ValueError(
-            f"ArcFace m must be an angle in radians in [0, π), got {m!r}; "
-            "for degrees pass math.radians(...)"
-        )
+    hint = None
+    if rule == "psi" and loss in ("a-softmax", "l-softmax"):
+        hint = "use rule='boundary' (the paper's m·θ_i < θ_j) or CosFace/ArcFace for fractional m"
+    if np.ndim(m) == 0:  # None (the default margin) or one number, of any numeric type
+        return np.array([float(check_margin(loss, m, fractional=rule == "boundary", hint=hint))])
+    values = np.asarray(m, dtype=float)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"m must be a number or a 1-D array of numbers, got {m!r}")
+    for value in values:
+        check_margin(loss, float(value), fractional=rule == "boundary", hint=hint)
     return values
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from sphereviz.validation import check_int, check_real
 
 __all__ = [
+    "FRACTIONAL_HINT",
     "LambdaSchedule",
     "annealed_psi",
     "blend_with_cosine",
@@ -38,18 +39,24 @@ def _is_tensor(value) -> bool:
     return torch is not None and isinstance(value, torch.Tensor)
 
 
-def check_integer_margin(m, loss_name: str = "A-Softmax") -> int:
+FRACTIONAL_HINT = "use CosFace or ArcFace for fractional margins"
+"""What an error about a fractional m for A-Softmax / L-Softmax suggests."""
+
+
+def check_integer_margin(
+    m, loss_name: str = "A-Softmax", *, fractional_hint: str = FRACTIONAL_HINT
+) -> int:
     """Return ``m`` as an int, or raise an error a student understands.
 
     A-Softmax and L-Softmax multiply the angle by an integer m >= 1; ψ is only defined
     (continuous and monotonic on [0, π]) for integers. A float with an integer value (4.0,
     from a command line) is that integer. Fractional margins are what CosFace and ArcFace
-    are for, so the message says so instead of truncating silently. TypeError for a
-    non-number, ValueError for a number that is not an integer >= 1.
+    are for, so the message says so (``fractional_hint``) instead of truncating silently.
+    TypeError for a non-number, ValueError for a number that is not an integer >= 1.
     """
     fractional = isinstance(m, Real) and not isinstance(m, Integral) and math.isfinite(m)
     if fractional and not float(m).is_integer():
-        hint = "use CosFace or ArcFace for fractional margins"
+        hint = fractional_hint
     else:
         hint = "m = 1 is the plain (modified) softmax, m = 4 is the SphereFace default"
     return check_int("m", m, min=1, owner=loss_name, hint=hint, integral_floats=True)

@@ -31,6 +31,7 @@ import plotly.graph_objects as go
 from matplotlib.figure import Figure
 
 from sphereviz import geometry, margins, plots, plots3d
+from sphereviz.losses.registry import loss_spec
 from sphereviz.validation import check_choice, check_int, check_real
 
 __all__ = [
@@ -45,15 +46,14 @@ __all__ = [
     "train_explorer",
 ]
 
-# (label shown, canonical loss name) in the order a lecture introduces them.
-LOSS_CHOICES: tuple[tuple[str, str], ...] = (
-    ("A-Softmax (SphereFace)", "a-softmax"),
-    ("CosFace", "cosface"),
-    ("ArcFace", "arcface"),
-    ("SphereFace-R", "sphereface-r"),
-    ("SphereFace2", "sphereface2"),
-    ("modified softmax", "modified-softmax"),
-    ("softmax", "softmax"),
+_LECTURE_ORDER = (
+    "a-softmax", "cosface", "arcface", "sphereface-r", "sphereface2", "modified-softmax",
+    "softmax",
+)  # fmt: skip
+#: (label shown, canonical loss name) in the order a lecture introduces them; the labels are
+#: the registry's (``losses.registry.loss_spec(name).label``).
+LOSS_CHOICES: tuple[tuple[str, str], ...] = tuple(
+    (loss_spec(name).label, name) for name in _LECTURE_ORDER
 )
 WIDGET_DPI = 80
 #: The λ slider's stops: logarithmic (1-2-5) from 0.01 to 1000, with 0 (the pure ψ) reachable

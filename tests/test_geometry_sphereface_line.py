@@ -116,7 +116,7 @@ def test_errors_name_what_to_do():
         geometry.classify_points([[1.0, 0.0]], np.eye(2), "cosface", claim_rule=ClaimRule())
     with pytest.raises(ValueError, match="method='grid'"):
         circle_regions([0.0, 1.0], "sphereface2", method="closed-form")
-    with pytest.raises(ValueError, match=r"\[1, ∞\)"):
+    with pytest.raises(ValueError, match=r"m must be a finite number >= 1 for SphereFace-R"):
         circle_regions([0.0, 1.0], "sphereface-r", 0.5)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         circle_regions([0.0, 1.0], "sphereface2", 1.5)

@@ -128,7 +128,8 @@ def test_gradcheck_where_the_gradient_is_the_true_one():
 @pytest.mark.parametrize(
     ("num_classes", "margin", "scale", "alpha", "t"),
     [(5, 0.4, 40.0, 0.7, 3.0), (10, 0.4, 40.0, 0.7, 3.0), (100, 0.2, 30.0, 0.6, 2.0),
-     (10572, 0.4, 40.0, 0.7, 3.0), (2, 0.0, 10.0, 0.5, 1.0)],
+     (10572, 0.4, 40.0, 0.7, 3.0), (2, 0.0, 10.0, 0.5, 1.0), (2, 1.0, 40.0, 0.7, 3.0),
+     (3, 0.9, 64.0, 0.9, 3.0)],
 )  # fmt: skip
 def test_initial_bias_zeroes_the_expected_loss_derivative_at_cos_zero(
     num_classes, margin, scale, alpha, t

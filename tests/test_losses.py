@@ -441,7 +441,7 @@ def test_constructor_errors(name, kwargs, message):
     ("name", "kwargs", "message"),
     [
         ("cosface", {"scale": "64"}, "scale must be a finite number > 0 for CosFace, got str"),
-        ("arcface", {"margin": None}, "margin must be a finite number"),
+        ("arcface", {"margin": [0.5]}, "margin must be a finite number"),
         ("a-softmax", {"margin": "4"}, "m must be an integer >= 1 for A-Softmax, got str"),
         ("l-softmax", {"margin": True}, "m must be an integer >= 1 for L-Softmax, got bool"),
     ],

@@ -6,8 +6,10 @@ import math
 
 import torch
 
-from sphereviz.losses.base import check_finite_margin
 from sphereviz.losses.normface import ScaledCosineLoss
+from sphereviz.losses.registry import check_margin, loss_spec
+
+_SPEC = loss_spec("arcface")
 
 __all__ = ["ArcFaceLoss"]
 
@@ -30,18 +32,12 @@ class ArcFaceLoss(ScaledCosineLoss):
         self,
         num_classes: int,
         embedding_size: int,
-        margin: float = 0.5,
-        scale: float = 64.0,
+        margin: float = _SPEC.default_margin,
+        scale: float = _SPEC.default_scale,
         easy_margin: bool = False,
     ):
         super().__init__(num_classes, embedding_size, scale)
-        self.margin = check_finite_margin(
-            margin,
-            "ArcFace",
-            upper=math.pi / 2,
-            unit="an angle in radians",
-            hint=f"typical is 0.5; for degrees pass math.radians({margin})",
-        )
+        self.margin = check_margin("arcface", margin, argument="margin")  # radians in [0, π)
         self.easy_margin = bool(easy_margin)
 
     def margin_target_logit(self, cos_theta: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:

@@ -48,7 +48,6 @@ from sphereviz.validation import check_int, check_real
 __all__ = [
     "NORM_EPS",
     "MarginLoss",
-    "check_finite_margin",
     "check_scale",
 ]
 
@@ -226,12 +225,6 @@ def check_scale(scale, loss_name: str) -> float:
         "scale", scale, min=0, include_min=False, owner=loss_name,
         hint="typical values are 30 to 64",
     )  # fmt: skip
-
-
-def check_finite_margin(margin, loss_name: str, upper: float, unit: str, hint: str) -> float:
-    """A real margin in [0, upper] as a float: TypeError for a non-number, ValueError (naming
-    the unit) outside the range."""
-    return check_real("margin", margin, min=0, max=upper, owner=loss_name, hint=f"{unit}; {hint}")
 
 
 def _row_norms(x: torch.Tensor) -> torch.Tensor:

@@ -23,8 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sphereviz.losses.base import _autocast_disabled, _row_norms, check_finite_margin
+from sphereviz.losses.base import _autocast_disabled, _row_norms
 from sphereviz.losses.normface import ScaledCosineLoss
+from sphereviz.losses.registry import check_margin, loss_spec
 from sphereviz.validation import check_real
 
 __all__ = ["SphereFace2Loss", "initial_bias", "similarity_adjustment"]
@@ -41,12 +42,20 @@ def initial_bias(num_classes: int, margin: float, scale: float, alpha: float, t:
     b₀ = log(2z) − a_i − log(1 − z + √((1 − z)² + 4z·e^{a_y − a_i})),
     z = α/((1 − α)(C − 1)),  a_y = r(2·0.5^t − 1 − m),  a_i = r(2·0.5^t − 1 + m):
     the root in b of the expected loss's derivative when every cos θ = 0 (random features).
+
+    For z > 1 (few classes, a large α) 1 − z + √(…) cancels to 0 in floating point once
+    e^{a_y − a_i} is tiny (m = 1, r = 40, C = 2), so there it is written as
+    4z·e^{a_y − a_i} / (√(…) − (1 − z)), its value without the cancellation.
     """
     z = alpha / ((1.0 - alpha) * (num_classes - 1.0))
     a_y = scale * (2.0 * 0.5**t - 1.0 - margin)
     a_i = scale * (2.0 * 0.5**t - 1.0 + margin)
     root = math.sqrt((1.0 - z) ** 2 + 4.0 * z * math.exp(a_y - a_i))
-    return math.log(2.0 * z) - a_i - math.log(1.0 - z + root)
+    if z <= 1.0:
+        log_term = math.log(1.0 - z + root)
+    else:
+        log_term = math.log(4.0 * z) + (a_y - a_i) - math.log(root - (1.0 - z))
+    return math.log(2.0 * z) - a_i - log_term
 
 
 class SphereFace2Loss(ScaledCosineLoss):
@@ -65,16 +74,14 @@ class SphereFace2Loss(ScaledCosineLoss):
         self,
         num_classes: int,
         embedding_size: int,
-        margin: float = 0.4,
-        scale: float = 40.0,
+        margin: float = loss_spec("sphereface2").default_margin,
+        scale: float = loss_spec("sphereface2").default_scale,
         alpha: float = 0.7,
         t: float = 3.0,
         loss_weight: float = 50.0,
     ):
         super().__init__(num_classes, embedding_size, scale)
-        self.margin = check_finite_margin(
-            margin, self.loss_name, upper=1.0, unit="a cosine offset", hint="typical is 0.4"
-        )
+        self.margin = check_margin("sphereface2", margin, argument="margin")
         owner = self.loss_name
         self.alpha = check_real("alpha", alpha, min=0, max=1, include_min=False,
                                 include_max=False, owner=owner, hint="typical is 0.7")  # fmt: skip

@@ -12,17 +12,15 @@ import numpy as np
 import torch
 
 from sphereviz.losses.normface import ScaledCosineLoss
-from sphereviz.validation import check_real
+from sphereviz.losses.registry import check_margin, loss_spec
 
 __all__ = ["SphereFaceRLoss", "check_real_margin", "real_psi_from_cos"]
 
 
-def check_real_margin(m, loss_name: str = "SphereFace-R") -> float:
-    """A real m ≥ 1 as a float: TypeError for a non-number, ValueError below 1 or non-finite."""
-    return check_real(
-        "m", m, min=1, owner=loss_name,
-        hint="m = 1 is NormFace (no margin), the paper uses m ≈ 1.5 to 1.7",
-    )  # fmt: skip
+def check_real_margin(m) -> float:
+    """A real m ≥ 1 as a float: TypeError for a non-number, ValueError below 1 or non-finite
+    (SphereFace-R's range in ``registry``)."""
+    return check_margin("sphereface-r", m)
 
 
 def real_psi_from_cos(cos_theta, m: float):
@@ -63,10 +61,14 @@ class SphereFaceRLoss(ScaledCosineLoss):
     loss_name = "SphereFace-R"
 
     def __init__(
-        self, num_classes: int, embedding_size: int, margin: float = 1.5, scale: float = 30.0
+        self,
+        num_classes: int,
+        embedding_size: int,
+        margin: float = loss_spec("sphereface-r").default_margin,
+        scale: float = loss_spec("sphereface-r").default_scale,
     ):
         super().__init__(num_classes, embedding_size, scale)
-        self.margin = check_real_margin(margin, self.loss_name)
+        self.margin = check_real_margin(margin)
 
     def margin_target_logit(self, cos_theta: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
         """s·(cos θ_y + sg[ψ_m(θ_y) − cos θ_y]): value s·ψ_m(θ_y), gradient of s·cos θ_y."""
