@@ -1,7 +1,8 @@
 """Decision regions, angular distances and the paper's criterion, on the circle and the sphere.
 
-Pure numpy (no torch import; ψ comes from ``sphereviz.margins``, imported only when the ψ rule
-is evaluated). Angles and angular margins are in radians everywhere.
+Pure numpy, no torch import: the margin formulas come from ``sphereviz.margins``, the loss
+names, default margins and m ranges from ``sphereviz.losses.registry``. Angles and angular
+margins are in radians everywhere.
 
 **The decision rule.** A feature x lies in class i's "correctly classified with margin" region
 when class i's margined target score beats every other class's plain score (SphereFace §3):
@@ -32,8 +33,9 @@ For a-softmax/l-softmax, ``rule="psi"`` uses the real ψ of eq. (7) (integer m) 
 ``rule="boundary"`` the paper's idealised rule m·θ_i < θ_j (any real m ≥ 1), which is what
 its boundary equations describe. For integer m the two rules give the same regions: ψ(θ) =
 cos(mθ) while mθ ≤ π and ψ(θ) < −1 ≤ cos θ_j beyond, so ψ(θ_i) > cos θ_j ⇔ mθ_i < θ_j.
-ArcFace uses the loss module's fallback cos θ − m·sin m for θ > π − m, which keeps the target
-decreasing in θ; inside the closed-form region it never applies.
+ArcFace uses the loss's fallback cos θ − m·sin m for θ ≥ π − m (``margins.arcface_target``,
+the one formula the loss calls too), which keeps the target decreasing in θ; inside the
+closed-form region it never applies.
 
 **The criterion** (SphereFace §3.3, Definition of m_min): the maximal intra-class angle (the
 span of one class's region, the largest angle between two of its points) is no larger than
@@ -53,7 +55,15 @@ import numpy as np
 
 from sphereviz.losses.registry import LOSS_NAMES, MARGIN_FREE_LOSSES, check_margin
 from sphereviz.losses.registry import canonical_loss_name as _resolve_loss_name
-from sphereviz.margins import annealed_psi, blend_with_cosine
+from sphereviz.margins import (
+    annealed_psi,
+    arcface_target,
+    blend_with_cosine,
+    cosface_target,
+    initial_bias,
+    real_psi_from_cos,
+    similarity_adjustment,
+)
 from sphereviz.validation import check_choice, check_int, check_real
 
 __all__ = [
@@ -233,8 +243,6 @@ class ClaimRule:
         """b, or the closed-form starting bias of SphereFace2 when ``bias`` is None."""
         if self.bias is not None:
             return float(self.bias)
-        from sphereviz.losses.sphereface2 import initial_bias  # imports torch: only when asked
-
         return initial_bias(num_classes, m, self.scale, self.alpha, self.t)
 
 
@@ -382,8 +390,6 @@ def margin_target(theta, loss: str = "a-softmax", m=None, annealing_lambda: floa
     if loss in _MARGIN_FREE:
         return cos_theta
     if loss == "sphereface2":
-        from sphereviz.losses.sphereface2 import similarity_adjustment  # imports torch
-
         return similarity_adjustment(cos_theta, ClaimRule().t) - margins[0]
     flat = _margin_target(cos_theta.ravel(), loss, margins, rule, annealing_lambda)[0]
     return flat.reshape(cos_theta.shape)
@@ -393,15 +399,12 @@ def _margin_target(cos_winner, loss, margins, rule, annealing_lambda) -> np.ndar
     """The margined target score f(θ) for every margin (rows) and point (columns)."""
     m = margins[:, None]
     if loss == "cosface":
-        return cos_winner - m
+        return cosface_target(cos_winner, m)
+    if loss == "arcface":
+        return arcface_target(cos_winner, m)
     if loss == "sphereface-r":
-        from sphereviz.losses.sphereface_r import real_psi_from_cos  # imports torch
-
         return np.stack([real_psi_from_cos(cos_winner, value) for value in margins])
     theta = np.arccos(cos_winner)
-    if loss == "arcface":
-        plus = np.cos(np.minimum(theta + m, math.pi))
-        return np.where(theta <= math.pi - m, plus, cos_winner - m * np.sin(m))
     if rule == "boundary":
         return blend_with_cosine(np.cos(np.minimum(m * theta, math.pi)), cos_winner,
                                  annealing_lambda)  # fmt: skip

@@ -6,6 +6,7 @@ import torch
 
 from sphereviz.losses.normface import ScaledCosineLoss
 from sphereviz.losses.registry import check_margin, loss_spec
+from sphereviz.margins import cosface_target
 
 _SPEC = loss_spec("cosface")
 
@@ -32,8 +33,8 @@ class CosFaceLoss(ScaledCosineLoss):
         self.margin = check_margin("cosface", margin, argument="margin")
 
     def margin_target_logit(self, cos_theta: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
-        """s·(cos θ_y − m)."""
-        return radius * (cos_theta - self.margin)
+        """s·(cos θ_y − m) (``margins.cosface_target``)."""
+        return radius * cosface_target(cos_theta, self.margin)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, margin={self.margin}"

@@ -19,22 +19,26 @@ sphereface-r  real m          1.5      [1, ∞)
 sphereface2   cosine offset   0.4      [0, 1]
 ============  ==============  =======  ===========================================
 
-ArcFace's loss used to accept [0, π/2] and ``geometry`` [0, π). The registry takes [0, π):
-with the fallback cos θ − m·sin m past θ = π − m (``margins.arcface_target``) the target is
-decreasing in θ for every m in [0, π), so the loss is well defined there, and the lessons
-show margins beyond π/2 (the binary region of ArcFace is non-empty for every m < θ₁₂ ≤ π).
-At m = π the margin would turn cos θ into −cos θ everywhere.
+ArcFace's loss used to accept [0, π/2] and ``geometry`` [0, π). The registry takes [0, π),
+the range in which the margin means something on the circle: two classes θ₁₂ apart have
+non-empty ArcFace regions exactly when m < θ₁₂ ≤ π, and ``geometry``'s closed forms (tested
+against the grid up to m = 2) are exact there; at m = π the margin turns cos θ into −cos θ
+everywhere. The loss is well defined on all of it. With the fallback cos θ − m·sin m past
+θ = π − m (``margins.arcface_target``) the target stays decreasing in θ while
+cos m + m·sin m ≥ 1, i.e. for m ≤ 2.331; beyond, it jumps up at π − m (the insightface
+fallback was made for small m; typical m is 0.5 and the widget's slider stops at 1.5).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from numbers import Integral, Real
 
-from sphereviz.margins import FRACTIONAL_HINT, check_integer_margin
-from sphereviz.validation import check_real
+from sphereviz.validation import check_int, check_real
 
 __all__ = [
+    "FRACTIONAL_HINT",
     "LOSS_ALIASES",
     "LOSS_NAMES",
     "LOSS_SPECS",
@@ -42,6 +46,7 @@ __all__ = [
     "MARGIN_KINDS",
     "LossSpec",
     "canonical_loss_name",
+    "check_integer_margin",
     "check_margin",
     "loss_spec",
 ]
@@ -93,6 +98,30 @@ class LossSpec:
 
 
 _INTEGER_HINT = "m = 1 is the plain (modified) softmax, m = 4 is the SphereFace default"
+
+
+FRACTIONAL_HINT = "use CosFace or ArcFace for fractional margins"
+"""What an error about a fractional m for A-Softmax / L-Softmax suggests."""
+
+
+def check_integer_margin(
+    m, loss_name: str = "A-Softmax", *, fractional_hint: str = FRACTIONAL_HINT
+) -> int:
+    """Return ``m`` as an int, or raise an error a student understands.
+
+    A-Softmax and L-Softmax multiply the angle by an integer m >= 1; ψ is only defined
+    (continuous and monotonic on [0, π]) for integers. A float with an integer value (4.0,
+    from a command line) is that integer. Fractional margins are what CosFace and ArcFace
+    are for, so the message says so (``fractional_hint``) instead of truncating silently.
+    TypeError for a non-number, ValueError for a number that is not an integer >= 1.
+    """
+    fractional = isinstance(m, Real) and not isinstance(m, Integral) and math.isfinite(m)
+    if fractional and not float(m).is_integer():
+        hint = fractional_hint
+    else:
+        hint = _INTEGER_HINT
+    return check_int("m", m, min=1, owner=loss_name, hint=hint, integral_floats=True)
+
 
 LOSS_SPECS: dict[str, LossSpec] = {
     spec.name: spec

@@ -17,8 +17,6 @@ may be claimed by no class or by several. Closed-set accuracy still uses argmax_
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -26,36 +24,10 @@ from torch import nn
 from sphereviz.losses.base import _autocast_disabled, _row_norms
 from sphereviz.losses.normface import ScaledCosineLoss
 from sphereviz.losses.registry import check_margin, loss_spec
+from sphereviz.margins import initial_bias, similarity_adjustment
 from sphereviz.validation import check_real
 
 __all__ = ["SphereFace2Loss", "initial_bias", "similarity_adjustment"]
-
-
-def similarity_adjustment(cos_theta, t: float):
-    """g(c) = 2((c + 1)/2)^t − 1 (SphereFace2 eq. 10); c a float, numpy array or tensor."""
-    return 2.0 * ((cos_theta + 1.0) / 2.0) ** t - 1.0
-
-
-def initial_bias(num_classes: int, margin: float, scale: float, alpha: float, t: float) -> float:
-    """The closed-form starting bias of SphereFace2 (variant C).
-
-    b₀ = log(2z) − a_i − log(1 − z + √((1 − z)² + 4z·e^{a_y − a_i})),
-    z = α/((1 − α)(C − 1)),  a_y = r(2·0.5^t − 1 − m),  a_i = r(2·0.5^t − 1 + m):
-    the root in b of the expected loss's derivative when every cos θ = 0 (random features).
-
-    For z > 1 (few classes, a large α) 1 − z + √(…) cancels to 0 in floating point once
-    e^{a_y − a_i} is tiny (m = 1, r = 40, C = 2), so there it is written as
-    4z·e^{a_y − a_i} / (√(…) − (1 − z)), its value without the cancellation.
-    """
-    z = alpha / ((1.0 - alpha) * (num_classes - 1.0))
-    a_y = scale * (2.0 * 0.5**t - 1.0 - margin)
-    a_i = scale * (2.0 * 0.5**t - 1.0 + margin)
-    root = math.sqrt((1.0 - z) ** 2 + 4.0 * z * math.exp(a_y - a_i))
-    if z <= 1.0:
-        log_term = math.log(1.0 - z + root)
-    else:
-        log_term = math.log(4.0 * z) + (a_y - a_i) - math.log(root - (1.0 - z))
-    return math.log(2.0 * z) - a_i - log_term
 
 
 class SphereFace2Loss(ScaledCosineLoss):
