@@ -177,8 +177,9 @@ class MarginExplorer(_Explorer):
         check_choice("loss", loss, [name for _, name in LOSS_CHOICES], owner="margin_explorer")
         check_int("num_classes", num_classes, min=2, max=12)
         check_real("theta12_degrees", theta12_degrees, min=5, max=180, hint="in degrees")
-        initial = {"m": 4, "m_cosface": 0.35, "m_arcface": 0.5, "m_sphereface_r": 1.5,
-                   "m_sphereface2": 0.4}  # fmt: skip
+        initial = {
+            control: loss_spec(name).default_margin for name, control in _MARGIN_CONTROL.items()
+        }
         if m is not None and loss in _MARGIN_CONTROL:
             if loss == "a-softmax":
                 m = margins.check_integer_margin(m)
@@ -469,11 +470,8 @@ def sphere_explorer(runs: Sequence) -> SphereExplorer:
 
 
 _DEFAULT_TRAIN_MARGIN = {
-    "a-softmax": 4,
-    "cosface": 0.35,
-    "arcface": 0.5,
-    "sphereface-r": 1.5,
-    "sphereface2": 0.4,
+    name: loss_spec(name).default_margin
+    for name in ("a-softmax", "cosface", "arcface", "sphereface-r", "sphereface2")
 }
 
 
