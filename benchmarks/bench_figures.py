@@ -8,7 +8,7 @@ Two sets, as ``sphereviz figures`` makes them:
   ten cached runs in ``build/runs`` (2-D features, the sphere panels and their interactive
   pages, angle histograms, accuracy and training curves).
 
-The runs are trained first when they are missing (the demo recipe, ``figures.ensure_runs``;
+The runs are trained first when they are missing (the demo recipe, ``sweep.ensure_runs``;
 not timed). Each set is timed two ways: in this process (``figures.generate_figures``, median
 over repeats after one untimed warm-up that pays for imports and font caches) and as the user
 runs it, ``python -m sphereviz figures`` in a fresh process (imports included; one untimed
@@ -36,9 +36,9 @@ WHAT = {
 
 def prepare_runs(runs_dir: Path, log=print) -> None:
     """Train the demo's ten MNIST runs into ``runs_dir`` unless they are already there."""
-    from sphereviz import figures
+    from sphereviz import sweep
 
-    figures.ensure_runs(figures.mnist_run_specs(), runs_dir, progress=False, log=log)
+    sweep.ensure_runs(sweep.mnist_run_specs(), runs_dir, progress=False, log=log)
 
 
 def _command_seconds(arguments: list[str]) -> float:
@@ -54,9 +54,9 @@ def _command_seconds(arguments: list[str]) -> float:
 
 def run(repeats: int = 3, runs_dir: str | Path | None = None, log=print) -> list[dict]:
     """Rows for each set: in-process median, and the ``sphereviz figures`` command's median."""
-    from sphereviz import figures
+    from sphereviz import figures, sweep
 
-    runs_dir = Path(runs_dir) if runs_dir is not None else REPO_ROOT / figures.DEFAULT_RUNS
+    runs_dir = Path(runs_dir) if runs_dir is not None else REPO_ROOT / sweep.DEFAULT_RUNS
     prepare_runs(runs_dir, log=log)
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-figures-") as scratch:

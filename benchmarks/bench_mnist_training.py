@@ -30,16 +30,11 @@ import numpy as np
 import torch
 from common import Target, make_row, print_rows
 
+from sphereviz.config import TrainConfig, build_model_and_loss
 from sphereviz.data.tensors import PixelNormalisation
+from sphereviz.devices import require_device
 from sphereviz.evaluate import accuracy
-from sphereviz.train import (
-    TrainConfig,
-    build_model_and_loss,
-    load_datasets,
-    make_optimizer,
-    resolve_device,
-    train,
-)
+from sphereviz.train import load_datasets, make_optimizer, train
 
 TARGET_ACCURACY = 0.97
 TARGET_SECONDS = {"cpu": 60.0, "cuda": 5.0}
@@ -94,7 +89,7 @@ def train_with_stopwatch(config: TrainConfig, stop_early: bool) -> tuple[Stopwat
         )
     except _ReachedTarget:
         pass
-    return watch, watch.details(config, str(resolve_device(config.device)))
+    return watch, watch.details(config, str(require_device(config.device)))
 
 
 class ShiftedDigits(torch.utils.data.Dataset):
@@ -122,7 +117,7 @@ class ShiftedDigits(torch.utils.data.Dataset):
 def dataloader_with_stopwatch(config: TrainConfig, stop_early: bool) -> tuple[Stopwatch, dict]:
     """The same model, loss, optimizer and LR schedule, fed by a standard DataLoader."""
     watch = Stopwatch(TARGET_ACCURACY, stop_early)
-    device = resolve_device(config.device)
+    device = require_device(config.device)
     train_set, test_set = load_datasets(config)  # the trainer's data, as the trainer loads it
     torch.manual_seed(config.seed)
     model, loss = build_model_and_loss(config, train_set.num_classes)
@@ -194,7 +189,7 @@ def _accuracy_row(variant: str, details: dict, minimum: float | None) -> dict:
 def run(quick: bool = False, device: str = "auto") -> list[dict]:
     """Seconds to 97 % of the trainer and of the DataLoader baseline (+ accuracy rows)."""
     config = TrainConfig.preset("mnist-full", device=device)
-    seconds_target = TARGET_SECONDS.get(resolve_device(device).type, TARGET_SECONDS["cpu"])
+    seconds_target = TARGET_SECONDS.get(require_device(device).type, TARGET_SECONDS["cpu"])
     targets = [Target("value", "<=", seconds_target, "s"), Target("ratio", "<", 1.0)]
 
     # the baseline's only measured quantity is its time to 97 %: stop it there

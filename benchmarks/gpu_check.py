@@ -78,15 +78,9 @@ def _trainer_parts(
 
     ``optimised`` False: the fp32 NCHW baseline (no autocast, no channels_last).
     """
+    from sphereviz.config import Classifier, TrainConfig, build_model_and_loss
     from sphereviz.data.tensors import BatchIterator
-    from sphereviz.train import (
-        Classifier,
-        TrainConfig,
-        build_model_and_loss,
-        make_optimizer,
-        training_batches,
-        training_step,
-    )
+    from sphereviz.train import make_optimizer, training_batches, training_step
 
     device = torch.device(device)
     config = TrainConfig.preset(

@@ -5,7 +5,7 @@
    classes), step by step, cross-checked numerically (``sphereviz.bounds``);
 3. the MNIST comparison: softmax, modified softmax and A-Softmax m = 2, 3, 4, with 3-D and 2-D
    features (ten runs of the ``mnist-demo`` preset), trained into ``build/runs`` or reused from
-   there when a run with the same config is already there (``sphereviz.figures.ensure_runs``);
+   there when a run with the same config is already there (``sphereviz.sweep.ensure_runs``);
 4. the figure set regenerated into ``figures/`` from those runs, with its README captions and
    an offline ``figures/index.html`` gallery (``sphereviz.figures``);
 5. a summary table: per run, test accuracy, mean angle to the own class weight, min angle
@@ -223,7 +223,8 @@ def _load_note() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sphereviz.figures import DEFAULT_OUT, DEFAULT_RUNS
+    from sphereviz.figures import DEFAULT_OUT
+    from sphereviz.sweep import DEFAULT_RUNS
 
     parser = argparse.ArgumentParser(
         prog="sphereviz demo",
@@ -246,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import matplotlib.pyplot as plt
 
-    from sphereviz import bounds, figures
+    from sphereviz import bounds, figures, sweep
 
     plt.switch_backend("Agg")  # the demo writes figure files; it never opens a window
 
@@ -262,12 +263,12 @@ def main(argv: list[str] | None = None) -> int:
     bounds_result = bounds.summary()
 
     recipe = "quick runs" if args.quick else "the mnist-demo preset"
-    seeds = figures.QUICK_SEEDS if args.quick else figures.SEEDS
+    seeds = sweep.QUICK_SEEDS if args.quick else sweep.SEEDS
     _heading(3, f"MNIST: 5 losses × (3-D, 2-D) features, {recipe}, in {args.runs}")
     print(f"device: {_device_note()}; {_load_note()}", flush=True)
     try:
-        prepared = figures.ensure_runs(
-            figures.mnist_run_specs(args.quick, seeds=seeds), args.runs, progress=progress
+        prepared = sweep.ensure_runs(
+            sweep.mnist_run_specs(args.quick, seeds=seeds), args.runs, progress=progress
         )
     except (ValueError, FileNotFoundError) as error:
         print(f"sphereviz demo: error: {error}", file=sys.stderr)
@@ -315,9 +316,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _device_note() -> str:
-    from sphereviz.train import resolve_device
+    from sphereviz.devices import require_device
 
-    device = resolve_device("auto")
+    device = require_device("auto")
     threads = f", {torch.get_num_threads()} threads" if device.type == "cpu" else ""
     return f"{device}{threads}"
 

@@ -41,10 +41,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from sphereviz.devices import require_device
 from sphereviz.geometry import equal_error_rate
+from sphereviz.models import FLIP_MODES, combine_flip_features, extract_features
 
 __all__ = [
     "LFW_PROTOCOLS",
@@ -57,12 +58,10 @@ __all__ = [
     "all_pairs_verification",
     "best_threshold",
     "closed_set_accuracy",
-    "combine_flip_features",
     "cosine_logits",
     "cosine_scores",
     "evaluate_lfw",
     "evaluate_lfw_protocols",
-    "extract_features",
     "format_protocol_table",
     "lfw_pair_features",
     "lfw_protocol",
@@ -75,7 +74,6 @@ __all__ = [
     "verification_accuracy",
 ]
 
-FLIP_MODES = ("concat", "sum")
 THRESHOLD_RULES = ("exact", "official-grid")
 OFFICIAL_GRID_STEPS = 10000
 """The official grid of thresholds: (−10000:10000)/10000, 20,001 values in [−1, 1]."""
@@ -118,21 +116,6 @@ def closed_set_accuracy(features, labels, class_weights) -> float:
 
 # ---------------------------------------------------------------------------------------------
 # Open set: are these two faces the same person?
-
-
-def combine_flip_features(features, flipped_features, mode: str = "concat") -> np.ndarray:
-    """The feature of a face from f(image) and f(flipped image): [f; f_flip] or f + f_flip."""
-    features, flipped_features = np.asarray(features), np.asarray(flipped_features)
-    if features.shape != flipped_features.shape or features.ndim != 2:
-        raise ValueError(
-            "features and flipped_features must both be (N, d), "
-            f"got {features.shape} and {flipped_features.shape}"
-        )
-    if mode == "concat":
-        return np.concatenate([features, flipped_features], axis=1)
-    if mode == "sum":
-        return features + flipped_features
-    raise ValueError(f"flip mode must be one of {FLIP_MODES}, got {mode!r}")
 
 
 def cosine_scores(features_a, features_b, mean=None) -> np.ndarray:
@@ -498,54 +481,6 @@ def _check_scores(scores, same) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Glue: features from a trained model
-
-
-@torch.no_grad()
-def extract_features(
-    model: torch.nn.Module,
-    images: np.ndarray,
-    device: str | torch.device | None = None,
-    batch_size: int = 256,
-    flip: str | None = None,
-) -> np.ndarray:
-    """Features of ``uint8`` images (N×H×W digits or N×112×96×3 faces), as float32 (N, d).
-
-    The model runs in eval mode on ``device`` (default: where its parameters are), under bf16
-    autocast on CUDA, on batches normalised as in training. ``flip`` None gives f(image);
-    "concat" / "sum" combine it with f(horizontally flipped image) (SphereFace's LFW feature).
-    """
-    from sphereviz.data.tensors import BatchIterator
-
-    if flip is not None and flip not in FLIP_MODES:
-        raise ValueError(f"flip must be None or one of {FLIP_MODES}, got {flip!r}")
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    on_cuda = device.type == "cuda"
-    batches = BatchIterator(
-        images,
-        np.zeros(len(images), dtype=np.int64),
-        batch_size,
-        shuffle=False,
-        generator=0,
-        device=device,
-        channels_last=True,
-    )
-    features, flipped = [], []
-    for x, _ in batches:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=on_cuda):
-            features.append(model(x).float().cpu())
-            if flip is not None:
-                flipped.append(model(x.flip(3)).float().cpu())
-    model.train(was_training)
-    result = torch.cat(features).numpy() if features else np.zeros((0, 0), np.float32)
-    if flip is None:
-        return result
-    return combine_flip_features(result, torch.cat(flipped).numpy(), flip).astype(np.float32)
-
-
-# ---------------------------------------------------------------------------------------------
 # LFW verification of a trained run, and ``sphereviz evaluate-lfw``
 
 VIEW1_TRAIN_PAIRS = "pairsDevTrain.txt"
@@ -638,7 +573,6 @@ def lfw_pair_features(
         resolve_pairs,
     )
     from sphereviz.runs import Run, load_run
-    from sphereviz.train import resolve_device
 
     run = run if isinstance(run, Run) else load_run(run)
     if run.config.dataset != "faces":
@@ -668,7 +602,7 @@ def lfw_pair_features(
 
     paths, index_a, index_b = pair_image_index(usable + train_usable)
     crops = load_lfw_crops(paths, root, landmarks, workers=workers, progress=progress is not False)
-    model = run.load_model(resolve_device(device))
+    model = run.load_model(require_device(device))
     both = extract_features(model, crops, batch_size=batch_size, flip="concat")
     half = both.shape[1] // 2
     folds = np.array([pair.fold for pair in usable + train_usable])

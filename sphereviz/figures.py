@@ -28,7 +28,6 @@ import argparse
 import dataclasses
 import html
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -43,35 +42,35 @@ from matplotlib.figure import Figure
 from sphereviz import plots
 from sphereviz.fileio import atomic_path, print_json_summary, write_json_atomic
 from sphereviz.style import class_colors, publication_style, save_figure
+from sphereviz.sweep import (
+    DEFAULT_RUNS,
+    MNIST_DIMS,
+    QUICK_SEEDS,
+    SEEDS,
+    ensure_runs,
+    faces_run_specs,
+    mnist_run_specs,
+)
 
 if TYPE_CHECKING:
-    from sphereviz.runs import Run
-    from sphereviz.train import TrainConfig
+    from sphereviz.config import TrainConfig
+    from sphereviz.runs import PreparedRun, Run
 
 __all__ = [
     "DEFAULT_FACES_CACHE",
     "DEFAULT_OUT",
-    "DEFAULT_RUNS",
-    "FACES_RECIPE",
-    "QUICK_MNIST_OVERRIDES",
     "FigureRecord",
-    "PreparedRun",
-    "RunSpec",
     "accuracy_curves_figure",
     "analytic_figures",
     "angle_histograms_figure",
     "check_lfw_root",
     "bound_map_figure",
-    "ensure_runs",
     "faces_figures",
-    "faces_run_specs",
     "features_2d_figure",
-    "find_run",
     "generate_figures",
     "geometry_note",
     "main",
     "mnist_figures",
-    "mnist_run_specs",
     "prepare_lfw_top6",
     "psi_figure",
     "regions_figure",
@@ -83,7 +82,6 @@ __all__ = [
 ]
 
 DEFAULT_OUT = Path("figures")
-DEFAULT_RUNS = Path("build") / "runs"
 DEFAULT_FACES_CACHE = Path("build") / "faces" / "lfw-top6"
 STATIC_FORMATS = ("pdf", "svg", "png")
 MANIFEST_NAME = "figures.json"
@@ -93,47 +91,6 @@ GROUP_TITLES = {
     "mnist": "MNIST: the demo's runs (5 losses × 2 dimensions × 3 seeds)",
     "faces": "Real faces: the six largest LFW identities",
 }
-
-#: The demo's comparison: (loss, m, short label). m = 1 of A-Softmax is modified softmax.
-MNIST_LOSSES: tuple[tuple[str, int | None, str], ...] = (
-    ("softmax", None, "softmax"),
-    ("modified-softmax", None, "modified softmax (m=1)"),
-    ("a-softmax", 2, "A-Softmax m=2"),
-    ("a-softmax", 3, "A-Softmax m=3"),
-    ("a-softmax", 4, "A-Softmax m=4"),
-)
-MNIST_DIMS = (3, 2)
-#: Seeds of every configuration: numbers are reported as mean ± std over them, and the panel
-#: figures draw the first (a representative run, not the best one).
-SEEDS = (0, 1, 2)
-QUICK_SEEDS = (0, 1)
-"""``--quick`` (tests): two seeds, enough for a standard deviation."""
-#: ``--quick``: a few seconds per run, for tests and a first look (accuracy well above chance,
-#: not the converged geometry).
-QUICK_MNIST_OVERRIDES: dict = {
-    "epochs": 2,
-    "max_train_samples": 512,
-    "max_test_samples": 300,
-    "width": 8,
-    "batch_size": 16,  # 64 steps: the margin-biting floor is reached after 32 of them
-}
-#: SphereFace's Fig. 5 on a CPU: SFNet-4 with 3-D features on the six largest LFW identities
-#: (1,217 aligned 112×96 crops; 80 % train, 20 % test), Adam, random flips, batch 32 (310
-#: optimiser steps in 10 epochs), the margin-biting λ schedule of every recipe.
-FACES_RECIPE: dict = {
-    "dataset": "faces",
-    "model": "sfnet4",
-    "dim": 3,
-    "shift": 0,
-    "flip": True,
-    "test_fraction": 0.2,
-    "epochs": 10,
-    "batch_size": 32,
-    "optimizer": "adam",
-    "lr": 1e-3,
-}
-QUICK_FACES_OVERRIDES: dict = {"epochs": 2}
-
 
 # ---------------------------------------------------------------------------------------------
 # Records of written figures
@@ -294,221 +251,6 @@ def analytic_figures(
         files = _save_static(make(), out, name)
         records.append(FigureRecord(name, "analytic", title, caption, command, python, files))
     return records
-
-
-# ---------------------------------------------------------------------------------------------
-# Runs: the demo recipe, trained on demand and reused
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """A run the figure set needs: its folder name, a short label, m and its TrainConfig."""
-
-    name: str
-    label: str
-    loss: str
-    m: int | None
-    config: TrainConfig
-
-    @property
-    def dim(self) -> int:
-        return self.config.dim
-
-    @property
-    def seed(self) -> int:
-        return self.config.seed
-
-    @property
-    def configuration(self) -> tuple:
-        """What the run compares (loss, m, dimension): runs that differ only by seed share it."""
-        return (self.loss, self.m, self.dim)
-
-
-@dataclass(frozen=True)
-class PreparedRun:
-    """A RunSpec with its finished run, whether it was reused, and the training time."""
-
-    spec: RunSpec
-    run: Run
-    reused: bool
-    seconds: float
-
-
-def mnist_run_specs(
-    quick: bool = False, seeds: Sequence[int] = SEEDS, **overrides
-) -> list[RunSpec]:
-    """The demo's MNIST runs: 5 losses × (3-D, 2-D) × ``seeds``, the ``mnist-demo`` preset.
-
-    ``quick`` applies :data:`QUICK_MNIST_OVERRIDES` (run names end in ``-quick``); further
-    keyword arguments override TrainConfig fields of every run.
-    """
-    from sphereviz.train import TrainConfig
-
-    settings = {**(QUICK_MNIST_OVERRIDES if quick else {}), **overrides}
-    suffix = "-quick" if quick else ""
-    specs = []
-    for dim in MNIST_DIMS:
-        for loss, m, label in MNIST_LOSSES:
-            for seed in seeds:
-                config = TrainConfig.preset(
-                    "mnist-demo", loss=loss, m=m, dim=dim, **{"seed": seed, **settings}
-                )
-                margin = f"-m{m}" if m is not None else ""
-                name = f"mnist-{loss}{margin}-{dim}d-s{config.seed}{suffix}"
-                specs.append(RunSpec(name, label, loss, m, config))
-    return specs
-
-
-def faces_run_specs(
-    faces_cache: str | Path, quick: bool = False, seeds: Sequence[int] = SEEDS, **overrides
-) -> list[RunSpec]:
-    """The face runs of Fig. 5: SFNet-4, 3-D features, m = 1 (modified softmax) … 4, × seeds."""
-    from sphereviz.train import TrainConfig
-
-    settings = {
-        **FACES_RECIPE,
-        **(QUICK_FACES_OVERRIDES if quick else {}),
-        "faces_cache": str(faces_cache),
-        **overrides,
-    }
-    suffix = "-quick" if quick else ""
-    specs = []
-    for m in (1, 2, 3, 4):
-        loss, margin = ("modified-softmax", None) if m == 1 else ("a-softmax", m)
-        for seed in seeds:
-            config = TrainConfig(**{"seed": seed, **settings, "loss": loss, "m": margin})
-            name = f"lfw-top6-m{m}-s{config.seed}{suffix}"
-            specs.append(RunSpec(name, f"m={m}", loss, m, config))
-    return specs
-
-
-def _run_state(folder: Path, config: TrainConfig) -> str:
-    """ "complete", "partial" (same config, unfinished), "other" (another config) or "empty"."""
-    from sphereviz.runs import CHECKPOINT_NAME, CONFIG_NAME, EMBEDDINGS_NAME, read_metrics
-    from sphereviz.train import TrainConfig
-
-    config_file = folder / CONFIG_NAME
-    if not config_file.is_file():
-        return "other" if folder.exists() and any(folder.iterdir()) else "empty"
-    try:
-        saved = TrainConfig.from_dict(json.loads(config_file.read_text()), source=config_file)
-    except ValueError:
-        return "other"
-    if saved.recipe() != config.recipe():
-        return "other"
-    try:
-        epochs_done = len(read_metrics(folder / "metrics.jsonl"))
-    except ValueError:
-        return "other"
-    finished = epochs_done >= config.epochs
-    if finished and (folder / EMBEDDINGS_NAME).is_file() and (folder / CHECKPOINT_NAME).is_file():
-        return "complete"
-    return "partial"
-
-
-def find_run(
-    config: TrainConfig, runs_dir: str | Path, preferred: str | None = None
-) -> Path | None:
-    """A finished run folder in ``runs_dir`` trained with ``config`` (ignoring out and device).
-
-    ``preferred`` (a folder name) is looked at first; then every folder of ``runs_dir``.
-    """
-    runs_dir = Path(runs_dir)
-    if not runs_dir.is_dir():
-        return None
-    candidates = [runs_dir / preferred] if preferred else []
-    candidates += sorted(p for p in runs_dir.iterdir() if p.is_dir() and p.name != preferred)
-    for folder in candidates:
-        if _run_state(folder, config) == "complete":
-            return folder
-    return None
-
-
-def _target_folder(spec: RunSpec, runs_dir: Path) -> tuple[Path, bool]:
-    """Where to train ``spec``: its own name unless another config lives there; resume or not."""
-    for folder in (runs_dir / spec.name, runs_dir / f"{spec.name}-{spec.config.recipe_hash()}"):
-        state = _run_state(folder, spec.config)
-        if state in ("empty", "partial"):
-            return folder, state == "partial"
-    raise ValueError(
-        f"{runs_dir / spec.name} and its hashed alternative hold other runs; "
-        "remove one of them or choose another --runs folder"
-    )
-
-
-def ensure_runs(
-    specs: Sequence[RunSpec],
-    runs_dir: str | Path = DEFAULT_RUNS,
-    progress: bool | None = None,
-    log: Callable[[str], None] = print,
-    jobs: int | None = None,
-) -> list[PreparedRun]:
-    """Each spec's finished run: reused from ``runs_dir`` when one with its config is there,
-    else trained into ``runs_dir/<spec.name>`` (an unfinished one is resumed).
-
-    Missing runs are trained by ``jobs`` processes at once, each with one torch thread (None:
-    one per CPU core; on 2 cores two single-threaded runs take about half the time of two
-    two-threaded runs in a row); with ``jobs=1`` they train in this process, where
-    ``progress`` shows each run's bar (None: only on a terminal).
-    """
-    from sphereviz.runs import load_run
-    from sphereviz.train import train
-
-    runs_dir = Path(runs_dir)
-    found = {}
-    todo = []
-    for index, spec in enumerate(specs, start=1):
-        folder = find_run(spec.config, runs_dir, preferred=spec.name)
-        if folder is not None:
-            log(f"[{index}/{len(specs)}] reusing {folder}")
-            found[index] = (folder, True, 0.0)
-            continue
-        folder, resume = _target_folder(spec, runs_dir)
-        if any(folder == other for _, other, *_ in todo):
-            raise ValueError(f"two runs of this set would train into {folder}; give them names")
-        todo.append((index, folder, dataclasses.replace(spec.config, out=str(folder)), resume))
-        log(f"[{index}/{len(specs)}] {'resuming' if resume else 'training'} {spec.name} → {folder}")
-    jobs = min(os.cpu_count() or 1, len(todo)) if jobs is None else min(jobs, len(todo))
-    if jobs > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        context = multiprocessing.get_context("spawn")  # no forked torch state in the workers
-        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_one_thread) as pool:
-            seconds = pool.map(_train_in_worker, [(config, resume) for *_, config, resume in todo])
-            for (index, folder, *_), took in zip(todo, seconds, strict=True):
-                log(f"[{index}/{len(specs)}] trained {folder.name} in {took:.0f} s")
-                found[index] = (folder, False, took)
-    else:
-        for index, folder, config, resume in todo:
-            started = time.perf_counter()
-            train(config, progress=progress, resume=resume)
-            found[index] = (folder, False, time.perf_counter() - started)
-    return [
-        PreparedRun(spec, load_run(found[index][0]), *found[index][1:])
-        for index, spec in enumerate(specs, start=1)
-    ]
-
-
-def _one_thread() -> None:
-    import torch
-
-    torch.set_num_threads(1)
-
-
-def _train_in_worker(job: tuple[TrainConfig, bool]) -> float:
-    """Train (or finish) one run in a worker process; returns its wall time in seconds."""
-    import warnings
-
-    from sphereviz.train import ScheduleWarning, train
-
-    config, resume = job
-    started = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ScheduleWarning)  # load_run recomputes them
-        train(config, progress=False, resume=resume)
-    return time.perf_counter() - started
 
 
 # ---------------------------------------------------------------------------------------------

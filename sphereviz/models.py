@@ -14,12 +14,22 @@ The losses own the class weights; the networks stop at x.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
 from sphereviz.validation import check_int
 
-__all__ = ["SFNET_UNITS_PER_STAGE", "MnistNet", "SFNet", "build_model", "MODEL_NAMES"]
+__all__ = [
+    "FLIP_MODES",
+    "MODEL_NAMES",
+    "SFNET_UNITS_PER_STAGE",
+    "MnistNet",
+    "SFNet",
+    "build_model",
+    "combine_flip_features",
+    "extract_features",
+]
 
 #: Residual units per stage of SFNet-N (SphereFace Table 2).
 SFNET_UNITS_PER_STAGE: dict[int, tuple[int, int, int, int]] = {
@@ -31,6 +41,9 @@ SFNET_UNITS_PER_STAGE: dict[int, tuple[int, int, int, int]] = {
 }
 SFNET_STAGE_CHANNELS = (64, 128, 256, 512)
 FACE_HEIGHT, FACE_WIDTH = 112, 96
+
+FLIP_MODES = ("concat", "sum")
+"""How f(image) and f(flipped image) make one feature: concatenated or summed."""
 
 MODEL_NAMES = ("mnistnet", *(f"sfnet{depth}" for depth in SFNET_UNITS_PER_STAGE))
 
@@ -158,3 +171,66 @@ def build_model(name: str, embedding_dim: int, **kwargs) -> nn.Module:
     if key.startswith("sfnet") and key[5:].isdigit() and int(key[5:]) in SFNET_UNITS_PER_STAGE:
         return SFNet(int(key[5:]), embedding_dim, **kwargs)
     raise ValueError(f"unknown model {name!r}; expected one of {', '.join(MODEL_NAMES)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Features of a data set
+
+
+@torch.no_grad()
+def extract_features(
+    model: torch.nn.Module,
+    images: np.ndarray,
+    device: str | torch.device | None = None,
+    batch_size: int = 256,
+    flip: str | None = None,
+) -> np.ndarray:
+    """Features of ``uint8`` images (N×H×W digits or N×112×96×3 faces), as float32 (N, d).
+
+    The model runs in eval mode on ``device`` (default: where its parameters are), under bf16
+    autocast on CUDA, on batches normalised as in training. ``flip`` None gives f(image);
+    "concat" / "sum" combine it with f(horizontally flipped image) (SphereFace's LFW feature).
+    """
+    from sphereviz.data.tensors import BatchIterator
+
+    if flip is not None and flip not in FLIP_MODES:
+        raise ValueError(f"flip must be None or one of {FLIP_MODES}, got {flip!r}")
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    on_cuda = device.type == "cuda"
+    batches = BatchIterator(
+        images,
+        np.zeros(len(images), dtype=np.int64),
+        batch_size,
+        shuffle=False,
+        generator=0,
+        device=device,
+        channels_last=True,
+    )
+    features, flipped = [], []
+    for x, _ in batches:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=on_cuda):
+            features.append(model(x).float().cpu())
+            if flip is not None:
+                flipped.append(model(x.flip(3)).float().cpu())
+    model.train(was_training)
+    result = torch.cat(features).numpy() if features else np.zeros((0, 0), np.float32)
+    if flip is None:
+        return result
+    return combine_flip_features(result, torch.cat(flipped).numpy(), flip).astype(np.float32)
+
+
+def combine_flip_features(features, flipped_features, mode: str = "concat") -> np.ndarray:
+    """The feature of a face from f(image) and f(flipped image): [f; f_flip] or f + f_flip."""
+    features, flipped_features = np.asarray(features), np.asarray(flipped_features)
+    if features.shape != flipped_features.shape or features.ndim != 2:
+        raise ValueError(
+            "features and flipped_features must both be (N, d), "
+            f"got {features.shape} and {flipped_features.shape}"
+        )
+    if mode == "concat":
+        return np.concatenate([features, flipped_features], axis=1)
+    if mode == "sum":
+        return features + flipped_features
+    raise ValueError(f"flip mode must be one of {FLIP_MODES}, got {mode!r}")

@@ -209,8 +209,9 @@ def held_out_dataset(
     """Every image of ``classes`` from the test and then the training split, relabelled
     0…k−1 (a model trained without these classes has seen none of them); the first
     ``max_samples`` of them when given."""
+    from sphereviz.config import TrainConfig
     from sphereviz.data.arrays import ArrayDataset
-    from sphereviz.train import TrainConfig, load_datasets
+    from sphereviz.train import load_datasets
 
     config = TrainConfig(dataset=dataset, data_root=data_root, classes=tuple(classes))
     train_set, test_set = load_datasets(config)
@@ -240,7 +241,7 @@ def open_set_verification(
     """
     import torch
 
-    from sphereviz.evaluate import extract_features
+    from sphereviz.models import extract_features
     from sphereviz.runs import Run, load_run
 
     if isinstance(run_or_model, torch.nn.Module):
@@ -267,7 +268,8 @@ def _train_and_verify(config_dict: dict, test_classes: tuple[int, ...], options:
     """Worker: train (or reuse) one run, then verify the held-out classes with it."""
     import warnings
 
-    from sphereviz.train import ScheduleWarning, TrainConfig, train
+    from sphereviz.config import ScheduleWarning, TrainConfig
+    from sphereviz.train import train
 
     config = TrainConfig.from_dict(config_dict)
     started = time.perf_counter()
@@ -322,7 +324,7 @@ def open_set_experiment(
     Returns ``(rows, table)``: one dict per run, and one per loss with mean and std over seeds
     (ddof 1) of closed-set accuracy, open-set accuracy and EER.
     """
-    from sphereviz.train import TrainConfig
+    from sphereviz.config import TrainConfig
 
     overlap = sorted(set(train_classes) & set(test_classes))
     if overlap:

@@ -20,8 +20,8 @@ from sphereviz import geometry
 from sphereviz.style import OKABE_ITO
 
 if TYPE_CHECKING:
+    from sphereviz.config import TrainConfig
     from sphereviz.runs import Run
-    from sphereviz.train import TrainConfig
 
 __all__ = ["draw_lambda_schedule", "lambda_schedule_series", "plot_lambda_schedule"]
 

@@ -6,6 +6,8 @@
     <run>/metrics.jsonl    one JSON object per epoch (epoch, loss, train/test accuracy, λ, …)
     <run>/model.pt         the last checkpoint (model, loss, optimizer, LR schedule, RNG states)
     <run>/embeddings.npz   features, labels and class weights of the evaluation split
+    <run>/classes.json     the data set's class names, indexed by label (runs trained before
+                           it was written lack it: their ``Run.class_names`` is None)
 
 While a run is written, ``<parent>/.<run>.lock`` beside the folder holds its writer's lock
 (:mod:`sphereviz.locks`): a second ``train`` into the same folder refuses and names the holder.
@@ -28,25 +30,30 @@ import pickle
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from sphereviz.config import TrainConfig, build_model_and_loss
 from sphereviz.devices import require_device
 from sphereviz.fileio import atomic_path, read_text_file, write_json_atomic
 
-if TYPE_CHECKING:
-    from sphereviz.train import TrainConfig
-
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "PreparedRun",
     "Run",
+    "RunSpec",
     "content_digest",
+    "find_run",
     "load_checkpoint",
     "load_run",
+    "read_class_names",
+    "run_state",
     "save_checkpoint",
+    "target_folder",
+    "write_class_names",
     "write_embeddings",
     "write_metrics",
 ]
@@ -55,6 +62,7 @@ CONFIG_NAME = "config.json"
 METRICS_NAME = "metrics.jsonl"
 CHECKPOINT_NAME = "model.pt"
 EMBEDDINGS_NAME = "embeddings.npz"
+CLASSES_NAME = "classes.json"
 CHECKPOINT_FORMAT = "sphereviz-checkpoint-v1"
 CHECKPOINT_KEYS = (
     "format",
@@ -78,11 +86,14 @@ class Run:
 
     Attributes:
         path: the run folder, or None for a run trained in memory (``TrainConfig.out=None``).
-        config: the :class:`~sphereviz.train.TrainConfig` it was trained with.
+        config: the :class:`~sphereviz.config.TrainConfig` it was trained with.
         metrics: one dict per completed epoch, as in ``metrics.jsonl``.
         warnings: what keeps the recipe's margin from acting (``TrainConfig.schedule_warnings``).
         embeddings: ``features`` (N, d), ``labels`` (N,) and ``class_weights`` (C, d) of the
             evaluation split after the last epoch, as numpy arrays.
+        class_names: the name of class k at index k, as the training set names them (digits
+            "0" … "9", Fashion-MNIST items, face identities with underscores); None for a run
+            written before runs stored them.
     """
 
     path: Path | None
@@ -90,6 +101,7 @@ class Run:
     metrics: list[dict]
     embeddings: dict[str, np.ndarray]
     warnings: tuple[str, ...] = ()
+    class_names: list[str] | None = None
     _trained: tuple[nn.Module, nn.Module] | None = field(default=None, repr=False)
 
     @property
@@ -108,8 +120,6 @@ class Run:
     def load_model_and_loss(
         self, device: str | torch.device = "cpu"
     ) -> tuple[nn.Module, nn.Module]:
-        from sphereviz.train import build_model_and_loss
-
         if self.path is None:
             if self._trained is None:
                 raise ValueError("this in-memory run holds no trained model")
@@ -126,8 +136,6 @@ class Run:
 
 def load_run(path: str | os.PathLike) -> Run:
     """Read a run folder written by :func:`sphereviz.train.train`."""
-    from sphereviz.train import TrainConfig
-
     path = Path(path)
     if not path.is_dir():
         raise ValueError(f"{path} is not a run folder; train one with `sphereviz train --out`")
@@ -136,7 +144,9 @@ def load_run(path: str | os.PathLike) -> Run:
     metrics = read_metrics(path / METRICS_NAME)
     total_steps = metrics[-1].get("total_steps") if metrics else None
     warnings = tuple(config.schedule_warnings(total_steps)) if total_steps else ()
-    return Run(path, config, metrics, read_embeddings(path), warnings=warnings)
+    embeddings = read_embeddings(path)
+    class_names = read_class_names(path)
+    return Run(path, config, metrics, embeddings, warnings=warnings, class_names=class_names)
 
 
 def read_json(path: Path) -> dict:
@@ -151,6 +161,25 @@ def read_json(path: Path) -> dict:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data
+
+
+def read_class_names(path: Path) -> list[str] | None:
+    """The class names of ``classes.json`` in a run folder (None if the run predates it)."""
+    file = path / CLASSES_NAME
+    if not file.exists():
+        return None
+    names = read_json(file).get("class_names")
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise ValueError(
+            f'{file}: expected {{"class_names": [names…]}}, a list of strings; delete the file '
+            "to load the run without class names"
+        )
+    return names
+
+
+def write_class_names(path: Path, class_names: list[str]) -> None:
+    """Write ``classes.json`` (the names of classes 0 … C−1) atomically."""
+    write_json_atomic(path, {"class_names": [str(name) for name in class_names]})
 
 
 def read_metrics(path: Path) -> list[dict]:
@@ -290,3 +319,92 @@ def _load_state(module: nn.Module, state: dict, path: Path, what: str) -> None:
 
 def write_config(path: Path, config_dict: dict) -> None:
     write_json_atomic(path, config_dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# The run cache: a run of a recipe, found wherever it lies in a folder of runs
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """A run an experiment needs: its folder name, a short label, m and its TrainConfig."""
+
+    name: str
+    label: str
+    loss: str
+    m: int | None
+    config: TrainConfig
+
+    @property
+    def dim(self) -> int:
+        return self.config.dim
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed
+
+    @property
+    def configuration(self) -> tuple:
+        """What the run compares (loss, m, dimension): runs that differ only by seed share it."""
+        return (self.loss, self.m, self.dim)
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """A RunSpec with its finished run, whether it was reused, and the training time."""
+
+    spec: RunSpec
+    run: Run
+    reused: bool
+    seconds: float
+
+
+def run_state(folder: Path, config: TrainConfig) -> str:
+    """ "complete", "partial" (same config, unfinished), "other" (another config) or "empty"."""
+    config_file = folder / CONFIG_NAME
+    if not config_file.is_file():
+        return "other" if folder.exists() and any(folder.iterdir()) else "empty"
+    try:
+        saved = TrainConfig.from_dict(read_json(config_file), source=config_file)
+    except ValueError:
+        return "other"
+    if saved.recipe() != config.recipe():
+        return "other"
+    try:
+        epochs_done = len(read_metrics(folder / METRICS_NAME))
+    except ValueError:
+        return "other"
+    finished = epochs_done >= config.epochs
+    if finished and (folder / EMBEDDINGS_NAME).is_file() and (folder / CHECKPOINT_NAME).is_file():
+        return "complete"
+    return "partial"
+
+
+def find_run(
+    config: TrainConfig, runs_dir: str | Path, preferred: str | None = None
+) -> Path | None:
+    """A finished run folder in ``runs_dir`` trained with ``config`` (ignoring out and device).
+
+    ``preferred`` (a folder name) is looked at first; then every folder of ``runs_dir``.
+    """
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return None
+    candidates = [runs_dir / preferred] if preferred else []
+    candidates += sorted(p for p in runs_dir.iterdir() if p.is_dir() and p.name != preferred)
+    for folder in candidates:
+        if run_state(folder, config) == "complete":
+            return folder
+    return None
+
+
+def target_folder(spec: RunSpec, runs_dir: Path) -> tuple[Path, bool]:
+    """Where to train ``spec``: its own name unless another config lives there; resume or not."""
+    for folder in (runs_dir / spec.name, runs_dir / f"{spec.name}-{spec.config.recipe_hash()}"):
+        state = run_state(folder, spec.config)
+        if state in ("empty", "partial"):
+            return folder, state == "partial"
+    raise ValueError(
+        f"{runs_dir / spec.name} and its hashed alternative hold other runs; "
+        "remove one of them or choose another --runs folder"
+    )

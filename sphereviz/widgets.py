@@ -487,7 +487,7 @@ class TrainExplorer(_Explorer):
     """
 
     def __init__(self, base_config=None, dpi: int = WIDGET_DPI):
-        from sphereviz.train import TrainConfig
+        from sphereviz.config import TrainConfig
 
         self.base_config = base_config or TrainConfig.preset("mnist-demo")
         self.dpi = dpi

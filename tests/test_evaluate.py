@@ -14,12 +14,12 @@ from sphereviz.evaluate import (
     LFW_PROTOCOLS,
     best_threshold,
     closed_set_accuracy,
-    combine_flip_features,
     cosine_scores,
     roc_summary,
     single_split_verification,
     verification_accuracy,
 )
+from sphereviz.models import combine_flip_features
 
 
 def features_with_scores(scores):
@@ -196,8 +196,8 @@ def test_inputs_are_validated():
 
 def write_face_run(folder: Path, dim: int = 16) -> None:
     """A run folder with an untrained SFNet-4, as `sphereviz train --dataset faces` writes."""
+    from sphereviz.config import TrainConfig, build_model_and_loss
     from sphereviz.runs import save_checkpoint, write_config
-    from sphereviz.train import TrainConfig, build_model_and_loss
 
     config = TrainConfig.preset("faces", faces_cache="unused", model="sfnet4", dim=dim)
     torch.manual_seed(0)
@@ -305,8 +305,7 @@ def test_evaluate_lfw_view1_takes_the_threshold_from_dev_train(lfw_root, tmp_pat
 
 
 def test_extract_features_flip_modes():
-    from sphereviz.evaluate import extract_features
-    from sphereviz.models import SFNet
+    from sphereviz.models import SFNet, extract_features
 
     torch.manual_seed(0)
     model = SFNet(4, embedding_dim=8).eval()

@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from sphereviz import figures  # noqa: E402
+from sphereviz import figures, runs, sweep  # noqa: E402
 
 ANALYTIC_NAMES = [
     "psi_curves", "regions_two_classes", "regions_four_classes", "bound_map",
@@ -171,15 +171,15 @@ def test_region_figures_show_the_papers_numbers():
 def tiny_runs(tmp_path_factory):
     """One tiny 3-D and one tiny 2-D A-Softmax run, standing in for each of the ten specs."""
     runs_dir = tmp_path_factory.mktemp("runs")
-    specs = figures.mnist_run_specs(**TINY)
+    specs = sweep.mnist_run_specs(**TINY)
     trained = {
-        dim: figures.ensure_runs(
+        dim: sweep.ensure_runs(
             [next(s for s in specs if s.dim == dim and s.m == 4)], runs_dir, progress=False,
             log=lambda _: None,
         )[0]
         for dim in (3, 2)
     }  # fmt: skip
-    prepared = [figures.PreparedRun(spec, trained[spec.dim].run, True, 0.0) for spec in specs]
+    prepared = [runs.PreparedRun(spec, trained[spec.dim].run, True, 0.0) for spec in specs]
     return runs_dir, specs, trained, prepared
 
 
@@ -217,15 +217,15 @@ def test_trained_figures_from_tiny_runs(tiny_runs, tmp_path):
 def test_a_run_with_the_same_config_is_reused_and_another_is_not(tiny_runs, tmp_path):
     runs_dir, specs, trained, _ = tiny_runs
     spec = trained[3].spec
-    assert figures.find_run(spec.config, runs_dir) == runs_dir / spec.name
+    assert runs.find_run(spec.config, runs_dir) == runs_dir / spec.name
     # device and out do not change the recipe; the seed does
     import dataclasses
 
     moved = dataclasses.replace(spec.config, device="auto", out="elsewhere")
-    assert figures.find_run(moved, runs_dir) == runs_dir / spec.name
-    assert figures.find_run(dataclasses.replace(spec.config, seed=1), runs_dir) is None
-    assert figures.find_run(spec.config, tmp_path / "missing") is None
-    (again,) = figures.ensure_runs([spec], runs_dir, progress=False, log=lambda _: None)
+    assert runs.find_run(moved, runs_dir) == runs_dir / spec.name
+    assert runs.find_run(dataclasses.replace(spec.config, seed=1), runs_dir) is None
+    assert runs.find_run(spec.config, tmp_path / "missing") is None
+    (again,) = sweep.ensure_runs([spec], runs_dir, progress=False, log=lambda _: None)
     assert again.reused and again.seconds == 0.0
     assert again.run.metrics == trained[3].run.metrics
 
@@ -240,8 +240,8 @@ def sphere_page_trace_names(page: Path) -> list[str]:
 def test_sphere_pages_name_the_classes(tmp_path):
     import numpy as np
 
+    from sphereviz.config import TrainConfig
     from sphereviz.runs import Run
-    from sphereviz.train import TrainConfig
 
     rng = np.random.default_rng(0)
     weights = np.eye(3)
@@ -261,13 +261,13 @@ def test_sphere_pages_name_the_classes(tmp_path):
 
 
 def test_run_specs_are_the_demo_comparison():
-    specs = figures.mnist_run_specs()
+    specs = sweep.mnist_run_specs()
     assert len(specs) == 30 and len({s.name for s in specs}) == 30
-    assert sorted(s.seed for s in specs) == sorted(list(figures.SEEDS) * 10)
+    assert sorted(s.seed for s in specs) == sorted(list(sweep.SEEDS) * 10)
     assert sorted((s.loss, s.m, s.dim) for s in specs) == sorted(
         (loss, m, dim)
         for dim in (2, 3)
-        for _ in figures.SEEDS
+        for _ in sweep.SEEDS
         for loss, m in [
             ("softmax", None),
             ("modified-softmax", None),
@@ -277,12 +277,12 @@ def test_run_specs_are_the_demo_comparison():
         ]
     )
     assert all(s.config.epochs == specs[0].config.epochs for s in specs)
-    quick = figures.mnist_run_specs(quick=True)
+    quick = sweep.mnist_run_specs(quick=True)
     assert all(s.name.endswith("-quick") for s in quick)
     assert quick[0].config.epochs < specs[0].config.epochs
-    faces = figures.faces_run_specs("build/faces/x")
-    assert [s.m for s in faces] == [m for m in (1, 2, 3, 4) for _ in figures.SEEDS]
-    assert [s.seed for s in faces[:3]] == list(figures.SEEDS)
+    faces = sweep.faces_run_specs("build/faces/x")
+    assert [s.m for s in faces] == [m for m in (1, 2, 3, 4) for _ in sweep.SEEDS]
+    assert [s.seed for s in faces[:3]] == list(sweep.SEEDS)
     assert {s.config.model for s in faces} == {"sfnet4"} and {s.dim for s in faces} == {3}
 
 
@@ -315,11 +315,11 @@ def test_face_figures_from_the_six_largest_lfw_identities(lfw_root, tmp_path):
     assert 0.95 * sum(counts[n] for n in largest) <= len(cache) <= sum(counts[n] for n in largest)
 
     # One tiny run on the first images stands in for m = 1…4 (drawing, not learning, is tested).
-    specs = figures.faces_run_specs(
+    specs = sweep.faces_run_specs(
         tmp_path / "faces", epochs=1, max_train_samples=96, max_test_samples=60, device="cpu"
     )
-    (tiny,) = figures.ensure_runs(specs[-1:], tmp_path / "runs", progress=False, log=lambda _: None)
-    prepared = [figures.PreparedRun(spec, tiny.run, True, 0.0) for spec in specs]
+    (tiny,) = sweep.ensure_runs(specs[-1:], tmp_path / "runs", progress=False, log=lambda _: None)
+    prepared = [runs.PreparedRun(spec, tiny.run, True, 0.0) for spec in specs]
     out = tmp_path / "out"
     records = figures.faces_figures(out, prepared, cache.class_names, "sphereviz figures --faces X")
     assert [r.name for r in records] == ["faces_sphere", "faces_angle_histograms"]
@@ -341,13 +341,13 @@ def test_face_figures_from_the_six_largest_lfw_identities(lfw_root, tmp_path):
 
 def test_parallel_runs_equal_their_configs_and_are_reused(tmp_path):
     """Two missing runs train in two worker processes; each folder holds its own recipe."""
-    specs = [s for s in figures.mnist_run_specs(**TINY, seeds=(0, 1)) if s.m == 4 and s.dim == 2]
+    specs = [s for s in sweep.mnist_run_specs(**TINY, seeds=(0, 1)) if s.m == 4 and s.dim == 2]
     logged = []
-    prepared = figures.ensure_runs(specs, tmp_path / "runs", log=logged.append, jobs=2)
+    prepared = sweep.ensure_runs(specs, tmp_path / "runs", log=logged.append, jobs=2)
     assert [p.run.config.recipe() for p in prepared] == [s.config.recipe() for s in specs]
     assert [p.run.config.seed for p in prepared] == [0, 1]
     first, second = (p.run.embeddings["features"] for p in prepared)
     assert not np.allclose(first, second)  # two seeds, two different runs
     assert sum("trained" in line for line in logged) == 2
-    again = figures.ensure_runs(specs, tmp_path / "runs", log=logged.append, jobs=2)
+    again = sweep.ensure_runs(specs, tmp_path / "runs", log=logged.append, jobs=2)
     assert all(p.reused for p in again)

@@ -17,10 +17,10 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from sphereviz import geometry, plots, widgets  # noqa: E402
+from sphereviz.config import TrainConfig  # noqa: E402
 from sphereviz.margins import psi  # noqa: E402
 from sphereviz.plots_schedule import lambda_schedule_series, plot_lambda_schedule  # noqa: E402
 from sphereviz.runs import Run  # noqa: E402
-from sphereviz.train import TrainConfig  # noqa: E402
 
 
 def test_lambda_stops_are_logarithmic_with_zero_and_the_official_floor():

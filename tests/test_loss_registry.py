@@ -244,3 +244,22 @@ def test_python_m_sphereviz_bounds_json_leaves_torch_out():
     lines = result.stdout.strip().splitlines()
     assert lines[-1] == "False"
     assert "m_min" in lines[-2] or json.loads(lines[-2])  # the JSON summary came before it
+
+
+def test_the_lazy_table_and_the_type_checking_imports_agree():
+    """Every lazy name is spelled out under TYPE_CHECKING (what the import graph and type
+    checkers see) from the submodule ``__getattr__`` imports it from."""
+    import ast
+    from pathlib import Path
+
+    import sphereviz.losses as losses
+
+    tree = ast.parse(Path(losses.__file__).read_text(encoding="utf-8"))
+    spelled = {
+        alias.name: node.module.rpartition(".")[2]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module != "sphereviz.losses.registry"
+        and node.module.startswith("sphereviz.losses.")
+        for alias in node.names
+    }  # fmt: skip
+    assert spelled == losses._LAZY

@@ -142,8 +142,8 @@ def test_noisy_two_class_features_match_the_gaussian_error_rate():
 def test_tiny_run_on_some_classes_then_verify_the_others(tmp_path):
     import torch
 
+    from sphereviz.config import TrainConfig
     from sphereviz.runs import load_run
-    from sphereviz.train import TrainConfig
 
     torch.set_num_threads(1)
     config = TrainConfig(

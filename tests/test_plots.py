@@ -361,8 +361,8 @@ def test_angle_histograms_redrawn_into_the_same_axes_replace_the_old_bars():
 
 
 def test_run_panel_reads_a_run():
+    from sphereviz.config import TrainConfig
     from sphereviz.runs import Run
-    from sphereviz.train import TrainConfig
 
     features, labels, weights = toy_features(dim=3)
     embeddings = {"features": features, "labels": labels, "class_weights": weights}
@@ -391,8 +391,8 @@ def mnist_like_features(seed: int, classes: int = 10, per_class: int = 100):
 
 
 def toy_run(features, labels, weights):
+    from sphereviz.config import TrainConfig
     from sphereviz.runs import Run
-    from sphereviz.train import TrainConfig
 
     embeddings = {"features": features, "labels": labels, "class_weights": weights}
     return Run(None, TrainConfig(), [], embeddings)
@@ -827,9 +827,9 @@ def test_class_names_present_picks_the_names_of_the_labels_present():
 def test_run_class_names_come_from_the_runs_data_set(tmp_path):
     import cv2
 
+    from sphereviz.config import TrainConfig
     from sphereviz.data import prepare_faces
     from sphereviz.runs import Run
-    from sphereviz.train import TrainConfig
 
     features, labels, weights = toy_features(dim=3)
     embeddings = {"features": features, "labels": labels, "class_weights": weights}

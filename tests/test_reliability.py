@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import sphereviz.data.prepare as prepare_module
+from sphereviz.config import TrainConfig
 from sphereviz.data import load_face_cache, prepare_faces
 from sphereviz.data.align import read_landmarks
 from sphereviz.data.lfw import read_pairs, read_people
@@ -33,7 +34,7 @@ from sphereviz.fileio import DiskFullError, write_json_atomic
 from sphereviz.locks import FolderBusyError, FolderLock, StaleLockWarning
 from sphereviz.losses import make_loss
 from sphereviz.runs import load_checkpoint, read_json, read_metrics
-from sphereviz.train import TrainConfig, main, train
+from sphereviz.train import main, train
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}

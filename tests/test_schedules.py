@@ -10,9 +10,9 @@ import math
 
 import pytest
 
+from sphereviz.config import PRESETS, SCHEDULES, TrainConfig
 from sphereviz.geometry import effective_m
 from sphereviz.margins import LambdaSchedule
-from sphereviz.train import PRESETS, SCHEDULES, TrainConfig
 
 
 def test_reaching_floor_recovers_the_official_gamma():
@@ -59,7 +59,9 @@ def test_warnings_say_when_the_margin_cannot_act():
 
 
 def test_m_is_one_recipe_as_int_or_float():
+    assert TrainConfig(m=4).recipe() == TrainConfig(m=4.0).recipe()
     assert TrainConfig(m=4).recipe_hash() == TrainConfig(m=4.0).recipe_hash()
+    assert TrainConfig(m=4).recipe_hash() != TrainConfig(m=3).recipe_hash()
     assert isinstance(TrainConfig(m=4.0).m, int)
     assert TrainConfig(loss="cosface", m=0.35).m == 0.35
 

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 import sphereviz.train as train_module
+from sphereviz.config import TrainConfig
 from sphereviz.runs import load_checkpoint, load_run
 from sphereviz.train import (
-    TrainConfig,
     TrainingDivergedError,
     main,
     random_shift,

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from sphereviz.train import TrainConfig, main
+from sphereviz.config import TrainConfig
+from sphereviz.train import main
 
 
 @pytest.mark.parametrize(

@@ -333,8 +333,8 @@ def test_sphere_explorer_names_the_classes_when_the_runs_do():
 
 
 def test_sphere_explorer_names_mnist_runs_by_digit():
+    from sphereviz.config import TrainConfig
     from sphereviz.runs import Run
-    from sphereviz.train import TrainConfig
 
     run = synthetic_runs()[0]
     embeddings = {key: run[key] for key in ("features", "labels", "class_weights")}
@@ -355,7 +355,7 @@ def test_sphere_explorer_needs_runs():
 
 @pytest.mark.slow
 def test_train_explorer_draws_every_epoch_on_the_circle():
-    from sphereviz.train import TrainConfig
+    from sphereviz.config import TrainConfig
 
     base = TrainConfig.preset(
         "mnist-demo", epochs=2, max_train_samples=128, max_test_samples=60, device="cpu"

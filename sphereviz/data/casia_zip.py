@@ -36,7 +36,7 @@ from sphereviz.data.align import (
     normalise_relative_path,
 )
 from sphereviz.data.faces import FaceFile, SelectedFaces
-from sphereviz.data.sources import Work, decode_bgr, empty_crops, file_stamp
+from sphereviz.data.readers import Work, decode_bgr, empty_crops, file_stamp
 
 
 @dataclass(frozen=True)

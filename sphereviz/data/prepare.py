@@ -69,7 +69,8 @@ from sphereviz.data.align import (
 )
 from sphereviz.data.arrays import ArrayDataset
 from sphereviz.data.faces import CASIA_LFW_OVERLAP, FaceFolder
-from sphereviz.data.sources import CropReader, FaceSource, open_face_source
+from sphereviz.data.readers import CropReader, file_stamp
+from sphereviz.data.sources import FaceSource, open_face_source
 from sphereviz.errors import report_error
 from sphereviz.fileio import (
     check_free_space,
@@ -369,7 +370,7 @@ def align_to_file(
 
     ``landmarks`` is ``None`` (centre crop for every image) or ``N×5×2``. Chunks of images go
     to ``workers`` processes (1: this process), each writing its crops straight into the file.
-    With a ``reader`` (:class:`~sphereviz.data.sources.CropReader`), ``paths`` are its items
+    With a ``reader`` (:class:`~sphereviz.data.readers.CropReader`), ``paths`` are its items
     (records, zip members), read by it a chunk per call. Returns the failures as ``(index,
     reason)``; their rows stay zero.
     """
@@ -474,11 +475,6 @@ def _content_hash(
     for face in folder.files:
         digest.update(f"\n{face.relative_path}\t{face.size}\t{face.mtime_ns}".encode())
     return digest.hexdigest()
-
-
-def _file_stamp(path: Path) -> dict:
-    stat = path.stat()
-    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
 def _existing_cache_hash(out: Path) -> str | None:
@@ -673,6 +669,49 @@ def prepare_faces(
         exclude=exclude,
         seed=seed,
     )
+    inputs = _describe_inputs(folder, landmarks, landmark_frame)
+    check_writable_folder(out.parent, "face cache folder")
+    with FolderLock(out, "face cache"):
+        _recover_interrupted_replacement(out)
+        _remove_abandoned_builds(out)  # on every run, also one that reuses the cache
+        if _existing_cache_hash(out) == inputs.content_hash and not force:
+            return dataclasses.replace(load_face_cache(out), reused=True)
+        work = _select_work(folder, inputs.landmarks_path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        crop_bytes = math.prod(CROP_SHAPE)
+        check_free_space(
+            out.parent, len(work.positions) * crop_bytes + 2**20,
+            f"a cache of {len(work.positions)} faces",
+        )  # fmt: skip
+        building = _start_build_folder(out)
+        try:
+            built = _align_into(building, folder, work, inputs, workers, progress)
+            manifest = _manifest(folder, inputs, built, time.perf_counter() - started)
+            (building / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
+            (building / BUILD_OWNER_NAME).unlink()
+            _replace_directory(building, out)
+        finally:
+            if building.exists():
+                shutil.rmtree(building, ignore_errors=True)
+        _warn_about_skipped(folder, built.skipped, out)
+        return load_face_cache(out)
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """What a cache is built from and its content hash (the cache is reused when it matches)."""
+
+    landmarks_path: Path | None
+    landmark_frame: LandmarkFrame
+    landmarks_stamp: dict | None
+    source_stamp: dict | None
+    parameters: dict
+    content_hash: str
+
+
+def _describe_inputs(folder, landmarks, landmark_frame: LandmarkFrame) -> _Inputs:
+    """Check the landmark options; stamp the landmark file (and a packed source's files),
+    collect the parameters and hash them with the selected files' sizes and times."""
     landmarks_path = None if landmarks is None else Path(landmarks)
     if landmarks_path is not None:
         check_regular_file(landmarks_path, "landmark file")
@@ -684,7 +723,7 @@ def prepare_faces(
         "landmark_frame": landmark_frame,
         "alignment": _ALIGNMENT.get(folder.form, folder_alignment),
     }
-    landmarks_stamp = None if landmarks_path is None else _file_stamp(landmarks_path)
+    landmarks_stamp = None if landmarks_path is None else file_stamp(landmarks_path)
     source_stamp = None
     inputs_stamp = landmarks_stamp
     if folder.form != "folder":
@@ -692,126 +731,133 @@ def prepare_faces(
         source_stamp = folder.stamp()
         inputs_stamp = {"landmarks": landmarks_stamp, "source_files": source_stamp}
     content_hash = _content_hash(folder, inputs_stamp, parameters)
-    check_writable_folder(out.parent, "face cache folder")
-    with FolderLock(out, "face cache"):
-        return _prepare_locked(
-            folder, out, landmarks_path, landmarks_stamp, source_stamp, landmark_frame,
-            parameters, content_hash, workers, progress, force, started,
-        )  # fmt: skip
+    return _Inputs(
+        landmarks_path, landmark_frame, landmarks_stamp, source_stamp, parameters, content_hash
+    )
 
 
-def _prepare_locked(
-    folder, out, landmarks_path, landmarks_stamp, source_stamp, landmark_frame, parameters,
-    content_hash, workers, progress, force, started,
-) -> FaceCache:  # fmt: skip
-    """The body of :func:`prepare_faces`, run while holding the cache's writer lock."""
-    _recover_interrupted_replacement(out)
-    _remove_abandoned_builds(out)  # on every run, also one that reuses the cache
-    existing_hash = _existing_cache_hash(out)
-    if existing_hash == content_hash and not force:
-        return dataclasses.replace(load_face_cache(out), reused=True)
+@dataclass
+class _Work:
+    """The selected images that go to the workers: their positions in the source, the
+    reader's reference to each (None: the folder's file paths), their landmarks, the reader,
+    and the images already skipped (no landmark line, missing from a packed file)."""
 
-    relative_paths = folder.relative_paths
-    skipped: list[dict] = []
-    work = list(range(len(folder)))
-    points = None
-    reader = items = None
+    positions: list[int]
+    items: list | None
+    points: np.ndarray | None
+    reader: CropReader | None
+    skipped: list[dict]
+
+
+def _select_work(folder, landmarks_path: Path | None) -> _Work:
     if folder.form != "folder":
-        source_work = folder.work()
-        work, points, reader = source_work.positions, source_work.landmarks, source_work.reader
-        items = source_work.items
-        skipped += source_work.skipped
-    elif landmarks_path is not None:
-        table = read_landmarks(landmarks_path)
-        missing = [i for i in work if relative_paths[i] not in table]
-        skipped += [
-            {"path": relative_paths[i], "reason": f"no landmarks in {landmarks_path.name}"}
-            for i in missing
-        ]
-        work = [i for i in work if relative_paths[i] in table]
-        points = np.stack([table[relative_paths[i]] for i in work]) if work else None
+        work = folder.work()
+        return _Work(work.positions, work.items, work.landmarks, work.reader, list(work.skipped))
+    positions = list(range(len(folder)))
+    if landmarks_path is None:
+        return _Work(positions, None, None, None, [])
+    relative_paths = folder.relative_paths
+    table = read_landmarks(landmarks_path)
+    skipped = [
+        {"path": relative_paths[i], "reason": f"no landmarks in {landmarks_path.name}"}
+        for i in positions
+        if relative_paths[i] not in table
+    ]
+    positions = [i for i in positions if relative_paths[i] in table]
+    points = np.stack([table[relative_paths[i]] for i in positions]) if positions else None
+    return _Work(positions, None, points, None, skipped)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    crop_bytes = math.prod(CROP_SHAPE)
-    check_free_space(out.parent, len(work) * crop_bytes + 2**20, f"a cache of {len(work)} faces")
-    building = _start_build_folder(out)
-    try:
-        images_path = building / "images.npy"
-        offset = create_crop_file(images_path, len(work))
+
+@dataclass
+class _Built:
+    """What :func:`_align_into` wrote: the kept images' labels (renumbered over the identities
+    that kept an image), those identities' names, the identities left without one, and every
+    skipped image (sorted by path)."""
+
+    labels: np.ndarray
+    names: list[str]
+    dropped: list[str]
+    skipped: list[dict]
+
+
+def _align_into(building: Path, folder, work: _Work, inputs: _Inputs, workers, progress) -> _Built:
+    """Align the work into ``building/images.npy`` (failures compacted away) and write the
+    labels, identity names and paths beside it."""
+    relative_paths, positions = folder.relative_paths, work.positions
+    images_path = building / "images.npy"
+    offset = create_crop_file(images_path, len(positions))
+    items = work.items
+    if items is None:
         root_text = os.fspath(folder.root)
-        if items is None:
-            items = [os.path.join(root_text, relative_paths[i]) for i in work]
-        failures = align_to_file(
-            images_path,
-            offset,
-            items,
-            points,
-            landmark_frame,
-            workers,
-            progress,
-            reader=reader,
+        items = [os.path.join(root_text, relative_paths[i]) for i in positions]
+    failures = align_to_file(
+        images_path, offset, items, work.points, inputs.landmark_frame, workers, progress,
+        reader=work.reader,
+    )  # fmt: skip
+    failed = {index for index, _ in failures}
+    skipped = work.skipped + [
+        {"path": relative_paths[positions[index]], "reason": reason} for index, reason in failures
+    ]
+    kept = [i for position, i in enumerate(positions) if position not in failed]
+    if not kept:
+        raise ValueError(
+            f"none of the {len(folder)} selected images under {folder.root} could be "
+            f"decoded and aligned (e.g. {skipped[0]['reason'] if skipped else '?'})"
         )
-        failed = {index for index, _ in failures}
-        skipped += [
-            {"path": relative_paths[work[index]], "reason": reason} for index, reason in failures
-        ]
-        kept = [i for position, i in enumerate(work) if position not in failed]
-        if not kept:
-            raise ValueError(
-                f"none of the {len(folder)} selected images under {folder.root} could be "
-                f"decoded and aligned (e.g. {skipped[0]['reason'] if skipped else '?'})"
-            )
-        if failed:
-            _compact(images_path, [p for p in range(len(work)) if p not in failed])
-        labels = folder.labels[kept]
-        present = np.unique(labels)
-        present_set = set(present.tolist())
-        dropped = [name for k, name in enumerate(folder.identity_names) if k not in present_set]
-        names = [folder.identity_names[k] for k in present]
-        labels = np.searchsorted(present, labels).astype(np.int64)
-        kept_paths = [relative_paths[i] for i in kept]
-        np.save(building / "labels.npy", labels)
-        np.save(building / "identity_names.npy", np.array(names, dtype=str))
-        np.save(building / "paths.npy", np.array(kept_paths, dtype=str))
-        skipped.sort(key=lambda item: item["path"])
-        seconds = time.perf_counter() - started
-        manifest = {
-            "format": CACHE_FORMAT,
-            "version": CACHE_VERSION,
-            "content_hash": content_hash,
-            "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "inputs": {
-                "root": str(Path(folder.root).resolve()),
-                "form": folder.form,
-                "landmarks": landmarks_stamp,
-                "source_files": source_stamp,
-                "selected_files": len(folder),
-            },
-            "parameters": parameters,
-            "shape": [len(kept), *CROP_SHAPE],
-            "counts": {
-                "images": len(kept),
-                "identities": len(names),
-                "skipped": len(skipped),
-                "skipped_by_reason": skip_reasons(skipped),
-                "empty_identities": len(folder.empty_identities),
-                "excluded_identities": len(folder.excluded_identities),
-                "dropped_identities": len(dropped),
-            },
-            "images_per_identity": dict(zip(names, np.bincount(labels).tolist(), strict=True)),
-            "skipped": skipped,
-            "empty_identities": folder.empty_identities,
-            "excluded_identities": folder.excluded_identities,
-            "dropped_identities": dropped,
-            "skipped_links": getattr(folder, "skipped_links", []),
-            "build_seconds": round(seconds, 3),
-        }
-        (building / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
-        (building / BUILD_OWNER_NAME).unlink()
-        _replace_directory(building, out)
-    finally:
-        if building.exists():
-            shutil.rmtree(building, ignore_errors=True)
+    if failed:
+        _compact(images_path, [p for p in range(len(positions)) if p not in failed])
+    labels = folder.labels[kept]
+    present = np.unique(labels)
+    present_set = set(present.tolist())
+    dropped = [name for k, name in enumerate(folder.identity_names) if k not in present_set]
+    names = [folder.identity_names[k] for k in present]
+    labels = np.searchsorted(present, labels).astype(np.int64)
+    np.save(building / "labels.npy", labels)
+    np.save(building / "identity_names.npy", np.array(names, dtype=str))
+    np.save(building / "paths.npy", np.array([relative_paths[i] for i in kept], dtype=str))
+    skipped.sort(key=lambda item: item["path"])
+    return _Built(labels, names, dropped, skipped)
+
+
+def _manifest(folder, inputs: _Inputs, built: _Built, seconds: float) -> dict:
+    """``manifest.json``: format, content hash, inputs, parameters, counts, every skip."""
+    names, labels, skipped = built.names, built.labels, built.skipped
+    return {
+        "format": CACHE_FORMAT,
+        "version": CACHE_VERSION,
+        "content_hash": inputs.content_hash,
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "inputs": {
+            "root": str(Path(folder.root).resolve()),
+            "form": folder.form,
+            "landmarks": inputs.landmarks_stamp,
+            "source_files": inputs.source_stamp,
+            "selected_files": len(folder),
+        },
+        "parameters": inputs.parameters,
+        "shape": [len(labels), *CROP_SHAPE],
+        "counts": {
+            "images": len(labels),
+            "identities": len(names),
+            "skipped": len(skipped),
+            "skipped_by_reason": skip_reasons(skipped),
+            "empty_identities": len(folder.empty_identities),
+            "excluded_identities": len(folder.excluded_identities),
+            "dropped_identities": len(built.dropped),
+        },
+        "images_per_identity": dict(zip(names, np.bincount(labels).tolist(), strict=True)),
+        "skipped": skipped,
+        "empty_identities": folder.empty_identities,
+        "excluded_identities": folder.excluded_identities,
+        "dropped_identities": built.dropped,
+        "skipped_links": getattr(folder, "skipped_links", []),
+        "build_seconds": round(seconds, 3),
+    }
+
+
+def _warn_about_skipped(folder, skipped: list[dict], out: Path) -> None:
+    """A :class:`SkippedImagesWarning` for skipped folder links and for skipped images,
+    pointing at the caller of :func:`prepare_faces` (stacklevel 3)."""
     if getattr(folder, "skipped_links", []):
         warnings.warn(
             "skipped folder links: "
@@ -829,7 +875,6 @@ def _prepare_locked(
             SkippedImagesWarning,
             stacklevel=3,
         )
-    return load_face_cache(out)
 
 
 SKIP_KINDS = ("no landmarks", "not a face", "unreadable")

@@ -53,7 +53,7 @@ import numpy as np
 
 from sphereviz.data.align import CROP_WIDTH, REFERENCE_POINTS, LandmarkFrame, UnreadableImageError
 from sphereviz.data.faces import FaceFile, SelectedFaces
-from sphereviz.data.sources import Work, decode_bgr, empty_crops, file_stamp
+from sphereviz.data.readers import Work, decode_bgr, empty_crops, file_stamp
 
 MAGIC = 0xCED7230A
 MAGIC_BYTES = struct.pack("<I", MAGIC)

@@ -17,6 +17,7 @@ which reads it) does not load torch.
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 from sphereviz.losses.registry import (
     LOSS_ALIASES,
@@ -27,6 +28,19 @@ from sphereviz.losses.registry import (
     check_margin,
     loss_spec,
 )
+
+if TYPE_CHECKING:  # the lazy names, spelled out for type checkers and the import graph
+    from sphereviz.losses.a_softmax import SPHEREFACE_SCHEDULE, ASoftmaxLoss
+    from sphereviz.losses.arcface import ArcFaceLoss
+    from sphereviz.losses.base import MarginLoss
+    from sphereviz.losses.cosface import CosFaceLoss
+    from sphereviz.losses.factory import LOSS_CLASSES, make_loss
+    from sphereviz.losses.l_softmax import L_SOFTMAX_SCHEDULE, LSoftmaxLoss
+    from sphereviz.losses.modified_softmax import ModifiedSoftmaxLoss
+    from sphereviz.losses.normface import NormFaceLoss
+    from sphereviz.losses.softmax import SoftmaxLoss
+    from sphereviz.losses.sphereface2 import SphereFace2Loss
+    from sphereviz.losses.sphereface_r import SphereFaceRLoss
 
 _LAZY: dict[str, str] = {
     "LOSS_CLASSES": "factory",
