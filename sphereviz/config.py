@@ -117,6 +117,7 @@ class TrainConfig:
     lambda_floor_at: float | None = 0.5
     epochs: int = 20
     batch_size: int = 128
+    min_batches_per_epoch: int | None = None
     optimizer: str = "adam"
     lr: float = 3e-3
     momentum: float = 0.9
@@ -236,6 +237,20 @@ class TrainConfig:
             when = f"at iteration {absolute.floor_iteration():.0f}"
         return f"{name}, λ from {base:g} down to its floor {floor:g} {when}"
 
+    def fitted_batch(self, num_train: int) -> tuple[int, float]:
+        """The batch size and learning rate this recipe trains ``num_train`` images with.
+
+        With ``min_batches_per_epoch`` = k set, a training set too small for k batches of
+        ``batch_size`` b gets the batch b' = max(1, min(b, ⌊N / k⌋)) and, by the linear
+        scaling rule (Goyal et al. 2017), the learning rate lr' = lr · b' / b: a 400-face folder
+        then takes as many optimiser steps per epoch as the schedule needs instead of 2, while
+        CASIA-WebFace (N ≫ k·b) keeps the recipe's b and lr. Without k: (b, lr) unchanged.
+        """
+        batch = self.batch_size
+        if self.min_batches_per_epoch is not None:
+            batch = max(1, min(batch, num_train // self.min_batches_per_epoch))
+        return batch, self.lr * batch / self.batch_size
+
     def schedule_warnings(self, total_steps: int) -> list[str]:
         """What makes this recipe's margin not what it says, for a run of ``total_steps``.
 
@@ -305,6 +320,7 @@ PRESETS: dict[str, dict] = {
         "lambda_min": 5.0,
         "epochs": 30,
         "batch_size": 256,
+        "min_batches_per_epoch": 10,
         "optimizer": "sgd",
         "lr": 0.1,
         "weight_decay": 5e-4,
@@ -351,6 +367,8 @@ def _validate(config: TrainConfig) -> None:
             "dataset 'faces' needs faces_cache (--faces-cache DIR), a folder made by "
             "`sphereviz prepare-faces`"
         )
+    if config.min_batches_per_epoch is not None:
+        positive_int("min_batches_per_epoch")
     for name in ("epochs", "batch_size", "dim", "width"):
         positive_int(name, 2 if name == "dim" else 1)
     positive_int("shift", 0)

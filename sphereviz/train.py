@@ -191,12 +191,16 @@ def training_batches(
         yield images.contiguous(memory_format=torch.channels_last), labels
 
 
-def make_optimizer(config: TrainConfig, parameters) -> torch.optim.Optimizer:
+def make_optimizer(
+    config: TrainConfig, parameters, lr: float | None = None
+) -> torch.optim.Optimizer:
+    """The recipe's optimiser at learning rate ``lr`` (default ``config.lr``)."""
+    lr = config.lr if lr is None else lr
     if config.optimizer == "sgd":
         return torch.optim.SGD(
-            parameters, config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+            parameters, lr, momentum=config.momentum, weight_decay=config.weight_decay
         )
-    return torch.optim.Adam(parameters, config.lr, weight_decay=config.weight_decay)
+    return torch.optim.Adam(parameters, lr, weight_decay=config.weight_decay)
 
 
 @dataclass
@@ -382,11 +386,12 @@ def _prepare(config: TrainConfig, dist_info: Distributed) -> _Session:
     generator = torch.Generator().manual_seed(config.seed)
     # Every process draws the same global batch of batch_size images and keeps its share; a
     # last batch smaller than the number of processes would leave one of them empty.
-    leftover = len(train_set) % config.batch_size
+    batch_size, lr = config.fitted_batch(len(train_set))
+    leftover = len(train_set) % batch_size
     batches = BatchIterator(
         train_set.images,
         train_set.labels,
-        config.batch_size,
+        batch_size,
         shuffle=True,
         flip=config.flip,
         generator=generator,
@@ -399,7 +404,7 @@ def _prepare(config: TrainConfig, dist_info: Distributed) -> _Session:
     loss.check_label_range = False  # ArrayDataset checked every label; no host sync per step
     # channels-last convolutions: faster on CUDA and, measured here, on the CPU too
     classifier = Classifier(model, loss).to(device, memory_format=torch.channels_last)
-    optimizer = make_optimizer(config, classifier.parameters())
+    optimizer = make_optimizer(config, classifier.parameters(), lr)
     milestones = [round(f * total_steps) for f in config.milestones]
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, config.lr_decay)
     return _Session(
@@ -518,6 +523,7 @@ def _epoch_metrics(
         "lambda": loss.current_lambda,
         "lr": session.scheduler.get_last_lr()[0],
         "total_steps": session.total_steps,
+        "batch_size": session.batches.batch_size,
         "seconds": time.perf_counter() - started,
         "device": str(session.device),
     }
@@ -668,6 +674,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("--width", type=int, help="MnistNet channels of the first block (default 16)")
     add("--epochs", type=int)
     add("--batch-size", dest="batch_size", type=int)
+    add(
+        "--min-batches-per-epoch",
+        dest="min_batches_per_epoch",
+        type=int,
+        help="shrink the batch (and lr, linearly) for a training set too small for this many "
+        "batches per epoch (the faces preset: 10)",
+    )
     add("--optimizer", choices=OPTIMIZERS)
     add("--lr", type=float)
     add("--weight-decay", dest="weight_decay", type=float)
@@ -751,6 +764,16 @@ def main(argv: list[str] | None = None) -> int:
         f"{final.get('test_accuracy', float('nan')):.4f} after {final.get('epoch', 0)} epochs, "
         f"{seconds:.1f} s on {final.get('device', '?')}; run in {out}"
     )
+    batch_size = final.get("batch_size", config.batch_size)
+    if batch_size != config.batch_size:
+        lr = config.lr * batch_size / config.batch_size
+        print(
+            f"sphereviz train: note: the training set is too small for "
+            f"{config.min_batches_per_epoch} batches of {config.batch_size} per epoch, so it "
+            f"trained with batches of {batch_size} at lr {lr:.4g} "
+            "(linear scaling)",
+            file=sys.stderr,
+        )
     for message in run.warnings:
         print(f"sphereviz train: warning: {message}", file=sys.stderr)
     if as_json:
@@ -762,6 +785,7 @@ def main(argv: list[str] | None = None) -> int:
                 "device": final.get("device"),
                 "final_lambda": final.get("lambda"),
                 "total_steps": final.get("total_steps"),
+                "batch_size": final.get("batch_size", config.batch_size),
                 "warnings": list(run.warnings),
                 "out": str(out),
             }

@@ -93,3 +93,31 @@ def test_presets_name_their_schedule():
         config = TrainConfig.preset(name, faces_cache="unused")
         schedule = config.lambda_schedule(1000)
         assert schedule is not None and math.isfinite(schedule.floor_iteration())
+
+
+def test_the_faces_batch_fits_a_small_folder():
+    faces = TrainConfig.preset("faces", faces_cache="cache")
+    assert (faces.batch_size, faces.lr, faces.min_batches_per_epoch) == (256, 0.1, 10)
+    # 360 training faces (the 40-person folder): ⌊360 / 10⌋ = 36 images, lr scaled linearly
+    assert faces.fitted_batch(360) == (36, pytest.approx(0.1 * 36 / 256))
+    assert faces.fitted_batch(2560) == (256, 0.1)  # exactly 10 batches: the recipe as it is
+    assert faces.fitted_batch(450_000) == (256, 0.1)  # CASIA-WebFace
+    assert faces.fitted_batch(5) == (1, pytest.approx(0.1 / 256))
+    assert TrainConfig().fitted_batch(100) == (128, 3e-3)  # off by default
+    with pytest.raises(ValueError, match="min_batches_per_epoch must be an integer >= 1"):
+        TrainConfig(min_batches_per_epoch=0)
+
+
+def test_a_small_set_trains_with_the_fitted_batch_and_lr(tmp_path):
+    from sphereviz.runs import load_checkpoint
+    from sphereviz.train import train
+
+    config = TrainConfig(
+        max_train_samples=200, max_test_samples=100, epochs=1, batch_size=128, width=4,
+        min_batches_per_epoch=10, device="cpu", out=str(tmp_path / "run"),
+    )  # fmt: skip
+    with pytest.warns(UserWarning, match="only 10 optimiser steps"):
+        run = train(config, progress=False)
+    assert run.metrics[-1]["batch_size"] == 20 and run.metrics[-1]["total_steps"] == 10
+    groups = load_checkpoint(tmp_path / "run" / "model.pt")["optimizer"]["param_groups"]
+    assert groups[0]["initial_lr"] == pytest.approx(3e-3 * 20 / 128)

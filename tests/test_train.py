@@ -49,7 +49,7 @@ def test_a_short_run_learns_and_writes_a_run_folder(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(summary) == {
         "test_accuracy", "epochs", "seconds", "device", "out", "final_lambda", "total_steps",
-        "warnings",
+        "batch_size", "warnings",
     }  # fmt: skip
     assert summary["total_steps"] == 60
     assert summary["warnings"] == [
