@@ -50,6 +50,9 @@ DATASETS = ("mnist", "fashion-mnist", "faces")
 OPTIMIZERS = ("sgd", "adam")
 ANNEALED_LOSSES = {"a-softmax": SPHEREFACE_SCHEDULE, "l-softmax": L_SOFTMAX_SCHEDULE}
 SPHEREFACE2_OPTIONS = ("alpha", "t", "loss_weight")
+#: Fields added after runs existed: left out of ``recipe()`` while None (their neutral value),
+#: so the recipes, hashes and run folders of the runs made before them are unchanged.
+LATER_FIELDS = (*SPHEREFACE2_OPTIONS, "min_batches_per_epoch")
 """SphereFace2's own options: config fields (None: the loss's default) passed to the loss."""
 
 
@@ -157,13 +160,13 @@ class TrainConfig:
         """The config as a dict without ``out`` and ``device``, which do not change the run.
 
         Two configs that train the same run (on any device, into any folder) have equal
-        recipes. SphereFace2's options are left out while they are None, so the recipes (and
+        recipes. The :data:`LATER_FIELDS` are left out while they are None, so the recipes (and
         run folders) of the runs made before those fields existed are unchanged.
         """
         return {
             k: v
             for k, v in self.to_dict().items()
-            if k not in ("out", "device") and not (k in SPHEREFACE2_OPTIONS and v is None)
+            if k not in ("out", "device") and not (k in LATER_FIELDS and v is None)
         }
 
     def recipe_hash(self) -> str:

@@ -121,3 +121,10 @@ def test_a_small_set_trains_with_the_fitted_batch_and_lr(tmp_path):
     assert run.metrics[-1]["batch_size"] == 20 and run.metrics[-1]["total_steps"] == 10
     groups = load_checkpoint(tmp_path / "run" / "model.pt")["optimizer"]["param_groups"]
     assert groups[0]["initial_lr"] == pytest.approx(3e-3 * 20 / 128)
+
+
+def test_min_batches_per_epoch_keeps_the_recipes_of_older_runs():
+    older = {k: v for k, v in TrainConfig().to_dict().items() if k != "min_batches_per_epoch"}
+    assert TrainConfig.from_dict(older).recipe() == TrainConfig().recipe()
+    assert "min_batches_per_epoch" not in TrainConfig().recipe()
+    assert TrainConfig(min_batches_per_epoch=10).recipe_hash() != TrainConfig().recipe_hash()
