@@ -1,7 +1,8 @@
 """Decision regions, angular distances and the paper's criterion, on the circle and the sphere.
 
-Pure numpy (no torch import; ψ comes from ``sphereviz.margins``, imported only when the ψ rule
-is evaluated). Angles and angular margins are in radians everywhere.
+Pure numpy, no torch import: the margin formulas come from ``sphereviz.margins``, the loss
+names, default margins and m ranges from ``sphereviz.losses.registry``. Angles and angular
+margins are in radians everywhere.
 
 **The decision rule.** A feature x lies in class i's "correctly classified with margin" region
 when class i's margined target score beats every other class's plain score (SphereFace §3):
@@ -32,8 +33,9 @@ For a-softmax/l-softmax, ``rule="psi"`` uses the real ψ of eq. (7) (integer m) 
 ``rule="boundary"`` the paper's idealised rule m·θ_i < θ_j (any real m ≥ 1), which is what
 its boundary equations describe. For integer m the two rules give the same regions: ψ(θ) =
 cos(mθ) while mθ ≤ π and ψ(θ) < −1 ≤ cos θ_j beyond, so ψ(θ_i) > cos θ_j ⇔ mθ_i < θ_j.
-ArcFace uses the loss module's fallback cos θ − m·sin m for θ > π − m, which keeps the target
-decreasing in θ; inside the closed-form region it never applies.
+ArcFace uses the loss's fallback cos θ − m·sin m for θ ≥ π − m (``margins.arcface_target``,
+the one formula the loss calls too), which keeps the target decreasing in θ; inside the
+closed-form region it never applies.
 
 **The criterion** (SphereFace §3.3, Definition of m_min): the maximal intra-class angle (the
 span of one class's region, the largest angle between two of its points) is no larger than
@@ -48,12 +50,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from numbers import Integral, Real
 
 import numpy as np
 
-from sphereviz.loss_names import canonical_loss_name as _resolve_loss_name
-from sphereviz.margins import annealed_psi, blend_with_cosine
+from sphereviz.losses.registry import LOSS_NAMES, MARGIN_FREE_LOSSES, check_margin
+from sphereviz.losses.registry import canonical_loss_name as _resolve_loss_name
+from sphereviz.margins import (
+    annealed_psi,
+    arcface_target,
+    blend_with_cosine,
+    cosface_target,
+    initial_bias,
+    real_psi_from_cos,
+    similarity_adjustment,
+)
+from sphereviz.validation import check_choice, check_int, check_real
 
 __all__ = [
     "AnnealedMargin",
@@ -74,6 +85,7 @@ __all__ = [
     "canonical_loss_name",
     "circle_points",
     "circle_regions",
+    "default_rule",
     "claim_counts",
     "class_mean_directions",
     "classify_points",
@@ -102,26 +114,7 @@ CRITERION_TOLERANCE = 1e-9
 """Radians of slack in max intra ≤ min inter, so that exact equality (K = 3, m = 3) holds."""
 _SAME_POINT = 1e-9
 
-LOSS_NAMES: tuple[str, ...] = (
-    "softmax",
-    "modified-softmax",
-    "normface",
-    "a-softmax",
-    "l-softmax",
-    "cosface",
-    "arcface",
-    "sphereface-r",
-    "sphereface2",
-)
-_MARGIN_FREE = ("softmax", "modified-softmax", "normface")
-_DEFAULT_MARGIN = {
-    "a-softmax": 4,
-    "l-softmax": 4,
-    "cosface": 0.35,
-    "arcface": 0.5,
-    "sphereface-r": 1.5,
-    "sphereface2": 0.4,
-}
+_MARGIN_FREE = MARGIN_FREE_LOSSES  # the names, default margins and m ranges: losses.registry
 _RULES = ("psi", "boundary")
 
 
@@ -132,45 +125,38 @@ _RULES = ("psi", "boundary")
 
 def canonical_loss_name(loss: str) -> str:
     """The canonical name of ``loss`` (case-insensitive, "_" for "-", the aliases of
-    ``sphereviz.loss_names``, the table ``losses.make_loss`` also uses)."""
+    ``sphereviz.losses.registry``, the table ``losses.make_loss`` also uses)."""
     return _resolve_loss_name(loss, LOSS_NAMES)
 
 
+def default_rule(loss: str, m) -> str:
+    """The rule that shows ``m`` for ``loss``: "boundary" for A-/L-Softmax with a fractional m
+    (the paper's m·θ_i < θ_j, since ψ needs an integer m), "psi" otherwise (for an integer m
+    the two rules give the same regions). The one place that switch is made."""
+    loss = canonical_loss_name(loss)
+    fractional = m is not None and np.any(np.asarray(m, dtype=float) % 1 != 0)
+    return "boundary" if loss in ("a-softmax", "l-softmax") and fractional else "psi"
+
+
 def _margin_values(loss: str, m, rule: str) -> np.ndarray:
-    """Validate m for ``loss`` and return it as a 1-D float array (m may be a scalar or 1-D)."""
-    if rule not in _RULES:
-        raise ValueError(f"rule must be 'psi' or 'boundary', got {rule!r}")
+    """Validate m for ``loss`` and return it as a 1-D float array (m may be a scalar or 1-D).
+
+    Each value is checked against the loss's range in ``losses.registry`` (None: its default
+    margin); A-/L-Softmax take a fractional m >= 1 under ``rule="boundary"`` only.
+    """
+    check_choice("rule", rule, _RULES)
     if loss in _MARGIN_FREE:
         return np.zeros(1)
-    if m is None:
-        m = _DEFAULT_MARGIN[loss]
-    values = np.atleast_1d(np.asarray(m, dtype=float))
-    if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)):
-        raise ValueError(f"m must be a finite number (or a 1-D array of them), got {m!r}")
-    if loss in ("a-softmax", "l-softmax"):
-        if np.any(values < 1):
-            raise ValueError(f"m must be >= 1 for {loss} (m = 1 is modified softmax), got {m!r}")
-        if rule == "psi" and not np.all(values == np.round(values)):
-            raise ValueError(
-                f"m must be an integer >= 1 for {loss} with rule='psi', got {m!r}; use "
-                "rule='boundary' (the paper's m·θ_i < θ_j) or CosFace/ArcFace for fractional m"
-            )
-    elif loss == "sphereface-r":
-        if np.any(values < 1):
-            raise ValueError(
-                f"m must be a real number in [1, ∞) for sphereface-r (m = 1: no margin), got {m!r}"
-            )
-    elif loss == "sphereface2":
-        if np.any(values < 0) or np.any(values > 1):
-            raise ValueError(f"SphereFace2 m must be a cosine offset in [0, 1], got {m!r}")
-    elif loss == "cosface":
-        if np.any(values < 0) or np.any(values >= 2):
-            raise ValueError(f"CosFace m must be a cosine margin in [0, 2), got {m!r}")
-    elif np.any(values < 0) or np.any(values >= math.pi):
-        raise ValueError(
-            f"ArcFace m must be an angle in radians in [0, π), got {m!r}; "
-            "for degrees pass math.radians(...)"
-        )
+    hint = None
+    if rule == "psi" and loss in ("a-softmax", "l-softmax"):
+        hint = "use rule='boundary' (the paper's m·θ_i < θ_j) or CosFace/ArcFace for fractional m"
+    if np.ndim(m) == 0:  # None (the default margin) or one number, of any numeric type
+        return np.array([float(check_margin(loss, m, fractional=rule == "boundary", hint=hint))])
+    values = np.asarray(m, dtype=float)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"m must be a number or a 1-D array of numbers, got {m!r}")
+    for value in values:
+        check_margin(loss, float(value), fractional=rule == "boundary", hint=hint)
     return values
 
 
@@ -271,26 +257,17 @@ class ClaimRule:
     alpha: float = 0.7
 
     def __post_init__(self):
-        for name in ("scale", "t", "alpha"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
-                raise ValueError(f"ClaimRule.{name} must be a finite number, got {value!r}")
-        if self.scale <= 0 or self.t < 1 or not 0 < self.alpha < 1:
-            raise ValueError(
-                f"ClaimRule needs scale > 0, t >= 1 and alpha in (0, 1), got scale={self.scale}, "
-                f"t={self.t}, alpha={self.alpha}"
-            )
-        if self.bias is not None and not (
-            isinstance(self.bias, Real) and not isinstance(self.bias, bool)
-        ):
-            raise ValueError(f"ClaimRule.bias must be a number or None, got {self.bias!r}")
+        check_real("ClaimRule.scale", self.scale, min=0, include_min=False)
+        check_real("ClaimRule.t", self.t, min=1)
+        check_real("ClaimRule.alpha", self.alpha, min=0, max=1, include_min=False,
+                   include_max=False)  # fmt: skip
+        if self.bias is not None:
+            check_real("ClaimRule.bias", self.bias, finite=False, hint="or None for b₀")
 
     def bias_for(self, num_classes: int, m: float) -> float:
         """b, or the closed-form starting bias of SphereFace2 when ``bias`` is None."""
         if self.bias is not None:
             return float(self.bias)
-        from sphereviz.losses.sphereface2 import initial_bias  # imports torch: only when asked
-
         return initial_bias(num_classes, m, self.scale, self.alpha, self.t)
 
 
@@ -374,9 +351,8 @@ def classify_points(
     points = _as_matrix(points, "points", columns=weights.shape[1])
     if weights.shape[0] < 2:
         raise ValueError(f"need at least 2 class weights, got {weights.shape[0]}")
-    if not (isinstance(annealing_lambda, Real) and math.isfinite(annealing_lambda)):
-        raise ValueError(f"annealing_lambda must be a finite number >= 0, got {annealing_lambda!r}")
-    if annealing_lambda < 0 or (annealing_lambda > 0 and loss not in ("a-softmax", "l-softmax")):
+    check_real("annealing_lambda", annealing_lambda, min=0)
+    if annealing_lambda > 0 and loss not in ("a-softmax", "l-softmax"):
         raise ValueError(
             "annealing_lambda must be >= 0 and applies to a-softmax and l-softmax only, "
             f"got {annealing_lambda!r} for {loss}"
@@ -439,8 +415,6 @@ def margin_target(theta, loss: str = "a-softmax", m=None, annealing_lambda: floa
     if loss in _MARGIN_FREE:
         return cos_theta
     if loss == "sphereface2":
-        from sphereviz.losses.sphereface2 import similarity_adjustment  # imports torch
-
         return similarity_adjustment(cos_theta, ClaimRule().t) - margins[0]
     flat = _margin_target(cos_theta.ravel(), loss, margins, rule, annealing_lambda)[0]
     return flat.reshape(cos_theta.shape)
@@ -450,15 +424,12 @@ def _margin_target(cos_winner, loss, margins, rule, annealing_lambda) -> np.ndar
     """The margined target score f(θ) for every margin (rows) and point (columns)."""
     m = margins[:, None]
     if loss == "cosface":
-        return cos_winner - m
+        return cosface_target(cos_winner, m)
+    if loss == "arcface":
+        return arcface_target(cos_winner, m)
     if loss == "sphereface-r":
-        from sphereviz.losses.sphereface_r import real_psi_from_cos  # imports torch
-
         return np.stack([real_psi_from_cos(cos_winner, value) for value in margins])
     theta = np.arccos(cos_winner)
-    if loss == "arcface":
-        plus = np.cos(np.minimum(theta + m, math.pi))
-        return np.where(theta <= math.pi - m, plus, cos_winner - m * np.sin(m))
     if rule == "boundary":
         return blend_with_cosine(np.cos(np.minimum(m * theta, math.pi)), cos_winner,
                                  annealing_lambda)  # fmt: skip
@@ -561,8 +532,7 @@ def uniform_closed_form(num_classes: int, loss: str = "a-softmax", m=None) -> Cl
     neighbours (m−1)θ/(m+1). CosFace reaches e = θ/2 − asin(m / (2 sin(θ/2))), ArcFace
     e = (θ − m)/2 (gap m); the region is empty when e ≤ 0. K = 2 is the binary case θ₁₂ = π.
     """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, Integral) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    check_int("num_classes", num_classes, min=2)
     theta = TWO_PI / num_classes
     margin = _closed_form_margin(loss, m)
     loss = canonical_loss_name(loss)
@@ -581,20 +551,16 @@ def uniform_closed_form(num_classes: int, loss: str = "a-softmax", m=None) -> Cl
 
 
 def _check_angle(theta12, name: str) -> float:
-    if isinstance(theta12, bool) or not isinstance(theta12, Real) or not math.isfinite(theta12):
-        raise ValueError(f"{name} must be a finite angle in radians, got {theta12!r}")
-    if not 0.0 < theta12 <= math.pi:
-        raise ValueError(
-            f"{name} must be in (0, π] radians (the angle between two weights), got {theta12!r};"
-            " for degrees pass math.radians(...)"
-        )
-    return float(theta12)
+    """The angle between two weights, in (0, π] radians."""
+    return check_real(
+        f"{name} (the angle between two weights, in radians)", theta12, min=0, max=math.pi,
+        include_min=False, hint="for degrees pass math.radians(...)",
+    )  # fmt: skip
 
 
 def uniform_weight_angles(num_classes: int, offset: float = 0.0) -> np.ndarray:
     """K weight angles uniformly spaced on the circle: offset + 2πk/K."""
-    if isinstance(num_classes, bool) or not isinstance(num_classes, Integral) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    check_int("num_classes", num_classes, min=2)
     return np.mod(offset + TWO_PI * np.arange(num_classes) / num_classes, TWO_PI)
 
 
@@ -674,8 +640,7 @@ def circle_points(resolution: int = CIRCLE_RESOLUTION, radius: float = 1.0) -> n
 
 
 def _grid_angles(resolution: int) -> np.ndarray:
-    if isinstance(resolution, bool) or not isinstance(resolution, Integral) or resolution < 8:
-        raise ValueError(f"resolution must be an integer >= 8 grid points, got {resolution!r}")
+    check_int("resolution", resolution, min=8, hint="the number of grid points")
     return TWO_PI * np.arange(resolution) / resolution
 
 
@@ -855,10 +820,8 @@ def circle_regions(
     num_classes = angles.size
     norms = _optional_vector(weight_norms, "weight_norms", num_classes, positive=True)
     norms = np.ones(num_classes) if norms is None else norms
-    if not (isinstance(radius, Real) and math.isfinite(radius) and radius > 0):
-        raise ValueError(f"radius (the feature norm ‖x‖) must be a number > 0, got {radius!r}")
-    if method not in ("auto", "closed-form", "grid"):
-        raise ValueError(f"method must be 'auto', 'closed-form' or 'grid', got {method!r}")
+    check_real("radius (the feature norm ‖x‖)", radius, min=0, include_min=False)
+    check_choice("method", method, ("auto", "closed-form", "grid"))
     grid_angles = _grid_angles(resolution)
     weights = norms[:, None] * np.stack([np.cos(angles), np.sin(angles)], axis=1)
     labels = classify_points(
@@ -985,8 +948,7 @@ def fibonacci_sphere(num_points: int) -> np.ndarray:
 
     Point k: z_k = 1 − (2k + 1)/n, azimuth k·π(3 − √5); every point covers area 4π/n.
     """
-    if isinstance(num_points, bool) or not isinstance(num_points, Integral) or num_points < 1:
-        raise ValueError(f"num_points must be an integer >= 1, got {num_points!r}")
+    check_int("num_points", num_points, min=1)
     index = np.arange(num_points)
     z = 1.0 - (2.0 * index + 1.0) / num_points
     azimuth = index * math.pi * (3.0 - math.sqrt(5.0))
@@ -1094,8 +1056,7 @@ def pair_angles(features, labels, *, max_pairs: int = 100_000, seed: int = 0) ->
     same-class and ``max_pairs`` different-class pairs sampled uniformly with a fixed ``seed``
     (so the result is deterministic).
     """
-    if isinstance(max_pairs, bool) or not isinstance(max_pairs, Integral) or max_pairs < 1:
-        raise ValueError(f"max_pairs must be an integer >= 1, got {max_pairs!r}")
+    check_int("max_pairs", max_pairs, min=1)
     _, unit, labels = _features_and_labels(features, labels)
     count = labels.size
     if count * (count - 1) // 2 <= max_pairs:
@@ -1232,8 +1193,7 @@ def feature_criterion(
 ) -> FeatureCriterion:
     """Max intra / min inter over **all** pairs (in blocks), percentiles, medians and EER over
     the pairs of ``pair_angles`` (all of them, or ``max_pairs`` of each kind, seeded)."""
-    if not (isinstance(percentile, Real) and 0 < percentile < 50):
-        raise ValueError(f"percentile must be in (0, 50), got {percentile!r}")
+    check_real("percentile", percentile, min=0, max=50, include_min=False, include_max=False)
     _, unit, labels = _features_and_labels(features, labels)
     if np.unique(labels).size < 2 or np.bincount(labels).max() < 2:
         raise ValueError("the criterion needs two classes and a class with two features")
@@ -1427,8 +1387,7 @@ def annealed_margin(
     from scipy.optimize import brentq
 
     loss = canonical_loss_name(loss)
-    if isinstance(num_classes, bool) or not isinstance(num_classes, Integral) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    check_int("num_classes", num_classes, min=2)
     if theta12 is None:
         theta12 = math.pi / 2 if num_classes == 2 else TWO_PI / num_classes
     theta12 = _check_angle(theta12, "theta12")
@@ -1437,8 +1396,7 @@ def annealed_margin(
             f"{num_classes} weights {math.degrees(theta12):g}° apart do not fit on the circle; "
             f"theta12 must be at most 360°/{num_classes} = {360 / num_classes:g}°"
         )
-    if not (isinstance(annealing_lambda, Real) and annealing_lambda >= 0):
-        raise ValueError(f"annealing_lambda must be a number >= 0, got {annealing_lambda!r}")
+    check_real("annealing_lambda", annealing_lambda, min=0, finite=False)
     if annealing_lambda > 0 and loss not in ("a-softmax", "l-softmax"):
         raise ValueError(f"annealing_lambda applies to a-softmax and l-softmax only, not {loss}")
     if loss == "sphereface2":

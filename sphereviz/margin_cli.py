@@ -17,6 +17,7 @@ import sys
 
 from sphereviz import geometry
 from sphereviz.fileio import print_json_summary
+from sphereviz.validation import check_real
 
 __all__ = ["build_parser", "main"]
 
@@ -59,20 +60,23 @@ def main(argv: list[str] | None = None) -> int:
     margin = args.m
     if margin is not None and float(margin).is_integer():
         margin = int(margin)
-    rule = args.rule or ("psi" if margin is None or isinstance(margin, int) else "boundary")
-    if args.theta12 is not None and not 0 < args.theta12 <= 180:
-        print(
-            f"sphereviz margin: error: --theta12 is the angle between two neighbouring weights "
-            f"in degrees, in (0, 180], got {args.theta12:g}",
-            file=sys.stderr,
-        )
-        return 2
-    theta12 = None if args.theta12 is None else math.radians(args.theta12)
     try:
+        rule = args.rule or geometry.default_rule(args.loss, margin)
+        theta12 = None
+        if args.theta12 is not None:
+            degrees = check_real(
+                "--theta12",
+                args.theta12,
+                min=0,
+                max=180,
+                include_min=False,
+                hint="the angle between two neighbouring weights, in degrees",
+            )
+            theta12 = math.radians(degrees)
         result = geometry.annealed_margin(
             margin, args.annealing_lambda, theta12, args.classes, args.loss, rule=rule
         )
-    except ValueError as error:
+    except (TypeError, ValueError) as error:
         print(f"sphereviz margin: error: {error}", file=sys.stderr)
         return 2
     summary = result.summary_degrees()

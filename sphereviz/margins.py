@@ -1,4 +1,5 @@
-"""The margin functions of SphereFace: ψ(θ), T_m(cos θ), the annealed target and λ's schedule.
+"""The margin functions of the loss family: ψ(θ), T_m(cos θ), the annealed target, λ's
+schedule, and the margined targets of CosFace, ArcFace, SphereFace-R and SphereFace2.
 
 One source of truth for each formula. Every function accepts numpy arrays and torch tensors
 (and Python floats), and returns the same kind it was given. torch is never imported here: a
@@ -14,19 +15,27 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass
-from numbers import Integral, Real
 
 import numpy as np
 
+from sphereviz.losses.registry import FRACTIONAL_HINT, check_integer_margin, check_margin
+from sphereviz.validation import check_real
+
 __all__ = [
+    "FRACTIONAL_HINT",
     "LambdaSchedule",
     "annealed_psi",
+    "arcface_target",
     "blend_with_cosine",
     "chebyshev_cos",
     "check_integer_margin",
+    "cosface_target",
+    "initial_bias",
     "psi",
     "psi_from_cos",
     "psi_k",
+    "real_psi_from_cos",
+    "similarity_adjustment",
 ]
 
 
@@ -34,28 +43,6 @@ def _is_tensor(value) -> bool:
     """True for a torch tensor, without importing torch (it is loaded if one exists)."""
     torch = sys.modules.get("torch")
     return torch is not None and isinstance(value, torch.Tensor)
-
-
-def check_integer_margin(m, loss_name: str = "A-Softmax") -> int:
-    """Return ``m`` as an int, or raise a ValueError a student understands.
-
-    A-Softmax and L-Softmax multiply the angle by an integer m >= 1; ψ is only defined
-    (continuous and monotonic on [0, π]) for integers. Fractional margins are what
-    CosFace and ArcFace are for, so the message says so instead of truncating silently.
-    """
-    if isinstance(m, bool) or not isinstance(m, Real):
-        raise ValueError(f"m must be an integer >= 1 for {loss_name}, got {m!r}")
-    if isinstance(m, Integral) or float(m).is_integer():
-        if int(m) >= 1:
-            return int(m)
-        raise ValueError(
-            f"m must be an integer >= 1 for {loss_name}, got {m}; "
-            "m = 1 is the plain (modified) softmax, m = 4 is the SphereFace default"
-        )
-    raise ValueError(
-        f"m must be an integer >= 1 for {loss_name}, got {m}; "
-        "use CosFace or ArcFace for fractional margins"
-    )
 
 
 def chebyshev_cos(cos_theta, m: int):
@@ -160,14 +147,7 @@ class LambdaSchedule:
 
     def __post_init__(self):
         for name in ("base", "gamma", "power", "lambda_min"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, Real):
-                raise ValueError(f"LambdaSchedule.{name} must be a number, got {value!r}")
-            if not math.isfinite(value) or value < 0:
-                raise ValueError(
-                    f"LambdaSchedule.{name} must be a finite number >= 0, "
-                    f"got {getattr(self, name)!r}"
-                )
+            check_real(f"LambdaSchedule.{name}", getattr(self, name), min=0)
 
     @classmethod
     def reaching_floor(
@@ -179,13 +159,11 @@ class LambdaSchedule:
         This is how a recipe is made independent of the data size: the trainer passes a fixed
         fraction of the run's optimiser steps, so 400 faces and CASIA-WebFace anneal alike.
         """
-        if not (isinstance(iteration, Real) and iteration > 0 and math.isfinite(iteration)):
-            raise ValueError(f"iteration must be a number > 0, got {iteration!r}")
-        if not (isinstance(lambda_min, Real) and 0 < lambda_min < base):
-            raise ValueError(
-                f"a schedule that reaches its floor needs 0 < lambda_min < base, got "
-                f"lambda_min={lambda_min!r}, base={base!r} (the decay never reaches 0)"
-            )
+        check_real("iteration", iteration, min=0, include_min=False)
+        base = check_real("base", base, min=0, include_min=False)
+        check_real("lambda_min", lambda_min, min=0, max=base, include_min=False,
+                   include_max=False, hint="a schedule that reaches its floor needs "
+                   "0 < lambda_min < base (the decay never reaches 0)")  # fmt: skip
         gamma = ((base / lambda_min) ** (1.0 / power) - 1.0) / iteration
         return cls(base=base, gamma=gamma, power=power, lambda_min=lambda_min)
 
@@ -205,6 +183,102 @@ class LambdaSchedule:
         decayed = self.base * (1 + self.gamma * np.asarray(iteration, dtype=float)) ** (-self.power)
         result = np.maximum(decayed, self.lambda_min)
         return float(result) if np.ndim(result) == 0 else result
+
+
+def cosface_target(cos_theta, m):
+    """CosFace's target cosine cos θ − m (CosFace eq. 4, per unit scale s).
+
+    ``cos_theta`` a float, numpy array or tensor; ``m`` a number (or an array that
+    broadcasts against a numpy ``cos_theta``).
+    """
+    if not _is_tensor(cos_theta):
+        cos_theta = np.asarray(cos_theta, dtype=float)
+    return cos_theta - m
+
+
+def arcface_target(cos_theta, m, easy_margin: bool = False):
+    """ArcFace's target cosine cos(θ + m) from c = cos θ, with the loss's fallback (ArcFace eq. 3).
+
+        cos(θ + m) = c·cos m − sin θ·sin m,  sin θ = √(1 − c²)   where c > cos(π − m),
+        c − m·sin m                                               elsewhere (θ ≥ π − m),
+
+    the fallback of the official insightface code, which keeps the target decreasing in θ
+    where cos(θ + m) would rise again (for m ≤ 2.331, where cos m + m·sin m ≥ 1; a larger m
+    jumps up at π − m). ``easy_margin=True`` instead gives cos(θ + m) where
+    c > 0 and c elsewhere. For a tensor 1 − c² is floored at the dtype's eps, which keeps the
+    gradient finite at c = ±1 (it changes sin θ only below √eps); an array is floored at 0.
+    ``m`` is a number, or for a numpy ``cos_theta`` an array that broadcasts against it.
+    """
+    if _is_tensor(cos_theta):
+        torch = sys.modules["torch"]
+        m = float(m)
+        c = cos_theta
+        sin_theta = torch.sqrt((1.0 - c * c).clamp_min(torch.finfo(c.dtype).eps))
+        cos_m, sin_m, threshold = math.cos(m), math.sin(m), math.cos(math.pi - m)
+        where = torch.where
+    else:
+        c = np.asarray(cos_theta, dtype=float)
+        m = np.asarray(m, dtype=float)
+        sin_theta = np.sqrt(np.maximum(1.0 - c * c, 0.0))
+        cos_m, sin_m, threshold = np.cos(m), np.sin(m), np.cos(np.pi - m)
+        where = np.where
+    plus = c * cos_m - sin_theta * sin_m
+    if easy_margin:
+        return where(c > 0, plus, c)
+    return where(c > threshold, plus, c - m * sin_m)
+
+
+def real_psi_from_cos(cos_theta, m: float):
+    """ψ_m(θ) = (−1)^k cos(mθ) − 2k,  k = ⌊mθ/π⌋ ∈ {0, …, ⌈m⌉ − 1}, for a real m ≥ 1.
+
+    SphereFace-R's monotonic extension: cos(mθ) on [0, π/m], continuous and strictly
+    decreasing on [0, π] (pieces k and k + 1 both give −1 − 2k at θ = (k + 1)π/m), and
+    ψ_m(π) = (−1)^K cos(mπ) − 2K with K = ⌈m⌉ − 1; for an integer m it is A-Softmax's ψ.
+    Takes cos θ as a numpy array or a tensor and returns the same kind. θ is
+    atan2(√(1 − c²), c), never acos; for a tensor the result carries **no gradient**:
+    SphereFace-R only uses it inside a stop-gradient.
+    """
+    m = check_margin("sphereface-r", m)
+    last_piece = math.ceil(m) - 1
+    if _is_tensor(cos_theta):
+        torch = sys.modules["torch"]
+        c = cos_theta.detach().clamp(-1.0, 1.0)
+        theta = torch.atan2(torch.sqrt((1.0 - c * c).clamp_min(0.0)), c)
+        k = torch.floor(theta * (m / math.pi)).clamp(0, last_piece)
+        sign = 1.0 - 2.0 * torch.remainder(k, 2)
+        return sign * torch.cos(m * theta) - 2.0 * k
+    c = np.clip(np.asarray(cos_theta, dtype=float), -1.0, 1.0)
+    theta = np.arctan2(np.sqrt(np.maximum(1.0 - c * c, 0.0)), c)
+    k = np.clip(np.floor(theta * (m / math.pi)), 0, last_piece)
+    sign = 1.0 - 2.0 * np.mod(k, 2)
+    return sign * np.cos(m * theta) - 2.0 * k
+
+
+def similarity_adjustment(cos_theta, t: float):
+    """g(c) = 2((c + 1)/2)^t − 1 (SphereFace2 eq. 10); c a float, numpy array or tensor."""
+    return 2.0 * ((cos_theta + 1.0) / 2.0) ** t - 1.0
+
+
+def initial_bias(num_classes: int, margin: float, scale: float, alpha: float, t: float) -> float:
+    """The closed-form starting bias of SphereFace2 (variant C).
+
+    b₀ = log(2z) − a_i − log(1 − z + √((1 − z)² + 4z·e^{a_y − a_i})),
+    z = α/((1 − α)(C − 1)),  a_y = r(2·0.5^t − 1 − m),  a_i = r(2·0.5^t − 1 + m):
+    the root in b of the expected loss's derivative when every cos θ = 0 (random features).
+
+    For z > 1 (few classes, a large α) 1 − z + √(…) cancels to 0 in floating point once
+    e^{a_y − a_i} is tiny (m = 1, r = 40, C = 2), so there it is written as
+    4z·e^{a_y − a_i} / (√(…) − (1 − z)), its value without the cancellation.
+    """
+    z = alpha / ((1.0 - alpha) * (num_classes - 1.0))
+    a_y = scale * (2.0 * 0.5**t - 1.0 - margin)
+    a_i = scale * (2.0 * 0.5**t - 1.0 + margin)
+    root = math.sqrt((1.0 - z) ** 2 + 4.0 * z * math.exp(a_y - a_i))
+    if z <= 1.0:
+        log_term = math.log(1.0 - z + root)
+    else:
+        log_term = math.log(4.0 * z) + (a_y - a_i) - math.log(root - (1.0 - z))
+    return math.log(2.0 * z) - a_i - log_term
 
 
 def _ones_like(x):

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from sphereviz.validation import check_int
+
 __all__ = [
     "FLIP_MODES",
     "MODEL_NAMES",
@@ -47,12 +49,10 @@ MODEL_NAMES = ("mnistnet", *(f"sfnet{depth}" for depth in SFNET_UNITS_PER_STAGE)
 
 
 def _check_embedding_dim(embedding_dim) -> int:
-    if isinstance(embedding_dim, bool) or not isinstance(embedding_dim, int) or embedding_dim < 2:
-        raise ValueError(
-            f"embedding_dim must be an integer >= 2, got {embedding_dim!r}; "
-            "use 2 or 3 to draw features on the circle or sphere, 512 for faces"
-        )
-    return embedding_dim
+    return check_int(
+        "embedding_dim", embedding_dim, min=2,
+        hint="use 2 or 3 to draw features on the circle or sphere, 512 for faces",
+    )  # fmt: skip
 
 
 class MnistNet(nn.Module):
@@ -67,8 +67,7 @@ class MnistNet(nn.Module):
     def __init__(self, embedding_dim: int = 3, width: int = 16):
         super().__init__()
         self.embedding_dim = _check_embedding_dim(embedding_dim)
-        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-            raise ValueError(f"width must be a positive integer, got {width!r}")
+        width = check_int("width", width, min=1)
         channels = (1, width, 2 * width, 4 * width)
         blocks = []
         for c_in, c_out in zip(channels[:-1], channels[1:], strict=True):

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sphereviz.validation import check_int
+
 __all__ = [
     "DEFAULT_LOSSES",
     "OpenSetResult",
@@ -87,9 +89,8 @@ def make_verification_pairs(
     labels = np.asarray(labels)
     if labels.ndim != 1 or labels.size == 0 or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"labels must be a non-empty 1-D integer array, got shape {labels.shape}")
-    for name, value, minimum in (("pairs_per_kind", pairs_per_kind, 1), ("folds", folds, 2)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    pairs_per_kind = check_int("pairs_per_kind", pairs_per_kind, min=1)
+    folds = check_int("folds", folds, min=2)
     if pairs_per_kind % folds:
         raise ValueError(
             f"pairs_per_kind ({pairs_per_kind}) must be a multiple of folds ({folds}), so that "
@@ -331,8 +332,7 @@ def open_set_experiment(
             f"classes {overlap} are both trained on and held out; open-set classes must be "
             "unseen in training"
         )
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    workers = check_int("workers", workers, min=1)
     jobs = []
     for loss, m in losses:
         for seed in seeds:

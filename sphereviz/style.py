@@ -20,6 +20,7 @@ import matplotlib as mpl
 from matplotlib.figure import Figure
 
 from sphereviz.fileio import atomic_path
+from sphereviz.validation import check_int
 
 __all__ = [
     "COLUMN_WIDTHS_INCH",
@@ -111,8 +112,7 @@ def publication_style(column: str = "single", aspect: float = 0.75) -> Iterator[
 
 def class_colors(n: int) -> list[str]:
     """``n`` distinct hex colours: Okabe–Ito for n ≤ 8, evenly spaced hues beyond that."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer number of classes, got {n!r}")
+    n = check_int("n", n, min=1, hint="the number of classes")
     if n <= len(OKABE_ITO):
         return list(OKABE_ITO[:n])
     colors = []

@@ -31,7 +31,9 @@ import plotly.graph_objects as go
 from matplotlib.figure import Figure
 
 from sphereviz import geometry, margins, plots
+from sphereviz.losses.registry import loss_spec
 from sphereviz.plots import interactive3d as plots3d
+from sphereviz.validation import check_choice, check_int, check_real
 
 __all__ = [
     "LOSS_CHOICES",
@@ -45,15 +47,14 @@ __all__ = [
     "train_explorer",
 ]
 
-# (label shown, canonical loss name) in the order a lecture introduces them.
-LOSS_CHOICES: tuple[tuple[str, str], ...] = (
-    ("A-Softmax (SphereFace)", "a-softmax"),
-    ("CosFace", "cosface"),
-    ("ArcFace", "arcface"),
-    ("SphereFace-R", "sphereface-r"),
-    ("SphereFace2", "sphereface2"),
-    ("modified softmax", "modified-softmax"),
-    ("softmax", "softmax"),
+_LECTURE_ORDER = (
+    "a-softmax", "cosface", "arcface", "sphereface-r", "sphereface2", "modified-softmax",
+    "softmax",
+)  # fmt: skip
+#: (label shown, canonical loss name) in the order a lecture introduces them; the labels are
+#: the registry's (``losses.registry.loss_spec(name).label``).
+LOSS_CHOICES: tuple[tuple[str, str], ...] = tuple(
+    (loss_spec(name).label, name) for name in _LECTURE_ORDER
 )
 WIDGET_DPI = 80
 #: The λ slider's stops: logarithmic (1-2-5) from 0.01 to 1000, with 0 (the pure ψ) reachable
@@ -172,21 +173,14 @@ class MarginExplorer(_Explorer):
         annealing_lambda: float = 0.0,
     ):
         loss = geometry.canonical_loss_name(loss)
-        if annealing_lambda not in LAMBDA_STOPS:
-            raise ValueError(
-                f"annealing_lambda must be one of {LAMBDA_STOPS}, got {annealing_lambda!r}"
-            )
-        offered = [name for _, name in LOSS_CHOICES]
-        if loss not in offered:
-            raise ValueError(f"margin_explorer offers the losses {offered}, got {loss!r}")
-        if not (isinstance(num_classes, int) and 2 <= num_classes <= 12):
-            raise ValueError(f"num_classes must be an integer from 2 to 12, got {num_classes!r}")
-        if not 5.0 <= theta12_degrees <= 180.0:
-            raise ValueError(
-                f"theta12_degrees must be between 5 and 180 (degrees), got {theta12_degrees!r}"
-            )
-        initial = {"m": 4, "m_cosface": 0.35, "m_arcface": 0.5, "m_sphereface_r": 1.5,
-                   "m_sphereface2": 0.4}  # fmt: skip
+        check_choice("annealing_lambda", annealing_lambda, LAMBDA_STOPS,
+                     hint="the stops of the λ slider")  # fmt: skip
+        check_choice("loss", loss, [name for _, name in LOSS_CHOICES], owner="margin_explorer")
+        check_int("num_classes", num_classes, min=2, max=12)
+        check_real("theta12_degrees", theta12_degrees, min=5, max=180, hint="in degrees")
+        initial = {
+            control: loss_spec(name).default_margin for name, control in _MARGIN_CONTROL.items()
+        }
         if m is not None and loss in _MARGIN_CONTROL:
             if loss == "a-softmax":
                 m = margins.check_integer_margin(m)
@@ -480,11 +474,8 @@ def sphere_explorer(runs: Sequence) -> SphereExplorer:
 
 
 _DEFAULT_TRAIN_MARGIN = {
-    "a-softmax": 4,
-    "cosface": 0.35,
-    "arcface": 0.5,
-    "sphereface-r": 1.5,
-    "sphereface2": 0.4,
+    name: loss_spec(name).default_margin
+    for name in ("a-softmax", "cosface", "arcface", "sphereface-r", "sphereface2")
 }
 
 

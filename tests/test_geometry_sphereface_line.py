@@ -116,13 +116,13 @@ def test_errors_name_what_to_do():
         geometry.classify_points([[1.0, 0.0]], np.eye(2), "cosface", claim_rule=ClaimRule())
     with pytest.raises(ValueError, match="method='grid'"):
         circle_regions([0.0, 1.0], "sphereface2", method="closed-form")
-    with pytest.raises(ValueError, match=r"\[1, ∞\)"):
+    with pytest.raises(ValueError, match=r"m must be a finite number >= 1 for SphereFace-R"):
         circle_regions([0.0, 1.0], "sphereface-r", 0.5)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         circle_regions([0.0, 1.0], "sphereface2", 1.5)
     with pytest.raises(ValueError, match="no pairwise reach or effective m"):
         geometry.annealed_margin(0.4, loss="sphereface2")
-    with pytest.raises(ValueError, match="t >= 1"):
+    with pytest.raises(ValueError, match="ClaimRule.t must be a finite number >= 1"):
         ClaimRule(t=0.5)
     assert geometry.canonical_loss_name("SphereFaceR") == "sphereface-r"
     assert geometry.canonical_loss_name("lmcl") == "cosface"

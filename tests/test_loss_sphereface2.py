@@ -128,7 +128,8 @@ def test_gradcheck_where_the_gradient_is_the_true_one():
 @pytest.mark.parametrize(
     ("num_classes", "margin", "scale", "alpha", "t"),
     [(5, 0.4, 40.0, 0.7, 3.0), (10, 0.4, 40.0, 0.7, 3.0), (100, 0.2, 30.0, 0.6, 2.0),
-     (10572, 0.4, 40.0, 0.7, 3.0), (2, 0.0, 10.0, 0.5, 1.0)],
+     (10572, 0.4, 40.0, 0.7, 3.0), (2, 0.0, 10.0, 0.5, 1.0), (2, 1.0, 40.0, 0.7, 3.0),
+     (3, 0.9, 64.0, 0.9, 3.0)],
 )  # fmt: skip
 def test_initial_bias_zeroes_the_expected_loss_derivative_at_cos_zero(
     num_classes, margin, scale, alpha, t
@@ -209,11 +210,11 @@ def test_defaults_and_options():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"alpha": 1.0}, r"alpha must be a number in \(0, 1\)"),
-        ({"alpha": 0}, r"alpha must be a number in \(0, 1\)"),
+        ({"alpha": 1.0}, r"alpha must be a finite number in \(0, 1\) for SphereFace2"),
+        ({"alpha": 0}, r"alpha must be a finite number in \(0, 1\)"),
         ({"t": 0.5}, "t must be a finite number >= 1"),
         ({"loss_weight": 0}, "loss_weight must be a finite number > 0"),
-        ({"margin": 1.5}, r"cosine offset in \[0, 1\]"),
+        ({"margin": 1.5}, r"in \[0, 1\].*cosine offset"),
         ({"scale": -40}, "scale must be a finite number > 0"),
         ({"lambda_schedule": None}, "accepts: margin, scale, alpha, t, loss_weight"),
     ],

@@ -428,7 +428,6 @@ def test_make_loss_passes_options():
         ("arcface", {"margin": 28.6}, r"radians.*math\.radians\(28\.6\)"),
         ("arcface", {"margin": -0.1}, "radians"),
         ("cosface", {"margin": -0.35}, "CosFace"),
-        ("cosface", {"scale": "64"}, "scale"),
         ("softmax", {"margin": 4}, "does not take margin"),
         ("cosface", {"lambda_schedule": None}, "accepts: margin, scale"),
     ],
@@ -438,17 +437,41 @@ def test_constructor_errors(name, kwargs, message):
         make_loss(name, 10, 2, **kwargs)
 
 
+@pytest.mark.parametrize(
+    ("name", "kwargs", "message"),
+    [
+        ("cosface", {"scale": "64"}, "scale must be a finite number > 0 for CosFace, got str"),
+        ("arcface", {"margin": [0.5]}, "margin must be a finite number"),
+        ("a-softmax", {"margin": "4"}, "m must be an integer >= 1 for A-Softmax, got str"),
+        ("l-softmax", {"margin": True}, "m must be an integer >= 1 for L-Softmax, got bool"),
+    ],
+)
+def test_constructor_type_errors(name, kwargs, message):
+    with pytest.raises(TypeError, match=message):
+        make_loss(name, 10, 2, **kwargs)
+
+
 def test_unknown_loss_name_lists_the_choices():
     with pytest.raises(ValueError, match="unknown loss 'triplet'.*a-softmax.*sphereface"):
         make_loss("triplet", 10, 2)
 
 
-@pytest.mark.parametrize(
-    ("num_classes", "embedding_size"), [(1, 2), (0, 2), (10, 0), (10.5, 2), (True, 2)]
-)
+@pytest.mark.parametrize(("num_classes", "embedding_size"), [(1, 2), (0, 2), (10, 0)])
 def test_bad_sizes(num_classes, embedding_size):
     with pytest.raises(ValueError, match="must be an integer"):
         ASoftmaxLoss(num_classes, embedding_size)
+
+
+@pytest.mark.parametrize(("num_classes", "embedding_size"), [(10.5, 2), (True, 2), (10, "2")])
+def test_sizes_of_a_wrong_type(num_classes, embedding_size):
+    with pytest.raises(TypeError, match="must be an integer"):
+        ASoftmaxLoss(num_classes, embedding_size)
+
+
+def test_sizes_may_be_numpy_integers():
+    loss = ASoftmaxLoss(np.int64(10), np.int32(2))
+    assert (loss.num_classes, loss.embedding_size) == (10, 2)
+    assert type(loss.num_classes) is int
 
 
 @pytest.mark.parametrize("name", LOSS_NAMES)

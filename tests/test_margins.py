@@ -140,9 +140,15 @@ def test_check_integer_margin_accepts_integers(value):
     assert type(check_integer_margin(value)) is int
 
 
-@pytest.mark.parametrize("value", [2.5, 0, -1, 0.0, True, "4", float("nan"), float("inf"), None])
+@pytest.mark.parametrize("value", [2.5, 0, -1, 0.0, float("nan"), float("inf"), np.int64(0)])
 def test_check_integer_margin_rejects(value):
     with pytest.raises(ValueError, match="integer >= 1"):
+        check_integer_margin(value)
+
+
+@pytest.mark.parametrize("value", [True, "4", None, [4]])
+def test_check_integer_margin_rejects_non_numbers_by_type(value):
+    with pytest.raises(TypeError, match="integer >= 1"):
         check_integer_margin(value)
 
 
@@ -171,8 +177,14 @@ def test_lambda_schedule_power_and_floor():
 
 
 @pytest.mark.parametrize(
-    "fields", [{"base": -1}, {"gamma": float("nan")}, {"lambda_min": float("inf")}, {"power": "1"}]
+    ("fields", "error"),
+    [
+        ({"base": -1}, ValueError),
+        ({"gamma": float("nan")}, ValueError),
+        ({"lambda_min": float("inf")}, ValueError),
+        ({"power": "1"}, TypeError),
+    ],
 )
-def test_lambda_schedule_rejects_bad_fields(fields):
-    with pytest.raises(ValueError, match="LambdaSchedule"):
+def test_lambda_schedule_rejects_bad_fields(fields, error):
+    with pytest.raises(error, match=r"LambdaSchedule\.\w+ must be a finite number >= 0"):
         LambdaSchedule(**fields)

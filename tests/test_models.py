@@ -86,9 +86,10 @@ def test_mnistnet_maps_digits_to_the_feature_dimension(dim):
     assert isinstance(model.embedding, nn.Linear)
 
 
-@pytest.mark.parametrize("bad", [1, 0, 2.5, True, "3"])
-def test_embedding_dim_is_validated(bad):
-    with pytest.raises(ValueError, match="embedding_dim"):
+@pytest.mark.parametrize(("bad", "error"), [(1, ValueError), (0, ValueError), (2.5, TypeError),
+                                            (True, TypeError), ("3", TypeError)])  # fmt: skip
+def test_embedding_dim_is_validated(bad, error):
+    with pytest.raises(error, match="embedding_dim must be an integer >= 2"):
         MnistNet(bad)
 
 

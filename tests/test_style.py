@@ -12,6 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from sphereviz import style  # noqa: E402
@@ -119,6 +120,7 @@ def test_class_colors_are_okabe_ito_then_distinct_hues():
     many = style.class_colors(20)
     assert len(set(many)) == 20
     assert all(c.startswith("#") and len(c) == 7 for c in many)
-    for bad in (0, -1, 2.5, True):
-        with pytest.raises(ValueError, match="positive integer"):
+    for bad, error in ((0, ValueError), (-1, ValueError), (2.5, TypeError), (True, TypeError)):
+        with pytest.raises(error, match="n must be an integer >= 1"):
             style.class_colors(bad)
+    assert style.class_colors(np.int64(2)) == ["#0072B2", "#E69F00"]

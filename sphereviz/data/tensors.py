@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from sphereviz.validation import check_int
+
 FACE_OFFSET = 127.5
 FACE_SCALE = 128.0
 MNIST_MEAN = 0.1307
@@ -177,8 +179,7 @@ class BatchIterator:
         dtype: torch.dtype = torch.float32,
     ) -> None:
         _check_images(images)
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        batch_size = check_int("batch_size", batch_size, min=1)
         self.device = _resolve_device(device)
         labels = labels.cpu().numpy() if isinstance(labels, torch.Tensor) else labels
         self.images, self.labels = to_training_tensors(images, labels, self.device)

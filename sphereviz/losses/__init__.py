@@ -6,36 +6,72 @@ logits (N, C), ``class_weights()`` the class vectors (C, d), and the attributes 
 ``num_classes``, ``embedding_size``, ``current_lambda``.
 
 ``make_loss(name, num_classes, embedding_size, **kwargs)`` builds one by name for configs and
-the command line; ``LOSS_NAMES`` lists the names.
+the command line; ``LOSS_NAMES`` lists the names, ``loss_spec(name)`` what is known of each
+(``registry``: titles, aliases, default margins and their ranges).
+
+The registry is imported eagerly and needs no torch; the loss classes and ``make_loss`` are
+imported on first use (PEP 562), so ``import sphereviz.losses.registry`` (and ``geometry``,
+which reads it) does not load torch.
 """
 
 from __future__ import annotations
 
-import inspect
+import importlib
+from typing import TYPE_CHECKING
 
-from sphereviz.loss_names import LOSS_ALIASES
-from sphereviz.loss_names import canonical_loss_name as _canonical_loss_name
-from sphereviz.losses.a_softmax import SPHEREFACE_SCHEDULE, ASoftmaxLoss
-from sphereviz.losses.arcface import ArcFaceLoss
-from sphereviz.losses.base import MarginLoss
-from sphereviz.losses.cosface import CosFaceLoss
-from sphereviz.losses.l_softmax import L_SOFTMAX_SCHEDULE, LSoftmaxLoss
-from sphereviz.losses.modified_softmax import ModifiedSoftmaxLoss
-from sphereviz.losses.normface import NormFaceLoss
-from sphereviz.losses.softmax import SoftmaxLoss
-from sphereviz.losses.sphereface2 import SphereFace2Loss
-from sphereviz.losses.sphereface_r import SphereFaceRLoss
+from sphereviz.losses.registry import (
+    LOSS_ALIASES,
+    LOSS_NAMES,
+    LOSS_SPECS,
+    LossSpec,
+    canonical_loss_name,
+    check_margin,
+    loss_spec,
+)
+
+if TYPE_CHECKING:  # the lazy names, spelled out for type checkers and the import graph
+    from sphereviz.losses.a_softmax import SPHEREFACE_SCHEDULE, ASoftmaxLoss
+    from sphereviz.losses.arcface import ArcFaceLoss
+    from sphereviz.losses.base import MarginLoss
+    from sphereviz.losses.cosface import CosFaceLoss
+    from sphereviz.losses.factory import LOSS_CLASSES, make_loss
+    from sphereviz.losses.l_softmax import L_SOFTMAX_SCHEDULE, LSoftmaxLoss
+    from sphereviz.losses.modified_softmax import ModifiedSoftmaxLoss
+    from sphereviz.losses.normface import NormFaceLoss
+    from sphereviz.losses.softmax import SoftmaxLoss
+    from sphereviz.losses.sphereface2 import SphereFace2Loss
+    from sphereviz.losses.sphereface_r import SphereFaceRLoss
+
+_LAZY: dict[str, str] = {
+    "LOSS_CLASSES": "factory",
+    "make_loss": "factory",
+    "L_SOFTMAX_SCHEDULE": "l_softmax",
+    "LSoftmaxLoss": "l_softmax",
+    "SPHEREFACE_SCHEDULE": "a_softmax",
+    "ASoftmaxLoss": "a_softmax",
+    "ArcFaceLoss": "arcface",
+    "CosFaceLoss": "cosface",
+    "MarginLoss": "base",
+    "ModifiedSoftmaxLoss": "modified_softmax",
+    "NormFaceLoss": "normface",
+    "SoftmaxLoss": "softmax",
+    "SphereFace2Loss": "sphereface2",
+    "SphereFaceRLoss": "sphereface_r",
+}
+"""Each torch-based name of the package and the submodule that defines it."""
 
 __all__ = [
     "LOSS_ALIASES",
     "LOSS_CLASSES",
     "LOSS_NAMES",
+    "LOSS_SPECS",
     "L_SOFTMAX_SCHEDULE",
     "SPHEREFACE_SCHEDULE",
     "ASoftmaxLoss",
     "ArcFaceLoss",
     "CosFaceLoss",
     "LSoftmaxLoss",
+    "LossSpec",
     "MarginLoss",
     "ModifiedSoftmaxLoss",
     "NormFaceLoss",
@@ -43,49 +79,20 @@ __all__ = [
     "SphereFace2Loss",
     "SphereFaceRLoss",
     "canonical_loss_name",
+    "check_margin",
+    "loss_spec",
     "make_loss",
 ]
 
-LOSS_CLASSES: dict[str, type[MarginLoss]] = {
-    "softmax": SoftmaxLoss,
-    "modified-softmax": ModifiedSoftmaxLoss,
-    "a-softmax": ASoftmaxLoss,
-    "l-softmax": LSoftmaxLoss,
-    "normface": NormFaceLoss,
-    "cosface": CosFaceLoss,
-    "arcface": ArcFaceLoss,
-    "sphereface-r": SphereFaceRLoss,
-    "sphereface2": SphereFace2Loss,
-}
-LOSS_NAMES: tuple[str, ...] = tuple(LOSS_CLASSES)
-"""The canonical loss names accepted by ``make_loss`` (aliases: ``LOSS_ALIASES``)."""
+
+def __getattr__(name: str):
+    """Import a loss class (or ``make_loss``) from its submodule on first use."""
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    globals()[name] = value
+    return value
 
 
-def canonical_loss_name(name: str, known: tuple[str, ...] = LOSS_NAMES) -> str:
-    """The canonical name of ``name`` among ``known`` (default ``LOSS_NAMES``): case-insensitive,
-    "_" for "-", aliases of ``LOSS_ALIASES`` resolved (``sphereviz.loss_names``, shared with
-    ``geometry`` and ``train``); a ValueError listing the choices otherwise."""
-    return _canonical_loss_name(name, known)
-
-
-def make_loss(name: str, num_classes: int, embedding_size: int, **kwargs) -> MarginLoss:
-    """Build the loss called ``name`` (one of ``LOSS_NAMES`` or an alias such as "sphereface").
-
-    Names are case-insensitive and "_" may stand for "-". ``kwargs`` are the loss's own
-    constructor arguments (``margin``, ``scale``, ``lambda_schedule``, ``easy_margin``;
-    SphereFace2 also ``alpha``, ``t``, ``loss_weight``).
-    """
-    key = canonical_loss_name(name)
-    loss_class = LOSS_CLASSES[key]
-    accepted = [
-        parameter
-        for parameter in inspect.signature(loss_class).parameters
-        if parameter not in ("num_classes", "embedding_size")
-    ]
-    unexpected = sorted(set(kwargs) - set(accepted))
-    if unexpected:
-        allowed = ", ".join(accepted) if accepted else "no options"
-        raise ValueError(
-            f"loss {key!r} does not take {', '.join(unexpected)}; it accepts: {allowed}"
-        )
-    return loss_class(num_classes, embedding_size, **kwargs)
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

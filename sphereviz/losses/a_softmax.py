@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sphereviz.losses.annealed import AnnealedMarginLoss
+from sphereviz.losses.registry import loss_spec
 from sphereviz.margins import LambdaSchedule
 
 __all__ = ["SPHEREFACE_SCHEDULE", "ASoftmaxLoss"]
@@ -27,7 +28,7 @@ class ASoftmaxLoss(AnnealedMarginLoss):
         self,
         num_classes: int,
         embedding_size: int,
-        margin: int = 4,
+        margin: int = loss_spec("a-softmax").default_margin,
         lambda_schedule: LambdaSchedule | None = SPHEREFACE_SCHEDULE,
     ):
         super().__init__(num_classes, embedding_size, margin, lambda_schedule)

@@ -23,7 +23,8 @@ from sphereviz.losses.integer_margin import (
     piece_boundaries,
     piece_coefficients,
 )
-from sphereviz.margins import LambdaSchedule, check_integer_margin
+from sphereviz.losses.registry import check_margin
+from sphereviz.margins import LambdaSchedule
 
 __all__ = ["AnnealedMarginLoss"]
 
@@ -41,7 +42,7 @@ class AnnealedMarginLoss(MarginLoss):
         margin: int,
         lambda_schedule: LambdaSchedule | None,
     ):
-        margin = check_integer_margin(margin, self.loss_name)
+        margin = check_margin(self.loss_name, margin)  # the loss_name is also a registry name
         if lambda_schedule is not None and not isinstance(lambda_schedule, LambdaSchedule):
             raise ValueError(
                 f"lambda_schedule must be a sphereviz.margins.LambdaSchedule or None (λ = 0, "

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-from sphereviz.losses.base import check_finite_margin
 from sphereviz.losses.normface import ScaledCosineLoss
+from sphereviz.losses.registry import check_margin, loss_spec
+from sphereviz.margins import arcface_target
+
+_SPEC = loss_spec("arcface")
 
 __all__ = ["ArcFaceLoss"]
 
@@ -30,35 +31,18 @@ class ArcFaceLoss(ScaledCosineLoss):
         self,
         num_classes: int,
         embedding_size: int,
-        margin: float = 0.5,
-        scale: float = 64.0,
+        margin: float = _SPEC.default_margin,
+        scale: float = _SPEC.default_scale,
         easy_margin: bool = False,
     ):
         super().__init__(num_classes, embedding_size, scale)
-        self.margin = check_finite_margin(
-            margin,
-            "ArcFace",
-            upper=math.pi / 2,
-            unit="an angle in radians",
-            hint=f"typical is 0.5; for degrees pass math.radians({margin})",
-        )
+        self.margin = check_margin("arcface", margin, argument="margin")  # radians in [0, π)
         self.easy_margin = bool(easy_margin)
 
     def margin_target_logit(self, cos_theta: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
-        """s·cos(θ_y + m), with the fallback described in the class docstring."""
-        m = self.margin
-        # d/dc √(1 − c²) is infinite at c = ±1 (so is the true slope of cos(θ + m) at θ = 0):
-        # flooring 1 − c² at the dtype's eps keeps values and gradients finite and changes
-        # sin θ only where it is below √eps (θ < 3.5e-4 rad in float32).
-        sin_squared = (1.0 - cos_theta * cos_theta).clamp_min(torch.finfo(cos_theta.dtype).eps)
-        sin_theta = torch.sqrt(sin_squared)
-        cos_theta_plus_m = cos_theta * math.cos(m) - sin_theta * math.sin(m)
-        if self.easy_margin:
-            target = torch.where(cos_theta > 0, cos_theta_plus_m, cos_theta)
-        else:
-            fallback = cos_theta - m * math.sin(m)
-            target = torch.where(cos_theta > math.cos(math.pi - m), cos_theta_plus_m, fallback)
-        return radius * target
+        """s·cos(θ_y + m), with the fallback described in the class docstring
+        (``margins.arcface_target``)."""
+        return radius * arcface_target(cos_theta, self.margin, self.easy_margin)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, margin={self.margin}, easy_margin={self.easy_margin}"

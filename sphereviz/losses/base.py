@@ -37,18 +37,17 @@ so clamps and polynomial margins near cos θ = ±1 would be wrong in half precis
 from __future__ import annotations
 
 import contextlib
-from numbers import Integral, Real
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from sphereviz.losses.head import NORM_EPS, logits_and_targets, unit_column_matmul
+from sphereviz.validation import check_int, check_real
 
 __all__ = [
     "NORM_EPS",
     "MarginLoss",
-    "check_finite_margin",
     "check_scale",
 ]
 
@@ -72,8 +71,8 @@ class MarginLoss(nn.Module):
 
     def __init__(self, num_classes: int, embedding_size: int):
         super().__init__()
-        self.num_classes = _check_count(num_classes, "num_classes", minimum=2)
-        self.embedding_size = _check_count(embedding_size, "embedding_size", minimum=1)
+        self.num_classes = check_int("num_classes", num_classes, min=2)
+        self.embedding_size = check_int("embedding_size", embedding_size, min=1)
         self.W = nn.Parameter(torch.empty(self.embedding_size, self.num_classes))
         self.reset_parameters()
 
@@ -221,32 +220,11 @@ class MarginLoss(nn.Module):
 
 
 def check_scale(scale, loss_name: str) -> float:
-    """Return the logit scale s as a float, or raise a ValueError for s <= 0 or non-finite."""
-    if isinstance(scale, bool) or not isinstance(scale, Real):
-        raise ValueError(f"scale must be a positive number for {loss_name}, got {scale!r}")
-    if not (0 < float(scale) < float("inf")):
-        raise ValueError(
-            f"scale must be a finite number > 0 for {loss_name}, got {scale}; "
-            "typical values are 30 to 64"
-        )
-    return float(scale)
-
-
-def check_finite_margin(margin, loss_name: str, upper: float, unit: str, hint: str) -> float:
-    """Return a real margin in [0, upper] as a float, or raise a ValueError naming the unit."""
-    if isinstance(margin, bool) or not isinstance(margin, Real):
-        raise ValueError(f"margin must be a number for {loss_name}, got {margin!r}")
-    if not (0 <= float(margin) <= upper):
-        raise ValueError(
-            f"margin for {loss_name} must be {unit} in [0, {upper:.4g}], got {margin}; {hint}"
-        )
-    return float(margin)
-
-
-def _check_count(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    """The logit scale s as a float: TypeError for a non-number, ValueError unless 0 < s < ∞."""
+    return check_real(
+        "scale", scale, min=0, include_min=False, owner=loss_name,
+        hint="typical values are 30 to 64",
+    )  # fmt: skip
 
 
 def _row_norms(x: torch.Tensor) -> torch.Tensor:

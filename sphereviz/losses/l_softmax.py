@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from sphereviz.losses.annealed import AnnealedMarginLoss
+from sphereviz.losses.registry import loss_spec
 from sphereviz.margins import LambdaSchedule
 
 __all__ = ["L_SOFTMAX_SCHEDULE", "LSoftmaxLoss"]
@@ -29,7 +30,7 @@ class LSoftmaxLoss(AnnealedMarginLoss):
         self,
         num_classes: int,
         embedding_size: int,
-        margin: int = 4,
+        margin: int = loss_spec("l-softmax").default_margin,
         lambda_schedule: LambdaSchedule | None = L_SOFTMAX_SCHEDULE,
     ):
         super().__init__(num_classes, embedding_size, margin, lambda_schedule)

@@ -6,6 +6,7 @@ import torch
 
 from sphereviz.losses.base import MarginLoss, check_scale
 from sphereviz.losses.head import NORM_EPS
+from sphereviz.losses.registry import loss_spec
 
 __all__ = ["NormFaceLoss", "ScaledCosineLoss"]
 
@@ -50,5 +51,10 @@ class ScaledCosineLoss(MarginLoss):
 class NormFaceLoss(ScaledCosineLoss):
     """NormFace: f_j = s·cos θ_j for every class (x and W normalised), no margin."""
 
-    def __init__(self, num_classes: int, embedding_size: int, scale: float = 30.0):
+    def __init__(
+        self,
+        num_classes: int,
+        embedding_size: int,
+        scale: float = loss_spec("normface").default_scale,
+    ):
         super().__init__(num_classes, embedding_size, scale)

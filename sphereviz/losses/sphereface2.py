@@ -17,36 +17,17 @@ may be claimed by no class or by several. Closed-set accuracy still uses argmax_
 
 from __future__ import annotations
 
-import math
-from numbers import Real
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sphereviz.losses.base import _autocast_disabled, _row_norms, check_finite_margin
+from sphereviz.losses.base import _autocast_disabled, _row_norms
 from sphereviz.losses.normface import ScaledCosineLoss
+from sphereviz.losses.registry import check_margin, loss_spec
+from sphereviz.margins import initial_bias, similarity_adjustment
+from sphereviz.validation import check_real
 
 __all__ = ["SphereFace2Loss", "initial_bias", "similarity_adjustment"]
-
-
-def similarity_adjustment(cos_theta, t: float):
-    """g(c) = 2((c + 1)/2)^t − 1 (SphereFace2 eq. 10); c a float, numpy array or tensor."""
-    return 2.0 * ((cos_theta + 1.0) / 2.0) ** t - 1.0
-
-
-def initial_bias(num_classes: int, margin: float, scale: float, alpha: float, t: float) -> float:
-    """The closed-form starting bias of SphereFace2 (variant C).
-
-    b₀ = log(2z) − a_i − log(1 − z + √((1 − z)² + 4z·e^{a_y − a_i})),
-    z = α/((1 − α)(C − 1)),  a_y = r(2·0.5^t − 1 − m),  a_i = r(2·0.5^t − 1 + m):
-    the root in b of the expected loss's derivative when every cos θ = 0 (random features).
-    """
-    z = alpha / ((1.0 - alpha) * (num_classes - 1.0))
-    a_y = scale * (2.0 * 0.5**t - 1.0 - margin)
-    a_i = scale * (2.0 * 0.5**t - 1.0 + margin)
-    root = math.sqrt((1.0 - z) ** 2 + 4.0 * z * math.exp(a_y - a_i))
-    return math.log(2.0 * z) - a_i - math.log(1.0 - z + root)
 
 
 class SphereFace2Loss(ScaledCosineLoss):
@@ -65,32 +46,21 @@ class SphereFace2Loss(ScaledCosineLoss):
         self,
         num_classes: int,
         embedding_size: int,
-        margin: float = 0.4,
-        scale: float = 40.0,
+        margin: float = loss_spec("sphereface2").default_margin,
+        scale: float = loss_spec("sphereface2").default_scale,
         alpha: float = 0.7,
         t: float = 3.0,
         loss_weight: float = 50.0,
     ):
         super().__init__(num_classes, embedding_size, scale)
-        self.margin = check_finite_margin(
-            margin, self.loss_name, upper=1.0, unit="a cosine offset", hint="typical is 0.4"
+        self.margin = check_margin("sphereface2", margin, argument="margin")
+        owner = self.loss_name
+        self.alpha = check_real("alpha", alpha, min=0, max=1, include_min=False,
+                                include_max=False, owner=owner, hint="typical is 0.7")  # fmt: skip
+        self.t = check_real("t", t, min=1, owner=owner, hint="typical is 3")
+        self.loss_weight = check_real(
+            "loss_weight", loss_weight, min=0, include_min=False, owner=owner, hint="typical is 50"
         )
-        self.alpha = _check_open_unit(alpha, "alpha", "typical is 0.7")
-        if isinstance(t, bool) or not isinstance(t, Real) or not 1.0 <= float(t) < math.inf:
-            raise ValueError(
-                f"t must be a finite number >= 1 for SphereFace2, got {t!r}; typical is 3"
-            )
-        self.t = float(t)
-        if (
-            isinstance(loss_weight, bool)
-            or not isinstance(loss_weight, Real)
-            or not 0.0 < float(loss_weight) < math.inf
-        ):
-            raise ValueError(
-                f"loss_weight must be a finite number > 0 for SphereFace2, got {loss_weight!r}; "
-                "typical is 50"
-            )
-        self.loss_weight = float(loss_weight)
         self.bias = nn.Parameter(torch.empty(1))
         self.reset_bias()
 
@@ -126,11 +96,3 @@ class SphereFace2Loss(ScaledCosineLoss):
             f"{super().extra_repr()}, margin={self.margin}, alpha={self.alpha}, t={self.t}, "
             f"loss_weight={self.loss_weight}"
         )
-
-
-def _check_open_unit(value, name: str, hint: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not 0.0 < float(value) < 1.0:
-        raise ValueError(
-            f"{name} must be a number in (0, 1) for SphereFace2, got {value!r}; {hint}"
-        )
-    return float(value)
