@@ -163,8 +163,42 @@ class OpenSetResult:
         }
 
 
-def verify_features(features, labels, pairs: VerificationPairs) -> OpenSetResult:
-    """The protocol on given features: k-fold accuracy, EER/AUC and the feature criterion."""
+def participation_ratio(features) -> float:
+    """The effective number of dimensions the directions of ``features`` spread over.
+
+    PR = (Σ_k λ_k)² / Σ_k λ_k², with λ_k the eigenvalues of the covariance of the unit
+    vectors x_i/‖x_i‖: d for directions spread evenly over R^d, 1 for directions that vary
+    along one axis only. Open-set features that collapse onto the few training-class weights
+    have a PR near the number of training classes or below, whatever d is.
+    """
+    from sphereviz.geometry import unit_rows
+
+    covariance = np.atleast_2d(np.cov(unit_rows(np.asarray(features, float)), rowvar=False))
+    eigenvalues = np.linalg.eigvalsh(covariance)
+    eigenvalues = np.clip(eigenvalues, 0.0, None)
+    return float(eigenvalues.sum() ** 2 / np.sum(eigenvalues**2))
+
+
+def weight_span_fraction(features, class_weights) -> float:
+    """How much of each feature's direction lies in the span of the training class weights.
+
+    The mean over features of ‖P u_i‖², u_i = x_i/‖x_i‖, with P the orthogonal projection onto
+    span{W_1 … W_C} (C ≤ d): 1 when every feature is a combination of the class weights, C/d
+    for directions spread evenly over R^d. A feature of an unseen class that lies in the span
+    is described only by how much it resembles each training class.
+    """
+    from sphereviz.geometry import unit_rows
+
+    basis, _ = np.linalg.qr(np.asarray(class_weights, float).T)  # d × C, orthonormal columns
+    return float(np.mean(np.sum((unit_rows(np.asarray(features, float)) @ basis) ** 2, axis=1)))
+
+
+def verify_features(
+    features, labels, pairs: VerificationPairs, class_weights=None
+) -> OpenSetResult:
+    """The protocol on given features: k-fold accuracy, EER/AUC and the feature criterion;
+    with the training ``class_weights`` also how the unseen classes collapse onto them
+    (``weight_span_fraction``, ``participation_ratio``)."""
     from sphereviz.evaluate import roc_summary, verification_accuracy
     from sphereviz.geometry import feature_criterion
 
@@ -196,6 +230,12 @@ def verify_features(features, labels, pairs: VerificationPairs) -> OpenSetResult
                 criterion.median_different_class_angle
             ),
             "pair_angle_eer": criterion.pair_angle_eer,
+            "participation_ratio": participation_ratio(features),
+            **(
+                {}
+                if class_weights is None
+                else {"weight_span_fraction": weight_span_fraction(features, class_weights)}
+            ),
         },
     )
 
@@ -251,7 +291,10 @@ def open_set_verification(
         model = run.load_model(device)
     pairs = make_verification_pairs(dataset.labels, pairs_per_kind, folds, seed)
     features = extract_features(model, dataset.images, device=device)
-    return verify_features(features, dataset.labels, pairs)
+    weights = (
+        None if isinstance(run_or_model, torch.nn.Module) else run.embeddings.get("class_weights")
+    )
+    return verify_features(features, dataset.labels, pairs, weights)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -357,7 +400,8 @@ def open_set_experiment(
 def summarise(rows: list[dict]) -> list[dict]:
     """Mean and std over seeds (ddof 1; 0 for one seed) per (loss, m), in order of rows."""
     keys = ("closed_set_accuracy", "open_set_accuracy", "open_set_eer", "open_set_auc",
-            "max_intra_class_angle_deg", "min_inter_class_angle_deg", "pair_angle_eer")  # fmt: skip
+            "max_intra_class_angle_deg", "min_inter_class_angle_deg", "pair_angle_eer",
+            "participation_ratio", "weight_span_fraction")  # fmt: skip
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         groups.setdefault((row["loss"], row["m"]), []).append(row)
@@ -365,7 +409,7 @@ def summarise(rows: list[dict]) -> list[dict]:
     for (loss, m), members in groups.items():
         entry = {"loss": loss_label(loss, m), "seeds": len(members)}
         for key in keys:
-            values = np.array([row[key] for row in members], dtype=float)
+            values = np.array([row.get(key, np.nan) for row in members], dtype=float)
             entry[key] = float(values.mean())
             entry[f"{key}_std"] = float(values.std(ddof=1)) if values.size > 1 else 0.0
         table.append(entry)
@@ -373,17 +417,27 @@ def summarise(rows: list[dict]) -> list[dict]:
 
 
 def format_table(table: list[dict]) -> str:
-    """The table as aligned text: mean ± std over seeds."""
-    header = (f"{'loss':<18} {'closed-set acc':>17} {'open-set acc':>17} {'open-set EER':>17} "
-              f"{'AUC':>15}")  # fmt: skip
+    """The table as aligned text: mean ± std over seeds. PR: the participation ratio of the
+    unseen classes' features; in span W: the part of them in the span of the training
+    weights."""
+    columns = (("closed_set_accuracy", "closed-set acc", 4), ("open_set_accuracy",
+               "open-set acc", 4), ("open_set_eer", "open-set EER", 4), ("open_set_auc", "AUC",
+               4), ("participation_ratio", "PR", 2), ("weight_span_fraction", "shared W",
+               3))  # fmt: skip
+    cells = [
+        [f"{entry[k]:.{digits}f} ± {entry[k + '_std']:.{digits}f}" for k, _, digits in columns]
+        for entry in table
+    ]
+    widths = [max([len(title)] + [len(row[i]) for row in cells]) for i, (_, title, _) in
+              enumerate(columns)]  # fmt: skip
+    header = f"{'loss':<18} " + " ".join(
+        f"{title:>{width}}" for (_, title, _), width in zip(columns, widths, strict=True)
+    )
     lines = [header, "-" * len(header)]
-    for entry in table:
-        cells = [
-            f"{entry[key]:.4f} ± {entry[key + '_std']:.4f}"
-            for key in ("closed_set_accuracy", "open_set_accuracy", "open_set_eer", "open_set_auc")
-        ]
+    for entry, row in zip(table, cells, strict=True):
         lines.append(
-            f"{entry['loss']:<18} {cells[0]:>17} {cells[1]:>17} {cells[2]:>17} {cells[3]:>15}"
+            f"{entry['loss']:<18} "
+            + " ".join(f"{cell:>{width}}" for cell, width in zip(row, widths, strict=True))
         )
     return "\n".join(lines)
 

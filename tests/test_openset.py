@@ -184,3 +184,31 @@ def test_command_line_rejects_overlapping_classes(capsys):
     assert code == 2
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and "classes [2] are both trained on and held out" in error
+
+
+def test_participation_ratio_counts_the_dimensions_directions_use():
+    from sphereviz.openset import participation_ratio
+
+    rng = np.random.default_rng(0)
+    spread = rng.normal(size=(20_000, 16))  # directions uniform on S^15: PR → 16
+    assert participation_ratio(spread) == pytest.approx(16, rel=0.03)
+    # four tight clusters on four orthogonal axes: the unit vectors' covariance has rank 3
+    # (they sum to a constant), with 3 equal eigenvalues: PR = 3
+    axes = np.repeat(np.eye(16)[:4], 500, axis=0) * rng.uniform(1, 3, size=(2000, 1))
+    assert participation_ratio(axes) == pytest.approx(3.0, rel=1e-6)
+
+
+def test_weight_span_fraction_is_the_energy_in_the_span_of_the_weights():
+    from sphereviz.openset import weight_span_fraction
+
+    rng = np.random.default_rng(1)
+    weights = rng.normal(size=(3, 8))
+    inside = rng.normal(size=(50, 3)) @ weights  # combinations of the weights: all in the span
+    assert weight_span_fraction(inside, weights) == pytest.approx(1.0)
+    # directions uniform on S^7: E‖P u‖² = 3/8 for a 3-D span
+    assert weight_span_fraction(rng.normal(size=(40_000, 8)), weights) == pytest.approx(
+        3 / 8, abs=0.01
+    )
+    # one feature at 60° from the span (e_0, e_1): cos² 60° = 1/4
+    feature = np.array([[np.cos(np.pi / 3), 0.0, np.sin(np.pi / 3)]])
+    assert weight_span_fraction(feature, np.eye(3)[:2]) == pytest.approx(0.25)
