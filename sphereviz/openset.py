@@ -422,7 +422,7 @@ def format_table(table: list[dict]) -> str:
     weights."""
     columns = (("closed_set_accuracy", "closed-set acc", 4), ("open_set_accuracy",
                "open-set acc", 4), ("open_set_eer", "open-set EER", 4), ("open_set_auc", "AUC",
-               4), ("participation_ratio", "PR", 2), ("weight_span_fraction", "shared W",
+               4), ("participation_ratio", "PR", 2), ("weight_span_fraction", "in span W",
                3))  # fmt: skip
     cells = [
         [f"{entry[k]:.{digits}f} ± {entry[k + '_std']:.{digits}f}" for k, _, digits in columns]

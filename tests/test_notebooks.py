@@ -431,6 +431,15 @@ def test_notebook_05_open_set_verification(tmp_path):
     assert 0.5 < view2["mean_accuracy"] <= 1
     assert view2["mean_accuracy"] == pytest.approx(sum(view2["fold_accuracies"]) / 10)
     assert view2["pairs_used"] > 0
+    # Digits 6-9, never seen in training, verified with the features of runs on 0-5.
+    digits = results["digits_open_set"]
+    assert set(digits) == {"softmax", "a-softmax m=4"}
+    for entry in digits.values():
+        assert entry["seeds"] == 1 and entry["closed_set_accuracy"] > 0.5
+        assert 0.5 < entry["open_set_accuracy"] <= 1 and 0 <= entry["open_set_eer"] < 0.5
+        # at least the 6 training weights' span out of 16 dimensions, at most all of it
+        assert 6 / 16 - 0.1 < entry["weight_span_fraction"] <= 1 + 1e-9
+        assert 1 <= entry["participation_ratio"] <= 16
 
 
 @pytest.mark.slow
