@@ -726,7 +726,7 @@ def main(argv: list[str] | None = None) -> int:
                 )  # fmt: skip
         for warning in caught:
             print(f"warning: {warning.message}", file=sys.stderr)
-    except (ValueError, FileNotFoundError) as error:
+    except (TypeError, ValueError, FileNotFoundError) as error:
         print(f"sphereviz evaluate-lfw: error: {error}", file=sys.stderr)
         return 2
     if args.protocol == "all":

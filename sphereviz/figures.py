@@ -637,7 +637,7 @@ def main(argv: list[str] | None = None) -> int:
             quick=args.quick,
             progress=False if args.no_progress else None,
         )
-    except (ValueError, FileNotFoundError) as error:
+    except (TypeError, ValueError, FileNotFoundError) as error:
         print(f"sphereviz figures: error: {error}", file=sys.stderr)
         return 2
     seconds = time.perf_counter() - started

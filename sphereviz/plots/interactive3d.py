@@ -297,9 +297,7 @@ def region_boundary_traces(
             f"{weights.shape}"
         )
     loss = geometry.canonical_loss_name(loss)
-    rule = "psi"
-    if loss in ("a-softmax", "l-softmax") and m is not None and float(m) != round(float(m)):
-        rule = "boundary"
+    rule = geometry.default_rule(loss, m)
 
     def classify(points: np.ndarray) -> np.ndarray:
         return geometry.classify_points(points, weights, loss, m, rule=rule)
