@@ -287,8 +287,8 @@ def sphere_html(
     """The interactive sphere of a 3-D run (``interactive3d.sphere_figure``), offline HTML.
 
     ``class_names`` (indexed by label, like a data set's) name the classes in the legend;
-    None takes them from the run's data set (``plots.run_class_names``: the digits, or the
-    identities of the face cache) and falls back to ``class <label>`` when they are unknown.
+    None takes the run's own (``plots.run_class_names``: the digits, the face identities) and
+    falls back to ``class <label>`` when they are unknown.
     """
     from sphereviz.plots import interactive3d
 
