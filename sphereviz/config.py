@@ -31,6 +31,7 @@ from sphereviz.losses import (
 )
 from sphereviz.margins import LambdaSchedule
 from sphereviz.models import MODEL_NAMES, build_model
+from sphereviz.validation import check_choice, check_int, check_real
 
 __all__ = [
     "ANNEALED_LOSSES",
@@ -135,8 +136,10 @@ class TrainConfig:
         self.milestones = tuple(float(f) for f in self.milestones)
         if self.classes is not None:
             self.classes = tuple(self.classes)
-        self.dataset = self.dataset.lower()
-        self.optimizer = self.optimizer.lower()
+        if isinstance(self.dataset, str):  # anything else: _validate's TypeError
+            self.dataset = self.dataset.lower()
+        if isinstance(self.optimizer, str):
+            self.optimizer = self.optimizer.lower()
         self.loss = canonical_loss_name(self.loss)
         if isinstance(self.m, float) and self.m.is_integer():
             self.m = int(self.m)  # --m 4 and m=4 are one recipe
@@ -359,12 +362,10 @@ def _effective_m(config: TrainConfig, annealing_lambda: float) -> float:
 
 def _validate(config: TrainConfig) -> None:
     def positive_int(name: str, minimum: int = 1) -> None:
-        value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        # stored back as a plain int, so that np.int64 reaches the recipe's JSON as a number
+        setattr(config, name, check_int(name, getattr(config, name), min=minimum))
 
-    if config.dataset not in DATASETS:
-        raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, got {config.dataset!r}")
+    check_choice("dataset", config.dataset, DATASETS)
     if config.dataset == "faces" and not config.faces_cache:
         raise ValueError(
             "dataset 'faces' needs faces_cache (--faces-cache DIR), a folder made by "
@@ -381,11 +382,10 @@ def _validate(config: TrainConfig) -> None:
             positive_int(name)
     floor_at = config.lambda_floor_at
     if floor_at is not None:
-        if not (isinstance(floor_at, int | float) and 0 < floor_at <= 1):
-            raise ValueError(
-                "lambda_floor_at is the fraction of the run at which λ reaches its floor, in "
-                f"(0, 1], got {floor_at!r}"
-            )
+        check_real(
+            "lambda_floor_at", floor_at, min=0, max=1, include_min=False,
+            hint="it is the fraction of the run at which λ reaches its floor",
+        )  # fmt: skip
         if config.lambda_gamma is not None:
             raise ValueError(
                 "give either lambda_gamma (an absolute decay rate) or lambda_floor_at (λ "
@@ -407,18 +407,14 @@ def _validate(config: TrainConfig) -> None:
                 f"classes must be at least 2 distinct labels >= 0 (e.g. [0, 1, 2, 3, 4, 5]), got "
                 f"{list(classes)!r}"
             )
-    if not 0 < config.test_fraction < 1:
-        raise ValueError(f"test_fraction must be in (0, 1), got {config.test_fraction!r}")
-    if config.optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be 'sgd' or 'adam', got {config.optimizer!r}")
+    check_real(
+        "test_fraction", config.test_fraction, min=0, max=1, include_min=False, include_max=False
+    )
+    check_choice("optimizer", config.optimizer, OPTIMIZERS)
     for name in ("lr", "lr_decay"):
-        if not (isinstance(getattr(config, name), int | float) and getattr(config, name) > 0):
-            raise ValueError(f"{name} must be a number > 0, got {getattr(config, name)!r}")
-    if not (0 <= config.momentum < 1 and config.weight_decay >= 0):
-        raise ValueError(
-            f"momentum must be in [0, 1) and weight_decay >= 0, got {config.momentum!r} and "
-            f"{config.weight_decay!r}"
-        )
+        check_real(name, getattr(config, name), min=0, include_min=False)
+    check_real("momentum", config.momentum, min=0, max=1, include_max=False)
+    check_real("weight_decay", config.weight_decay, min=0)
     if any(not 0 < f < 1 for f in config.milestones) or list(config.milestones) != sorted(
         config.milestones
     ):

@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         prepared = sweep.ensure_runs(
             sweep.mnist_run_specs(args.quick, seeds=seeds), args.runs, progress=progress
         )
-    except (ValueError, FileNotFoundError) as error:
+    except (TypeError, ValueError, FileNotFoundError) as error:
         print(f"sphereviz demo: error: {error}", file=sys.stderr)
         return 2
 

@@ -44,7 +44,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from sphereviz.devices import require_device
-from sphereviz.geometry import equal_error_rate
+from sphereviz.geometry import equal_error_rate, unit_rows
 from sphereviz.models import FLIP_MODES, combine_flip_features, extract_features
 
 __all__ = [
@@ -102,7 +102,7 @@ def cosine_logits(features, class_weights) -> np.ndarray:
             "features must be (N, d) and class_weights (C, d) with the same d, "
             f"got {features.shape} and {class_weights.shape}"
         )
-    return _l2_normalise(features) @ _l2_normalise(class_weights).T
+    return unit_rows(features) @ unit_rows(class_weights).T
 
 
 def closed_set_accuracy(features, labels, class_weights) -> float:
@@ -124,7 +124,7 @@ def cosine_scores(features_a, features_b, mean=None) -> np.ndarray:
     b = np.asarray(features_b, dtype=np.float64)
     if mean is not None:
         a, b = a - mean, b - mean
-    return np.sum(_l2_normalise(a) * _l2_normalise(b), axis=1)
+    return np.sum(unit_rows(a) * unit_rows(b), axis=1)
 
 
 def best_threshold(scores, same) -> float:
@@ -444,11 +444,6 @@ def roc_summary(scores, same, far: float = 1e-3) -> RocSummary:
     return RocSummary(fpr, tpr, thresholds, auc, eer, far, tar_at_far)
 
 
-def _l2_normalise(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return x / np.maximum(norms, np.finfo(np.float64).tiny)
-
-
 def _check_pair_features(features_a, features_b) -> tuple[np.ndarray, np.ndarray]:
     a = np.asarray(features_a, dtype=np.float64)
     b = np.asarray(features_b, dtype=np.float64)
@@ -726,7 +721,7 @@ def main(argv: list[str] | None = None) -> int:
                 )  # fmt: skip
         for warning in caught:
             print(f"warning: {warning.message}", file=sys.stderr)
-    except (ValueError, FileNotFoundError) as error:
+    except (TypeError, ValueError, FileNotFoundError) as error:
         print(f"sphereviz evaluate-lfw: error: {error}", file=sys.stderr)
         return 2
     if args.protocol == "all":

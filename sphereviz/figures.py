@@ -287,8 +287,8 @@ def sphere_html(
     """The interactive sphere of a 3-D run (``interactive3d.sphere_figure``), offline HTML.
 
     ``class_names`` (indexed by label, like a data set's) name the classes in the legend;
-    None takes them from the run's data set (``plots.run_class_names``: the digits, or the
-    identities of the face cache) and falls back to ``class <label>`` when they are unknown.
+    None takes the run's own (``plots.run_class_names``: the digits, the face identities) and
+    falls back to ``class <label>`` when they are unknown.
     """
     from sphereviz.plots import interactive3d
 
@@ -378,11 +378,7 @@ def mnist_figures(
     )
     config = prepared[0].spec.config
     recipe = _describe_recipe(config)
-    data = (
-        "the embedded MNIST subset (4,000 train / 1,000 test digits)"
-        if config.max_test_samples is None
-        else f"the first {config.max_test_samples} test digits of the embedded MNIST subset"
-    )
+    data = _mnist_data_text(config, len(representative[0].run.embeddings["features"]))
     records = []
 
     def record(name, title, caption, python, files):
@@ -459,6 +455,19 @@ def mnist_figures(
         ),
     )
     return records
+
+
+def _mnist_data_text(config: TrainConfig, test_count: int) -> str:
+    """The caption's data: the embedded MNIST subset's train size (as the run kept it) and the
+    run's number of test features."""
+    if config.max_test_samples is not None:
+        return f"the first {test_count:,} test digits of the embedded MNIST subset"
+    from sphereviz.data.mnist import load_embedded_mnist
+
+    train_count = len(load_embedded_mnist()[0])
+    if config.max_train_samples is not None:
+        train_count = min(train_count, config.max_train_samples)
+    return f"the embedded MNIST subset ({train_count:,} train / {test_count:,} test digits)"
 
 
 def faces_figures(
@@ -637,7 +646,7 @@ def main(argv: list[str] | None = None) -> int:
             quick=args.quick,
             progress=False if args.no_progress else None,
         )
-    except (ValueError, FileNotFoundError) as error:
+    except (TypeError, ValueError, FileNotFoundError) as error:
         print(f"sphereviz figures: error: {error}", file=sys.stderr)
         return 2
     seconds = time.perf_counter() - started

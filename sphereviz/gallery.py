@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sphereviz.fileio import atomic_path, write_json_atomic
+from sphereviz.sweep import MNIST_DIMS, MNIST_LOSSES, SEEDS
 
 __all__ = [
     "GROUPS",
@@ -35,7 +36,10 @@ MANIFEST_NAME = "figures.json"
 GROUPS = ("analytic", "mnist", "faces")
 GROUP_TITLES = {
     "analytic": "Analytic figures (no training)",
-    "mnist": "MNIST: the demo's runs (5 losses × 2 dimensions × 3 seeds)",
+    "mnist": (
+        f"MNIST: the demo's runs ({len(MNIST_LOSSES)} losses × {len(MNIST_DIMS)} dimensions × "
+        f"{len(SEEDS)} seeds)"
+    ),
     "faces": "Real faces: the six largest LFW identities",
 }
 

@@ -474,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
             max_train_samples=args.max_train_samples, max_held_out=args.max_held_out,
             pairs_per_kind=args.pairs_per_kind, **overrides,
         )  # fmt: skip
-    except (ValueError, FileNotFoundError) as error:
+    except (TypeError, ValueError, FileNotFoundError) as error:
         print(f"sphereviz open-set: error: {error}", file=sys.stderr)
         return 2
     seconds = time.perf_counter() - started

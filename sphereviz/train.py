@@ -56,6 +56,7 @@ from sphereviz.errors import report_error
 from sphereviz.evaluate import accuracy
 from sphereviz.fileio import check_writable_folder, disk_full_as_error, print_json_summary
 from sphereviz.locks import FolderLock
+from sphereviz.losses.registry import LOSS_ALIASES, LOSS_NAMES
 from sphereviz.models import extract_features
 from sphereviz.runs import (
     CHECKPOINT_NAME,
@@ -656,8 +657,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--faces-cache", dest="faces_cache", help="a `sphereviz prepare-faces` cache folder")
     add(
         "--loss",
-        help="softmax, modified-softmax, a-softmax (sphereface), l-softmax, normface, cosface, "
-        "arcface, sphereface-r, sphereface2",
+        help=_loss_choices_text(),
     )
     add(
         "--m",
@@ -720,6 +720,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _loss_choices_text() -> str:
+    """The loss names of the registry, each with its aliases: "a-softmax (sphereface, …), …"."""
+    names = []
+    for name in LOSS_NAMES:
+        aliases = [alias for alias, target in LOSS_ALIASES.items() if target == name]
+        names.append(f"{name} ({', '.join(aliases)})" if aliases else name)
+    return ", ".join(names)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = vars(build_parser().parse_args(argv))
     resume, as_json, no_progress = args.pop("resume"), args.pop("json"), args.pop("no_progress")
@@ -753,7 +762,7 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingDivergedError as error:
         print(f"sphereviz train: diverged: {error}", file=sys.stderr)
         return 1
-    except (ValueError, OSError) as error:
+    except (TypeError, ValueError, OSError) as error:
         return report_error("train", error, status=1 if isinstance(error, OSError) else 2)
     if int(os.environ.get("RANK", "0")) != 0:
         return 0

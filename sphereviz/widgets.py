@@ -33,6 +33,7 @@ from matplotlib.figure import Figure
 from sphereviz import geometry, margins, plots
 from sphereviz.losses.registry import loss_spec
 from sphereviz.plots import interactive3d as plots3d
+from sphereviz.style import OKABE_ITO
 from sphereviz.validation import check_choice, check_int, check_real
 
 __all__ = [
@@ -110,15 +111,18 @@ def _degrees_text(value: float) -> str:
     return "–" if math.isnan(value) else f"{value:.1f}°"
 
 
+_YES_COLOR, _NO_COLOR = OKABE_ITO[2], OKABE_ITO[5]  # Okabe–Ito bluish green and vermillion
+
+
 def _readout_html(regions: geometry.CircleRegions, effective_m: float | None = None) -> str:
     summary = regions.summary_degrees()
     empty = [index + 1 for index, arcs in enumerate(regions.arcs) if not arcs]
     if summary["criterion_holds"]:
-        verdict = '<b style="color:#009E73">yes ✓</b>'
+        verdict = f'<b style="color:{_YES_COLOR}">yes ✓</b>'
     elif empty:
-        verdict = '<b style="color:#D55E00">no ✗ (no class wins by this margin)</b>'
+        verdict = f'<b style="color:{_NO_COLOR}">no ✗ (no class wins by this margin)</b>'
     else:
-        verdict = '<b style="color:#D55E00">no ✗</b>'
+        verdict = f'<b style="color:{_NO_COLOR}">no ✗</b>'
     rows = (
         ("angular margin", _degrees_text(summary["angular_margin_deg"])),
         ("max intra-class angle", _degrees_text(summary["max_intra_class_angle_deg"])),
@@ -352,8 +356,8 @@ def margin_explorer(
 def _run_parts(run) -> tuple[str, dict, str | None, float | None, list[str] | None]:
     """(title, embeddings, loss, m, names of the classes present) of a Run or a mapping.
 
-    A mapping may give ``class_names`` indexed by label; a Run's come from its data set
-    (``plots.run_class_names``). None when unknown: the sphere then says ``class <label>``.
+    A mapping may give ``class_names`` indexed by label; a Run's are its own (``Run.class_names``
+    as ``plots.run_class_names`` shows them). None when unknown: the sphere says ``class <label>``.
     """
     if not isinstance(run, Mapping):
         run = plots.as_run(run)  # a Run, or the path of a run folder
@@ -581,7 +585,7 @@ class TrainExplorer(_Explorer):
         self.figure.clear()
         if features.shape[1] == 2:
             ax = self.figure.add_subplot()
-            unit = features / np.linalg.norm(features, axis=1, keepdims=True)
+            unit = geometry.unit_rows(features)
             plots.draw_unit_circle_features(ax, unit, labels, weights)
         else:
             ax = self.figure.add_subplot(projection="3d")

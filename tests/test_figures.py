@@ -352,3 +352,21 @@ def test_parallel_runs_equal_their_configs_and_are_reused(tmp_path):
     assert sum("trained" in line for line in logged) == 2
     again = sweep.ensure_runs(specs, tmp_path / "runs", log=logged.append, jobs=2)
     assert all(p.reused for p in again)
+
+
+def test_the_mnist_captions_numbers_come_from_the_runs_and_the_specs():
+    from sphereviz.config import TrainConfig
+
+    # today's captions, typed in: the embedded subset is 4,000 train / 1,000 test digits
+    assert (
+        figures._mnist_data_text(TrainConfig(dataset="mnist"), 1000)
+        == "the embedded MNIST subset (4,000 train / 1,000 test digits)"
+    )
+    capped = TrainConfig(dataset="mnist", max_train_samples=300)
+    assert "(300 train / 1,000 test digits)" in figures._mnist_data_text(capped, 1000)
+    few = TrainConfig(dataset="mnist", max_test_samples=200)
+    assert figures._mnist_data_text(few, 200).startswith("the first 200 test digits")
+    assert gallery.GROUP_TITLES["mnist"] == (
+        "MNIST: the demo's runs (5 losses × 2 dimensions × 3 seeds)"
+    )
+    assert (len(sweep.MNIST_LOSSES), len(sweep.MNIST_DIMS), len(sweep.SEEDS)) == (5, 2, 3)

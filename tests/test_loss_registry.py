@@ -263,3 +263,18 @@ def test_the_lazy_table_and_the_type_checking_imports_agree():
         for alias in node.names
     }  # fmt: skip
     assert spelled == losses._LAZY
+
+
+def test_the_trainers_annealed_losses_are_the_registrys():
+    from sphereviz.config import ANNEALED_LOSSES
+
+    assert set(ANNEALED_LOSSES) == {name for name in LOSS_NAMES if loss_spec(name).anneals}
+
+
+def test_train_help_lists_every_loss_name_and_alias():
+    from sphereviz.train import build_parser
+
+    (loss_option,) = [a for a in build_parser()._actions if "--loss" in a.option_strings]
+    help_text = loss_option.help
+    for name in (*LOSS_NAMES, *LOSS_ALIASES):
+        assert name in help_text, name

@@ -872,3 +872,23 @@ def test_run_class_names_come_from_the_runs_data_set(tmp_path):
     assert plots.run_class_names(Run(None, config, [], four_classes)) is None
     moved = TrainConfig(dataset="faces", faces_cache=str(tmp_path / "gone"), model="sfnet4")
     assert plots.run_class_names(Run(None, moved, [], embeddings)) is None
+
+
+def test_run_class_names_prefer_the_runs_own_and_follow_its_classes():
+    from sphereviz.config import TrainConfig
+    from sphereviz.runs import Run
+
+    # a run that stored its names (classes.json): shown as today's legends show them
+    digits = Run(None, TrainConfig(dataset="mnist", classes=(3, 5, 7)), [], {},
+                 class_names=["3", "5", "7"])  # fmt: skip
+    assert plots.run_class_names(digits) == ["digit 3", "digit 5", "digit 7"]
+    faces = Run(None, TrainConfig(dataset="faces", faces_cache="/nowhere", model="sfnet4"), [],
+                {}, class_names=["Ann_Lee", "Bo_Ek"])  # fmt: skip
+    assert plots.run_class_names(faces) == ["Ann Lee", "Bo Ek"]
+    # an older run without names, trained on classes=(…): label k is the data set's classes[k]
+    weights = np.ones((3, 2))
+    old = Run(None, TrainConfig(dataset="fashion-mnist", classes=(9, 0, 1)), [],
+              {"class_weights": weights})  # fmt: skip
+    assert plots.run_class_names(old) == ["Ankle boot", "T-shirt/top", "Trouser"]
+    old_digits = Run(None, TrainConfig(dataset="mnist", classes=(2, 8)), [], {})
+    assert plots.run_class_names(old_digits) == ["digit 2", "digit 8"]

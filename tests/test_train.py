@@ -328,3 +328,15 @@ def test_training_steps_do_not_check_label_ranges_again(monkeypatch):
     monkeypatch.setattr(torch, "aminmax", host_sync)
     run = train(tiny(epochs=1, dim=2), progress=False)
     assert run.metrics[-1]["test_accuracy"] > 0.1
+
+
+def test_config_checks_say_type_or_value_and_keep_numpy_integers_as_ints():
+    with pytest.raises(TypeError, match="epochs must be an integer >= 1, got str '3'"):
+        TrainConfig(epochs="3")
+    with pytest.raises(TypeError, match="dataset must be one of 'mnist'"):
+        TrainConfig(dataset=3)
+    with pytest.raises(ValueError, match=r"momentum must be a finite number in \[0, 1\)"):
+        TrainConfig(momentum=1.0)
+    config = TrainConfig(epochs=np.int64(3))  # refused before; now stored as a plain int
+    assert type(config.epochs) is int
+    assert config.recipe_hash() == TrainConfig(epochs=3).recipe_hash()

@@ -1,4 +1,4 @@
-"""Helpers shared by the plot modules: loss titles, input checks, axes clearing and layout."""
+"""Helpers shared by the plot modules: input checks, axes clearing and layout."""
 
 from __future__ import annotations
 
@@ -8,18 +8,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-
-_LOSS_TITLES = {
-    "softmax": "softmax",
-    "modified-softmax": "modified softmax",
-    "normface": "NormFace",
-    "a-softmax": "A-Softmax",
-    "l-softmax": "L-Softmax",
-    "cosface": "CosFace",
-    "arcface": "ArcFace",
-    "sphereface-r": "SphereFace-R",
-    "sphereface2": "SphereFace2",
-}
 
 
 def clear_drawing(ax: Axes) -> Axes:

@@ -12,9 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from sphereviz import geometry, margins
-from sphereviz.plots._common import (
-    _LOSS_TITLES,
-)
+from sphereviz.losses.registry import loss_spec
 from sphereviz.style import OKABE_ITO, class_colors
 
 __all__ = [
@@ -134,7 +132,7 @@ def draw_target_curve(
     ax.axhline(0.0, color="0.85", linewidth=0.5, zorder=0)
     ax.relim()
     ax.autoscale_view(scalex=False)
-    name = _LOSS_TITLES[loss]
+    name = loss_spec(loss).title
     title = f"{name} target" if m is None else f"{name} target, m = {m:g}"
     if annealed:
         title += f", λ = {annealing_lambda:g}"

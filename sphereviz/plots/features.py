@@ -274,31 +274,50 @@ def class_names_present(class_names: Sequence[str], labels) -> list[str]:
 def run_class_names(run) -> list[str] | None:
     """Legend names of a run's classes, indexed by label, or None when they are unknown.
 
-    A run folder stores labels, not names, so they come from the run's data set:
-    ``"digit 0"`` … ``"digit 9"`` for MNIST, the Fashion-MNIST item names, and for faces the
-    identity names of the face cache that ``config.faces_cache`` points to (underscores as
-    spaces), when that cache is still there and has one name per class weight. Otherwise None
-    (callers then label classes by number, or pass names they know).
+    A run stores the names of its training set (``Run.class_names``, from ``classes.json``):
+    shown as ``"digit 0"`` … ``"digit 9"`` for MNIST, as they are for Fashion-MNIST, with
+    underscores as spaces for face identities. A run written before runs stored them gets
+    them from its data set: the MNIST digits, the Fashion-MNIST item names, and for faces the
+    identity names of the face cache that ``config.faces_cache`` points to, when that cache is
+    still there and has one name per class weight; with ``config.classes`` label k is
+    ``classes[k]``'s name. Otherwise None (callers then label classes by number, or pass names
+    they know).
     """
+    config = run.config
+    names = getattr(run, "class_names", None)
+    if names is None:
+        names = _data_set_class_names(run)
+    if names is None:
+        return None
+    if config.dataset == "mnist":
+        return [f"digit {digit}" for digit in names]
+    return [name.replace("_", " ") for name in names] if config.dataset == "faces" else names
+
+
+def _data_set_class_names(run) -> list[str] | None:
+    """The names of a run's classes as its data set (or face cache) names them, or None."""
     from sphereviz.data.mnist import DIGIT_NAMES, FASHION_NAMES
 
     config = run.config
-    if config.dataset == "mnist":
-        return [f"digit {digit}" for digit in DIGIT_NAMES]
-    if config.dataset == "fashion-mnist":
-        return list(FASHION_NAMES)
-    if config.dataset != "faces" or not config.faces_cache:
-        return None
-    from sphereviz.data.prepare import load_face_cache
+    if config.dataset in ("mnist", "fashion-mnist"):
+        names = DIGIT_NAMES if config.dataset == "mnist" else FASHION_NAMES
+    elif config.dataset == "faces" and config.faces_cache:
+        from sphereviz.data.prepare import load_face_cache
 
-    try:
-        names = load_face_cache(config.faces_cache).class_names
-    except (OSError, ValueError, KeyError):  # cache moved, rebuilt or damaged: names unknown
+        try:
+            names = load_face_cache(config.faces_cache).class_names
+        except (OSError, ValueError, KeyError):  # cache moved, rebuilt or damaged: unknown
+            return None
+    else:
         return None
+    if config.classes is not None:  # trained on these labels only, relabelled 0 … k−1
+        if max(config.classes) >= len(names):
+            return None
+        names = [names[label] for label in config.classes]
     weights = (getattr(run, "embeddings", None) or {}).get("class_weights")
-    if weights is not None and len(weights) != len(names):
-        return None
-    return [name.replace("_", " ") for name in names]
+    if config.dataset == "faces" and weights is not None and len(weights) != len(names):
+        return None  # a cache rebuilt since: its names cannot be the run's
+    return list(names)
 
 
 def plot_features_2d(

@@ -297,9 +297,7 @@ def region_boundary_traces(
             f"{weights.shape}"
         )
     loss = geometry.canonical_loss_name(loss)
-    rule = "psi"
-    if loss in ("a-softmax", "l-softmax") and m is not None and float(m) != round(float(m)):
-        rule = "boundary"
+    rule = geometry.default_rule(loss, m)
 
     def classify(points: np.ndarray) -> np.ndarray:
         return geometry.classify_points(points, weights, loss, m, rule=rule)
@@ -338,8 +336,9 @@ def sphere_figure(
     - class_names: the legend names of the classes present in ``labels``, one per class in
       sorted label order (for labels 0…K−1, ``class_names[k]`` names label k); None names
       them ``class <label>``. A length that differs from the number of classes present is a
-      ValueError. Runs do not store names: ``plots.run_class_names(run)`` finds them from the
-      run's data set where it can.
+      ValueError. ``plots.run_class_names(run)`` gives a run's names as legends show them
+      (from ``Run.class_names``; for runs written before runs stored names, from the data set
+      where it can).
     - view: where the camera starts. ``"auto"`` (default): from
       ``sphere_views.view_direction`` of the features (all of them, before any subsample), the
       direction that sees the most of them, as the static ``plots.plot_features_sphere``

@@ -14,12 +14,11 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Wedge
 
 from sphereviz import geometry
+from sphereviz.losses.registry import loss_spec
 from sphereviz.plots import sphere_views
-from sphereviz.plots._common import (
-    _LOSS_TITLES,
-)
 from sphereviz.plots.sphere_views import SPHERE_FILL, draw_unit_sphere_wireframe, fit_unit_sphere
 from sphereviz.style import COLUMN_WIDTHS_INCH, class_colors
+from sphereviz.validation import check_int
 
 __all__ = [
     "describe_regions",
@@ -57,8 +56,7 @@ def regions_for(
     A-Softmax with a fractional m uses the paper's boundary rule mθ_i < θ_j
     (``rule="boundary"``); with an integer m the real ψ. Other options go to circle_regions.
     """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    num_classes = check_int("num_classes", num_classes, min=2)
     if num_classes == 2:
         theta12 = math.pi / 2 if theta12 is None else theta12
         if not 0 < theta12 <= math.pi:
@@ -74,8 +72,7 @@ def regions_for(
                 "are uniformly spaced 2π/K apart, so leave theta12=None"
             )
         angles = geometry.uniform_weight_angles(num_classes, offset=math.pi / 2)
-    loss = geometry.canonical_loss_name(loss)
-    if loss in ("a-softmax", "l-softmax") and m is not None and float(m) != round(float(m)):
+    if geometry.default_rule(loss, m) == "boundary":
         circle_regions_options.setdefault("rule", "boundary")
     return geometry.circle_regions(angles, loss, m, **circle_regions_options)
 
@@ -217,7 +214,7 @@ def draw_regions(
     ax.set_axis_off()
     if title is None:
         margin = "" if regions.m is None else f", m = {regions.m:g}"
-        title = f"{_LOSS_TITLES[regions.loss]}{margin}"
+        title = f"{loss_spec(regions.loss).title}{margin}"
     ax.set_title(title)
     if annotate:
         ax.text(

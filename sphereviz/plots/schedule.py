@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from sphereviz import geometry
 from sphereviz.style import OKABE_ITO
+from sphereviz.validation import check_int
 
 if TYPE_CHECKING:
     from sphereviz.config import TrainConfig
@@ -40,8 +41,7 @@ def lambda_schedule_series(
             f"{config.loss} has no λ schedule (only A-Softmax and L-Softmax anneal, and only "
             "with anneal=True)"
         )
-    if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
-        raise ValueError(f"total_steps must be an integer >= 1, got {total_steps!r}")
+    total_steps = check_int("total_steps", total_steps, min=1)
     iterations = np.unique(np.round(np.geomspace(1, total_steps, points)).astype(int))
     lambdas = np.asarray(schedule.value(iterations), dtype=float).reshape(-1)
     m = config.m if config.m is not None else 4

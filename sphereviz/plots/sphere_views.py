@@ -32,6 +32,7 @@ from matplotlib.collections import PolyCollection
 
 from sphereviz import geometry
 from sphereviz.style import class_colors
+from sphereviz.validation import check_int
 
 __all__ = [
     "EQUAL_AREA_PROJECTIONS",
@@ -319,8 +320,7 @@ def draw_ring_histogram(
     labels = np.asarray(labels)
     if labels.shape != (len(unit),):
         raise ValueError(f"labels must have shape ({len(unit)},), got {labels.shape}")
-    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 4:
-        raise ValueError(f"bins must be an integer >= 4, got {bins!r}")
+    bins = check_int("bins", bins, min=4)
     angles = np.arctan2(unit[:, 1], unit[:, 0])
     edges = np.linspace(-math.pi, math.pi, bins + 1)
     classes = np.unique(labels)
