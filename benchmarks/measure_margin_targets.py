@@ -40,14 +40,22 @@ RATIO_TARGET = 0.6
 ACCURACY_TARGET = 0.975
 
 
+def is_complete(out: Path) -> bool:
+    """Whether ``out`` holds a finished run (``runs.run_state`` of its own saved config)."""
+    from sphereviz.config import TrainConfig
+    from sphereviz.runs import CONFIG_NAME, read_json, run_state
+
+    config_file = out / CONFIG_NAME
+    if not config_file.is_file():
+        return False
+    return run_state(out, TrainConfig.from_dict(read_json(config_file))) == "complete"
+
+
 def train_one(work: Path, preset: str, name: str, seed: int) -> dict:
     """One finished run's row (trained unless ``work`` holds it already)."""
     out = work / f"{preset}-{name.replace('=', '')}-s{seed}"
     started = time.perf_counter()
-    finished = (out / "embeddings.npz").is_file() and (out / "metrics.jsonl").is_file()
-    if finished:
-        epochs = json.loads((out / "config.json").read_text())["epochs"]
-        finished = len((out / "metrics.jsonl").read_text().splitlines()) >= epochs
+    finished = is_complete(out)
     if not finished:
         sphereviz(
             "train", "--preset", preset, "--dataset", "mnist", *CONFIGURATIONS[name],

@@ -255,7 +255,11 @@ class TrainConfig:
         batch = self.batch_size
         if self.min_batches_per_epoch is not None:
             batch = max(1, min(batch, num_train // self.min_batches_per_epoch))
-        return batch, self.lr * batch / self.batch_size
+        return batch, self.lr_for_batch(batch)
+
+    def lr_for_batch(self, batch: int) -> float:
+        """lr · b' / b: the learning rate of a batch of b' images by the linear scaling rule."""
+        return self.lr * batch / self.batch_size
 
     def schedule_warnings(self, total_steps: int) -> list[str]:
         """What makes this recipe's margin not what it says, for a run of ``total_steps``.

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sphereviz.geometry import feature_criterion, unit_rows
 from sphereviz.validation import check_int
 
 __all__ = [
@@ -171,8 +172,6 @@ def participation_ratio(features) -> float:
     along one axis only. Open-set features that collapse onto the few training-class weights
     have a PR near the number of training classes or below, whatever d is.
     """
-    from sphereviz.geometry import unit_rows
-
     covariance = np.atleast_2d(np.cov(unit_rows(np.asarray(features, float)), rowvar=False))
     eigenvalues = np.linalg.eigvalsh(covariance)
     eigenvalues = np.clip(eigenvalues, 0.0, None)
@@ -187,8 +186,6 @@ def weight_span_fraction(features, class_weights) -> float:
     for directions spread evenly over R^d. A feature of an unseen class that lies in the span
     is described only by how much it resembles each training class.
     """
-    from sphereviz.geometry import unit_rows
-
     basis, _ = np.linalg.qr(np.asarray(class_weights, float).T)  # d × C, orthonormal columns
     return float(np.mean(np.sum((unit_rows(np.asarray(features, float)) @ basis) ** 2, axis=1)))
 
@@ -200,7 +197,6 @@ def verify_features(
     with the training ``class_weights`` also how the unseen classes collapse onto them
     (``weight_span_fraction``, ``participation_ratio``)."""
     from sphereviz.evaluate import roc_summary, verification_accuracy
-    from sphereviz.geometry import feature_criterion
 
     features = np.asarray(features, dtype=np.float64)
     labels = np.asarray(labels)
@@ -285,15 +281,12 @@ def open_set_verification(
     from sphereviz.runs import Run, load_run
 
     if isinstance(run_or_model, torch.nn.Module):
-        model = run_or_model.to(device)
+        model, weights = run_or_model.to(device), None
     else:
         run = run_or_model if isinstance(run_or_model, Run) else load_run(run_or_model)
-        model = run.load_model(device)
+        model, weights = run.load_model(device), run.embeddings.get("class_weights")
     pairs = make_verification_pairs(dataset.labels, pairs_per_kind, folds, seed)
     features = extract_features(model, dataset.images, device=device)
-    weights = (
-        None if isinstance(run_or_model, torch.nn.Module) else run.embeddings.get("class_weights")
-    )
     return verify_features(features, dataset.labels, pairs, weights)
 
 

@@ -775,11 +775,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     batch_size = final.get("batch_size", config.batch_size)
     if batch_size != config.batch_size:
-        lr = config.lr * batch_size / config.batch_size
         print(
             f"sphereviz train: note: the training set is too small for "
             f"{config.min_batches_per_epoch} batches of {config.batch_size} per epoch, so it "
-            f"trained with batches of {batch_size} at lr {lr:.4g} "
+            f"trained with batches of {batch_size} at lr {config.lr_for_batch(batch_size):.4g} "
             "(linear scaling)",
             file=sys.stderr,
         )
