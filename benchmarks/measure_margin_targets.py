@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 from measure_sphereface_line import run_row, sphereviz
 
+from sphereviz.aggregate import mean_std
+
 SEEDS = (0, 1, 2)
 CONFIGURATIONS = {
     "softmax": ["--loss", "softmax"],
@@ -66,11 +68,6 @@ def train_one(work: Path, preset: str, name: str, seed: int) -> dict:
            "reused": finished}  # fmt: skip
     print(json.dumps(row), file=sys.stderr, flush=True)
     return row
-
-
-def mean_std(values) -> tuple[float, float]:
-    values = np.asarray(values, dtype=float)
-    return float(values.mean()), float(values.std(ddof=1)) if values.size > 1 else float("nan")
 
 
 def targets(rows: list[dict]) -> dict:

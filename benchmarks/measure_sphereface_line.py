@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sphereviz.aggregate import over_seeds
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LFW_ROOT = REPO_ROOT.parent / "shared" / "data" / "lfw"
 SEEDS = (0, 1, 2)
@@ -110,23 +112,16 @@ def measure_mnist(work: Path, recipes: list[str]) -> list[dict]:
 
 def summary_table(runs: list[dict]) -> list[dict]:
     """Mean ± sample std over the seeds of each recipe, printed as a markdown table."""
-    table = []
-    for name in dict.fromkeys(run["recipe"] for run in runs):
-        rows = [run for run in runs if run["recipe"] == name]
-        entry = {"recipe": name, "seeds": len(rows)}
-        for key in ("test_accuracy", *STATISTICS):
-            values = np.array([row[key] for row in rows])
-            spread = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
-            entry[key] = [float(values.mean()), spread]
-        table.append(entry)
+    table = over_seeds(runs, ("recipe",), ("test_accuracy", *STATISTICS))
     print(
         "| recipe (seeds) | test accuracy | angle to own W (°) | to nearest other W (°) | "
         "min angle between class means (°) | between class weights (°) | AFS |"
     )
     print("|---|---|---|---|---|---|---|")
     for entry in table:
-        cells = [f"{entry[k][0]:.4g} ± {entry[k][1]:.2g}" for k in ("test_accuracy", *STATISTICS)]
-        print(f"| {entry['recipe']} ({entry['seeds']}) | " + " | ".join(cells) + " |")
+        keys = ("test_accuracy", *STATISTICS)
+        cells = [f"{entry[f'{k}_mean']:.4g} ± {entry[f'{k}_std']:.2g}" for k in keys]
+        print(f"| {entry['recipe']} ({len(entry['seeds'])}) | " + " | ".join(cells) + " |")
     return table
 
 

@@ -24,9 +24,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from sphereviz.aggregate import mean_std_text, over_seeds
 from sphereviz.fileio import print_json_summary
 from sphereviz.losses import make_loss
 
@@ -155,40 +155,25 @@ def seed_statistics(rows: Sequence[dict]) -> list[dict]:
     """Mean and standard deviation (ddof = 1) over seeds of each configuration's numbers.
 
     Rows that share loss, m and dim are one configuration; each metric of
-    :data:`SUMMARY_METRICS` becomes ``<name>_mean`` and ``<name>_std`` (NaN for one seed).
+    :data:`SUMMARY_METRICS` becomes ``<name>_mean`` and ``<name>_std`` (NaN for one seed),
+    by :func:`sphereviz.aggregate.over_seeds`.
     """
-    groups: dict[tuple, list[dict]] = {}
-    for row in rows:
-        groups.setdefault((row["loss"], row["m"], row["dim"]), []).append(row)
-    table = []
-    for (loss, m, dim), members in groups.items():
-        entry = {"loss": loss, "m": m, "dim": dim, "seeds": sorted(r["seed"] for r in members)}
-        for key in SUMMARY_METRICS:
-            values = np.array([r[key] for r in members], dtype=float)
-            entry[f"{key}_mean"] = float(values.mean())
-            entry[f"{key}_std"] = float(values.std(ddof=1)) if values.size > 1 else math.nan
-        table.append(entry)
-    return table
+    return over_seeds(rows, ("loss", "m", "dim"), SUMMARY_METRICS)
 
 
 def format_seed_statistics(table: Sequence[dict]) -> str:
     """The per-configuration table, mean ± std (accuracy and EER in %, angles in degrees)."""
-
-    def cell(entry: dict, key: str, scale: float, digits: int) -> str:
-        mean, std = scale * entry[f"{key}_mean"], scale * entry[f"{key}_std"]
-        return f"{mean:.{digits}f}" if math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
-
     shown = [
         {
             "loss": entry["loss"],
             "m": "-" if entry["m"] is None else str(entry["m"]),
             "dim": str(entry["dim"]),
             "seeds": str(len(entry["seeds"])),
-            "test acc %": cell(entry, "test_accuracy", 100, 1),
-            "mean ∠ own W°": cell(entry, "mean_angle_to_own_class_deg", 1, 1),
-            "median same-class pair°": cell(entry, "median_same_class_angle_deg", 1, 1),
-            "pair EER %": cell(entry, "pair_angle_eer", 100, 1),
-            "AFS": cell(entry, "angular_fisher_score", 1, 4),
+            "test acc %": mean_std_text(entry, "test_accuracy", 1, scale=100),
+            "mean ∠ own W°": mean_std_text(entry, "mean_angle_to_own_class_deg", 1),
+            "median same-class pair°": mean_std_text(entry, "median_same_class_angle_deg", 1),
+            "pair EER %": mean_std_text(entry, "pair_angle_eer", 1, scale=100),
+            "AFS": mean_std_text(entry, "angular_fisher_score", 4),
         }
         for entry in table
     ]

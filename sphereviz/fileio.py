@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import shutil
 import stat
@@ -46,8 +47,21 @@ def write_json_atomic(path: str | os.PathLike, data) -> None:
 
 
 def print_json_summary(summary: dict) -> None:
-    """Print the machine-readable summary that ``--json`` promises as the last line."""
-    print(json.dumps(summary, sort_keys=True), flush=True)
+    """Print the machine-readable summary that ``--json`` promises as the last line.
+
+    Strict JSON: a NaN or infinite number (a one-seed standard deviation) becomes ``null``.
+    """
+    print(json.dumps(_finite_or_null(summary), sort_keys=True, allow_nan=False), flush=True)
+
+
+def _finite_or_null(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite_or_null(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_or_null(item) for item in value]
+    return value
 
 
 def current_umask() -> int:

@@ -29,11 +29,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sphereviz import aggregate
 from sphereviz.geometry import feature_criterion, unit_rows
 from sphereviz.validation import check_int
 
 __all__ = [
     "DEFAULT_LOSSES",
+    "SUMMARY_METRICS",
     "OpenSetResult",
     "VerificationPairs",
     "format_table",
@@ -390,23 +392,18 @@ def open_set_experiment(
     return rows, summarise(rows)
 
 
+#: The numbers of a run that :func:`summarise` reports over seeds.
+SUMMARY_METRICS = ("closed_set_accuracy", "open_set_accuracy", "open_set_eer", "open_set_auc",
+                   "max_intra_class_angle_deg", "min_inter_class_angle_deg", "pair_angle_eer",
+                   "participation_ratio", "weight_span_fraction")  # fmt: skip
+
+
 def summarise(rows: list[dict]) -> list[dict]:
-    """Mean and std over seeds (ddof 1; 0 for one seed) per (loss, m), in order of rows."""
-    keys = ("closed_set_accuracy", "open_set_accuracy", "open_set_eer", "open_set_auc",
-            "max_intra_class_angle_deg", "min_inter_class_angle_deg", "pair_angle_eer",
-            "participation_ratio", "weight_span_fraction")  # fmt: skip
-    groups: dict[tuple, list[dict]] = {}
-    for row in rows:
-        groups.setdefault((row["loss"], row["m"]), []).append(row)
-    table = []
-    for (loss, m), members in groups.items():
-        entry = {"loss": loss_label(loss, m), "seeds": len(members)}
-        for key in keys:
-            values = np.array([row.get(key, np.nan) for row in members], dtype=float)
-            entry[key] = float(values.mean())
-            entry[f"{key}_std"] = float(values.std(ddof=1)) if values.size > 1 else 0.0
-        table.append(entry)
-    return table
+    """Mean and std over seeds per (loss, m), in order of rows (:func:`aggregate.over_seeds`):
+    each metric of :data:`SUMMARY_METRICS` as ``<name>_mean`` and ``<name>_std`` (NaN for one
+    seed), and ``label``, the loss as the tables name it."""
+    table = aggregate.over_seeds(rows, ("loss", "m"), SUMMARY_METRICS)
+    return [{**entry, "label": loss_label(entry["loss"], entry["m"])} for entry in table]
 
 
 def format_table(table: list[dict]) -> str:
@@ -418,7 +415,7 @@ def format_table(table: list[dict]) -> str:
                4), ("participation_ratio", "PR", 2), ("weight_span_fraction", "in span W",
                3))  # fmt: skip
     cells = [
-        [f"{entry[k]:.{digits}f} ± {entry[k + '_std']:.{digits}f}" for k, _, digits in columns]
+        [aggregate.mean_std_text(entry, name, digits) for name, _, digits in columns]
         for entry in table
     ]
     widths = [max([len(title)] + [len(row[i]) for row in cells]) for i, (_, title, _) in
@@ -429,7 +426,7 @@ def format_table(table: list[dict]) -> str:
     lines = [header, "-" * len(header)]
     for entry, row in zip(table, cells, strict=True):
         lines.append(
-            f"{entry['loss']:<18} "
+            f"{entry['label']:<18} "
             + " ".join(f"{cell:>{width}}" for cell, width in zip(row, widths, strict=True))
         )
     return "\n".join(lines)

@@ -7,6 +7,7 @@ import pytest
 
 from sphereviz.openset import (
     _train_and_verify,
+    format_table,
     held_out_dataset,
     make_verification_pairs,
     summarise,
@@ -166,15 +167,17 @@ def test_tiny_run_on_some_classes_then_verify_the_others(tmp_path):
 
 def test_summarise_gives_mean_and_sample_std_over_seeds():
     rows = [
-        {"loss": "a-softmax", "m": 4, "closed_set_accuracy": c, "open_set_accuracy": o,
-         "open_set_eer": e, "open_set_auc": 1 - e, "max_intra_class_angle_deg": 1.0,
-         "min_inter_class_angle_deg": 2.0, "pair_angle_eer": e}
-        for c, o, e in ((0.9, 0.8, 0.2), (0.8, 0.7, 0.3), (1.0, 0.9, 0.1))
+        {"loss": "a-softmax", "m": 4, "seed": seed, "closed_set_accuracy": c,
+         "open_set_accuracy": o, "open_set_eer": e, "open_set_auc": 1 - e,
+         "max_intra_class_angle_deg": 1.0, "min_inter_class_angle_deg": 2.0,
+         "pair_angle_eer": e, "participation_ratio": 3.0, "weight_span_fraction": 0.9}
+        for seed, (c, o, e) in enumerate(((0.9, 0.8, 0.2), (0.8, 0.7, 0.3), (1.0, 0.9, 0.1)))
     ]  # fmt: skip
     (entry,) = summarise(rows)
-    assert entry["loss"] == "a-softmax m=4" and entry["seeds"] == 3
-    assert entry["open_set_accuracy"] == pytest.approx(0.8)
+    assert entry["label"] == "a-softmax m=4" and entry["seeds"] == [0, 1, 2]
+    assert entry["open_set_accuracy_mean"] == pytest.approx(0.8)
     assert entry["open_set_eer_std"] == pytest.approx(0.1)  # sqrt(((.1)²+0+(.1)²)/2)
+    assert "open-set acc" in format_table([entry]) and "0.8000 ± 0.1000" in format_table([entry])
 
 
 def test_command_line_rejects_overlapping_classes(capsys):
