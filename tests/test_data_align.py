@@ -208,3 +208,35 @@ def test_degenerate_landmarks_are_rejected():
         similarity_transform(np.full((5, 2), 10.0))
     with pytest.raises(ValueError, match="matching point sets"):
         similarity_transform(np.zeros((4, 2)))
+
+
+def _column_ramp(height: int, width: int) -> np.ndarray:
+    """An image whose value is twice its column index (a known column at every crop pixel)."""
+    ramp = np.tile((2 * np.arange(width)).astype(np.uint8), (height, 1))
+    return np.repeat(ramp[..., None], 3, axis=2)
+
+
+def test_whole_crop_keeps_every_column_of_a_face_that_fills_the_frame():
+    image = _column_ramp(112, 92)  # an ORL face: 92 wide, 112 high
+    whole = center_crop_face(image, "whole")
+    # The window is the full width (92 < 112·96/112): crop columns 0…95 span image columns
+    # 0…91, so the first and last crop columns read the image's first and last.
+    assert whole.shape == (CROP_HEIGHT, CROP_WIDTH, 3)
+    assert whole[56, 0, 0] <= 2 and whole[56, -1, 0] >= 2 * 91 - 2
+    # LFW's window is 0.446·92 ≈ 41 px wide around the centre: it starts near column 25.
+    window = center_crop_face(image, "window")
+    assert abs(int(window[56, 0, 0]) - 2 * round(46 - 0.446 * 92 / 2)) <= 3
+
+
+def test_whole_crop_of_an_image_at_the_crop_aspect_is_a_plain_resize():
+    # Independent truth: cv2.resize of a 224×192 image (exactly 2 × the crop) to 112×96.
+    rows = np.linspace(0, 200, 224)[:, None]
+    image = np.repeat((rows + np.linspace(0, 50, 192)[None, :]).astype(np.uint8)[..., None], 3, 2)
+    resized = cv2.resize(image, (CROP_WIDTH, CROP_HEIGHT), interpolation=cv2.INTER_AREA)
+    difference = np.abs(center_crop_face(image, "whole").astype(int) - resized.astype(int))
+    assert difference.max() <= 2  # half a source pixel of the gentle ramp
+
+
+def test_an_unknown_crop_is_refused_by_name():
+    with pytest.raises(ValueError, match="crop"):
+        center_crop_matrix((112, 92), "tight")

@@ -329,3 +329,32 @@ def test_images_without_landmarks_are_skipped(lfw_root, lfw_subset, tmp_path):
     assert "Zico/Zico_0001.jpg" not in set(cache.paths.tolist())
     assert cache.manifest["counts"]["skipped"] == 1
     shutil.rmtree(tmp_path / "c")
+
+
+def test_whole_crop_is_its_own_cache_and_keeps_the_image_border(face_root, tmp_path):
+    out = tmp_path / "cache"
+    with pytest.warns(SkippedImagesWarning):
+        window = prepare_faces(face_root, out, workers=1, progress=False)
+    with pytest.warns(SkippedImagesWarning):
+        whole = prepare_faces(face_root, out, workers=1, progress=False, crop="whole")
+    assert not whole.reused and whole.manifest["parameters"]["alignment"] == "whole image"
+    assert window.manifest["parameters"]["alignment"] == "centre crop"
+    assert whole.manifest["content_hash"] != window.manifest["content_hash"]
+
+    # The 120×120 images have black-and-white stripes in their top 32 rows. The whole crop
+    # (a 102.9 px wide window, all 120 rows, scale 96/102.9) keeps all of them: 32 · 0.933 ≈ 30
+    # crop rows; LFW's window (53.5 px wide from row 24.8, scale 1.79) keeps 7.2: 13 rows.
+    def striped_rows(crop):
+        return int((crop[..., 0].astype(int).std(axis=1) > 60).sum())
+
+    assert 28 <= striped_rows(whole.images[0]) <= 31
+    assert 11 <= striped_rows(window.images[0]) <= 15
+
+
+def test_whole_crop_with_landmarks_is_a_one_line_error(lfw_root, lfw_subset, tmp_path, capsys):
+    argv = ["--root", str(lfw_subset), "--out", str(tmp_path / "c"), "--crop", "whole",
+            "--landmarks", str(lfw_root / "lfw_landmark.txt"), "--workers", "1"]  # fmt: skip
+    assert main(argv) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "crop 'whole'" in error and "window" in error
+    assert not (tmp_path / "c").exists()

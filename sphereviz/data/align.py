@@ -11,7 +11,10 @@ what is exact is that no other similarity transform does better.
 
 Without landmarks, :func:`center_crop_face` takes the window that the average alignment of
 LFW takes (measured on its 13,232 landmark sets), a fixed crop that suits face-detector crops
-such as LFW and CASIA-WebFace.
+such as LFW and CASIA-WebFace (``crop="window"``). Images in which the face already fills the
+frame (the ORL/AT&T faces, crops aligned by another tool) would lose their outer half to that
+window; ``crop="whole"`` keeps the whole image instead: the largest centred window of the
+crop's 96:112 aspect, scaled to 112×96.
 
 Crops are RGB ``uint8``. Decoding is OpenCV's (``cv2.imdecode``), warping ``cv2.warpAffine``
 with bilinear interpolation and black outside the image.
@@ -26,6 +29,7 @@ import cv2
 import numpy as np
 
 from sphereviz.fileio import read_text_file
+from sphereviz.validation import check_choice
 
 CROP_HEIGHT = 112
 CROP_WIDTH = 96
@@ -46,6 +50,9 @@ REFERENCE_POINTS = np.array(
 # (height = width · 112/96), centred at 50 % of the width and 46.6 % of the height.
 CENTER_CROP_WIDTH_FRACTION = 0.446
 CENTER_CROP_CENTER = (0.5, 0.466)
+#: Centre crops without landmarks: "window" (LFW's average alignment, for detector crops) or
+#: "whole" (the image is a face crop already: all of it, at the crop's aspect).
+CROPS = ("window", "whole")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".pgm")
 
 LandmarkFrame = int | tuple[int, int] | None
@@ -216,12 +223,21 @@ def align_face(
     return warp_to_crop(image, similarity_transform(points))
 
 
-def center_crop_matrix(image_shape: tuple[int, ...]) -> np.ndarray:
-    """The 2×3 scale-and-shift matrix of the fixed centre crop (see the module docstring)."""
+def center_crop_matrix(image_shape: tuple[int, ...], crop: str = "window") -> np.ndarray:
+    """The 2×3 scale-and-shift matrix of the fixed centre crop (see the module docstring).
+
+    "window": a window 0.446 of the shorter side wide, centred at (0.5, 0.466) of the image;
+    "whole": min(W, H·96/112) wide, centred at (0.5, 0.5). Either is scaled by 96/width.
+    """
+    crop = check_choice("crop", crop, CROPS)
     height, width = image_shape[:2]
-    window_width = CENTER_CROP_WIDTH_FRACTION * min(height, width)
+    if crop == "window":
+        window_width = CENTER_CROP_WIDTH_FRACTION * min(height, width)
+        center_x, center_y = CENTER_CROP_CENTER[0] * width, CENTER_CROP_CENTER[1] * height
+    else:
+        window_width = min(width, height * CROP_WIDTH / CROP_HEIGHT)
+        center_x, center_y = width / 2, height / 2
     scale = CROP_WIDTH / window_width
-    center_x, center_y = CENTER_CROP_CENTER[0] * width, CENTER_CROP_CENTER[1] * height
     return np.array(
         [
             [scale, 0.0, CROP_WIDTH / 2 - scale * center_x],
@@ -230,16 +246,15 @@ def center_crop_matrix(image_shape: tuple[int, ...]) -> np.ndarray:
     )
 
 
-def center_crop_face(image: np.ndarray) -> np.ndarray:
-    """Crop and resize a face without landmarks: the average LFW alignment as a fixed window."""
-    height, width = image.shape[:2]
-    interpolation = (
-        cv2.INTER_AREA
-        if min(height, width) * CENTER_CROP_WIDTH_FRACTION > CROP_WIDTH
-        else cv2.INTER_LINEAR
-    )
+def center_crop_face(image: np.ndarray, crop: str = "window") -> np.ndarray:
+    """Crop and resize a face without landmarks (:func:`center_crop_matrix`): the average LFW
+    alignment as a fixed window, or the whole image."""
+    matrix = center_crop_matrix(image.shape, crop)
+    interpolation = cv2.INTER_AREA if matrix[0, 0] < 1 else cv2.INTER_LINEAR  # shrinking
+    # The whole image fills the crop: its edge pixels continue to the border, as in a resize.
+    border = cv2.BORDER_REPLICATE if crop == "whole" else cv2.BORDER_CONSTANT
     return cv2.warpAffine(
-        image, center_crop_matrix(image.shape), (CROP_WIDTH, CROP_HEIGHT), flags=interpolation
+        image, matrix, (CROP_WIDTH, CROP_HEIGHT), flags=interpolation, borderMode=border
     )
 
 
@@ -277,8 +292,10 @@ def load_face_crop(
     path: str | os.PathLike,
     landmarks: np.ndarray | None = None,
     landmark_frame: LandmarkFrame = None,
+    crop: str = "window",
 ) -> np.ndarray:
-    """Decode ``path`` and return its RGB ``112×96×3`` crop: aligned with landmarks, else centred.
+    """Decode ``path`` and return its RGB ``112×96×3`` crop: aligned with landmarks, else centred
+    (``crop``: see :func:`center_crop_matrix`).
 
     The warp runs on the BGR image and only the small crop is converted to RGB. An image too
     small for a face, or landmarks that cannot place one, raise :class:`NotAFaceError` (see
@@ -287,7 +304,7 @@ def load_face_crop(
     image = decode_image_bgr(path)
     if landmarks is None:
         check_face_geometry(image.shape, None)
-        crop = center_crop_face(image)
+        crop = center_crop_face(image, crop)
     else:
         check_face_geometry(image.shape, scale_landmarks(landmarks, image.shape, landmark_frame))
         crop = align_face(image, landmarks, landmark_frame)

@@ -60,6 +60,7 @@ from tqdm.auto import tqdm
 
 from sphereviz.data.align import (
     CROP_SHAPE,
+    CROPS,
     REFERENCE_POINTS,
     LandmarkFrame,
     UnreadableImageError,
@@ -81,6 +82,7 @@ from sphereviz.fileio import (
     read_text_file,
 )
 from sphereviz.locks import FolderLock
+from sphereviz.validation import check_choice
 
 CACHE_FORMAT = "sphereviz-face-cache"
 CACHE_VERSION = 1
@@ -267,10 +269,12 @@ def _align_chunk(
     landmarks: np.ndarray | None,
     landmark_frame: LandmarkFrame,
     reader: CropReader | None = None,
+    crop: str = "window",
 ) -> tuple[np.ndarray, list[tuple[int, str]]]:
     """Crops of ``paths`` (zeros where one fails) and the ``(position, reason)`` failures.
 
-    With a ``reader`` (a packed or zip source's), ``paths`` are that reader's items.
+    With a ``reader`` (a packed or zip source's), ``paths`` are that reader's items; ``crop``
+    is the centre crop of images without landmarks (:data:`~sphereviz.data.align.CROPS`).
     """
     import cv2
 
@@ -281,9 +285,9 @@ def _align_chunk(
     for position, path in enumerate(paths):
         points = None if landmarks is None else landmarks[position]
         try:
-            crop = load_face_crop(path, points, landmark_frame)
-            check_crop_not_uniform(crop)
-            crops[position] = crop
+            face = load_face_crop(path, points, landmark_frame, crop)
+            check_crop_not_uniform(face)
+            crops[position] = face
         except (UnreadableImageError, ValueError, cv2.error) as error:
             failures.append((position, str(error)))
     return crops, failures
@@ -307,9 +311,10 @@ def _align_and_write(
     landmarks: np.ndarray | None,
     landmark_frame: LandmarkFrame,
     reader: CropReader | None = None,
+    crop: str = "window",
 ) -> tuple[int, list[tuple[int, str]]]:
     """Worker task: align a chunk and write it into the output file; only failures go back."""
-    crops, failures = _align_chunk(paths, landmarks, landmark_frame, reader)
+    crops, failures = _align_chunk(paths, landmarks, landmark_frame, reader, crop)
     if len(crops):
         _write_rows(output_path, data_offset, start, crops)
     return len(paths), [(start + position, reason) for position, reason in failures]
@@ -365,10 +370,12 @@ def align_to_file(
     progress: bool = True,
     description: str = "aligning faces",
     reader: CropReader | None = None,
+    crop: str = "window",
 ) -> list[tuple[int, str]]:
     """Decode and align ``paths`` into the ``.npy`` made by :func:`create_crop_file`.
 
-    ``landmarks`` is ``None`` (centre crop for every image) or ``N×5×2``. Chunks of images go
+    ``landmarks`` is ``None`` (the ``crop`` centre crop for every image, see
+    :func:`~sphereviz.data.align.center_crop_matrix`) or ``N×5×2``. Chunks of images go
     to ``workers`` processes (1: this process), each writing its crops straight into the file.
     With a ``reader`` (:class:`~sphereviz.data.readers.CropReader`), ``paths`` are its items
     (records, zip members), read by it a chunk per call. Returns the failures as ``(index,
@@ -390,6 +397,7 @@ def align_to_file(
             None if landmarks is None else landmarks[start : start + chunk],
             landmark_frame,
             reader,
+            crop,
         )
         for start in range(0, count, chunk)
     ]
@@ -632,6 +640,7 @@ def prepare_faces(
     workers: int | None = None,
     progress: bool = True,
     force: bool = False,
+    crop: str = "window",
 ) -> FaceCache:
     """Decode, align and cache the faces of ``root/<identity>/<image>`` into the folder ``out``.
 
@@ -646,8 +655,10 @@ def prepare_faces(
     file (LFW's format, see :func:`~sphereviz.data.align.read_landmarks`; ``landmark_frame``
     the image size the landmarks were measured on), every image is aligned by the 5-point
     similarity transform and images without a landmark line are skipped; without one, every
-    image gets the fixed centre crop. Unreadable images are skipped, counted, named in a
-    :class:`SkippedImagesWarning` and listed in the manifest.
+    image gets the fixed centre crop ``crop``: "window" (LFW's average alignment, for
+    face-detector crops such as LFW and CASIA-WebFace) or "whole" (faces that fill the image
+    already, such as the ORL faces: all of the image at the crop's aspect). Unreadable images
+    are skipped, counted, named in a :class:`SkippedImagesWarning` and listed in the manifest.
 
     Returns the cache (``reused=True`` when an up-to-date cache was found and nothing was
     decoded). ``force=True`` rebuilds regardless.
@@ -669,7 +680,7 @@ def prepare_faces(
         exclude=exclude,
         seed=seed,
     )
-    inputs = _describe_inputs(folder, landmarks, landmark_frame)
+    inputs = _describe_inputs(folder, landmarks, landmark_frame, crop)
     check_writable_folder(out.parent, "face cache folder")
     with FolderLock(out, "face cache"):
         _recover_interrupted_replacement(out)
@@ -703,21 +714,29 @@ class _Inputs:
 
     landmarks_path: Path | None
     landmark_frame: LandmarkFrame
+    crop: str
     landmarks_stamp: dict | None
     source_stamp: dict | None
     parameters: dict
     content_hash: str
 
 
-def _describe_inputs(folder, landmarks, landmark_frame: LandmarkFrame) -> _Inputs:
-    """Check the landmark options; stamp the landmark file (and a packed source's files),
-    collect the parameters and hash them with the selected files' sizes and times."""
+def _describe_inputs(folder, landmarks, landmark_frame: LandmarkFrame, crop: str) -> _Inputs:
+    """Check the landmark and crop options; stamp the landmark file (and a packed source's
+    files), collect the parameters and hash them with the selected files' sizes and times."""
+    crop = check_choice("crop", crop, CROPS)
     landmarks_path = None if landmarks is None else Path(landmarks)
     if landmarks_path is not None:
         check_regular_file(landmarks_path, "landmark file")
     if landmarks_path is None and landmark_frame is not None:
         raise ValueError("landmark_frame only makes sense with a landmarks file")
-    folder_alignment = "5-point similarity" if landmarks_path else "centre crop"
+    if crop == "whole" and (landmarks_path is not None or folder.form != "folder"):
+        raise ValueError(
+            "crop 'whole' is for a folder of images without landmarks; with landmarks (or a "
+            "packed form) the faces are aligned, so leave the crop at 'window'"
+        )
+    centre = "centre crop" if crop == "window" else "whole image"
+    folder_alignment = "5-point similarity" if landmarks_path else centre
     parameters = {
         **folder.parameters(),
         "landmark_frame": landmark_frame,
@@ -732,8 +751,9 @@ def _describe_inputs(folder, landmarks, landmark_frame: LandmarkFrame) -> _Input
         inputs_stamp = {"landmarks": landmarks_stamp, "source_files": source_stamp}
     content_hash = _content_hash(folder, inputs_stamp, parameters)
     return _Inputs(
-        landmarks_path, landmark_frame, landmarks_stamp, source_stamp, parameters, content_hash
-    )
+        landmarks_path, landmark_frame, crop, landmarks_stamp, source_stamp, parameters,
+        content_hash,
+    )  # fmt: skip
 
 
 @dataclass
@@ -792,7 +812,7 @@ def _align_into(building: Path, folder, work: _Work, inputs: _Inputs, workers, p
         items = [os.path.join(root_text, relative_paths[i]) for i in positions]
     failures = align_to_file(
         images_path, offset, items, work.points, inputs.landmark_frame, workers, progress,
-        reader=work.reader,
+        reader=work.reader, crop=inputs.crop,
     )  # fmt: skip
     failed = {index for index, _ in failures}
     skipped = work.skipped + [
@@ -936,6 +956,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="image size the landmarks were measured on (250 for LFW's file); default: as is",
     )
+    parser.add_argument(
+        "--crop",
+        choices=CROPS,
+        default="window",
+        help="without landmarks: 'window' (default) takes LFW's average face window, for "
+        "face-detector crops such as LFW and CASIA-WebFace; 'whole' keeps all of each image, "
+        "for faces that fill the frame already (e.g. the ORL faces)",
+    )
     parser.add_argument("--top-k-identities", type=int, help="keep the K largest identities")
     parser.add_argument("--min-images", type=int, default=1, help="min images per identity")
     parser.add_argument("--max-images", type=int, help="max images per identity (random subset)")
@@ -973,6 +1001,7 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers,
             progress=True,
             force=args.force,
+            crop=args.crop,
         )
     except (ValueError, OSError) as error:
         return report_error("prepare-faces", error, status=1 if isinstance(error, OSError) else 2)
