@@ -418,6 +418,10 @@ def test_notebook_05_open_set_verification(tmp_path):
     # View 1 is open-set: no test person was a training person.
     assert results["train_people"] and results["view1_test_people"]
     assert set(results["train_people"]).isdisjoint(results["view1_test_people"])
+    # A-Softmax at the official floor: λ ends at 5, an effective m of 1.617 (issue 12's table).
+    schedule = results["a_softmax_lambda"]
+    assert schedule["floor"] == 5.0 and schedule["final"] == pytest.approx(5.0)
+    assert schedule["effective_m"] == pytest.approx(1.617, abs=1e-3)
     for loss in ("softmax", "a-softmax"):
         view1 = results["view1"][loss]
         assert 0.5 < view1["accuracy"] <= 1
