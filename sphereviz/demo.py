@@ -4,12 +4,14 @@
 2. the sympy derivation of the bounds on m (2 + √3 for two classes, 3 for uniformly spaced
    classes), step by step, cross-checked numerically (``sphereviz.bounds``);
 3. the MNIST comparison: softmax, modified softmax and A-Softmax m = 2, 3, 4, with 3-D and 2-D
-   features (ten runs of the ``mnist-demo`` preset), trained into ``build/runs`` or reused from
-   there when a run with the same config is already there (``sphereviz.sweep.ensure_runs``);
+   features, three seeds each (30 runs of the ``mnist-demo`` preset), trained into
+   ``build/runs`` or reused from there when a run with the same config is already there
+   (``sphereviz.sweep.ensure_runs``);
 4. the figure set regenerated into ``figures/`` from those runs, with its README captions and
    an offline ``figures/index.html`` gallery (``sphereviz.figures``);
-5. a summary table: per run, test accuracy, mean angle to the own class weight, min angle
-   between class centres and Angular Fisher Score (``geometry.feature_summary``).
+5. a summary table: per configuration, mean ± std over the seeds of the test accuracy, the
+   mean angle to the own class weight, the median same-class pair angle, the pair-angle EER
+   and the Angular Fisher Score (``geometry.feature_summary``).
 
 ``--quick`` trains short runs (seconds each) for tests; ``--json`` ends with a JSON line.
 """
@@ -214,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sphereviz demo",
         description="The main job on this machine's CPU: the target-logit table, the bounds on m, "
-        "the ten MNIST runs (trained or reused), the figure set and a summary table.",
+        "the 30 MNIST runs (trained or reused), the figure set and a summary table.",
     )
     parser.add_argument(
         "--runs", type=Path, default=DEFAULT_RUNS, help=f"run folders ({DEFAULT_RUNS})"
