@@ -240,3 +240,9 @@ def test_whole_crop_of_an_image_at_the_crop_aspect_is_a_plain_resize():
 def test_an_unknown_crop_is_refused_by_name():
     with pytest.raises(ValueError, match="crop"):
         center_crop_matrix((112, 92), "tight")
+
+
+def test_whole_crop_of_a_crop_already_112_by_96_is_the_identity():
+    # A face aligned elsewhere to SphereFace's 112×96 comes through unchanged, pixel for pixel.
+    image = np.random.default_rng(0).integers(0, 256, (CROP_HEIGHT, CROP_WIDTH, 3), np.uint8)
+    np.testing.assert_array_equal(center_crop_face(image, "whole"), image)
