@@ -314,9 +314,9 @@ SCHEDULES: dict[str, dict] = {
 #: m = 4 in 3-D on the embedded MNIST subset with the margin-biting schedule; ``official`` is
 #: the same with the official λ constants; ``mnist-demo`` is the shorter run of the classroom
 #: demo (10 epochs at batch 32: 1,250 optimiser steps, where batch 128 gave m = 4 in 3-D
-#: 96.2 % over 3 seeds and batch 32 97.8 %); ``faces`` is the official SphereFace solver (SGD 0.1, momentum 0.9, weight decay
-#: 5e-4, batch 256, ÷10 at 57 % and 86 %, flip) on a face cache with SFNet-20, its λ floor at
-#: a fixed fraction of the run.
+#: 96.2 % over 3 seeds and batch 32 97.8 %); ``faces`` is the official SphereFace solver
+#: (SGD 0.1, momentum 0.9, weight decay 5e-4, batch 256, ÷10 at 57 % and 86 %, flip) on a face
+#: cache with SFNet-20, its λ floor at a fixed fraction of the run.
 PRESETS: dict[str, dict] = {
     "mnist-full": {},
     "official": dict(SCHEDULES["official"]),
