@@ -35,15 +35,13 @@ CROPS = ("window", "whole")
 
 def build_folder(lfw_images: Path, out: Path) -> list[str]:
     """The ORL-shaped folder ``out/s<k>/<j>.pgm``; returns the LFW names used, in order."""
-    people = sorted(
-        (p for p in lfw_images.iterdir() if p.is_dir()),
-        key=lambda p: (-len(list(p.glob("*.jpg"))), p.name),
-    )
-    chosen = [p for p in people[6:] if len(list(p.glob("*.jpg"))) >= IMAGES_EACH][:PEOPLE]
+    images = {p: sorted(p.glob("*.jpg")) for p in lfw_images.iterdir() if p.is_dir()}
+    people = sorted(images, key=lambda p: (-len(images[p]), p.name))
+    chosen = [p for p in people[6:] if len(images[p]) >= IMAGES_EACH][:PEOPLE]
     for k, person in enumerate(chosen, 1):
         folder = out / f"s{k}"
         folder.mkdir(parents=True, exist_ok=True)
-        for j, path in enumerate(sorted(person.glob("*.jpg"))[:IMAGES_EACH], 1):
+        for j, path in enumerate(images[person][:IMAGES_EACH], 1):
             target = folder / f"{j}.pgm"
             if not target.is_file():
                 head = Image.open(path).convert("L").crop(HEAD_BOX)
@@ -51,11 +49,17 @@ def build_folder(lfw_images: Path, out: Path) -> list[str]:
     return [person.name for person in chosen]
 
 
-def train_one(work: Path, crop: str, seed: int) -> dict:
-    """prepare-faces with ``crop``, then the faces preset on it; the run's --json summary."""
-    cache, out = work / f"cache-{crop}", work / f"run-{crop}-s{seed}"
+def prepare(work: Path, crop: str) -> Path:
+    """``sphereviz prepare-faces --crop crop`` of the folder (reused when up to date)."""
+    cache = work / f"cache-{crop}"
     sphereviz("prepare-faces", "--root", str(work / "folder"), "--out", str(cache),
               "--crop", crop, "--workers", "1")  # fmt: skip
+    return cache
+
+
+def train_one(work: Path, caches: dict[str, Path], crop: str, seed: int) -> dict:
+    """The faces preset on the ``crop`` cache; the run's row."""
+    cache, out = caches[crop], work / f"run-{crop}-s{seed}"
     result = sphereviz(
         "train", "--preset", "faces", "--faces-cache", str(cache), "--model", "sfnet4",
         "--loss", "a-softmax", "--m", "4", "--seed", str(seed), "--out", str(out),
@@ -89,9 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     names = build_folder(args.lfw / "images", args.work / "folder")
     print(f"{len(names)} people × {IMAGES_EACH} images ({names[0]} … {names[-1]}); chance "
           f"{1 / len(names):.3f}")  # fmt: skip
+    caches = {crop: prepare(args.work, crop) for crop in CROPS}  # before the runs share them
     jobs = [(crop, seed) for crop in CROPS for seed in args.seeds]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        rows = list(pool.map(lambda job: train_one(args.work, *job), jobs))
+        rows = list(pool.map(lambda job: train_one(args.work, caches, *job), jobs))
     print("| crop | seed | steps | batch | final λ | train accuracy | test accuracy |")
     print("|---|---|---|---|---|---|---|")
     for row in rows:

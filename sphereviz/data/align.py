@@ -304,11 +304,11 @@ def load_face_crop(
     image = decode_image_bgr(path)
     if landmarks is None:
         check_face_geometry(image.shape, None)
-        crop = center_crop_face(image, crop)
+        face = center_crop_face(image, crop)
     else:
         check_face_geometry(image.shape, scale_landmarks(landmarks, image.shape, landmark_frame))
-        crop = align_face(image, landmarks, landmark_frame)
-    return cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
+        face = align_face(image, landmarks, landmark_frame)
+    return cv2.cvtColor(face, cv2.COLOR_BGR2RGB)
 
 
 def normalise_relative_path(path: str) -> str:
