@@ -97,6 +97,7 @@ class Server:
     def __init__(self, files: dict[str, bytes]):
         self.files = files
         self.ignore_range: set[str] = set()
+        self.wrong_range: set[str] = set()  # answered 206 from half the byte asked for
         self.cut_after: dict[str, int] = {}
         self.requests: list[tuple[str, str | None, int]] = []
         server = self
@@ -116,6 +117,7 @@ class Server:
                 start = 0
                 if asked and name not in server.ignore_range:
                     start = int(asked.removeprefix("bytes=").split("-")[0])
+                    start = start // 2 if name in server.wrong_range else start
                     if start >= len(data):
                         self.send_response(416)
                         self.send_header("Content-Range", f"bytes */{len(data)}")
@@ -230,11 +232,12 @@ def test_a_partial_download_is_resumed_with_a_range_request(server, tmp_path):
     assert {path.name for path in target.iterdir()} == expected_layout()
 
 
-def test_a_server_that_ignores_range_gets_the_whole_file_again(server, tmp_path):
+@pytest.mark.parametrize("answer", ["ignore_range", "wrong_range"])
+def test_a_server_that_ignores_range_gets_the_whole_file_again(server, tmp_path, answer):
     target = tmp_path / "lfw"
     target.mkdir()
     (target / "pairs.txt.part").write_bytes(b"garbage that a resume would keep")
-    server.ignore_range.add("pairs.txt")
+    getattr(server, answer).add("pairs.txt")
     remote = next(r for r in server.remote_files() if r.name == "pairs.txt")
     assert download(remote, target).read_bytes() == SYNTHETIC["pairs.txt"]
     assert not (target / "pairs.txt.part").exists()
@@ -311,6 +314,15 @@ def test_without_a_network_the_command_fails_in_one_line_within_60_s(tmp_path):
     )
     assert "without a network" in lines[0] and "fetch-lfw --help" in lines[0]
     assert not (tmp_path / "lfw" / "images").exists()
+
+
+def test_a_file_in_place_of_the_folder_is_one_line(tmp_path, capsys):
+    from sphereviz.cli import main as cli_main
+
+    (tmp_path / "lfw").write_text("")
+    assert cli_main(["fetch-lfw", "--to", str(tmp_path / "lfw"), "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("sphereviz fetch-lfw: error: ")
 
 
 def test_a_server_that_never_answers_times_out(tmp_path):

@@ -47,7 +47,7 @@ from pathlib import Path
 from sphereviz import __version__
 from sphereviz.data.lfw import LANDMARK_FILE_NAME, fetch_lfw_default_dir, is_lfw_root
 from sphereviz.errors import report_error
-from sphereviz.fileio import check_free_space, check_writable_folder
+from sphereviz.fileio import check_free_space
 from sphereviz.locks import FolderBusyError, FolderLock
 
 MIRROR_VARIABLE = "SPHEREVIZ_FETCH_LFW_MIRROR"
@@ -146,11 +146,11 @@ class FetchError(Exception):
 
 
 class _NetworkError(Exception):
-    """The network failed; ``received`` bytes came in before it did."""
+    """The network failed; ``retry``: after some progress, so another attempt may finish."""
 
-    def __init__(self, reason: str, received: int = 0):
+    def __init__(self, reason: str, retry: bool = False):
         super().__init__(reason)
-        self.received = received
+        self.retry = retry
 
 
 def mirrored(files: Sequence[RemoteFile]) -> tuple[RemoteFile, ...]:
@@ -213,8 +213,11 @@ def _transfer(remote: RemoteFile, part: Path, timeout: float, progress: bool) ->
     if response is None:
         return
     with response:
-        if offset and (response.status != 206 or _range_start(response) != offset):
-            offset = 0  # the server sent the whole file: start over
+        if offset and response.status == 206 and _range_start(response) != offset:
+            part.unlink()
+            raise _NetworkError(f"the server sent another range than bytes={offset}-", True)
+        if offset and response.status != 206:
+            offset = 0  # the server ignored the range and sends the whole file: start over
         length = response.headers.get("Content-Length")
         total = offset + int(length) if length and length.isdigit() else None
         if total is not None and offset == 0:
@@ -231,7 +234,7 @@ def _transfer(remote: RemoteFile, part: Path, timeout: float, progress: bool) ->
                 try:
                     chunk = response.read(CHUNK)
                 except (OSError, http.client.HTTPException) as error:
-                    raise _NetworkError(_reason(error), received) from None
+                    raise _NetworkError(_reason(error), received > 0) from None
                 if not chunk:
                     break
                 out.write(chunk)
@@ -239,15 +242,16 @@ def _transfer(remote: RemoteFile, part: Path, timeout: float, progress: bool) ->
                 bar.update(len(chunk))
         if total is not None and offset + received < total:
             raise _NetworkError(
-                f"the connection closed after {offset + received} of {total} bytes", received
+                f"the connection closed after {offset + received} of {total} bytes", received > 0
             )
 
 
 def _manual_steps(folder: Path, remote: RemoteFile) -> str:
     return (
-        f"without a network, download {remote.url} elsewhere, save it as {folder / remote.name} "
-        f"(sha256 {remote.sha256[:12]}…; `sphereviz fetch-lfw --help` lists every file) and run "
-        f"`sphereviz fetch-lfw --to {folder}` again; a rerun resumes a partial download"
+        f"to do it by hand (e.g. without a network here), download {remote.url} on another "
+        f"machine, save it as {folder / remote.name} (sha256 {remote.sha256[:12]}…; `sphereviz "
+        f"fetch-lfw --help` lists every file) and run `sphereviz fetch-lfw --to {folder}` "
+        "again, which also resumes a partial download"
     )
 
 
@@ -281,7 +285,7 @@ def download(
             _transfer(remote, part, timeout, progress)
             break
         except _NetworkError as error:
-            if error.received == 0 or attempt == attempts:
+            if not error.retry or attempt == attempts:
                 kept = part.stat().st_size if part.exists() else 0
                 partial = f"; {kept} bytes kept in {part}" if kept else ""
                 raise FetchError(
@@ -380,8 +384,7 @@ def fetch_lfw(
     folder = Path(to).expanduser() if to is not None else fetch_lfw_default_dir()
     files = mirrored(LFW_FILES) if files is None else tuple(files)
     progress = sys.stderr.isatty() if progress is None else progress
-    check_writable_folder(folder, "LFW folder")
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)  # an OSError here is the command's one line
     with FolderLock(folder, "LFW folder"):
         for remote in sorted(files, key=lambda r: r.unpack is not None):  # the archive last
             if remote.unpack is not None and is_lfw_root(folder):
@@ -441,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
             args.to, timeout=args.timeout, progress=False if args.no_progress else None,
             keep_archive=args.keep_archive,
         )  # fmt: skip
-    except (FetchError, FolderBusyError, ValueError) as error:
+    except (FetchError, FolderBusyError) as error:
         return report_error("fetch-lfw", error, status=1)
     people = [path for path in (folder / "images").iterdir() if path.is_dir()]
     images = sum(len(list(person.glob("*.jpg"))) for person in people)
