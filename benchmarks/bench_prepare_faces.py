@@ -25,12 +25,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from common import Target, make_row, print_rows
+from common import Target, find_lfw, make_row, print_rows
 
 from sphereviz.data.align import read_landmarks, scale_landmarks, similarity_transform
 from sphereviz.data.prepare import prepare_faces
 
-LFW_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "lfw"
+LFW_ROOT = find_lfw()
 LANDMARK_FRAME = 250
 WHAT = "prepare-faces on LFW (13,232 images, 112×96 alignment)"
 BASELINE = "baseline: cv2.imdecode + warpAffine loop, 1 core"

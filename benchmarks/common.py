@@ -38,6 +38,19 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+
+def find_lfw() -> Path:
+    """The LFW folder the face benchmarks read: ``sphereviz.data.lfw.default_lfw_root()``
+    ($SPHEREVIZ_LFW, the ``sphereviz fetch-lfw`` folder, ../shared/data/lfw beside the checkout);
+    when there is none, the folder it would be (reported by a benchmark as not found)."""
+    from sphereviz.data.lfw import LfwNotFoundError, default_lfw_root, fetch_lfw_default_dir
+
+    try:
+        return default_lfw_root()
+    except LfwNotFoundError:
+        return Path(os.environ.get("SPHEREVIZ_LFW") or fetch_lfw_default_dir())
+
+
 ROW_KEYS = (
     "benchmark",
     "what",

@@ -27,11 +27,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from common import find_lfw
 
 from sphereviz.aggregate import over_seeds
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-LFW_ROOT = REPO_ROOT.parent / "shared" / "data" / "lfw"
+LFW_ROOT = find_lfw()
 SEEDS = (0, 1, 2)
 RECIPES = {
     "sphereface-r m=1.5 s=30": ["--loss", "sphereface-r", "--m", "1.5", "--scale", "30"],

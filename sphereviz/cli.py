@@ -22,6 +22,7 @@ SUBCOMMANDS = {
     "evaluate-lfw": ("sphereviz.evaluate", "open-set verification on LFW pairs, 10-fold"),
     "open-set": ("sphereviz.openset", "train on digits 0-5, verify pairs of the unseen 6-9"),
     "prepare-faces": ("sphereviz.data.prepare", "decode, align and cache a face folder"),
+    "fetch-lfw": ("sphereviz.data.fetch_lfw", "download LFW, its pairs files and landmarks"),
     "figures": ("sphereviz.figures", "regenerate the figure set for papers"),
 }
 

@@ -688,7 +688,11 @@ def main(argv: list[str] | None = None) -> int:
         description="Open-set verification of a face run on LFW pairs (official protocol).",
     )
     parser.add_argument("--run", required=True, help="run folder trained with --dataset faces")
-    parser.add_argument("--lfw", required=True, help="LFW folder (images/, pairs files)")
+    parser.add_argument(
+        "--lfw",
+        help="LFW folder (images/, pairs files; default: $SPHEREVIZ_LFW, the `sphereviz "
+        "fetch-lfw` folder, or ../shared/data/lfw beside the checkout)",
+    )
     parser.add_argument("--pairs", help="pairs file (default: LFW/pairs.txt, View 2)")
     parser.add_argument("--landmarks", help="landmark file (default: LFW/lfw_landmark.txt)")
     parser.add_argument(
@@ -707,6 +711,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.protocol == "all" and args.flip is not None:
         parser.error("--flip replaces one protocol's flip; with --protocol all leave it out")
     try:
+        if args.lfw is None:
+            from sphereviz.data.lfw import default_lfw_root
+
+            args.lfw = default_lfw_root()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             if args.protocol == "all":

@@ -74,6 +74,7 @@ __all__ = [
 
 DEFAULT_OUT = Path("figures")
 DEFAULT_FACES_CACHE = Path("build") / "faces" / "lfw-top6"
+DEFAULT_LFW = Path("<default LFW folder>")  # `--faces` alone: resolved by default_lfw_root()
 STATIC_FORMATS = ("pdf", "svg", "png")
 
 
@@ -614,8 +615,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--runs", type=Path, default=DEFAULT_RUNS, help="run folder cache (build/runs)"
     )
     parser.add_argument(
-        "--faces", type=Path, default=None, metavar="LFW_ROOT",
-        help="also make Fig. 5 on the six largest LFW identities (trains SFNet-4 on the CPU)",
+        "--faces", type=Path, nargs="?", default=None, const=DEFAULT_LFW, metavar="LFW_ROOT",
+        help="also make Fig. 5 on the six largest LFW identities (trains SFNet-4 on the CPU); "
+        "--faces alone: the default LFW folder ($SPHEREVIZ_LFW, the `sphereviz fetch-lfw` "
+        "folder, or ../shared/data/lfw beside the checkout)",
     )  # fmt: skip
     parser.add_argument(
         "--faces-cache", type=Path, default=DEFAULT_FACES_CACHE,
@@ -637,6 +640,10 @@ def main(argv: list[str] | None = None) -> int:
     plt.switch_backend("Agg")  # the command writes files; it never opens a window
     started = time.perf_counter()
     try:
+        if args.faces == DEFAULT_LFW:
+            from sphereviz.data.lfw import default_lfw_root
+
+            args.faces = default_lfw_root()
         records = generate_figures(
             args.out,
             runs_dir=args.runs,

@@ -33,9 +33,12 @@ def lfw_folder(lfw_root, tmp_path):
     return link_lfw_folder(lfw_root, tmp_path / "lfw_folder", PEOPLE, PER_PERSON)
 
 
-def write_zip(lfw_root, lfw_folder, path, compression=zipfile.ZIP_STORED, drop=()):
-    """The zip (members under CASIA-WebFace/) and its landmark list; ``drop``: paths listed
-    but left out of the zip."""
+def write_zip(
+    lfw_root, lfw_folder, path, compression=zipfile.ZIP_STORED, drop=(),
+    zip_top="CASIA-WebFace/", list_top="",
+):  # fmt: skip
+    """The zip (members under ``zip_top``) and its landmark list (paths under ``list_top``);
+    ``drop``: paths listed but left out of the zip."""
     lines = {}
     for line in (lfw_root / "lfw_landmark.txt").read_text().splitlines():
         fields = line.split("\t")
@@ -46,8 +49,8 @@ def write_zip(lfw_root, lfw_folder, path, compression=zipfile.ZIP_STORED, drop=(
             for image in sorted((lfw_folder / person).iterdir()):
                 relative = f"{person}/{image.name}"
                 if relative not in drop:
-                    archive.write(image, f"CASIA-WebFace/{relative}")
-                listing.append("\t".join([relative, str(class_id), *lines[relative]]))
+                    archive.write(image, f"{zip_top}{relative}")
+                listing.append("\t".join([list_top + relative, str(class_id), *lines[relative]]))
     landmark_list = path.with_name("casia_landmark.txt")
     landmark_list.write_text("\n".join(listing) + "\n")
     return landmark_list
@@ -76,6 +79,44 @@ def test_zip_gives_the_folder_forms_cache_bit_for_bit(lfw_root, lfw_folder, tmp_
     np.testing.assert_array_equal(zipped.labels, folder.labels)
     assert zipped.paths.tolist() == folder.paths.tolist()
     np.testing.assert_array_equal(zipped.images, folder.images)  # same bytes, same pipeline
+
+
+@pytest.mark.parametrize(
+    ("zip_top", "list_top"),
+    [("CASIA-WebFace/", "CASIA-WebFace/"), ("", "CASIA-WebFace/"), ("data/", "")],
+)
+def test_the_identity_is_the_parent_folder_whatever_the_top_folders(
+    lfw_root, lfw_folder, tmp_path, zip_top, list_top
+):
+    """The issue's zip: a list naming CASIA-WebFace/<id>/<img> was refused ("identity
+    CASIA-WebFace has class id 1 here but 0 on line 1"); the folder form is the truth."""
+    archive = tmp_path / "CASIA-WebFace.zip"
+    landmark_list = write_zip(lfw_root, lfw_folder, archive, zip_top=zip_top, list_top=list_top)
+    assert read_landmark_list(landmark_list)[0].identity == PEOPLE[0]
+    zipped = prepare_faces(
+        archive, tmp_path / "zip", landmarks=landmark_list, landmark_frame=250, workers=1,
+        progress=False,
+    )  # fmt: skip
+    folder = folder_cache(lfw_root, lfw_folder, tmp_path / "folder")
+    assert zipped.manifest["counts"]["skipped"] == 0
+    assert zipped.identity_names == folder.identity_names == PEOPLE
+    np.testing.assert_array_equal(zipped.labels, folder.labels)
+    np.testing.assert_array_equal(zipped.images, folder.images)
+    assert ZipFaces(archive, landmark_list).class_ids == {p: k for k, p in enumerate(PEOPLE)}
+
+
+def test_a_path_without_a_folder_takes_its_class_id_as_identity(tmp_path):
+    listing = tmp_path / "flat.txt"
+    points = ["100"] * 10
+    listing.write_text(
+        "\n".join("\t".join([name, cls, *points]) for name, cls in
+                  [("a.jpg", "7"), ("b.jpg", "7"), ("c.jpg", "3"), ("x/y/d.jpg", "4")])
+    )  # fmt: skip
+    assert [entry.identity for entry in read_landmark_list(listing)] == ["7", "7", "3", "y"]
+    listing.write_text("\t".join(["top/a/1.jpg", "0", *points]) + "\n"
+                       + "\t".join(["other/a/2.jpg", "1", *points]) + "\n")  # fmt: skip
+    with pytest.raises(ValueError, match=r"flat.txt:2: identity a has class id 1 here but 0"):
+        read_landmark_list(listing)
 
 
 def test_selection_matches_the_folder_form(lfw_root, lfw_folder, tmp_path):

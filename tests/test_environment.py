@@ -67,7 +67,15 @@ def test_console_script_reports_version_and_lists_subcommands():
     assert version.returncode == 0 and version.stdout.strip() == f"sphereviz {__version__}"
     usage = subprocess.run([sys.executable, "-m", "sphereviz"], capture_output=True, text=True)
     assert usage.returncode == 2
-    for command in ("demo", "bounds", "train", "evaluate-lfw", "prepare-faces", "figures"):
+    for command in (
+        "demo",
+        "bounds",
+        "train",
+        "evaluate-lfw",
+        "prepare-faces",
+        "fetch-lfw",
+        "figures",
+    ):
         assert command in usage.stdout
 
 

@@ -5,9 +5,12 @@ The landmark list (``casia_landmark.txt`` there) has one line per image::
     <path inside the zip>\\t<class id>\\t<x1>\\t<y1>\\t…\\t<x5>\\t<y5>
 
 the five points in :data:`~sphereviz.data.align.LANDMARK_NAMES` order, in the pixel frame of
-the image (250×250 for CASIA-WebFace), the path ``<identity>/<file>``. The port's zip keeps
-the images under a top folder (``CASIA-WebFace/0000045/001.jpg``); a path of the list that
-is not a member as it stands is looked up under the zip's single top folder.
+the image (250×250 for CASIA-WebFace). An image's identity is its parent folder, so a list may
+name ``0000045/001.jpg`` or ``CASIA-WebFace/0000045/001.jpg`` (any top folders); a path with
+no folder (``001.jpg``) takes its class id as its identity. The port's zip keeps the images
+under a top folder (``CASIA-WebFace/0000045/001.jpg``); a path of the list that is not a
+member as it stands is looked up under the zip's single top folder, and a list whose paths
+carry a top folder that the zip lacks is matched by ``<identity>/<file>``.
 
 Members are read straight from the zip (never extracted) in the worker processes, which
 decode them and align them by the same 5-point similarity transform as the folder form
@@ -46,13 +49,25 @@ class ListedImage:
     path: str
     class_id: int
     landmarks: np.ndarray  # 5×2 (x, y), float32
+    identity: str = ""  # the parent folder of ``path`` (else the class id); set by the reader
+
+
+def listed_identity(image_path: str, class_id: int) -> str:
+    """The identity of a listed image: its parent folder, else (no folder) its class id.
+
+    ``CASIA-WebFace/0000045/001.jpg`` → ``0000045``; ``0000045/001.jpg`` → ``0000045``;
+    ``001.jpg`` with class id 7 → ``7``.
+    """
+    parts = image_path.split("/")
+    return parts[-2] if len(parts) > 1 else str(class_id)
 
 
 def read_landmark_list(path: str | os.PathLike) -> list[ListedImage]:
     """Parse a landmark list ``<path>\\t<class id>\\t<x1>\\t<y1>…<y5>`` (tabs, or spaces).
 
     Blank lines are ignored; any other malformed line is a ``ValueError`` naming the file and
-    line; so is an identity (first path component) listed with two class ids.
+    line; so is an identity (the image's parent folder, :func:`listed_identity`) listed with
+    two class ids.
     """
     path = Path(path)
     listed: list[ListedImage] = []
@@ -75,19 +90,15 @@ def read_landmark_list(path: str | os.PathLike) -> list[ListedImage]:
             except ValueError as error:
                 raise ValueError(f"{path}:{number}: not a number ({error})") from None
             image_path = normalise_relative_path(fields[0])
-            identity = image_path.split("/")[0]
-            if "/" not in image_path:
-                raise ValueError(
-                    f"{path}:{number}: path {image_path!r} has no identity folder; expected "
-                    "'<identity>/<file>'"
-                )
+            identity = listed_identity(image_path, class_id)
             seen = class_of.setdefault(identity, (class_id, number))
             if seen[0] != class_id:
                 raise ValueError(
                     f"{path}:{number}: identity {identity} has class id {class_id} here but "
-                    f"{seen[0]} on line {seen[1]}; one identity needs one class id"
+                    f"{seen[0]} on line {seen[1]} (an identity is its images' folder); one "
+                    "identity needs one class id"
                 )
-            listed.append(ListedImage(image_path, class_id, points.reshape(5, 2)))
+            listed.append(ListedImage(image_path, class_id, points.reshape(5, 2), identity))
     if not listed:
         raise ValueError(f"{path}: no lines found; expected '<path>\\t<class id>\\t<x1>…<y5>'")
     return listed
@@ -135,6 +146,16 @@ class ZipReader:
         return crops, failures
 
 
+def _find_member(path: str, members: dict, prefix: str) -> str | None:
+    """The zip member of a listed path: as it stands, under the zip's single top folder
+    ``prefix``, or (a list naming top folders the zip lacks) by its ``<identity>/<file>``."""
+    tail = "/".join(path.split("/")[-2:])
+    for candidate in (path, prefix + path, tail, prefix + tail):
+        if candidate in members:
+            return candidate
+    return None
+
+
 @dataclass
 class _ZipArguments:
     """:class:`ZipFaces`'s two positional arguments. A dataclass orders its fields from the
@@ -148,9 +169,10 @@ class _ZipArguments:
 class ZipFaces(SelectedFaces, _ZipArguments):
     """The images of a zip + landmark list, with :class:`FaceFolder`'s selection.
 
-    Identity names are the first path component (``0000045``); labels, as for folders, are
-    the positions of the selected identities in sorted name order (the list's class ids are
-    checked for consistency, one per identity, and kept in ``class_ids``).
+    Identity names are the images' parent folders (``0000045``, whatever top folders the list
+    names); labels, as for folders, are the positions of the selected identities in sorted name
+    order (the list's class ids are checked for consistency, one per identity, and kept in
+    ``class_ids``).
     """
 
     form: str = field(default="zip", init=False)
@@ -172,11 +194,9 @@ class ZipFaces(SelectedFaces, _ZipArguments):
         listing: dict[str, list[tuple[str, str | None, ListedImage]]] = {}
         self.class_ids = {}
         for entry in read_landmark_list(self.landmark_list):
-            member = entry.path if entry.path in members else prefix + entry.path
-            found = member if member in members else None
-            identity = entry.path.split("/")[0]
-            self.class_ids[identity] = entry.class_id
-            listing.setdefault(identity, []).append((entry.path, found, entry))
+            found = _find_member(entry.path, members, prefix)
+            self.class_ids[entry.identity] = entry.class_id
+            listing.setdefault(entry.identity, []).append((entry.path, found, entry))
         for items in listing.values():
             items.sort(key=lambda item: item[0])
         self._items = self._select(

@@ -10,6 +10,10 @@ Paths are relative to LFW's images folder, ``Name/Name_0001.jpg``. LFW's own REA
 * ``people.txt`` (View 2): header ``10``, then per fold a count and ``name count`` lines;
   ``peopleDevTrain.txt`` / ``peopleDevTest.txt`` (View 1): a count, then ``name count`` lines.
   View 1's train and test people are disjoint.
+
+Where LFW is: :func:`default_lfw_root` (``SPHEREVIZ_LFW``, else the folder ``sphereviz
+fetch-lfw`` fills by default, else ``../shared/data/lfw`` beside this repository's checkout),
+and its landmark file :func:`default_landmarks` (``<root>/lfw_landmark.txt``).
 """
 
 from __future__ import annotations
@@ -29,6 +33,81 @@ from sphereviz.fileio import read_text_file
 
 LFW_LANDMARK_FRAME = 250  # the landmark file was measured on the original 250×250 images
 LANDMARK_FILE_NAME = "lfw_landmark.txt"
+LFW_ENVIRONMENT_VARIABLE = "SPHEREVIZ_LFW"
+_REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+class LfwNotFoundError(FileNotFoundError):
+    """No LFW folder (or no landmark file in it); the message says how to get one."""
+
+
+def fetch_lfw_default_dir() -> Path:
+    """Where ``sphereviz fetch-lfw`` puts LFW when not told ``--to``.
+
+    ``$XDG_CACHE_HOME/sphereviz/lfw``, else ``~/.cache/sphereviz/lfw``.
+    """
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache).expanduser() / "sphereviz" / "lfw"
+
+
+def checkout_lfw_dir() -> Path | None:
+    """``../shared/data/lfw`` beside the repository checkout this package runs from, or None
+    when the package is not in a checkout (installed from a wheel)."""
+    if not (_REPOSITORY / "pyproject.toml").is_file():
+        return None
+    return _REPOSITORY.parent / "shared" / "data" / "lfw"
+
+
+def is_lfw_root(path: str | os.PathLike) -> bool:
+    """Whether ``path`` holds LFW's ``images/`` folder (``sphereviz fetch-lfw`` renames it into
+    place last, so a fetched folder with ``images/`` is complete)."""
+    return (Path(path) / "images").is_dir()
+
+
+def default_lfw_root() -> Path:
+    """The LFW folder every face command and notebook uses unless given one.
+
+    In order: ``$SPHEREVIZ_LFW`` (an error if it is set but holds no ``images/``), the
+    ``sphereviz fetch-lfw`` default folder (:func:`fetch_lfw_default_dir`), then
+    ``../shared/data/lfw`` beside the repository checkout (:func:`checkout_lfw_dir`).
+    None of them: :class:`LfwNotFoundError`, one line naming ``sphereviz fetch-lfw`` and
+    ``SPHEREVIZ_LFW``.
+    """
+    variable = os.environ.get(LFW_ENVIRONMENT_VARIABLE, "")
+    if variable:
+        root = Path(variable).expanduser()
+        if not is_lfw_root(root):
+            raise LfwNotFoundError(
+                f"{LFW_ENVIRONMENT_VARIABLE}={variable} holds no LFW (no images/ folder in it); "
+                f"run `sphereviz fetch-lfw --to {variable}` to download LFW there, or point "
+                f"{LFW_ENVIRONMENT_VARIABLE} at a folder with images/<Name>/*.jpg"
+            )
+        return root
+    candidates = [fetch_lfw_default_dir(), checkout_lfw_dir()]
+    for candidate in candidates:
+        if candidate is not None and is_lfw_root(candidate):
+            return candidate
+    looked = " nor ".join(str(c) for c in candidates if c is not None)
+    raise LfwNotFoundError(
+        f"LFW not found: {LFW_ENVIRONMENT_VARIABLE} is not set and neither {looked} holds "
+        f"images/; run `sphereviz fetch-lfw` (downloads it to {candidates[0]}), or set "
+        f"{LFW_ENVIRONMENT_VARIABLE} to the LFW folder you have"
+    )
+
+
+def default_landmarks(lfw_root: str | os.PathLike) -> Path:
+    """``<lfw_root>/lfw_landmark.txt``, the default landmark file of every face command.
+
+    Missing: :class:`LfwNotFoundError`, one line saying ``sphereviz fetch-lfw`` downloads it.
+    """
+    path = Path(lfw_root) / LANDMARK_FILE_NAME
+    if not path.is_file():
+        raise LfwNotFoundError(
+            f"{path} not found: LFW's 5-point landmark file (MIT, from a public SphereFace "
+            f"port); run `sphereviz fetch-lfw --to {lfw_root}` to download it there, or give "
+            "the landmark file you have"
+        )
+    return path
 
 
 @dataclass(frozen=True)
@@ -255,12 +334,13 @@ def load_lfw_crops(
 ) -> np.ndarray:
     """Aligned ``uint8`` ``N×112×96×3`` RGB crops of LFW images (e.g. all images of the pairs).
 
-    ``landmarks`` defaults to ``lfw_root/lfw_landmark.txt`` (measured on the 250×250 originals,
-    hence ``landmark_frame=250``). Every image must exist and have landmarks; resolve pairs
-    first with :func:`resolve_pairs`.
+    ``landmarks`` defaults to :func:`default_landmarks` (measured on the 250×250 originals,
+    hence ``landmark_frame=250``; the points are rescaled to each image's size, so the original
+    250×250 images and a downscaled copy align alike). Every image must exist and have
+    landmarks; resolve pairs first with :func:`resolve_pairs`.
     """
     root = Path(lfw_root)
-    landmark_path = Path(landmarks) if landmarks is not None else root / LANDMARK_FILE_NAME
+    landmark_path = Path(landmarks) if landmarks is not None else default_landmarks(root)
     table = read_landmarks(landmark_path)
     missing = [path for path in relative_paths if path not in table]
     if missing:
@@ -282,10 +362,10 @@ def check_lfw_root(lfw_root: str | os.PathLike) -> Path:
     """The landmark file of an LFW folder; ValueError when the folder is not an LFW copy."""
     lfw_root = Path(lfw_root)
     landmarks = lfw_root / LANDMARK_FILE_NAME
-    if not (lfw_root / "images").is_dir() or not landmarks.is_file():
+    if not is_lfw_root(lfw_root) or not landmarks.is_file():
         raise ValueError(
             f"{lfw_root} is not an LFW folder: expected one with images/<Name>/*.jpg and "
-            f"{LANDMARK_FILE_NAME} (e.g. ../shared/data/lfw; sphereviz figures --faces LFW_ROOT)"
+            f"{LANDMARK_FILE_NAME}; `sphereviz fetch-lfw --to {lfw_root}` downloads both"
         )
     return landmarks
 
