@@ -388,7 +388,7 @@ def load_lfw_crops(
     """
     root = Path(lfw_root)
     landmark_path = Path(landmarks) if landmarks is not None else default_landmarks(root)
-    table = read_landmarks(landmark_path)
+    table = read_landmarks(landmark_path, landmark_frame)
     missing = [path for path in relative_paths if path not in table]
     if missing:
         raise ValueError(
