@@ -5,9 +5,13 @@ disks, file modes. Real processes, real file systems (a small tmpfs when running
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import errno
 import json
 import math
 import os
+import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -30,7 +34,13 @@ from sphereviz.data.lfw import read_pairs, read_people
 from sphereviz.data.mnist import load_idx_split, read_idx, write_idx
 from sphereviz.data.prepare import SkippedImagesWarning
 from sphereviz.devices import require_device
-from sphereviz.fileio import DiskFullError, write_json_atomic
+from sphereviz.errors import describe_error
+from sphereviz.fileio import (
+    DiskFullError,
+    check_free_space,
+    disk_full_as_error,
+    write_json_atomic,
+)
 from sphereviz.locks import FolderBusyError, FolderLock, StaleLockWarning
 from sphereviz.losses import make_loss
 from sphereviz.runs import load_checkpoint, read_json, read_metrics
@@ -292,6 +302,55 @@ def test_a_damaged_manifest_or_float_labels_are_clear_errors(tmp_path):
     np.save(cache.directory / "labels.npy", np.array([0.0, 0.7, 1.0, 1.9]))
     with pytest.raises(ValueError, match="float labels would be silently truncated"):
         load_face_cache(cache.directory)
+
+
+def test_cache_errors_name_the_cache_and_hints_name_real_flags(tmp_path):
+    from sphereviz.train import split_faces
+
+    root = make_face_root(tmp_path / "faces", {"a": 2, "b": 2, "c": 1})
+    cache = prepare_faces(root, tmp_path / "cache", workers=1, progress=False)
+    config = TrainConfig(dataset="faces", faces_cache=str(cache.directory), model="sfnet4")
+    with pytest.raises(ValueError, match="fewer than 2 images") as caught:
+        split_faces(cache, config)
+    message = str(caught.value)
+    assert str(cache.directory) in message and "--min-images-per-identity" not in message
+    # the hint is a command line prepare-faces accepts, and it does what it says
+    (command,) = re.findall(r"`sphereviz prepare-faces ([^`]*)`", message)
+    args = prepare_module.build_parser().parse_args(shlex.split(command))
+    assert (args.min_images, Path(args.out), Path(args.root)) == (2, cache.directory, root)
+    assert prepare_module.main([*shlex.split(command), "--workers", "1"]) == 0
+    rebuilt = load_face_cache(cache.directory)
+    assert rebuilt.identity_names == ["a", "b"]
+    with pytest.raises(ValueError, match=f"{re.escape(str(cache.directory))}: cannot split 4"):
+        split_faces(rebuilt, dataclasses.replace(config, test_fraction=0.1))  # 1 test face, 2 ids
+    for labels in ([0, 0, 1, 2], [0, -1, 1, 1]):  # a label beyond the names, a negative one
+        np.save(cache.directory / "labels.npy", np.array(labels))
+        with pytest.raises(ValueError, match=rf"{re.escape(str(cache.directory))}/labels.npy: "
+                           r"labels must lie in 0 … 1 .*prepare-faces --force"):  # fmt: skip
+            load_face_cache(cache.directory)
+    np.save(cache.directory / "labels.npy", np.array([0, 0, 1, 1]))
+    np.save(cache.directory / "identity_names.npy", np.array(["a"]))  # a name lost
+    with pytest.raises(ValueError, match="labels.npy: labels must lie in 0 … 0 .*got 0 … 1"):
+        load_face_cache(cache.directory)
+
+
+def test_disk_full_messages_say_what_to_do_once():
+    with pytest.raises(DiskFullError) as caught:
+        check_free_space("/", 2**62, "the test")
+    line = describe_error(caught.value)
+    assert line.startswith("not enough disk space for the test in /")
+    assert line.count("free some space") == 1 and "disk is full" not in line
+    with pytest.raises(DiskFullError) as caught, disk_full_as_error("/tmp/run", 3):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/tmp/run/model.pt")
+    line = describe_error(caught.value)
+    assert "is full" in line and "after epoch 3) is kept" in line
+    assert line.lower().count("free some space") == 1 and line.count("(the disk") == 0
+    # the system's own wording still gets the advice
+    system = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/x/y")
+    assert describe_error(system) == (
+        f"/x/y: {os.strerror(errno.ENOSPC)} (the disk is full; free some space (or write "
+        "elsewhere) and rerun)"
+    )
 
 
 def test_dataset_and_model_must_fit_when_the_config_is_built(tmp_path):

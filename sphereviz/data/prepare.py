@@ -163,6 +163,12 @@ def load_face_cache(path: str | os.PathLike) -> FaceCache:
             "truncated); rebuild the cache with `sphereviz prepare-faces --force`"
         )
     labels = labels.astype(np.int64, copy=False)
+    if labels.size and (labels.min() < 0 or labels.max() >= len(names)):
+        raise ValueError(
+            f"{directory / 'labels.npy'}: labels must lie in 0 … {len(names) - 1} (one per name "
+            f"of identity_names.npy), got {labels.min()} … {labels.max()}; rebuild the cache "
+            "with `sphereviz prepare-faces --force`"
+        )
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != CROP_SHAPE:
         raise ValueError(
             f"{directory / 'images.npy'}: expected uint8 N×{'×'.join(map(str, CROP_SHAPE))} "
