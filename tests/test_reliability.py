@@ -43,7 +43,7 @@ from sphereviz.fileio import (
 )
 from sphereviz.locks import FolderBusyError, FolderLock, StaleLockWarning
 from sphereviz.losses import make_loss
-from sphereviz.runs import load_checkpoint, read_json, read_metrics
+from sphereviz.runs import load_checkpoint, read_json, read_metrics, run_state
 from sphereviz.train import main, train
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -590,6 +590,78 @@ def test_a_crash_between_the_two_renames_is_recovered(tmp_path):
     restored = prepare_faces(second, out, workers=1, progress=False)
     assert restored.reused and len(restored) == 4
     assert sorted(p.name for p in tmp_path.glob(".cache.*")) == [".cache.lock"]
+
+
+SWEEP_SETTINGS = dict(max_train_samples=256, max_test_samples=64, epochs=30, batch_size=64,
+                      width=4, device="cpu")  # fmt: skip
+SWEEP_DRIVER = """
+import sys
+from pathlib import Path
+
+from sphereviz.config import TrainConfig
+from sphereviz.runs import RunSpec
+from sphereviz.sweep import ensure_runs
+
+
+def main():
+    specs = [RunSpec(f"tiny-s{seed}", f"seed {seed}", "a-softmax", None,
+                     TrainConfig(seed=seed, **SETTINGS)) for seed in (0, 1)]
+    try:
+        ensure_runs(specs, Path(sys.argv[1]), jobs=2, log=lambda line: print(line, flush=True))
+    except KeyboardInterrupt:  # as sphereviz.cli reports it
+        print("sweep: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+"""
+
+
+@pytest.mark.skipif(not LINUX, reason="reads /proc")
+def test_sigint_to_a_parallel_sweep_stops_its_workers_and_a_rerun_resumes(tmp_path):
+    """SIGINT to the parent alone (not its process group) while its two workers train: the
+    whole sweep ends promptly with 130 and one line, no process is left, each run folder
+    holds a finished epoch (not the whole run, no temporary file, its lock released), and a
+    rerun resumes both runs to the end."""
+    driver = tmp_path / "sweep.py"
+    driver.write_text(SWEEP_DRIVER.replace("**SETTINGS", f"**{SWEEP_SETTINGS!r}"))
+    runs = tmp_path / "runs"
+    command = [sys.executable, str(driver), str(runs)]
+    sweep = subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)  # fmt: skip
+    folders = [runs / f"tiny-s{seed}" for seed in (0, 1)]
+    try:  # both workers train: each run has written its first epoch
+        assert _wait_until(lambda: all((f / "model.pt").is_file() for f in folders), 180)
+        family = _descendants(sweep.pid)
+        assert len(family) >= 2  # the two workers (and multiprocessing's resource tracker)
+        sweep.send_signal(signal.SIGINT)
+        _, err = sweep.communicate(timeout=30)  # generous: the machine may be loaded
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+            sweep.wait()
+    assert sweep.returncode == 130
+    assert err.strip().splitlines() == ["sweep: interrupted"], err
+    assert _wait_until(lambda: not any(_running(pid) for pid in family), 10), [
+        Path(f"/proc/{pid}/cmdline").read_bytes() for pid in family if _running(pid)
+    ]
+    for seed, folder in enumerate(folders):
+        config = TrainConfig(seed=seed, **SWEEP_SETTINGS)
+        assert run_state(folder, config) == "partial"  # interrupted, and it does not look done
+        assert 1 <= len(read_metrics(folder / "metrics.jsonl")) < config.epochs
+        assert not list(folder.glob(".*.tmp"))
+    assert not list(runs.glob("*.holder"))  # the workers unwound and released their locks
+
+    rerun = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert all(f"resuming tiny-s{seed}" in rerun.stdout for seed in (0, 1)), rerun.stdout
+    assert "stale lock" not in rerun.stderr
+    for seed, folder in enumerate(folders):
+        assert run_state(folder, TrainConfig(seed=seed, **SWEEP_SETTINGS)) == "complete"
+        epochs = [row["epoch"] for row in read_metrics(folder / "metrics.jsonl")]
+        assert epochs == list(range(1, SWEEP_SETTINGS["epochs"] + 1))
 
 
 # --- the disk --------------------------------------------------------------------------------
