@@ -391,14 +391,14 @@ def test_non_faces_are_skipped_and_counted_with_the_reason(tmp_path):
     Image.new("RGB", (1, 1), (9, 9, 9)).save(root / "bob" / "tiny.png")
     Image.new("RGB", (3, 200), (9, 9, 9)).save(root / "bob" / "sliver.png")
     Image.new("RGB", (400, 400), (128, 128, 128)).save(root / "bob" / "blank.png")
-    for name in ("far", "negative", "eyes", "nomark"):
+    for name in ("far", "below", "eyes", "nomark"):
         textured().save(root / "bob" / f"{name}.png")
     good = "36 50 84 50 60 70 40 95 80 95"
     lines = [f"alice/alice_{k:04d}.png {good}" for k in range(3)] + [
         f"bob/tiny.png {good}", f"bob/sliver.png {good}",
         "bob/blank.png 136 150 184 150 160 170 140 195 180 195",  # the crop lies inside
-        "bob/far.png 1e30 50 84 50 60 70 40 95 80 95",
-        "bob/negative.png -5000 -5000 84 50 60 70 40 95 80 95",
+        "bob/far.png 1000 50 84 50 60 70 40 95 80 95",  # a coordinate, but not of a 120×120
+        "bob/below.png 36 50 84 50 60 70 40 95 80 400",
         "bob/eyes.png 60 50 60 50 60 70 40 95 80 95",
     ]  # fmt: skip
     (tmp_path / "marks.txt").write_text("\n".join(lines) + "\n")
@@ -412,9 +412,18 @@ def test_non_faces_are_skipped_and_counted_with_the_reason(tmp_path):
     reasons = {item["path"]: item["reason"] for item in cache.manifest["skipped"]}
     assert "too small" in reasons["bob/tiny.png"] and "too small" in reasons["bob/sliver.png"]
     assert "one colour" in reasons["bob/blank.png"]
-    assert "far outside" in reasons["bob/far.png"] and "far outside" in reasons["bob/negative.png"]
+    assert "far outside" in reasons["bob/far.png"] and "far outside" in reasons["bob/below.png"]
     assert "eye landmarks coincide" in reasons["bob/eyes.png"]
     assert "bob/tiny.png" in str(caught[0].message)
+    # a value no image has (not finite, far below 0, beyond any image) is the file's fault
+    for bad in ("1e30 50", "-5000 -5000", "nan 50"):
+        lines[6] = f"bob/far.png {bad} 84 50 60 70 40 95 80 95"
+        (tmp_path / "marks.txt").write_text("\n".join(lines) + "\n")
+        with pytest.raises(
+            ValueError, match=r"marks.txt:7: the left eye's x = .* not a coordinate"
+        ):
+            prepare_faces(root, tmp_path / "c2", landmarks=tmp_path / "marks.txt", workers=1,
+                          progress=False)  # fmt: skip
     # the same images without landmarks: the centre crop of the small ones is refused too
     with pytest.warns(SkippedImagesWarning):
         centred = prepare_faces(root, tmp_path / "centred", workers=1, progress=False)
