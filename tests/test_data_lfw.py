@@ -94,6 +94,9 @@ def test_a_pair_of_an_image_with_itself_is_refused_with_its_line(tmp_path):
     path.write_text("1\nA 0003 3\nA 1 B 1\n")  # the same image number, written otherwise
     with pytest.raises(ValueError, match=r"pairs.txt:2: .*pairs an image with itself"):
         read_pairs(path)
+    path.write_text("1\nA 1 2\nB 1 B 2\n")  # one person in the different-person block
+    with pytest.raises(ValueError, match=r"pairs.txt:3: a different-person pair names B twice"):
+        read_pairs(path)
 
 
 @pytest.mark.parametrize(

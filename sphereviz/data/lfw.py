@@ -226,6 +226,11 @@ def read_pairs(path: str | os.PathLike) -> list[Pair]:
         elif not same and len(fields) == 4:
             name_a, first, name_b, second = fields
             name_a, name_b = _name(path, number, name_a), _name(path, number, name_b)
+            if name_a == name_b:
+                raise ValueError(
+                    f"{path}:{number}: a different-person pair names {name_a} twice (its truth "
+                    "would be wrong); is the line in the wrong block?"
+                )
             pair = Pair(
                 lfw_image_path(name_a, _positive(path, number, first, "an image number")),
                 lfw_image_path(name_b, _positive(path, number, second, "an image number")),
