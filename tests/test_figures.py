@@ -217,6 +217,20 @@ def test_trained_figures_from_tiny_runs(tiny_runs, tmp_path):
 
 
 @pytest.mark.slow
+def test_mnist_figures_draw_only_the_dimensions_they_have(tiny_runs, tmp_path):
+    """2-D runs alone: Fig. 2 and the accuracy curves, no sphere (3-D alone, the demo's
+    default, is checked by tests/test_demo.py); no run at all is a clear error."""
+    _, _, _, prepared = tiny_runs
+    records = figures.mnist_figures(tmp_path, [p for p in prepared if p.spec.dim == 2])
+    assert [r.name for r in records] == ["mnist_features_2d", "mnist_accuracy"]
+    accuracy = records[1].caption
+    assert "with 2-D features" in accuracy and "3-D" not in accuracy
+    assert not list(tmp_path.glob("mnist_sphere*"))
+    with pytest.raises(ValueError, match="no 3-D or 2-D run among"):
+        figures.mnist_figures(tmp_path, [])
+
+
+@pytest.mark.slow
 def test_a_run_with_the_same_config_is_reused_and_another_is_not(tiny_runs, tmp_path):
     runs_dir, specs, trained, _ = tiny_runs
     spec = trained[3].spec
