@@ -452,8 +452,13 @@ def test_notebook_05_open_set_verification(tmp_path):
         # SOURCES.md: this LFW copy lacks Betsy_Coffin_0001.jpg, used by one DevTest pair.
         assert view1["pairs_skipped"] == 1
         assert 0 < view1["pairs_used"] <= view1["pairs_in_file"] - view1["pairs_skipped"]
+    # quick mode: 100 of each kind; the library's own count of what it kept
+    assert results["view1_test_pairs_by_kind"] == {"same": 100, "different": 100}
+    assert all(steps >= 300 for steps in results["total_steps"].values())
     view2 = results["view2"]
     assert view2["num_folds"] == 10
+    assert len(view2["fold_accuracies_no_mean"]) == 10
+    assert all(0 <= value <= 1 for value in view2["fold_accuracies_no_mean"])
     assert len(view2["fold_accuracies"]) == 10
     assert 0.5 < view2["mean_accuracy"] <= 1
     assert view2["mean_accuracy"] == pytest.approx(sum(view2["fold_accuracies"]) / 10)
@@ -531,6 +536,10 @@ def test_solutions_02(tmp_path):
 def test_solutions_03(tmp_path):
     answers = execute_notebook("solutions/03_mnist_on_the_hypersphere.ipynb", tmp_path)
     assert answers["chance"] == pytest.approx(0.1)
+    assert answers["seeds"] == [0, 1]  # quick mode: two seeds, so every reading has a spread
+    assert sorted(answers["ex1_mean_angle_deg"]) == ["m1", "m2", "m3", "m4"]
+    assert all(step in {"up", "down", "flat"} for steps in answers["ex1_steps"].values()
+               for step in steps)  # fmt: skip
     # (the m = 4 vs m = 1 tightening is asserted in full mode only: quick runs are too short)
     assert all(0 < angle < 90 for angle in answers["ex1_mean_angle_deg"].values())
     loss = answers["ex2_first_epoch_loss"]
@@ -566,6 +575,12 @@ def test_solutions_05(tmp_path):
     assert answers["ex5_people_with_2_images"] == len(with_two)
     assert answers["ex3_flattery"] >= 0
     assert set(answers["ex4_by_flip"]) == {"concat", "sum", "None"}
+    assert set(answers["ex1_closed_set"]) == {"softmax", "a-softmax", "a-softmax λ 0.1"}
+    assert all(0 <= value <= 1 for value in answers["ex1_closed_set"].values())
+    # Exercise 6: the plain-numpy 10 folds (asserted equal to the library inside the notebook)
+    assert len(answers["ex6_fold_accuracies"]) == 10
+    assert len(answers["ex6_fold_accuracies_mean_subtracted"]) == 10
+    assert all(0 <= value <= 1 for value in answers["ex6_fold_accuracies"])
 
 
 @pytest.mark.slow
