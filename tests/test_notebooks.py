@@ -592,6 +592,8 @@ def test_solutions_06(tmp_path):
     assert answers["ex2_fonts"]["serif"] != answers["ex2_fonts"]["sans-serif"]
     assert answers["ex3_gallery_links"] > 0
     assert answers["ex4_files_compared"] > 0 and answers["ex4_changed"] == []
+    assert answers["ex4_git_diff_stat"] in ("", None)  # empty, or git is not installed
+    assert "plotly.min.js" in answers["ex3_sphere_page_links"]
 
 
 # --- make notebooks-html ------------------------------------------------------------------------
