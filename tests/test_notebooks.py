@@ -383,10 +383,12 @@ def test_notebook_03_mnist_on_the_hypersphere(tmp_path):
     assert results["num_classes"] == 10
     chance = 1 / results["num_classes"]
     configurations = results["configurations"]
+    # quick mode: the smallest and largest m only, 300 optimiser steps (the trainer's minimum)
+    assert results["m_values"] == [1, 4] and results["total_steps"] >= 300
     assert sorted(configurations) == sorted(
-        [f"3-D m={m}" for m in (1, 2, 3, 4)]
-        + ["3-D m=4, official λ", "2-D softmax", "2-D a-softmax"]
+        ["3-D m=1", "3-D m=4", "3-D m=4, official λ", "2-D softmax", "2-D a-softmax"]
     )
+    assert results["num_runs"] == len(configurations) * 2
     for entry in configurations.values():
         assert entry["seeds"] == [0, 1]  # quick mode: two seeds, so a standard deviation
         assert 2 * chance < entry["test_accuracy_mean"] <= 1
@@ -395,6 +397,26 @@ def test_notebook_03_mnist_on_the_hypersphere(tmp_path):
     assert results["own_angle_ratio_m4_m1"] == pytest.approx(
         configurations["3-D m=4"]["mean_angle_to_own_class_deg_mean"]
         / configurations["3-D m=1"]["mean_angle_to_own_class_deg_mean"]
+    )
+    # The official schedule's λ after the run's steps: max(5, 1000 / (1 + 0.12·steps)).
+    official_end = max(5.0, 1000 / (1 + 0.12 * results["total_steps"]))
+    assert results["lambda_end"]["official, m = 4"] == pytest.approx(official_end, rel=1e-2)
+    # SphereFace2: ten weights on S² are at most δ₁₀ = 66.147° apart (Tammes, Danzer 1963), in
+    # 16-D the simplex's arccos(−1/9); no trained set of weights beats that bound.
+    sphereface2 = results["sphereface2"]
+    assert sphereface2["SphereFace2 3-D"]["tammes_deg"] == pytest.approx(66.1468, abs=1e-3)
+    simplex = math.degrees(math.acos(-1 / 9))
+    assert sphereface2["SphereFace2 16-D"]["tammes_deg"] == pytest.approx(simplex)
+    for entry in sphereface2.values():
+        assert entry["seeds"] == [0, 1]
+        assert entry["min_weight_angle_deg_mean"] <= entry["tammes_deg"] + 1e-6
+        assert 0 < entry["largest_own_cap_deg"] < entry["other_cap_deg"]
+    # 16-D SphereFace2 learns the digits (97.6 ± 0.3 % measured over seeds 0, 1 at 300 steps);
+    # 3-D stays far below it (54.3 ± 0.4 %): a gap of 40 points against spreads under 1.
+    assert sphereface2["SphereFace2 16-D"]["test_accuracy_mean"] > 0.8
+    assert (
+        sphereface2["SphereFace2 16-D"]["test_accuracy_mean"]
+        > sphereface2["SphereFace2 3-D"]["test_accuracy_mean"] + 0.1
     )
     assert results["schedule"].startswith("margin-biting")
 
@@ -415,6 +437,8 @@ def test_notebook_04_faces_on_the_sphere(tmp_path):
     assert results["num_images"] == sum(results["images_per_identity"])
     assert results["embedding_dim"] == 3
     assert sorted(results["runs"], key=int) == ["1", "4"]
+    # quick mode: 2 m × 1 seed (a face step costs far more than a digit step), 300 steps each
+    assert results["num_runs"] == 2 and results["total_steps"] >= 300
     for run in results["runs"].values():
         assert 1 / 6 < run["accuracy"] <= 1  # above chance on six people
         assert 0 <= run["mean_angle_to_own_class_deg"] <= 180
@@ -437,8 +461,13 @@ def test_notebook_05_open_set_verification(tmp_path):
         # SOURCES.md: this LFW copy lacks Betsy_Coffin_0001.jpg, used by one DevTest pair.
         assert view1["pairs_skipped"] == 1
         assert 0 < view1["pairs_used"] <= view1["pairs_in_file"] - view1["pairs_skipped"]
+    # quick mode: 100 of each kind; the library's own count of what it kept
+    assert results["view1_test_pairs_by_kind"] == {"same": 100, "different": 100}
+    assert all(steps >= 300 for steps in results["total_steps"].values())
     view2 = results["view2"]
     assert view2["num_folds"] == 10
+    assert len(view2["fold_accuracies_no_mean"]) == 10
+    assert all(0 <= value <= 1 for value in view2["fold_accuracies_no_mean"])
     assert len(view2["fold_accuracies"]) == 10
     assert 0.5 < view2["mean_accuracy"] <= 1
     assert view2["mean_accuracy"] == pytest.approx(sum(view2["fold_accuracies"]) / 10)
@@ -524,6 +553,10 @@ def test_solutions_02(tmp_path):
 def test_solutions_03(tmp_path):
     answers = execute_notebook("solutions/03_mnist_on_the_hypersphere.ipynb", tmp_path)
     assert answers["chance"] == pytest.approx(0.1)
+    assert answers["seeds"] == [0, 1]  # quick mode: two seeds, so every reading has a spread
+    assert sorted(answers["ex1_mean_angle_deg"]) == ["m1", "m2", "m3", "m4"]
+    assert all(step in {"up", "down", "flat"} for steps in answers["ex1_steps"].values()
+               for step in steps)  # fmt: skip
     # (the m = 4 vs m = 1 tightening is asserted in full mode only: quick runs are too short)
     assert all(0 < angle < 90 for angle in answers["ex1_mean_angle_deg"].values())
     loss = answers["ex2_first_epoch_loss"]
@@ -538,6 +571,12 @@ def test_solutions_04(tmp_path):
     answers = execute_notebook("solutions/04_faces_on_the_sphere.ipynb", tmp_path)
     assert answers["identities"] == _largest_lfw_folders(6)
     assert sorted(answers["ex2_per_person"]) == sorted(answers["identities"])
+    assert answers["seeds"] == [0]  # quick mode: one seed per run (full mode: three)
+    assert all(0 <= p["accuracy"] <= 1 for p in answers["ex2_per_person"].values())
+    assert all(0 <= angle <= 180 for angle in answers["ex1_mean_angle_deg"].values())
+    assert answers["ex1_shrinks"] == "no finding (one seed: no spread)"  # quick: one seed
+    assert answers["ex2_imbalance"].startswith("no imbalance")  # quick mode: 40 images each
+    assert answers["ex3_reading"] == "one seed: no spread, so no finding"
     # 10,000 directions on S²: about √(8π / (√3·10,000)) rad apart for a hexagonal packing.
     hexagonal = math.degrees(math.sqrt(8 * math.pi / (math.sqrt(3) * 10_000)))
     assert answers["ex4_nearest_3d_deg"] == pytest.approx(hexagonal, rel=0.15)
@@ -554,6 +593,12 @@ def test_solutions_05(tmp_path):
     assert answers["ex5_people_with_2_images"] == len(with_two)
     assert answers["ex3_flattery"] >= 0
     assert set(answers["ex4_by_flip"]) == {"concat", "sum", "None"}
+    assert set(answers["ex1_closed_set"]) == {"softmax", "a-softmax", "a-softmax λ 0.1"}
+    assert all(0 <= value <= 1 for value in answers["ex1_closed_set"].values())
+    # Exercise 6: the plain-numpy 10 folds (asserted equal to the library inside the notebook)
+    assert len(answers["ex6_fold_accuracies"]) == 10
+    assert len(answers["ex6_fold_accuracies_mean_subtracted"]) == 10
+    assert all(0 <= value <= 1 for value in answers["ex6_fold_accuracies"])
 
 
 @pytest.mark.slow
@@ -565,6 +610,8 @@ def test_solutions_06(tmp_path):
     assert answers["ex2_fonts"]["serif"] != answers["ex2_fonts"]["sans-serif"]
     assert answers["ex3_gallery_links"] > 0
     assert answers["ex4_files_compared"] > 0 and answers["ex4_changed"] == []
+    assert answers["ex4_git_diff_stat"] in ("", None)  # empty, or git is not installed
+    assert "plotly.min.js" in answers["ex3_sphere_page_links"]
 
 
 # --- make notebooks-html ------------------------------------------------------------------------
