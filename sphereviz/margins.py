@@ -24,6 +24,8 @@ from sphereviz.validation import check_real
 __all__ = [
     "FRACTIONAL_HINT",
     "LambdaSchedule",
+    "L_SOFTMAX_SCHEDULE",
+    "SPHEREFACE_SCHEDULE",
     "annealed_psi",
     "arcface_target",
     "blend_with_cosine",
@@ -183,6 +185,12 @@ class LambdaSchedule:
         decayed = self.base * (1 + self.gamma * np.asarray(iteration, dtype=float)) ** (-self.power)
         result = np.maximum(decayed, self.lambda_min)
         return float(result) if np.ndim(result) == 0 else result
+
+
+SPHEREFACE_SCHEDULE = LambdaSchedule()
+"""The official SphereFace annealing: base 1000, γ 0.12, power 1, λ_min 5."""
+L_SOFTMAX_SCHEDULE = LambdaSchedule(base=1000.0, gamma=0.000025, power=35.0, lambda_min=0.0)
+"""The official L-Softmax Caffe setting (its MNIST prototxt): λ decays from 1000 towards 0."""
 
 
 def cosface_target(cos_theta, m):

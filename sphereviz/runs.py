@@ -36,7 +36,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from sphereviz.config import TrainConfig, build_model_and_loss
+from sphereviz.build import build_model_and_loss
+from sphereviz.config import TrainConfig
 from sphereviz.devices import require_device
 from sphereviz.fileio import atomic_path, read_text_file, write_json_atomic
 

@@ -40,15 +40,14 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from sphereviz.build import Classifier, build_model_and_loss
 from sphereviz.config import (
     DATASETS,
     OPTIMIZERS,
     PRESETS,
     SCHEDULES,
-    Classifier,
     ScheduleWarning,
     TrainConfig,
-    build_model_and_loss,
     recipe_differences,
 )
 from sphereviz.devices import require_device
