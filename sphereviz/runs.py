@@ -40,6 +40,7 @@ from sphereviz.build import build_model_and_loss
 from sphereviz.config import TrainConfig
 from sphereviz.devices import require_device
 from sphereviz.fileio import atomic_path, read_text_file, write_json_atomic
+from sphereviz.recipes import RunSpec
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -324,30 +325,6 @@ def write_config(path: Path, config_dict: dict) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # The run cache: a run of a recipe, found wherever it lies in a folder of runs
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """A run an experiment needs: its folder name, a short label, m and its TrainConfig."""
-
-    name: str
-    label: str
-    loss: str
-    m: int | None
-    config: TrainConfig
-
-    @property
-    def dim(self) -> int:
-        return self.config.dim
-
-    @property
-    def seed(self) -> int:
-        return self.config.seed
-
-    @property
-    def configuration(self) -> tuple:
-        """What the run compares (loss, m, dimension): runs that differ only by seed share it."""
-        return (self.loss, self.m, self.dim)
 
 
 @dataclass(frozen=True)
