@@ -249,7 +249,7 @@ def held_out_dataset(
     ``max_samples`` of them when given."""
     from sphereviz.config import TrainConfig
     from sphereviz.data.arrays import ArrayDataset
-    from sphereviz.train import load_datasets
+    from sphereviz.datasets import load_datasets
 
     config = TrainConfig(dataset=dataset, data_root=data_root, classes=tuple(classes))
     train_set, test_set = load_datasets(config)

@@ -210,19 +210,11 @@ def draw_unit_sphere_features(
 
 def as_run(run):
     """``run`` itself when it is a ``sphereviz.runs.Run``; the run folder it names when it is a
-    path (``load_run``, which says what is wrong with a folder that is not a run)."""
-    import os
+    path (``sphereviz.runs.as_run``, imported on use: the plots load no torch until a run is
+    opened)."""
+    from sphereviz.runs import as_run as open_run
 
-    from sphereviz.runs import Run, load_run
-
-    if isinstance(run, Run):
-        return run
-    if isinstance(run, str | os.PathLike):
-        return load_run(run)
-    raise TypeError(
-        f"expected a sphereviz Run (from train or load_run) or a run folder path, got "
-        f"{type(run).__name__}"
-    )
+    return open_run(run)
 
 
 def run_panel(run, title: str | None = None) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
@@ -283,41 +275,9 @@ def run_class_names(run) -> list[str] | None:
     ``classes[k]``'s name. Otherwise None (callers then label classes by number, or pass names
     they know).
     """
-    config = run.config
-    names = getattr(run, "class_names", None)
-    if names is None:
-        names = _data_set_class_names(run)
-    if names is None:
-        return None
-    if config.dataset == "mnist":
-        return [f"digit {digit}" for digit in names]
-    return [name.replace("_", " ") for name in names] if config.dataset == "faces" else names
+    from sphereviz.runs import run_class_names as names_of
 
-
-def _data_set_class_names(run) -> list[str] | None:
-    """The names of a run's classes as its data set (or face cache) names them, or None."""
-    from sphereviz.data.mnist import DIGIT_NAMES, FASHION_NAMES
-
-    config = run.config
-    if config.dataset in ("mnist", "fashion-mnist"):
-        names = DIGIT_NAMES if config.dataset == "mnist" else FASHION_NAMES
-    elif config.dataset == "faces" and config.faces_cache:
-        from sphereviz.data.prepare import load_face_cache
-
-        try:
-            names = load_face_cache(config.faces_cache).class_names
-        except (OSError, ValueError, KeyError):  # cache moved, rebuilt or damaged: unknown
-            return None
-    else:
-        return None
-    if config.classes is not None:  # trained on these labels only, relabelled 0 … k−1
-        if max(config.classes) >= len(names):
-            return None
-        names = [names[label] for label in config.classes]
-    weights = (getattr(run, "embeddings", None) or {}).get("class_weights")
-    if config.dataset == "faces" and weights is not None and len(weights) != len(names):
-        return None  # a cache rebuilt since: its names cannot be the run's
-    return list(names)
+    return names_of(run)
 
 
 def plot_features_2d(
