@@ -21,8 +21,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from sphereviz.losses.registry import canonical_loss_name
-from sphereviz.margins import L_SOFTMAX_SCHEDULE, SPHEREFACE_SCHEDULE, LambdaSchedule
+from sphereviz.losses.registry import LOSS_SPECS, canonical_loss_name
+from sphereviz.margins import LambdaSchedule
 from sphereviz.model_names import canonical_model_name, is_sfnet
 from sphereviz.validation import check_choice, check_int, check_real
 
@@ -40,7 +40,8 @@ __all__ = [
 
 DATASETS = ("mnist", "fashion-mnist", "faces")
 OPTIMIZERS = ("sgd", "adam")
-ANNEALED_LOSSES = {"a-softmax": SPHEREFACE_SCHEDULE, "l-softmax": L_SOFTMAX_SCHEDULE}
+ANNEALED_LOSSES = {name: spec.schedule for name, spec in LOSS_SPECS.items() if spec.anneals}
+"""The losses that anneal λ, each with its official schedule (``LossSpec.schedule``)."""
 SPHEREFACE2_OPTIONS = ("alpha", "t", "loss_weight")
 #: Fields added after runs existed: left out of ``recipe()`` while None (their neutral value),
 #: so the recipes, hashes and run folders of the runs made before them are unchanged.

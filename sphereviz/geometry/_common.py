@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from sphereviz.losses.registry import LOSS_NAMES, MARGIN_FREE_LOSSES, check_margin
+from sphereviz.losses.registry import LOSS_NAMES, MARGIN_FREE_LOSSES, check_margin, loss_spec
 from sphereviz.losses.registry import canonical_loss_name as _resolve_loss_name
 from sphereviz.validation import check_choice, check_real
 
@@ -39,7 +39,7 @@ def default_rule(loss: str, m) -> str:
     the two rules give the same regions). The one place that switch is made."""
     loss = canonical_loss_name(loss)
     fractional = m is not None and np.any(np.asarray(m, dtype=float) % 1 != 0)
-    return "boundary" if loss in ("a-softmax", "l-softmax") and fractional else "psi"
+    return "boundary" if loss_spec(loss).takes_boundary_rule and fractional else "psi"
 
 
 def _margin_values(loss: str, m, rule: str) -> np.ndarray:
@@ -52,7 +52,7 @@ def _margin_values(loss: str, m, rule: str) -> np.ndarray:
     if loss in _MARGIN_FREE:
         return np.zeros(1)
     hint = None
-    if rule == "psi" and loss in ("a-softmax", "l-softmax"):
+    if rule == "psi" and loss_spec(loss).takes_boundary_rule:
         hint = "use rule='boundary' (the paper's m·θ_i < θ_j) or CosFace/ArcFace for fractional m"
     if np.ndim(m) == 0:  # None (the default margin) or one number, of any numeric type
         return np.array([float(check_margin(loss, m, fractional=rule == "boundary", hint=hint))])

@@ -17,6 +17,7 @@ from sphereviz.geometry._common import (
 )
 from sphereviz.geometry.circle import _span
 from sphereviz.geometry.rule import _margin_target
+from sphereviz.losses.registry import loss_spec
 from sphereviz.validation import check_int, check_real
 
 # The margin under annealing: reach, gap and the effective m
@@ -107,19 +108,19 @@ def annealed_margin(
             f"theta12 must be at most 360°/{num_classes} = {360 / num_classes:g}°"
         )
     check_real("annealing_lambda", annealing_lambda, min=0, finite=False)
-    if annealing_lambda > 0 and loss not in ("a-softmax", "l-softmax"):
+    spec = loss_spec(loss)
+    if annealing_lambda > 0 and not spec.anneals:
         raise ValueError(f"annealing_lambda applies to a-softmax and l-softmax only, not {loss}")
-    if loss == "sphereface2":
+    if spec.region_rule == "claims":
         raise ValueError(
             "SphereFace2 has no pairwise reach or effective m: each class claims its own cap "
             "(sphereface2_cap_angle); see circle_regions(..., 'sphereface2') or the explorer"
         )
     margins = _margin_values(loss, m, rule)
     margin = None if loss in _MARGIN_FREE else float(margins[0])
-    if loss == "l-softmax":  # equal weight norms: L-Softmax's regions are A-Softmax's
-        loss = "a-softmax"
-    if loss == "softmax":  # equal norms, no biases: the bisectors of modified softmax
-        loss = "modified-softmax"
+    # equal weight norms, no biases: L-Softmax's regions are A-Softmax's, softmax's the
+    # bisectors of modified softmax
+    loss = spec.equal_norms_as or loss
     angles = theta12 * np.arange(num_classes)
     grid = np.linspace(0.0, math.pi, _REACH_GRID)
 

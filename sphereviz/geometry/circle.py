@@ -20,6 +20,7 @@ from sphereviz.geometry._common import (
 )
 from sphereviz.geometry.closed_form import binary_closed_form, uniform_closed_form
 from sphereviz.geometry.rule import ClaimRule, claim_counts, classify_points
+from sphereviz.losses.registry import loss_spec
 from sphereviz.validation import check_choice, check_int, check_real
 
 # --------------------------------------------------------------------------------------------
@@ -287,40 +288,29 @@ def circle_regions(
         claim_rule=claim_rule,
     )
     margin = None if loss in _MARGIN_FREE else float(_margin_values(loss, m, rule)[0])
-    contested, counts = (), None
-    if loss == "sphereface2":
-        counts = claim_counts(circle_points(resolution), weights, margin, claim_rule).sum(1)
-        (contested_runs,) = _runs_per_row(np.where(counts >= 2, 0, -1)[None, :])
-        contested = tuple(
-            (start, start + length)
-            for start, length in _arcs_from_runs(contested_runs, resolution, 1)[0]
-        )
-    if loss == "sphereface2" and method == "closed-form":
+    claims = loss_spec(loss).region_rule == "claims"
+    contested, counts = (
+        _contested_arcs(weights, margin, claim_rule, resolution) if claims else ((), None)
+    )
+    if claims and method == "closed-form":
         raise ValueError(
             "SphereFace2 has no closed form for its regions on the circle; use method='grid'"
         )
     closed = None
-    if method != "grid" and loss != "sphereface2":
+    if method != "grid" and not claims:
         closed = _closed_form_arcs(angles, loss, margin, norms, biases, annealing_lambda)
         if closed is None and method == "closed-form":
             raise ValueError(
                 "no closed form for this configuration: it needs 2 classes or uniformly spaced "
                 "weights, equal weight norms, no biases and no annealing; use method='grid'"
             )
-    touching = 0.0
     if closed is not None:
         region, arcs = closed
         spans = [region.max_intra_class_angle if class_arcs else math.nan for class_arcs in arcs]
         max_intra, min_inter = region.max_intra_class_angle, region.min_inter_class_angle
-        source = "closed-form"
+        source, touching = "closed-form", 0.0
     else:
-        (runs,) = _runs_per_row(labels[None, :])
-        arcs = _arcs_from_runs(runs, resolution, num_classes)
-        spans = [_span(class_arcs) for class_arcs in arcs]
-        touching = _grid_touching(resolution)
-        gap_angles = [gap for *_, gap in _neighbour_gaps(arcs, touching)]
-        max_intra = max((s for s in spans if not math.isnan(s)), default=math.nan)
-        min_inter = min(gap_angles, default=math.inf)
+        arcs, spans, max_intra, min_inter, touching = _grid_arcs(labels, resolution, num_classes)
         source = "grid"
     inter = np.zeros((num_classes, num_classes))
     for i in range(num_classes):
@@ -349,16 +339,39 @@ def circle_regions(
     )
 
 
+def _contested_arcs(weights, margin, claim_rule, resolution):
+    """SphereFace2 on the circle: the arcs that several classes claim, and the claim counts."""
+    counts = claim_counts(circle_points(resolution), weights, margin, claim_rule).sum(1)
+    (contested_runs,) = _runs_per_row(np.where(counts >= 2, 0, -1)[None, :])
+    contested = tuple(
+        (start, start + length)
+        for start, length in _arcs_from_runs(contested_runs, resolution, 1)[0]
+    )
+    return contested, counts
+
+
+def _grid_arcs(labels, resolution, num_classes):
+    """From the grid labels: arcs per class, their spans, max intra, min inter, the touching
+    distance (gaps up to it are grid steps, not gaps)."""
+    (runs,) = _runs_per_row(labels[None, :])
+    arcs = _arcs_from_runs(runs, resolution, num_classes)
+    spans = [_span(class_arcs) for class_arcs in arcs]
+    touching = _grid_touching(resolution)
+    gap_angles = [gap for *_, gap in _neighbour_gaps(arcs, touching)]
+    max_intra = max((s for s in spans if not math.isnan(s)), default=math.nan)
+    min_inter = min(gap_angles, default=math.inf)
+    return arcs, spans, max_intra, min_inter, touching
+
+
 def _closed_form_arcs(angles, loss, margin, norms, biases, annealing_lambda):
     """(ClosedFormRegion, arcs per class) when a closed form applies, else None."""
     if annealing_lambda > 0 or not np.allclose(norms, norms[0], rtol=1e-12, atol=0):
         return None
-    if loss == "softmax":
-        if biases is not None and np.any(np.asarray(biases) != 0):
-            return None
-        loss = "modified-softmax"
-    if loss in ("l-softmax", "sphereface-r"):  # SphereFace-R's ψ rule is mθ_i < θ_j, exactly
-        loss = "a-softmax"
+    if biases is not None and np.any(np.asarray(biases) != 0):
+        return None
+    # equal norms, no biases: softmax has modified softmax's regions, L-Softmax A-Softmax's;
+    # SphereFace-R's ψ rule is mθ_i < θ_j exactly, the "angle" closed form (LossSpec)
+    loss = loss_spec(loss).equal_norms_as or loss
     num_classes = angles.size
     if num_classes == 2:
         difference = float(np.mod(angles[1] - angles[0], TWO_PI))

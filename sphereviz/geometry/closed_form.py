@@ -8,13 +8,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from sphereviz.geometry._common import (
-    _MARGIN_FREE,
     CRITERION_TOLERANCE,
     TWO_PI,
     _check_angle,
     _margin_values,
-    canonical_loss_name,
 )
+from sphereviz.losses.registry import loss_spec
 from sphereviz.validation import check_int
 
 # Closed forms
@@ -50,20 +49,20 @@ _EMPTY = ClosedFormRegion(math.nan, math.nan, math.nan, math.nan, "empty")
 
 
 def _closed_form_margin(loss: str, m) -> float:
-    loss = canonical_loss_name(loss)
-    if loss == "softmax":
+    spec = loss_spec(loss)
+    if spec.plain_score == "logit":
         raise ValueError(
             "softmax has a closed form only with equal weight norms and no biases, where it is "
             "modified softmax: pass loss='modified-softmax'"
         )
-    if loss in _MARGIN_FREE:
+    if spec.region_rule == "argmax":
         return 0.0
-    if loss == "sphereface2":
+    if spec.region_rule == "claims":
         raise ValueError(
             "SphereFace2 has no pairwise closed form: each class claims a cap on its own "
             "(sphereface2_cap_angle); use circle_regions(..., method='grid')"
         )
-    return float(_margin_values(loss, m, "boundary")[0])
+    return float(_margin_values(spec.name, m, "boundary")[0])
 
 
 def binary_closed_form(theta12: float, loss: str = "a-softmax", m=None) -> ClosedFormRegion:
@@ -82,9 +81,9 @@ def binary_closed_form(theta12: float, loss: str = "a-softmax", m=None) -> Close
     """
     theta12 = _check_angle(theta12, "theta12")
     margin = _closed_form_margin(loss, m)
-    loss = canonical_loss_name(loss)
-    if loss in ("cosface", "arcface"):
-        if loss == "cosface":
+    kind = loss_spec(loss).closed_form
+    if kind != "angle":
+        if kind == "cosine offset":
             q = margin / (2.0 * math.sin(theta12 / 2.0))
             if q >= 1.0:
                 return _EMPTY
@@ -95,7 +94,7 @@ def binary_closed_form(theta12: float, loss: str = "a-softmax", m=None) -> Close
             half_gap = margin / 2.0
         start, end = theta12 / 2.0 - math.pi + half_gap, theta12 / 2.0 - half_gap
         return ClosedFormRegion(start, end, end - start, 2.0 * half_gap, "first")
-    m = 1.0 if loss in _MARGIN_FREE else margin
+    m = margin if loss_spec(loss).has_margin else 1.0
     toward = theta12 / (m + 1.0)
     if m > 1.0 and theta12 <= (m - 1.0) * math.pi / m:
         away, case = theta12 / (m - 1.0), "first"
@@ -115,14 +114,14 @@ def uniform_closed_form(num_classes: int, loss: str = "a-softmax", m=None) -> Cl
     check_int("num_classes", num_classes, min=2)
     theta = TWO_PI / num_classes
     margin = _closed_form_margin(loss, m)
-    loss = canonical_loss_name(loss)
-    if loss == "cosface":
+    spec = loss_spec(loss)
+    if spec.closed_form == "cosine offset":
         q = margin / (2.0 * math.sin(theta / 2.0))
         half_width = theta / 2.0 - math.asin(q) if q < 1.0 else 0.0
-    elif loss == "arcface":
+    elif spec.closed_form == "additive angle":
         half_width = (theta - margin) / 2.0
     else:
-        half_width = theta / ((1.0 if loss in _MARGIN_FREE else margin) + 1.0)
+        half_width = theta / ((margin if spec.has_margin else 1.0) + 1.0)
     if half_width <= 0.0:
         return _EMPTY
     return ClosedFormRegion(

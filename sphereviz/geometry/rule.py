@@ -16,13 +16,11 @@ from sphereviz.geometry._common import (
     _row_norms,
     canonical_loss_name,
 )
+from sphereviz.losses.registry import loss_spec
 from sphereviz.margins import (
     annealed_psi,
-    arcface_target,
     blend_with_cosine,
-    cosface_target,
     initial_bias,
-    real_psi_from_cos,
     similarity_adjustment,
 )
 from sphereviz.validation import check_real
@@ -133,7 +131,8 @@ def classify_points(
     where none or several do (``claim_counts`` tells those apart).
     """
     loss = canonical_loss_name(loss)
-    if claim_rule is not None and loss != "sphereface2":
+    spec = loss_spec(loss)
+    if claim_rule is not None and spec.region_rule != "claims":
         raise ValueError(f"claim_rule is SphereFace2's rule; {loss} does not take it")
     margins = _margin_values(loss, m, rule)
     weights = _as_matrix(weights, "weights")
@@ -141,15 +140,15 @@ def classify_points(
     if weights.shape[0] < 2:
         raise ValueError(f"need at least 2 class weights, got {weights.shape[0]}")
     check_real("annealing_lambda", annealing_lambda, min=0)
-    if annealing_lambda > 0 and loss not in ("a-softmax", "l-softmax"):
+    if annealing_lambda > 0 and not spec.anneals:
         raise ValueError(
             "annealing_lambda must be >= 0 and applies to a-softmax and l-softmax only, "
             f"got {annealing_lambda!r} for {loss}"
         )
     biases = _optional_vector(biases, "biases", weights.shape[0])
-    if biases is not None and loss != "softmax" and np.any(biases != 0):
+    if biases is not None and spec.plain_score != "logit" and np.any(biases != 0):
         raise ValueError(f"biases only exist in softmax; {loss} has b = 0 (pass biases=None)")
-    if loss == "sphereface2":
+    if spec.region_rule == "claims":
         rows = []
         for margin in _margin_values(loss, m, rule):
             claims = claim_counts(points, weights, margin, claim_rule)
@@ -157,12 +156,12 @@ def classify_points(
         return rows[0] if np.ndim(m) == 0 else np.stack(rows)
     weight_norms = _row_norms(weights, "weights")
     cos = np.zeros((points.shape[0], weights.shape[0]))
-    if loss == "softmax":
+    if spec.plain_score == "logit":
         plain = points @ weights.T + (0.0 if biases is None else biases)
     else:
         unit_points = _checked_unit_rows(points, "points")
         cos = np.clip(unit_points @ (weights / weight_norms[:, None]).T, -1.0, 1.0)
-        plain = cos * weight_norms if loss == "l-softmax" else cos
+        plain = cos * weight_norms if spec.plain_score == "weighted cosine" else cos
     labels = _margin_winner(plain, cos, weight_norms, loss, margins, rule, annealing_lambda)
     if np.ndim(m) == 0:
         return labels[0]
@@ -175,14 +174,20 @@ def _margin_winner(plain, cos, weight_norms, loss, margins, rule, annealing_lamb
     others = plain.copy()
     others[rows, winner] = -np.inf
     runner_up = others.max(axis=1)
-    if loss in _MARGIN_FREE:
+    spec = loss_spec(loss)
+    if spec.region_rule == "argmax":
         wins = (plain[rows, winner] > runner_up)[None, :]
-    elif loss == "a-softmax" and rule == "boundary" and annealing_lambda == 0:
+    elif (
+        spec.takes_boundary_rule
+        and spec.plain_score == "cosine"
+        and rule == "boundary"
+        and (annealing_lambda == 0)
+    ):
         # cos(min(mθ_w, π)) > cos θ_r  ⇔  mθ_w < θ_r: compare angles, no cosine per margin
         wins = margins[:, None] * np.arccos(cos[rows, winner]) < np.arccos(runner_up)
     else:
         target = _margin_target(cos[rows, winner], loss, margins, rule, annealing_lambda)
-        if loss == "l-softmax":
+        if spec.plain_score == "weighted cosine":
             target = target * weight_norms[winner]
         wins = target > runner_up
     return np.where(wins, winner, -1).astype(np.int64)
@@ -201,23 +206,23 @@ def margin_target(theta, loss: str = "a-softmax", m=None, annealing_lambda: floa
     loss = canonical_loss_name(loss)
     margins = _margin_values(loss, m, rule)
     cos_theta = np.cos(np.asarray(theta, dtype=float))
-    if loss in _MARGIN_FREE:
+    spec = loss_spec(loss)
+    if spec.region_rule == "argmax":
         return cos_theta
-    if loss == "sphereface2":
+    if spec.region_rule == "claims":
         return similarity_adjustment(cos_theta, ClaimRule().t) - margins[0]
     flat = _margin_target(cos_theta.ravel(), loss, margins, rule, annealing_lambda)[0]
     return flat.reshape(cos_theta.shape)
 
 
 def _margin_target(cos_winner, loss, margins, rule, annealing_lambda) -> np.ndarray:
-    """The margined target score f(θ) for every margin (rows) and point (columns)."""
+    """The margined target score f(θ) for every margin (rows) and point (columns): the loss's
+    own ``LossSpec.target`` (CosFace, ArcFace, SphereFace-R), or for the annealed losses
+    (λ cos θ + ψ(θ))/(1 + λ) with ψ from θ (the boundary rule: cos(min(mθ, π)))."""
+    spec = loss_spec(loss)
+    if not spec.anneals:
+        return np.stack([spec.target(cos_winner, value) for value in margins])
     m = margins[:, None]
-    if loss == "cosface":
-        return cosface_target(cos_winner, m)
-    if loss == "arcface":
-        return arcface_target(cos_winner, m)
-    if loss == "sphereface-r":
-        return np.stack([real_psi_from_cos(cos_winner, value) for value in margins])
     theta = np.arccos(cos_winner)
     if rule == "boundary":
         return blend_with_cosine(np.cos(np.minimum(m * theta, math.pi)), cos_winner,
