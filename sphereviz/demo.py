@@ -31,6 +31,7 @@ import torch
 from sphereviz.aggregate import mean_std_text, over_seeds
 from sphereviz.fileio import print_json_summary
 from sphereviz.losses import make_loss
+from sphereviz.losses.registry import loss_spec
 
 TABLE_ANGLES_DEG = (0, 30, 45, 60, 90, 120, 180)
 
@@ -103,7 +104,8 @@ def margin_of(spec) -> int | None:
     """The A-Softmax m of a run: modified softmax is m = 1, plain softmax has none."""
     if spec.m is not None:
         return int(spec.m)
-    return 1 if spec.loss == "modified-softmax" else None
+    loss = loss_spec(spec.loss)  # no margin on the cosine (modified softmax): m = 1
+    return 1 if not loss.has_margin and loss.plain_score == "cosine" else None
 
 
 #: The numbers of a run that the summary compares, each ``geometry.feature_summary``'s name

@@ -38,6 +38,7 @@ from matplotlib.figure import Figure
 from sphereviz import plots
 from sphereviz.fileio import print_json_summary
 from sphereviz.gallery import FigureRecord, update_gallery
+from sphereviz.losses.registry import loss_spec
 from sphereviz.style import publication_style, save_figure
 from sphereviz.sweep import (
     DEFAULT_RUNS,
@@ -365,11 +366,11 @@ def mnist_figures(
     missing = [dim for dim, items in by_dim.items() if not items]
     if missing:
         raise ValueError(f"no {missing[0]}-D run among {[p.spec.name for p in prepared]}")
-    sphere_runs = [p for p in by_dim[3] if p.spec.loss != "softmax"]
+    sphere_runs = [p for p in by_dim[3] if loss_spec(p.spec.loss).plain_score != "logit"]
     sphere_groups = [
         (f"m = {group[0].spec.m or 1}", [p.run for p in group])
         for group in groups
-        if group[0].spec.dim == 3 and group[0].spec.loss != "softmax"
+        if group[0].spec.dim == 3 and loss_spec(group[0].spec.loss).plain_score != "logit"
     ]
     groups_2d = [(group[0].spec.label, [p.run for p in group]) for group in groups
                  if group[0].spec.dim == 2]  # fmt: skip

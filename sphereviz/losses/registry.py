@@ -140,10 +140,22 @@ class LossSpec:
         return self.margin_kind != "none"
 
     @property
+    def integer_margin(self) -> bool:
+        """True for the losses whose m multiplies the angle and must be an integer (A-Softmax,
+        L-Softmax)."""
+        return self.margin_kind == "integer m"
+
+    @property
+    def multiplies_angle(self) -> bool:
+        """True where m multiplies θ, the target following cos(mθ) near θ = 0 (A-Softmax,
+        L-Softmax, SphereFace-R)."""
+        return self.margin_kind in ("integer m", "real m")
+
+    @property
     def takes_boundary_rule(self) -> bool:
         """True where ψ needs an integer m but the paper's rule m·θ_i < θ_j takes any real m ≥ 1
-        (A-Softmax, L-Softmax)."""
-        return self.margin_kind == "integer m"
+        (the integer-m losses)."""
+        return self.integer_margin
 
     @property
     def closed_form(self) -> str | None:

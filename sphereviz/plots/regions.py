@@ -195,7 +195,7 @@ def draw_regions(
                 label=f"class {index + 1} region",
                 zorder=3,
             )
-    if regions.loss == "sphereface2":
+    if loss_spec(regions.loss).region_rule == "claims":
         for boundary in _argmax_boundaries(regions.weight_angles):
             ax.plot([0, 1.1 * math.cos(boundary)], [0, 1.1 * math.sin(boundary)], color="0.35",
                     linewidth=0.8, linestyle="--", label="softmax rule", zorder=2)  # fmt: skip
@@ -277,10 +277,10 @@ def sphere_region_labels(
 ) -> np.ndarray:
     """Region label of each point on the sphere: its class, −1 for none, −2 (SphereFace2 only)
     where several classes claim it."""
-    loss = geometry.canonical_loss_name(loss)
-    options = {"claim_rule": claim_rule} if loss == "sphereface2" else {}
+    claims = loss_spec(loss).region_rule == "claims"
+    options = {"claim_rule": claim_rule} if claims else {}
     labels = geometry.classify_points(points, weights, loss, m, **options)
-    if loss == "sphereface2":
+    if claims:
         counts = geometry.claim_counts(points, weights, m, claim_rule).sum(1)
         labels = np.where(counts >= 2, -2, labels)
     return labels
@@ -364,12 +364,13 @@ def plot_sphereface_line_regions(
     fig = plt.figure(figsize=(width, width / 3 * 1.25 * rows))
     for column, (loss, m) in enumerate(layouts):
         ax = fig.add_subplot(rows, 3, column + 1)
-        options = {"claim_rule": claim_rule} if loss == "sphereface2" else {}
+        claims = loss_spec(loss).region_rule == "claims"
+        options = {"claim_rule": claim_rule} if claims else {}
         draw_regions(ax, regions_for(loss, m, num_classes, **options), annotate=True)
         if sphere:
             ax3d = fig.add_subplot(rows, 3, column + 4, projection="3d")
             draw_sphere_regions(
                 ax3d, TETRAHEDRON_WEIGHTS, loss, m,
-                claim_rule if loss == "sphereface2" else None, num_sphere_points,
+                claim_rule if claims else None, num_sphere_points,
             )  # fmt: skip
     return fig
