@@ -53,8 +53,8 @@ from sphereviz.config import (
 from sphereviz.datasets import load_datasets
 from sphereviz.devices import require_device
 from sphereviz.errors import report_error
-from sphereviz.evaluate import accuracy
 from sphereviz.fileio import check_writable_folder, disk_full_as_error, print_json_summary
+from sphereviz.geometry.metrics import accuracy
 from sphereviz.locks import FolderLock
 from sphereviz.losses.registry import LOSS_ALIASES, LOSS_NAMES
 from sphereviz.models import extract_features
