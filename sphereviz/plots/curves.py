@@ -34,9 +34,10 @@ def draw_psi(
     """Draw ψ(θ) (SphereFace eq. 7) for each m, against cos(mθ), CosFace and ArcFace targets.
 
     ψ(θ) = (−1)^k cos(mθ) − 2k on [kπ/m, (k+1)π/m] (solid), cos(mθ) (dashed, only where it
-    differs from ψ, i.e. m ≥ 2), CosFace cos θ − m (dash-dot) and ArcFace cos(θ + m) (dotted;
-    past θ = π − m the loss's fallback cos θ − m·sin m), both from ``margins``, as the losses
-    compute them.
+    differs from ψ, i.e. m ≥ 2), CosFace cos θ − m (dash-dot, ``margins.cosface_target``) and
+    ArcFace cos(θ + m) (dotted; the plain curve over all of [0, π], which the loss's target
+    ``margins.arcface_target`` replaces by cos θ − m·sin m past π − m: ``draw_target_curve``
+    and the regions use that one).
     Each line's label names it, e.g. ``"ψ, m=4"``, so tests and legends can find it. Draws
     into ``ax`` without clearing it; returns ``ax``.
     """
@@ -67,7 +68,7 @@ def draw_psi(
     if arcface_margin is not None:
         ax.plot(
             degrees,
-            margins.arcface_target(np.cos(theta), arcface_margin),
+            np.cos(theta + arcface_margin),  # the textbook curve, without the fallback
             color="0.1",
             linestyle=":",
             label=f"ArcFace cos(θ + {arcface_margin:g})",
