@@ -95,8 +95,6 @@ def annealed_margin(
     ``_REACH_GRID`` angles and solved to 1e-12 rad by Brent's method, so the numbers are
     exact, not grid measurements.
     """
-    from scipy.optimize import brentq
-
     loss = canonical_loss_name(loss)
     check_int("num_classes", num_classes, min=2)
     if theta12 is None:
@@ -122,7 +120,6 @@ def annealed_margin(
     # bisectors of modified softmax
     loss = spec.equal_norms_as or loss
     angles = theta12 * np.arange(num_classes)
-    grid = np.linspace(0.0, math.pi, _REACH_GRID)
 
     def target(phi):
         cos_phi = np.cos(np.atleast_1d(phi))
@@ -131,20 +128,7 @@ def annealed_margin(
         return _margin_target(cos_phi, loss, margins, rule, annealing_lambda)[0]
 
     def reach(own: int, direction: float) -> float:
-        others = np.delete(angles, own) - angles[own]
-
-        def excess(phi):
-            rival = np.cos(np.atleast_1d(phi)[:, None] * direction - others[None, :]).max(axis=1)
-            return target(phi) - rival
-
-        values = excess(grid)
-        crossed = np.flatnonzero(values <= 0)
-        if crossed.size == 0:
-            return math.pi
-        first = int(crossed[0])
-        if first == 0:
-            return 0.0
-        return brentq(lambda phi: float(excess(phi)[0]), grid[first - 1], grid[first], xtol=1e-13)
+        return _reach(target, np.delete(angles, own) - angles[own], direction)
 
     forward = [reach(i, 1.0) for i in range(num_classes)]
     backward = [reach(i, -1.0) for i in range(num_classes)]
@@ -171,6 +155,27 @@ def annealed_margin(
         max_intra=float(max_intra),
         criterion_holds=bool(nonempty and max_intra <= gap + CRITERION_TOLERANCE),
     )
+
+
+def _reach(target, others: np.ndarray, direction: float) -> float:
+    """How far from its own weight (at 0) a class's region reaches in ``direction`` (±1): the
+    first φ where target(φ) ≤ max_j cos(±φ − θ_j), bracketed on a grid, solved by Brent."""
+    from scipy.optimize import brentq
+
+    grid = np.linspace(0.0, math.pi, _REACH_GRID)
+
+    def excess(phi):
+        rival = np.cos(np.atleast_1d(phi)[:, None] * direction - others[None, :]).max(axis=1)
+        return target(phi) - rival
+
+    values = excess(grid)
+    crossed = np.flatnonzero(values <= 0)
+    if crossed.size == 0:
+        return math.pi
+    first = int(crossed[0])
+    if first == 0:
+        return 0.0
+    return brentq(lambda phi: float(excess(phi)[0]), grid[first - 1], grid[first], xtol=1e-13)
 
 
 def effective_m(m=4, annealing_lambda: float = 0.0, theta12: float = math.pi / 2) -> float:

@@ -264,38 +264,20 @@ def circle_regions(
     loss = canonical_loss_name(loss)
     if np.ndim(m) != 0:
         raise ValueError(f"circle_regions takes one margin m, got {m!r}; call it once per m")
-    angles = np.asarray(weight_angles, dtype=float)
-    if angles.ndim != 1 or angles.size < 2 or not np.all(np.isfinite(angles)):
-        raise ValueError(
-            f"weight_angles must be >= 2 finite angles in radians, got {weight_angles!r}"
-        )
-    angles = np.mod(angles, TWO_PI)
+    angles, norms = _circle_layout(weight_angles, weight_norms)
     num_classes = angles.size
-    norms = _optional_vector(weight_norms, "weight_norms", num_classes, positive=True)
-    norms = np.ones(num_classes) if norms is None else norms
     check_real("radius (the feature norm ‖x‖)", radius, min=0, include_min=False)
     check_choice("method", method, ("auto", "closed-form", "grid"))
     grid_angles = _grid_angles(resolution)
     weights = norms[:, None] * np.stack([np.cos(angles), np.sin(angles)], axis=1)
-    labels = classify_points(
-        circle_points(resolution, radius),
-        weights,
-        loss,
-        m,
-        rule=rule,
-        biases=biases,
-        annealing_lambda=annealing_lambda,
-        claim_rule=claim_rule,
-    )
+    labels = classify_points(circle_points(resolution, radius), weights, loss, m, rule=rule,
+                             biases=biases, annealing_lambda=annealing_lambda,
+                             claim_rule=claim_rule)  # fmt: skip
     margin = None if loss in _MARGIN_FREE else float(_margin_values(loss, m, rule)[0])
     claims = loss_spec(loss).region_rule == "claims"
-    contested, counts = (
-        _contested_arcs(weights, margin, claim_rule, resolution) if claims else ((), None)
-    )
-    if claims and method == "closed-form":
-        raise ValueError(
-            "SphereFace2 has no closed form for its regions on the circle; use method='grid'"
-        )
+    contested, counts = ((), None)
+    if claims:
+        contested, counts = _claims_on_circle(weights, margin, claim_rule, resolution, method)
     closed = None
     if method != "grid" and not claims:
         closed = _closed_form_arcs(angles, loss, margin, norms, biases, annealing_lambda)
@@ -312,11 +294,7 @@ def circle_regions(
     else:
         arcs, spans, max_intra, min_inter, touching = _grid_arcs(labels, resolution, num_classes)
         source = "grid"
-    inter = np.zeros((num_classes, num_classes))
-    for i in range(num_classes):
-        for j in range(i + 1, num_classes):
-            distance = _set_distance(arcs[i], arcs[j])
-            inter[i, j] = inter[j, i] = 0.0 if distance <= touching else distance
+    inter = _inter_class_angles(arcs, touching)
     nonempty = all(arcs)
     holds = nonempty and max_intra <= min_inter + CRITERION_TOLERANCE
     return CircleRegions(
@@ -339,8 +317,36 @@ def circle_regions(
     )
 
 
-def _contested_arcs(weights, margin, claim_rule, resolution):
-    """SphereFace2 on the circle: the arcs that several classes claim, and the claim counts."""
+def _inter_class_angles(arcs, touching: float) -> np.ndarray:
+    """(K, K): the smallest angle between the regions of classes i and j (0 where they touch)."""
+    num_classes = len(arcs)
+    inter = np.zeros((num_classes, num_classes))
+    for i in range(num_classes):
+        for j in range(i + 1, num_classes):
+            distance = _set_distance(arcs[i], arcs[j])
+            inter[i, j] = inter[j, i] = 0.0 if distance <= touching else distance
+    return inter
+
+
+def _circle_layout(weight_angles, weight_norms) -> tuple[np.ndarray, np.ndarray]:
+    """The weight angles in [0, 2π) and their norms (default 1), checked."""
+    angles = np.asarray(weight_angles, dtype=float)
+    if angles.ndim != 1 or angles.size < 2 or not np.all(np.isfinite(angles)):
+        raise ValueError(
+            f"weight_angles must be >= 2 finite angles in radians, got {weight_angles!r}"
+        )
+    angles = np.mod(angles, TWO_PI)
+    norms = _optional_vector(weight_norms, "weight_norms", angles.size, positive=True)
+    return angles, np.ones(angles.size) if norms is None else norms
+
+
+def _claims_on_circle(weights, margin, claim_rule, resolution, method):
+    """SphereFace2 on the circle: the arcs that several classes claim, and the claim counts
+    (on the grid: it has no closed form)."""
+    if method == "closed-form":
+        raise ValueError(
+            "SphereFace2 has no closed form for its regions on the circle; use method='grid'"
+        )
     counts = claim_counts(circle_points(resolution), weights, margin, claim_rule).sum(1)
     (contested_runs,) = _runs_per_row(np.where(counts >= 2, 0, -1)[None, :])
     contested = tuple(
