@@ -360,20 +360,7 @@ def mnist_figures(
 ) -> list[FigureRecord]:
     """Write the MNIST figures from the demo's runs (see :func:`mnist_run_specs`)."""
     out = Path(out)
-    groups = _by_configuration(prepared)
-    representative = [group[0] for group in groups]  # the first seed of each configuration
-    by_dim = {dim: [p for p in representative if p.spec.dim == dim] for dim in MNIST_DIMS}
-    missing = [dim for dim, items in by_dim.items() if not items]
-    if missing:
-        raise ValueError(f"no {missing[0]}-D run among {[p.spec.name for p in prepared]}")
-    sphere_runs = [p for p in by_dim[3] if loss_spec(p.spec.loss).plain_score != "logit"]
-    sphere_groups = [
-        (f"m = {group[0].spec.m or 1}", [p.run for p in group])
-        for group in groups
-        if group[0].spec.dim == 3 and loss_spec(group[0].spec.loss).plain_score != "logit"
-    ]
-    groups_2d = [(group[0].spec.label, [p.run for p in group]) for group in groups
-                 if group[0].spec.dim == 2]  # fmt: skip
+    representative, by_dim, sphere_runs, sphere_groups, groups_2d = _mnist_selection(prepared)
     seed_note = (
         f"Panels: seed {representative[0].spec.seed} of each configuration (a representative "
         "run, not the best)."
@@ -401,11 +388,7 @@ def mnist_figures(
     )
     sphere_titles = [(f"m = {p.spec.m or 1}", p.run) for p in sphere_runs]
     files = _save_static(sphere_panels_figure(sphere_titles), out, "mnist_sphere")
-    html_files = []
-    for p in sphere_runs:
-        stem = f"mnist_sphere_m{p.spec.m or 1}"
-        sphere_html(p.run, f"MNIST, {p.spec.label}", "a-softmax", p.spec.m or 1, out / stem)
-        html_files.append(f"{stem}.html")
+    html_files = _mnist_sphere_pages(sphere_runs, out)
     record(
         "mnist_sphere",
         "SphereFace Fig. 5 on MNIST: 3-D features on the unit sphere, m = 1…4",
@@ -442,8 +425,14 @@ def mnist_figures(
         "sphereviz.figures.accuracy_curves_figure(prepared_runs)",
         _save_static(accuracy_curves_figure(representative), out, "mnist_accuracy"),
     )
-    annealed = next((p for p in by_dim[3] if p.spec.m == 4), by_dim[3][-1])
-    record(
+    record(*_mnist_training_curves(by_dim[3], out))
+    return records
+
+
+def _mnist_training_curves(runs_3d: Sequence[PreparedRun], out: Path) -> tuple:
+    """The record fields of the training curves of the 3-D A-Softmax m = 4 run (or the last)."""
+    annealed = next((p for p in runs_3d if p.spec.m == 4), runs_3d[-1])
+    return (
         "mnist_training_curves",
         "Training curves of A-Softmax m = 4 (3-D)",
         "Mean training loss, train and test accuracy, and the annealing weight λ of the "
@@ -456,7 +445,37 @@ def mnist_figures(
             "mnist_training_curves",
         ),
     )
-    return records
+
+
+def _mnist_selection(prepared: Sequence[PreparedRun]):
+    """The runs each MNIST figure draws: the first seed of each configuration, those by
+    dimension, the 3-D runs on the sphere (not softmax, whose features are not directions)
+    and the seed groups of the 3-D and the 2-D configurations."""
+    groups = _by_configuration(prepared)
+    representative = [group[0] for group in groups]  # the first seed of each configuration
+    by_dim = {dim: [p for p in representative if p.spec.dim == dim] for dim in MNIST_DIMS}
+    missing = [dim for dim, items in by_dim.items() if not items]
+    if missing:
+        raise ValueError(f"no {missing[0]}-D run among {[p.spec.name for p in prepared]}")
+    sphere_runs = [p for p in by_dim[3] if loss_spec(p.spec.loss).plain_score != "logit"]
+    sphere_groups = [
+        (f"m = {group[0].spec.m or 1}", [p.run for p in group])
+        for group in groups
+        if group[0].spec.dim == 3 and loss_spec(group[0].spec.loss).plain_score != "logit"
+    ]
+    groups_2d = [(group[0].spec.label, [p.run for p in group]) for group in groups
+                 if group[0].spec.dim == 2]  # fmt: skip
+    return representative, by_dim, sphere_runs, sphere_groups, groups_2d
+
+
+def _mnist_sphere_pages(sphere_runs: Sequence[PreparedRun], out: Path) -> list[str]:
+    """One interactive sphere page per 3-D run; the names of the pages written."""
+    html_files = []
+    for p in sphere_runs:
+        stem = f"mnist_sphere_m{p.spec.m or 1}"
+        sphere_html(p.run, f"MNIST, {p.spec.label}", "a-softmax", p.spec.m or 1, out / stem)
+        html_files.append(f"{stem}.html")
+    return html_files
 
 
 def _mnist_data_text(config: TrainConfig, test_count: int) -> str:

@@ -147,6 +147,31 @@ def draw_regions(
     colors = class_colors(len(regions.weight_angles))
     full = np.linspace(0, 2 * math.pi, 241)
     ax.plot(np.cos(full), np.sin(full), color="0.8", linewidth=0.6, zorder=1)
+    _draw_arcs(ax, regions, colors, arc_points)
+    _draw_weights(ax, regions, colors)
+    ax.set_xlim(-1.5, 1.5)
+    ax.set_ylim(-1.5, 1.5)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    if title is None:
+        margin = "" if regions.m is None else f", m = {regions.m:g}"
+        title = f"{loss_spec(regions.loss).title}{margin}"
+    ax.set_title(title)
+    if annotate:
+        ax.text(
+            0.5,
+            -0.02,
+            describe_regions(regions, compact=True),
+            transform=ax.transAxes,
+            ha="center",
+            va="top",
+            fontsize="x-small",
+        )
+    return ax
+
+
+def _draw_arcs(ax: Axes, regions: geometry.CircleRegions, colors, arc_points: int) -> None:
+    """The uncovered stretches, SphereFace2's contested ones and each class's arcs."""
     for stretch_start, stretch_end in uncovered_arcs(regions):
         ax.add_patch(
             Wedge(
@@ -195,6 +220,10 @@ def draw_regions(
                 label=f"class {index + 1} region",
                 zorder=3,
             )
+
+
+def _draw_weights(ax: Axes, regions: geometry.CircleRegions, colors) -> None:
+    """The weight arrows W_i and their names; for SphereFace2 the softmax rule's boundaries."""
     if loss_spec(regions.loss).region_rule == "claims":
         for boundary in _argmax_boundaries(regions.weight_angles):
             ax.plot([0, 1.1 * math.cos(boundary)], [0, 1.1 * math.sin(boundary)], color="0.35",
@@ -208,25 +237,6 @@ def draw_regions(
     )  # fmt: skip
     for index, direction in enumerate(directions):
         ax.text(*(1.38 * direction), weight_name(index), ha="center", va="center")
-    ax.set_xlim(-1.5, 1.5)
-    ax.set_ylim(-1.5, 1.5)
-    ax.set_aspect("equal")
-    ax.set_axis_off()
-    if title is None:
-        margin = "" if regions.m is None else f", m = {regions.m:g}"
-        title = f"{loss_spec(regions.loss).title}{margin}"
-    ax.set_title(title)
-    if annotate:
-        ax.text(
-            0.5,
-            -0.02,
-            describe_regions(regions, compact=True),
-            transform=ax.transAxes,
-            ha="center",
-            va="top",
-            fontsize="x-small",
-        )
-    return ax
 
 
 def _argmax_boundaries(weight_angles) -> list[float]:
