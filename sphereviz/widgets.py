@@ -153,6 +153,22 @@ _MARGIN_CONTROL = {
 }
 
 
+def _initial_margins(loss, m, num_classes, theta12_degrees, annealing_lambda) -> dict:
+    """The margin explorer's arguments checked; each margin slider's start value (``m`` on
+    ``loss``'s slider, the registry's default margin on the others)."""
+    check_choice("annealing_lambda", annealing_lambda, LAMBDA_STOPS,
+                 hint="the stops of the λ slider")  # fmt: skip
+    check_choice("loss", loss, [name for _, name in LOSS_CHOICES], owner="margin_explorer")
+    check_int("num_classes", num_classes, min=2, max=12)
+    check_real("theta12_degrees", theta12_degrees, min=5, max=180, hint="in degrees")
+    initial = {control: loss_spec(name).default_margin for name, control in _MARGIN_CONTROL.items()}
+    if m is not None and loss in _MARGIN_CONTROL:
+        if loss_spec(loss).integer_margin:  # the integer slider
+            m = margins.check_integer_margin(m)
+        initial[_MARGIN_CONTROL[loss]] = m
+    return initial
+
+
 class MarginExplorer(_Explorer):
     """Loss, m and the class layout → target curve, regions on the circle, criterion readout.
 
@@ -177,18 +193,7 @@ class MarginExplorer(_Explorer):
         annealing_lambda: float = 0.0,
     ):
         loss = geometry.canonical_loss_name(loss)
-        check_choice("annealing_lambda", annealing_lambda, LAMBDA_STOPS,
-                     hint="the stops of the λ slider")  # fmt: skip
-        check_choice("loss", loss, [name for _, name in LOSS_CHOICES], owner="margin_explorer")
-        check_int("num_classes", num_classes, min=2, max=12)
-        check_real("theta12_degrees", theta12_degrees, min=5, max=180, hint="in degrees")
-        initial = {
-            control: loss_spec(name).default_margin for name, control in _MARGIN_CONTROL.items()
-        }
-        if m is not None and loss in _MARGIN_CONTROL:
-            if loss_spec(loss).integer_margin:  # the integer slider
-                m = margins.check_integer_margin(m)
-            initial[_MARGIN_CONTROL[loss]] = m
+        initial = _initial_margins(loss, m, num_classes, theta12_degrees, annealing_lambda)
         style = {"description_width": "initial"}
         self.controls: dict[str, widgets.ValueWidget] = {
             "loss": widgets.Dropdown(options=LOSS_CHOICES, value=loss, description="loss"),
