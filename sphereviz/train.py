@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import os
 import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +51,7 @@ from sphereviz.config import (
 )
 from sphereviz.datasets import load_datasets
 from sphereviz.devices import require_device
+from sphereviz.distributed import Distributed, process_group, sum_over_processes
 from sphereviz.errors import report_error
 from sphereviz.fileio import check_writable_folder, disk_full_as_error, print_json_summary
 from sphereviz.geometry.metrics import accuracy
@@ -127,44 +127,6 @@ def make_optimizer(
             parameters, lr, momentum=config.momentum, weight_decay=config.weight_decay
         )
     return torch.optim.Adam(parameters, lr, weight_decay=config.weight_decay)
-
-
-@dataclass
-class Distributed:
-    """This process's place in a ``torchrun`` job (rank 0 of 1 without one)."""
-
-    rank: int = 0
-    world_size: int = 1
-    initialised_here: bool = False
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed(device: torch.device) -> Distributed:
-    """Join the process group when launched by torchrun with WORLD_SIZE > 1 (env:// init)."""
-    import torch.distributed as dist
-
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size == 1:
-        return Distributed(device=device)
-    if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(device)
-    initialised_here = not dist.is_initialized()
-    if initialised_here:
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return Distributed(dist.get_rank(), dist.get_world_size(), initialised_here, device)
-
-
-def _sum_over_processes(values: torch.Tensor, dist_info: Distributed) -> torch.Tensor:
-    if dist_info.world_size > 1:
-        import torch.distributed as dist
-
-        dist.all_reduce(values)
-    return values
 
 
 def _check_finite(step_losses: torch.Tensor, steps_done: int, epoch: int, out) -> None:
@@ -260,24 +222,6 @@ def _run_folder_lock(config: TrainConfig, resume: bool):
     out = Path(config.out)
     check_writable_folder(out, "run folder")
     return FolderLock(out, "run folder")
-
-
-@contextlib.contextmanager
-def process_group(device: torch.device) -> Iterator[Distributed]:
-    """This process's place in a ``torchrun`` job (:func:`init_distributed`), for the block.
-
-    On leaving, a process group initialised here is destroyed: after a garbage collection, so
-    that the DDP wrapper's reducer, which holds the group, is freed first and the group (and
-    gloo's worker threads) is torn down here rather than during interpreter exit, where that
-    teardown can abort the process ("terminate called without an active exception").
-    """
-    dist_info = init_distributed(device)
-    try:
-        yield dist_info
-    finally:
-        if dist_info.initialised_here:
-            gc.collect()
-            torch.distributed.destroy_process_group()
 
 
 @dataclass
@@ -426,10 +370,10 @@ def _train_epoch(session: _Session, network: nn.Module, epoch: int, bar, out) ->
         )  # fmt: skip
         step_losses[step] = batch_loss
         if device.type == "cpu" or step % 50 == 49 or step == steps_per_epoch - 1:
-            _check_finite(_sum_over_processes(step_losses.clone(), dist_info), step + 1, epoch, out)
+            _check_finite(sum_over_processes(step_losses.clone(), dist_info), step + 1, epoch, out)
             bar.set_postfix(epoch=epoch, loss=f"{float(batch_loss):.3f}", refresh=False)
         bar.update()
-    return _sum_over_processes(totals, dist_info)
+    return sum_over_processes(totals, dist_info)
 
 
 def _epoch_metrics(
