@@ -1,4 +1,5 @@
-# Two commands do everything on a fresh machine: `make demo` and `make test`.
+# Two commands do everything on a fresh machine: `make demo` and `make test`. Both write only
+# under build/ (git-ignored); `make figures` is the one command that rewrites the tracked figures/.
 # Both create .venv when it is missing: the pinned CPU build of PyTorch first (this keeps pip
 # from pulling a multi-GB CUDA build), then this package with all its extras, then a Jupyter
 # kernel registered inside the venv.
@@ -9,6 +10,12 @@ PY       := $(VENV)/bin/python
 STAMP    := $(VENV)/.sphereviz-installed
 TORCH    := torch==2.13.0
 EXTRAS   := notebooks,export,test
+
+# pytest over PYTEST_WORKERS processes (pytest-xdist; 0: all in one process). The fast tests of a
+# module stay on one worker, the slow ones (notebooks, browser, training) are handed out one at a
+# time and first, and fixtures that several workers need are built once (tests/conftest.py).
+PYTEST_WORKERS ?= 2
+PYTEST_XDIST   := -n $(PYTEST_WORKERS) $(if $(filter 0,$(PYTEST_WORKERS)),,--dist loadgroup --no-loadscope-reorder)
 
 # libgomp threads sleep instead of spinning at barriers: much faster on a busy 2-core machine,
 # the same on an idle one (benchmarks/README.md). Also set in the Jupyter kernel below.
@@ -41,11 +48,13 @@ system-deps:
 	  else echo "note: not root or no apt: skipping$$missing (the tests that need them will skip)"; fi; \
 	fi
 
+# The MNIST comparison at one seed with 3-D features (5 runs, a few minutes on 2 cores; runs in
+# build/runs, figures in build/demo/); `sphereviz demo --seeds 0 1 2 --dims 3 2` is the full one.
 demo: setup system-deps
 	$(PY) -m sphereviz demo
 
 test: setup system-deps lint
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_XDIST)
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -61,7 +70,7 @@ bench: setup system-deps
 # Execute the six notebooks and their six solutions in quick mode with papermill, then the
 # real-browser test (every lesson run in JupyterLab, and the widget checks).
 notebooks: setup system-deps
-	$(PY) -m pytest tests/test_notebooks.py tests/test_browser.py
+	$(PY) -m pytest $(PYTEST_XDIST) tests/test_notebooks.py tests/test_browser.py
 
 # Executed HTML of every notebook (lessons and solutions) with the widgets' state stored, for a
 # course web page: build/html/*.html and build/html/solutions/*.html. Full mode (the notebooks'
@@ -76,6 +85,8 @@ notebooks-html: setup
 	$(if $(strip $(NOTEBOOKS_HTML)),$(NBCONVERT_HTML) --output-dir build/html $(NOTEBOOKS_HTML))
 	$(if $(strip $(SOLUTIONS_HTML)),$(NBCONVERT_HTML) --output-dir build/html/solutions $(SOLUTIONS_HTML))
 
+# The tracked figure set: the full comparison (30 MNIST runs, trained into build/runs when
+# missing), its figures and captions rewritten in figures/.
 figures: setup
 	$(PY) -m sphereviz figures --out figures
 

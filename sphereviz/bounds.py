@@ -1,4 +1,4 @@
-"""The lower bounds on m (SphereFace §3.3, Properties 2 and 3), derived with sympy, not typed in.
+"""The lower bounds on m (SphereFace §3.4, Properties 2 and 3), derived with sympy, not typed in.
 
 Binary case: the boundary equations mφ = θ₁₂ − φ, mφ = θ₁₂ + φ and, once θ₁₂ > (m−1)π/m, the
 wrapped mφ = 2π − θ₁₂ − φ give the reach of class 1's region; from them the max intra-class
@@ -35,6 +35,7 @@ from sphereviz.derivation import (
     _step,
 )
 from sphereviz.fileio import print_json_summary
+from sphereviz.validation import check_real
 
 __all__ = [
     "BinaryBound",
@@ -42,6 +43,7 @@ __all__ = [
     "DerivationStep",
     "MulticlassBound",
     "NumericCheck",
+    "binary_criterion_angles",
     "derive_binary_bound",
     "derive_multiclass_bound",
     "main",
@@ -300,6 +302,40 @@ def _binary_conclusion(steps: list, m_min, intra_first, inter) -> int:
             )
         )
     return smallest_integer
+
+
+def binary_criterion_angles(m_value) -> sp.Set:
+    """The angles θ₁₂ ∈ (0, π] at which two A-Softmax classes meet max intra ≤ min inter.
+
+    Built from the two cases of ``derive_binary_bound`` for a given real m ≥ 1 (the boundary
+    rule mθ₁ < θ₂): the first case, θ₁₂ ∈ (0, (m−1)π/m], holds exactly when m² − 4m + 1 ≥ 0;
+    the wrapped case, θ₁₂ ∈ ((m−1)π/m, π], exactly when θ₁₂ ≥ 2π/(m−1). Together
+
+        m ≥ 2 + √3:       every θ₁₂ ∈ (0, π];
+        3 ≤ m < 2 + √3:   θ₁₂ ∈ [2π/(m−1), π]   (m = 3: θ₁₂ = π only, with equality);
+        1 ≤ m < 3:        no θ₁₂ (2π/(m−1) > π; m = 1 has no margin at all).
+
+    ``m_value`` is a number or an exact sympy number (``sp.Rational(7, 2)``); the result is a
+    sympy set in radians (``EmptySet``, a point or an interval), exact for an exact m.
+    """
+    if not isinstance(m_value, sp.Basic):
+        check_real("m (the A-Softmax margin)", m_value, min=1.0)
+        m_value = sp.Rational(float(m_value))  # the float exactly, so no boundary moves
+    elif not (m_value.is_real and m_value.is_number and bool(m_value >= 1)):
+        raise ValueError(f"m (the A-Softmax margin) must be a real number >= 1, got {m_value}")
+    domain = sp.Interval.Lopen(0, sp.pi)
+    if m_value == 1:
+        return sp.EmptySet  # modified softmax: half circles, no gap between them
+    binary = derive_binary_bound()
+    values = {m: m_value}
+    case_threshold = sp.radsimp(sp.simplify(binary.case_threshold.subs(values)))
+    first = sp.Interval.Lopen(0, case_threshold)
+    first_holds = bool(sp.simplify(binary.polynomial.subs(values)) >= 0)
+    wrapped = sp.Interval.Lopen(case_threshold, sp.pi)
+    lowest = sp.radsimp(sp.simplify(binary.wrapped_condition.rhs.subs(values)))
+    holding = sp.Interval(lowest, sp.oo)  # the wrapped condition θ₁₂ ≥ 2π/(m−1)
+    angles = (first if first_holds else sp.EmptySet) | (wrapped & holding)
+    return sp.simplify(angles & domain)
 
 
 # --------------------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ the open-set split and the run folders get their data here; no torch is imported
 
 from __future__ import annotations
 
+import shlex
+
 import numpy as np
 
 from sphereviz.config import TrainConfig
@@ -68,7 +70,9 @@ def split_faces(cache, config: TrainConfig):
         raise ValueError(
             f"{cache.directory}: {int(np.sum(counts < 2))} identities have fewer than 2 images, "
             "so no stratified train/test split exists; rebuild the cache with "
-            "`--min-images-per-identity 2` (or more)"
+            f"`sphereviz prepare-faces --root {shlex.quote(cache.manifest['inputs']['root'])} "
+            f"--out {shlex.quote(str(cache.directory))} --min-images 2` (or more; and its other "
+            "options)"
         )
     try:
         train_index, test_index = train_test_split(
@@ -79,8 +83,9 @@ def split_faces(cache, config: TrainConfig):
         )
     except ValueError as error:
         raise ValueError(
-            f"cannot split {len(cache)} faces of {cache.num_classes} identities with "
-            f"test_fraction={config.test_fraction} ({error}); raise test_fraction"
+            f"{cache.directory}: cannot split {len(cache)} faces of {cache.num_classes} "
+            f"identities with test_fraction={config.test_fraction} ({error}); raise "
+            "test_fraction"
         ) from error
     train_index, test_index = np.sort(train_index), np.sort(test_index)
     return (

@@ -3,15 +3,18 @@
 1. the target logit of every loss of the family at a few angles (how each margin bends cos θ);
 2. the sympy derivation of the bounds on m (2 + √3 for two classes, 3 for uniformly spaced
    classes), step by step, cross-checked numerically (``sphereviz.bounds``);
-3. the MNIST comparison: softmax, modified softmax and A-Softmax m = 2, 3, 4, with 3-D and 2-D
-   features, three seeds each (30 runs of the ``mnist-demo`` preset), trained into
-   ``build/runs`` or reused from there when a run with the same config is already there
-   (``sphereviz.sweep.ensure_runs``);
-4. the figure set regenerated into ``figures/`` from those runs, with its README captions and
-   an offline ``figures/index.html`` gallery (``sphereviz.figures``);
-5. a summary table: per configuration, mean ± std over the seeds of the test accuracy, the
-   mean angle to the own class weight, the median same-class pair angle, the pair-angle EER
-   and the Angular Fisher Score (``geometry.feature_summary``).
+3. the MNIST comparison: softmax, modified softmax and A-Softmax m = 2, 3, 4 with 3-D features
+   and seed 0 by default (5 runs of the ``mnist-demo`` preset, a few minutes on two cores);
+   ``--seeds 0 1 2 --dims 3 2`` is the full comparison (30 runs), whose time here the demo
+   estimates from its own runs. Runs are trained into the shared run cache ``build/runs`` or
+   reused from there when a run with the same config is already there
+   (``sphereviz.sweep.ensure_runs``), so ``sphereviz figures`` and notebook 06 reuse them;
+4. the figures of those runs written into ``build/demo/`` (git-ignored; never the tracked
+   ``figures/``, which ``make figures`` rewrites), with README captions and an offline
+   ``index.html`` gallery (``sphereviz.figures``);
+5. a summary table: per configuration, the test accuracy, the mean angle to the own class
+   weight, the median same-class pair angle, the pair-angle EER and the Angular Fisher Score
+   (``geometry.feature_summary``), as mean ± std over the seeds when there are several.
 
 ``--quick`` trains short runs (seconds each) for tests; ``--json`` ends with a JSON line.
 """
@@ -34,6 +37,13 @@ from sphereviz.losses import make_loss
 from sphereviz.losses.registry import loss_spec
 
 TABLE_ANGLES_DEG = (0, 30, 45, 60, 90, 120, 180)
+
+DEMO_OUT = Path("build") / "demo"
+"""Where the demo writes its figures (``--out``): git-ignored, so a clone stays clean."""
+DEMO_SEEDS = (0,)
+"""The demo's seeds (``--seeds``): one, for a first run in minutes."""
+DEMO_DIMS = (3,)
+"""The demo's feature dimensions (``--dims``): 3-D, the sphere of SphereFace's Fig. 5."""
 
 TABLE_LOSSES = (
     ("softmax", "softmax (W=e1, b=0)", {}),
@@ -199,6 +209,88 @@ def format_summary(rows: Sequence[dict]) -> str:
     return format_table(shown)
 
 
+def demo_run_specs(
+    quick: bool = False, seeds: Sequence[int] = DEMO_SEEDS, dims: Sequence[int] = DEMO_DIMS
+) -> list:
+    """The demo's MNIST runs: :func:`sphereviz.sweep.mnist_run_specs` for ``seeds``, kept to
+    ``dims`` (in that order). Each is the very spec of the full comparison, so its run is the
+    same folder and recipe that ``sphereviz figures`` and notebook 06 look for."""
+    from sphereviz.sweep import MNIST_DIMS, mnist_run_specs
+
+    unknown = [dim for dim in dims if dim not in MNIST_DIMS]
+    if unknown:
+        raise ValueError(f"dims {unknown} are not among the demo's {list(MNIST_DIMS)}")
+    specs = mnist_run_specs(quick, seeds=seeds)
+    return [spec for dim in dims for spec in specs if spec.dim == dim]
+
+
+def training_time_estimate(seconds_per_run: float, runs: int, workers: int) -> float:
+    """Wall time of training ``runs`` runs ``workers`` at a time, each ``seconds_per_run``:
+    ⌈runs / workers⌉ · seconds_per_run (``sweep.ensure_runs`` keeps ``workers`` processes busy,
+    one run each)."""
+    if runs <= 0:
+        return 0.0
+    if workers < 1 or seconds_per_run < 0:
+        raise ValueError(
+            f"workers must be ≥ 1 and seconds_per_run ≥ 0, got {workers} and {seconds_per_run}"
+        )
+    return math.ceil(runs / workers) * seconds_per_run
+
+
+def measured_seconds_per_run(prepared: Sequence) -> tuple[float, str]:
+    """The mean training time of one run and where it comes from: the runs this call trained
+    (wall time in their worker, ``PreparedRun.seconds``), else the per-epoch times the reused
+    runs recorded when they were trained (``metrics.jsonl``)."""
+    trained = [item.seconds for item in prepared if not item.reused]
+    if trained:
+        return sum(trained) / len(trained), f"the mean of the {len(trained)} runs trained now"
+    recorded = [sum(row["seconds"] for row in item.run.metrics) for item in prepared]
+    return (
+        sum(recorded) / len(recorded),
+        f"the mean training time the {len(recorded)} reused runs recorded",
+    )
+
+
+def full_comparison_note(prepared: Sequence, runs_dir: Path, quick: bool) -> dict:
+    """How long the full comparison (every seed × every dimension of ``sweep``) would take
+    here: from an empty run cache, and for the runs of it not yet in ``runs_dir``; computed
+    from this demo's own per-run time and the worker count of ``sweep.ensure_runs``."""
+    from sphereviz.runs import find_run
+    from sphereviz.sweep import MNIST_DIMS, SEEDS
+
+    specs = demo_run_specs(quick, SEEDS, MNIST_DIMS)
+    missing = sum(find_run(s.config, runs_dir, preferred=s.name) is None for s in specs)
+    per_run, source = measured_seconds_per_run(prepared)
+    cpus = os.cpu_count() or 1
+    workers = min(cpus, len(specs))
+    return {
+        "arguments": f"--seeds {' '.join(map(str, SEEDS))} --dims {' '.join(map(str, MNIST_DIMS))}",
+        "runs": len(specs),
+        "missing_runs": missing,
+        "workers": workers,
+        "seconds_per_run": per_run,
+        "seconds_per_run_source": source,
+        "seconds_from_empty": training_time_estimate(per_run, len(specs), workers),
+        "seconds_for_missing": training_time_estimate(per_run, missing, min(cpus, missing or 1)),
+    }
+
+
+def format_full_comparison_note(note: dict, runs_dir: Path) -> str:
+    rounds = math.ceil(note["runs"] / note["workers"])
+    text = (
+        f"The full comparison ({note['arguments']}: {note['runs']} runs) would take about "
+        f"{note['seconds_from_empty'] / 60:.1f} min of training here from an empty {runs_dir}: "
+        f"{rounds} rounds of {note['workers']} runs at a time, {note['seconds_per_run']:.0f} s "
+        f"a run ({note['seconds_per_run_source']})."
+    )
+    if note["missing_runs"] == 0:
+        return text + f" All of its runs are in {runs_dir}: it would train nothing."
+    return text + (
+        f" {note['missing_runs']} of its runs are not in {runs_dir} yet: about "
+        f"{note['seconds_for_missing'] / 60:.1f} min."
+    )
+
+
 def _heading(number: int, text: str) -> None:
     print(f"\n{'=' * 78}\n{number}. {text}\n{'=' * 78}", flush=True)
 
@@ -212,28 +304,63 @@ def _load_note() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sphereviz.figures import DEFAULT_OUT
-    from sphereviz.sweep import DEFAULT_RUNS
+    from sphereviz.sweep import DEFAULT_RUNS, MNIST_DIMS, SEEDS
 
     parser = argparse.ArgumentParser(
         prog="sphereviz demo",
         description="The main job on this machine's CPU: the target-logit table, the bounds on m, "
-        "the 30 MNIST runs (trained or reused), the figure set and a summary table.",
+        "the MNIST runs (trained or reused; 5 by default, 30 with --seeds "
+        f"{' '.join(map(str, SEEDS))} --dims {' '.join(map(str, MNIST_DIMS))}), their figures "
+        "and a summary table.",
     )
     parser.add_argument(
         "--runs", type=Path, default=DEFAULT_RUNS, help=f"run folders ({DEFAULT_RUNS})"
     )
+    parser.add_argument("--out", type=Path, default=DEMO_OUT, help=f"figure folder ({DEMO_OUT})")
     parser.add_argument(
-        "--out", type=Path, default=DEFAULT_OUT, help=f"figure folder ({DEFAULT_OUT})"
-    )
+        "--seeds", type=int, nargs="+", default=list(DEMO_SEEDS), metavar="SEED",
+        help=f"seeds of every configuration ({' '.join(map(str, DEMO_SEEDS))}; the full "
+        f"comparison: {' '.join(map(str, SEEDS))})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--dims", type=int, nargs="+", default=list(DEMO_DIMS), choices=MNIST_DIMS, metavar="DIM",
+        help=f"feature dimensions, from {' '.join(map(str, MNIST_DIMS))} "
+        f"({' '.join(map(str, DEMO_DIMS))}; the full comparison: "
+        f"{' '.join(map(str, MNIST_DIMS))})",
+    )  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="short runs (seconds each), for tests")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     parser.add_argument("--json", action="store_true", help="print a JSON summary last")
     return parser
 
 
+def _command(args: argparse.Namespace) -> str:
+    """The ``sphereviz demo`` command that made the figures (for their captions)."""
+    from sphereviz.sweep import DEFAULT_RUNS
+
+    words = ["sphereviz", "demo"]
+    if tuple(args.seeds) != DEMO_SEEDS:
+        words += ["--seeds", *map(str, args.seeds)]
+    if tuple(args.dims) != DEMO_DIMS:
+        words += ["--dims", *map(str, args.dims)]
+    if args.runs != DEFAULT_RUNS:
+        words += ["--runs", str(args.runs)]
+    if args.out != DEMO_OUT:
+        words += ["--out", str(args.out)]
+    if args.quick:
+        words.append("--quick")
+    return " ".join(words)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for name in ("seeds", "dims"):
+        values = getattr(args, name)
+        if len(set(values)) != len(values):
+            parser.error(f"--{name} {' '.join(map(str, values))}: give each value once")
+    if min(args.seeds) < 0:
+        parser.error(f"--seeds {' '.join(map(str, args.seeds))}: seeds are ≥ 0")
     import matplotlib.pyplot as plt
 
     from sphereviz import bounds, figures, sweep
@@ -252,28 +379,39 @@ def main(argv: list[str] | None = None) -> int:
     bounds_result = bounds.summary()
 
     recipe = "quick runs" if args.quick else "the mnist-demo preset"
-    seeds = sweep.QUICK_SEEDS if args.quick else sweep.SEEDS
-    _heading(3, f"MNIST: 5 losses × (3-D, 2-D) features, {recipe}, in {args.runs}")
+    seeds, dims = tuple(args.seeds), tuple(args.dims)
+    specs = demo_run_specs(args.quick, seeds, dims)
+    dims_text = ", ".join(f"{dim}-D" for dim in dims)
+    seeds_text = f"seed{'s' if len(seeds) > 1 else ''} {' '.join(map(str, seeds))}"
+    _heading(
+        3,
+        f"MNIST: {len(sweep.MNIST_LOSSES)} losses × ({dims_text}) features × {seeds_text}: "
+        f"{len(specs)} runs of {recipe}, in {args.runs}",
+    )
     print(f"device: {_device_note()}; {_load_note()}", flush=True)
     try:
-        prepared = sweep.ensure_runs(
-            sweep.mnist_run_specs(args.quick, seeds=seeds), args.runs, progress=progress
-        )
+        prepared = sweep.ensure_runs(specs, args.runs, progress=progress)
     except (TypeError, ValueError, FileNotFoundError) as error:
         print(f"sphereviz demo: error: {error}", file=sys.stderr)
         return 2
+    full = full_comparison_note(prepared, args.runs, args.quick)
+    print(f"\n{format_full_comparison_note(full, args.runs)}", flush=True)
 
     _heading(4, f"Figures → {args.out}")
     records = figures.generate_figures(
-        args.out, runs_dir=args.runs, quick=args.quick, mnist_runs=prepared, progress=progress
-    )
+        args.out, runs_dir=args.runs, quick=args.quick, mnist_runs=prepared, progress=progress,
+        command=_command(args),
+    )  # fmt: skip
     print(f"{len(records)} figures; gallery: {args.out / 'index.html'}")
 
     _heading(5, "Summary: test accuracy and the angular geometry of the test features")
     rows = summary_rows(prepared)
     print(format_summary(rows))
     table = seed_statistics(rows)
-    print(f"\nmean ± std over seeds {', '.join(map(str, seeds))}:\n")
+    if len(seeds) > 1:
+        print(f"\nmean ± std over seeds {', '.join(map(str, seeds))}:\n")
+    else:
+        print(f"\none seed ({seeds[0]}), so no spread; --seeds 0 1 2 gives mean ± std:\n")
     print(format_seed_statistics(table))
     print(
         "\nmean ∠ own W: mean angle between a test feature and its class weight; median "
@@ -297,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
                 "bounds": {**bounds_result, "numeric_check_agrees": bounds_code == 0},
                 "runs": rows,
                 "configurations": table,
+                "full_comparison": full,
                 "figures": [r.name for r in records],
                 "seconds": round(seconds, 3),
             }

@@ -35,12 +35,17 @@ def debug_enabled() -> bool:
 
 
 def describe_error(error: BaseException) -> str:
-    """One line for ``error``: an OSError by its file, its reason and what to do."""
+    """One line for ``error``: an OSError by its file, its reason and what to do.
+
+    The advice of :data:`_OS_ADVICE` is added to the system's own wording of the error
+    ("No space left on device") only: a message written here (``DiskFullError``'s "not enough
+    disk space …; free some space … and rerun") already says what to do.
+    """
     if isinstance(error, OSError) and error.errno is not None:
         reason = error.strerror or os.strerror(error.errno)
         where = f"{error.filename}: " if error.filename else ""
         advice = _OS_ADVICE.get(error.errno)
-        if advice and advice.split(";")[0] not in reason.lower():
+        if advice and reason == os.strerror(error.errno):
             return f"{where}{reason} ({advice})"
         return f"{where}{reason}"
     text = " ".join(str(error).split()) or type(error).__name__

@@ -359,7 +359,13 @@ VIEW1_TRAIN_PAIRS = "pairsDevTrain.txt"
 @dataclass(frozen=True)
 class LfwEvaluation:
     """The outcome of :func:`evaluate_lfw`: pairs protocol (View 2's 10 folds or View 1),
-    scoring variant (a name of :data:`LFW_PROTOCOLS`), per-fold result, ROC, pair counts."""
+    scoring variant (a name of :data:`LFW_PROTOCOLS`), per-fold result, ROC, pair counts.
+
+    ``protocol`` is "view2-10fold" only when all 10 folds of View 2 were scored; a fold that
+    is missing or dropped (see :func:`~sphereviz.data.lfw.scorable_folds`) makes it
+    "<k>-fold". ``folds_in_file`` and ``dropped_folds`` (from 0) say which; ``pairs_dropped``
+    counts the usable pairs of the dropped folds (``pairs_used`` are the pairs scored).
+    """
 
     protocol: str
     verification: VerificationResult
@@ -367,6 +373,9 @@ class LfwEvaluation:
     pairs_used: int
     pairs_skipped: int
     scoring: str = "official"
+    folds_in_file: int = 1
+    dropped_folds: tuple[int, ...] = ()
+    pairs_dropped: int = 0
 
     def summary(self) -> dict:
         """JSON-ready numbers (what ``sphereviz evaluate-lfw --json`` prints)."""
@@ -385,6 +394,10 @@ class LfwEvaluation:
             "tar_at_far_1e-3": self.roc.tar_at_far,
             "pairs_used": self.pairs_used,
             "pairs_skipped": self.pairs_skipped,
+            "pairs_dropped": self.pairs_dropped,
+            "folds_scored": self.folds_in_file - len(self.dropped_folds),
+            "folds_in_file": self.folds_in_file,
+            "dropped_folds": [fold + 1 for fold in self.dropped_folds],  # 1-based, as LFW's README
         }
 
 
@@ -405,6 +418,9 @@ class LfwPairFeatures:
     pairs_used: int
     pairs_skipped: int
     protocol: str
+    folds_in_file: int = 1
+    dropped_folds: tuple[int, ...] = ()
+    pairs_dropped: int = 0
 
     def score(self, scoring: LfwProtocol) -> VerificationResult:
         """The test pairs' result under one scoring variant."""
@@ -433,7 +449,8 @@ def lfw_pair_features(
     """Align the images of an LFW pairs file and compute f(I), f(flip I) with a face run.
 
     Arguments as in :func:`evaluate_lfw`. Pairs whose images are missing are skipped and
-    counted.
+    counted; a fold left without same-person or without different-person pairs is dropped
+    (:func:`~sphereviz.data.lfw.scorable_folds`).
     """
     from sphereviz.data.lfw import (
         lfw_images_dir,
@@ -441,6 +458,7 @@ def lfw_pair_features(
         pair_image_index,
         read_pairs,
         resolve_pairs,
+        scorable_folds,
     )
     from sphereviz.runs import Run, load_run
 
@@ -459,7 +477,20 @@ def lfw_pair_features(
     usable, skipped = resolve_pairs(test_pairs, images_root)
     if not usable:
         raise ValueError(f"no pair of {pairs_path} has both images under {images_root}")
-    view2 = len({pair.fold for pair in usable}) > 1
+    file_folds = sorted({pair.fold for pair in test_pairs})
+    scored, dropped = scorable_folds(usable, file_folds, pairs_path)
+    view2 = len(file_folds) > 1
+    if view2 and len(file_folds) - len(dropped) < 2:
+        raise ValueError(
+            f"only {len(file_folds) - len(dropped)} of the {len(file_folds)} folds of "
+            f"{pairs_path} have same- and different-person pairs with images under "
+            f"{images_root}; cross-validation needs 2"
+        )
+    if not scored:
+        raise ValueError(
+            f"{pairs_path} has no same-person or no different-person pair with both images "
+            f"under {images_root}; verification needs both"
+        )
     train_usable = []
     if not view2:
         train_path = pairs_path.parent / VIEW1_TRAIN_PAIRS
@@ -468,8 +499,15 @@ def lfw_pair_features(
                 f"{pairs_path} has a single fold, so the threshold must come from another set: "
                 f"expected {VIEW1_TRAIN_PAIRS} beside it (View 1), or pass the 10-fold pairs.txt"
             )
-        train_usable, _ = resolve_pairs(read_pairs(train_path), images_root)
+        train_resolved, _ = resolve_pairs(read_pairs(train_path), images_root)
+        train_usable, _ = scorable_folds(train_resolved, [0], train_path)
+        if not train_usable:
+            raise ValueError(
+                f"{train_path} has no same-person or no different-person pair with both images "
+                f"under {images_root}; the threshold needs both"
+            )
 
+    pairs_dropped, usable = len(usable) - len(scored), scored
     paths, index_a, index_b = pair_image_index(usable + train_usable)
     crops = load_lfw_crops(paths, root, landmarks, workers=workers, progress=progress is not False)
     model = run.load_model(require_device(device))
@@ -477,14 +515,14 @@ def lfw_pair_features(
     half = both.shape[1] // 2
     folds = np.array([pair.fold for pair in usable + train_usable])
     if view2:
-        count = len(np.unique(folds))
-        protocol = "view2-10fold" if count == 10 else f"{count}-fold"
+        count = len(np.unique(folds))  # missing and dropped folds are not scored
+        protocol = "view2-10fold" if count == len(file_folds) == 10 else f"{count}-fold"
     else:
         protocol = "view1-devtest"
     return LfwPairFeatures(
         both[:, :half], both[:, half:], np.asarray(index_a), np.asarray(index_b),
         np.array([pair.same for pair in usable + train_usable]), folds, len(usable),
-        len(skipped), protocol,
+        len(skipped), protocol, len(file_folds), tuple(dropped), pairs_dropped,
     )  # fmt: skip
 
 
@@ -546,8 +584,22 @@ def _lfw_evaluation(data: LfwPairFeatures, scoring: LfwProtocol) -> LfwEvaluatio
     verification = data.score(scoring)
     roc = roc_summary(verification.scores, verification.same)
     return LfwEvaluation(
-        data.protocol, verification, roc, data.pairs_used, data.pairs_skipped, scoring.name
-    )
+        data.protocol, verification, roc, data.pairs_used, data.pairs_skipped, scoring.name,
+        data.folds_in_file, data.dropped_folds, data.pairs_dropped,
+    )  # fmt: skip
+
+
+def _counts_text(summary: dict) -> str:
+    """The pair counts ("600 pairs, 0 skipped"), and the folds scored when some were dropped."""
+    text = f"{summary['pairs_used']} pairs, {summary['pairs_skipped']} skipped"
+    if summary["dropped_folds"]:
+        folds = summary["dropped_folds"]
+        text += (
+            f"; {summary['folds_scored']} of {summary['folds_in_file']} folds scored, "
+            f"fold{'s' if len(folds) > 1 else ''} {', '.join(map(str, folds))} dropped "
+            f"({summary['pairs_dropped']} pairs)"
+        )
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -617,9 +669,8 @@ def main(argv: list[str] | None = None) -> int:
         for item, row in zip(summaries, rows, strict=True):
             item["difference_from_official"] = row["difference_from_official"]
         print(
-            f"{summaries[0]['protocol']} ({summaries[0]['pairs_used']} pairs, "
-            f"{summaries[0]['pairs_skipped']} skipped), every scoring variant on the same "
-            "features:"
+            f"{summaries[0]['protocol']} ({_counts_text(summaries[0])}), every scoring variant "
+            "on the same features:"
         )
         print(format_protocol_table(rows))
         if args.json:
@@ -630,8 +681,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{summary['protocol']}, {summary['scoring']} scoring: accuracy "
         f"{summary['accuracy_mean']:.4f} ± "
         f"{summary['accuracy_std']:.4f}, AUC {summary['auc']:.4f}, EER {summary['eer']:.4f}, "
-        f"TAR@FAR=1e-3 {summary['tar_at_far_1e-3']:.4f} "
-        f"({summary['pairs_used']} pairs, {summary['pairs_skipped']} skipped)"
+        f"TAR@FAR=1e-3 {summary['tar_at_far_1e-3']:.4f} ({_counts_text(summary)})"
     )
     if args.json:
         print_json_summary(summary)

@@ -330,9 +330,10 @@ def geometry_note(groups: Sequence[tuple[str, Sequence[Run]]]) -> str:
             f"{_mean_std([s['angular_fisher_score'] for s in stats], 3)}"
         )
     seeds = len(groups[0][1]) if groups else 0
+    over = "one seed (no spread)" if seeds == 1 else f"mean ± std over {seeds} seeds"
     return (
         "Test accuracy, mean angle of a test feature to its own class weight and Angular "
-        f"Fisher Score (lower is tighter), mean ± std over {seeds} seeds: " + "; ".join(parts) + "."
+        f"Fisher Score (lower is tighter), {over}: " + "; ".join(parts) + "."
     )
 
 
@@ -358,7 +359,8 @@ def _describe_recipe(config: TrainConfig) -> str:
 def mnist_figures(
     out: str | Path, prepared: Sequence[PreparedRun], command: str = "sphereviz figures"
 ) -> list[FigureRecord]:
-    """Write the MNIST figures from the demo's runs (see :func:`mnist_run_specs`)."""
+    """Write the MNIST figures from the demo's runs (see :func:`mnist_run_specs`): Fig. 2 when
+    there are 2-D runs, the sphere figures when there are 3-D runs (the demo's default)."""
     out = Path(out)
     representative, by_dim, sphere_runs, sphere_groups, groups_2d = _mnist_selection(prepared)
     seed_note = (
@@ -374,59 +376,71 @@ def mnist_figures(
         records.append(FigureRecord(name, "mnist", title, caption, command, python, files))
 
     panels_2d = [(p.spec.label, p.run) for p in by_dim[2]]
-    record(
-        "mnist_features_2d",
-        "SphereFace Fig. 2 on MNIST: 2-D features",
-        f"Test features of the 2-D runs on {data}. Top: raw features; bottom: normalised, "
-        "x/‖x‖, on the unit circle; rays: class weight directions W_j. Softmax separates "
-        "classes by norm and angle together; modified softmax (‖W‖ = 1, b = 0) and A-Softmax "
-        "only by angle, so on the circle each class is an arc around its W_j; in two "
-        f"dimensions ten classes leave little room. {geometry_note(groups_2d)} {seed_note} "
-        f"Recipe: {recipe}.",
-        "sphereviz.figures.features_2d_figure([(label, run), ...])",
-        _save_static(features_2d_figure(panels_2d), out, "mnist_features_2d"),
-    )
-    sphere_titles = [(f"m = {p.spec.m or 1}", p.run) for p in sphere_runs]
-    files = _save_static(sphere_panels_figure(sphere_titles), out, "mnist_sphere")
-    html_files = _mnist_sphere_pages(sphere_runs, out)
-    record(
-        "mnist_sphere",
-        "SphereFace Fig. 5 on MNIST: 3-D features on the unit sphere, m = 1…4",
-        f"Test features of the 3-D runs on {data}, normalised onto the unit sphere, for "
-        "A-Softmax m = 1 (modified softmax), 2, 3, 4; lines: class weight directions. The "
-        "interactive pages (rotate, zoom, hide classes) also draw the boundary of each "
-        f"class's margined region, ψ(θ_i) > max_j cos θ_j. "
-        f"{geometry_note(sphere_groups)} {seed_note} Recipe: {recipe}.",
-        "sphereviz.figures.sphere_panels_figure([(label, run), ...]); "
-        "sphereviz.figures.sphere_html(run, ...)",
-        files + tuple(html_files),
-    )
-    record(
-        "mnist_angle_histograms",
-        "Angles between pairs of MNIST features, m = 1…4",
-        "Histograms of the angle between the test features of two digits of the same class "
-        "(blue) and of different classes (vermillion), 3-D runs, A-Softmax m = 1…4 (as in "
-        "SphereFace's Fig. 5). Same-class pairs gather near 0° and different-class pairs "
-        "spread over the rest; the overlap between the two is what verification with one "
-        f"threshold on the angle gets wrong. {seed_note}",
-        "sphereviz.figures.angle_histograms_figure([(label, run), ...])",
-        _save_static(
-            angle_histograms_figure([(f"m = {p.spec.m or 1}", p.run) for p in sphere_runs]),
-            out,
+    if panels_2d:
+        record(
+            "mnist_features_2d",
+            "SphereFace Fig. 2 on MNIST: 2-D features",
+            f"Test features of the 2-D runs on {data}. Top: raw features; bottom: normalised, "
+            "x/‖x‖, on the unit circle; rays: class weight directions W_j. Softmax separates "
+            "classes by norm and angle together; modified softmax (‖W‖ = 1, b = 0) and A-Softmax "
+            "only by angle, so on the circle each class is an arc around its W_j; in two "
+            f"dimensions ten classes leave little room. {geometry_note(groups_2d)} {seed_note} "
+            f"Recipe: {recipe}.",
+            "sphereviz.figures.features_2d_figure([(label, run), ...])",
+            _save_static(features_2d_figure(panels_2d), out, "mnist_features_2d"),
+        )
+    if by_dim[3]:
+        sphere_titles = [(f"m = {p.spec.m or 1}", p.run) for p in sphere_runs]
+        files = _save_static(sphere_panels_figure(sphere_titles), out, "mnist_sphere")
+        html_files = _mnist_sphere_pages(sphere_runs, out)
+        record(
+            "mnist_sphere",
+            "SphereFace Fig. 5 on MNIST: 3-D features on the unit sphere, m = 1…4",
+            f"Test features of the 3-D runs on {data}, normalised onto the unit sphere, for "
+            "A-Softmax m = 1 (modified softmax), 2, 3, 4; lines: class weight directions. The "
+            "interactive pages (rotate, zoom, hide classes) also draw the boundary of each "
+            f"class's margined region, ψ(θ_i) > max_j cos θ_j. "
+            f"{geometry_note(sphere_groups)} {seed_note} Recipe: {recipe}.",
+            "sphereviz.figures.sphere_panels_figure([(label, run), ...]); "
+            "sphereviz.figures.sphere_html(run, ...)",
+            files + tuple(html_files),
+        )
+        record(
             "mnist_angle_histograms",
-        ),
-    )
+            "Angles between pairs of MNIST features, m = 1…4",
+            "Histograms of the angle between the test features of two digits of the same class "
+            "(blue) and of different classes (vermillion), 3-D runs, A-Softmax m = 1…4 (as in "
+            "SphereFace's Fig. 5). Same-class pairs gather near 0° and different-class pairs "
+            "spread over the rest; the overlap between the two is what verification with one "
+            f"threshold on the angle gets wrong. {seed_note}",
+            "sphereviz.figures.angle_histograms_figure([(label, run), ...])",
+            _save_static(
+                angle_histograms_figure([(f"m = {p.spec.m or 1}", p.run) for p in sphere_runs]),
+                out,
+                "mnist_angle_histograms",
+            ),
+        )
     record(
         "mnist_accuracy",
         "Test accuracy of the MNIST runs per epoch",
         "Closed-set test accuracy after each epoch, from the plain cosine logits (no margin), "
-        "for softmax, modified softmax and A-Softmax m = 2, 3, 4 with 3-D (left) and 2-D "
-        f"(right) features. {seed_note} Recipe: {recipe}.",
+        "for softmax, modified softmax and A-Softmax m = 2, 3, 4 with "
+        f"{_dims_text([dim for dim in MNIST_DIMS if by_dim[dim]])} features. {seed_note} "
+        f"Recipe: {recipe}.",
         "sphereviz.figures.accuracy_curves_figure(prepared_runs)",
         _save_static(accuracy_curves_figure(representative), out, "mnist_accuracy"),
     )
-    record(*_mnist_training_curves(by_dim[3], out))
+    if by_dim[3]:
+        record(*_mnist_training_curves(by_dim[3], out))
     return records
+
+
+def _dims_text(dims: Sequence[int]) -> str:
+    """The dimensions as the accuracy figure's caption names them, e.g. "3-D (left) and 2-D
+    (right)" (the panels of :func:`accuracy_curves_figure`)."""
+    if len(dims) == 1:
+        return f"{dims[0]}-D"
+    return " and ".join(f"{d}-D ({side})" for d, side in zip(dims, ("left", "right"), strict=True))
 
 
 def _mnist_training_curves(runs_3d: Sequence[PreparedRun], out: Path) -> tuple:
@@ -454,9 +468,9 @@ def _mnist_selection(prepared: Sequence[PreparedRun]):
     groups = _by_configuration(prepared)
     representative = [group[0] for group in groups]  # the first seed of each configuration
     by_dim = {dim: [p for p in representative if p.spec.dim == dim] for dim in MNIST_DIMS}
-    missing = [dim for dim, items in by_dim.items() if not items]
-    if missing:
-        raise ValueError(f"no {missing[0]}-D run among {[p.spec.name for p in prepared]}")
+    if not any(by_dim.values()):
+        dims = " or ".join(f"{dim}-D" for dim in MNIST_DIMS)
+        raise ValueError(f"no {dims} run among {[p.spec.name for p in prepared]}")
     sphere_runs = [p for p in by_dim[3] if loss_spec(p.spec.loss).plain_score != "logit"]
     sphere_groups = [
         (f"m = {group[0].spec.m or 1}", [p.run for p in group])
@@ -589,12 +603,15 @@ def generate_figures(
     mnist_runs: Sequence[PreparedRun] | None = None,
     progress: bool | None = None,
     log: Callable[[str], None] = print,
+    command: str | None = None,
 ) -> list[FigureRecord]:
     """Regenerate the figure set into ``out`` and rewrite its README, gallery and manifest.
 
     ``mnist_runs``: the demo's runs when the caller already has them (else they are found in
     or trained into ``runs_dir``). ``faces_root``: an LFW folder, for the face figures.
-    Returns the records of the figures written by this call.
+    ``command``: the command the captions name for the trained figures (None: the
+    ``sphereviz figures`` command that makes them). Returns the records of the figures written
+    by this call.
     """
     from sphereviz.data.lfw import check_lfw_root, prepare_lfw_top6  # loads OpenCV
 
@@ -602,7 +619,8 @@ def generate_figures(
     if faces_root is not None and not analytic_only:
         check_lfw_root(faces_root)  # before any training, not after the MNIST runs
     out.mkdir(parents=True, exist_ok=True)
-    command = _command(analytic_only, quick, faces_root, out, runs_dir)
+    if command is None:
+        command = _command(analytic_only, quick, faces_root, out, runs_dir)
     analytic_command = _command(True, False, None, out, runs_dir)
     log(f"analytic figures → {out}")
     records = analytic_figures(out, analytic_command)

@@ -1,15 +1,39 @@
-"""Shared test fixtures: headless plotting, the LFW copy beside the checkout, and small LFW
-face folders linked from it."""
+"""Shared test fixtures: headless plotting, the LFW copy beside the checkout, small LFW face
+folders linked from it, and what keeps the suite correct and quick over pytest-xdist workers
+(`make test` runs two: ``-n 2 --dist loadgroup --no-loadscope-reorder``).
+
+Under xdist:
+
+- each worker (and the notebook kernels, JupyterLab and training processes it starts) gets its
+  share of the cores, ``OMP_NUM_THREADS`` = cores ÷ workers, unless the caller set it;
+- the tests not marked ``slow`` stay with the other tests of their module (one worker builds a
+  module's fixtures once), and the slow ones (notebooks, browser, training) are each a unit of
+  their own, handed out first so that the long ones spread over the workers and the short
+  ones fill in at the end;
+- a fixture that trains or caches something more than one worker needs builds it in
+  :func:`shared_cache`: one folder per test session, under a file lock, so the first worker
+  builds it and the others wait and reuse it.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if XDIST_WORKER:
+    _threads = max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", 1)))
+    os.environ.setdefault("OMP_NUM_THREADS", str(_threads))
+    if "torch" in sys.modules:  # a plugin imported it before this file: tell it directly
+        sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LFW_ROOT = REPO_ROOT.parent / "shared" / "data" / "lfw"
@@ -43,3 +67,33 @@ def link_lfw_folder(lfw_root: Path, root: Path, people: Sequence[str], per_perso
         for path in sorted((lfw_root / "images" / person).glob("*.jpg"))[:per_person]:
             (root / person / path.name).symlink_to(path)
     return root
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``--dist loadgroup``: group the fast tests by module, hand the slow ones out first.
+
+    Runs before xdist's own hook, which turns the ``xdist_group`` marks into work units.
+    """
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        if item.get_closest_marker("slow") is None and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: slow first
+
+
+@contextmanager
+def shared_cache(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Path]:
+    """``<session temporary root>/<name>``, held under ``<name>.lock`` while the caller fills or
+    reads it: every xdist worker of this test session gets the same folder (the parent of its
+    own base temporary folder, as pytest-xdist documents), so the first builds what goes in
+    and the others wait, then find it there. Without xdist it is a folder of the one process.
+    """
+    root = tmp_path_factory.getbasetemp()
+    if XDIST_WORKER:
+        root = root.parent
+    folder = root / name
+    with FileLock(str(root / f"{name}.lock")):
+        folder.mkdir(exist_ok=True)
+        yield folder

@@ -89,6 +89,55 @@ def test_derived_binary_expressions_match_the_dense_grid(binary):
             )
 
 
+@pytest.mark.parametrize(
+    "m_value, expected",
+    [
+        (1, sp.EmptySet),
+        (sp.Rational(3, 2), sp.EmptySet),
+        (2.9, sp.EmptySet),
+        (3, sp.FiniteSet(sp.pi)),
+        (sp.Rational(7, 2), sp.Interval(sp.Rational(4, 5) * sp.pi, sp.pi)),
+        (sp.Rational(37, 10), sp.Interval(sp.Rational(20, 27) * sp.pi, sp.pi)),
+        (2 + sp.sqrt(3), sp.Interval.Lopen(0, sp.pi)),
+        (4, sp.Interval.Lopen(0, sp.pi)),
+        (6.5, sp.Interval.Lopen(0, sp.pi)),
+    ],
+)
+def test_binary_criterion_angles_closed_form(m_value, expected):
+    """No θ₁₂ below m = 3; [2π/(m−1), π] for 3 ≤ m < 2 + √3; all of (0, π] from 2 + √3 on."""
+    assert bounds.binary_criterion_angles(m_value) == expected
+
+
+def _holds_at(angles: sp.Set, theta_value: float) -> bool:
+    """θ₁₂ (a float) lies in the set, up to the library's criterion tolerance at its lower end."""
+    if angles.is_empty:
+        return False
+    return float(angles.inf) - geometry.CRITERION_TOLERANCE <= theta_value <= math.pi
+
+
+def test_binary_criterion_angles_match_the_closed_form_regions_and_the_grid():
+    for m_value in np.arange(1.0, 6.0001, 0.25):
+        angles = bounds.binary_criterion_angles(float(m_value))
+        for theta_deg in np.arange(1.0, 180.0001, 1.0):
+            theta_value = math.radians(theta_deg)
+            region = geometry.binary_closed_form(theta_value, "a-softmax", float(m_value))
+            assert _holds_at(angles, theta_value) == region.criterion_holds, (m_value, theta_deg)
+    # the decision rule on a dense grid of directions, either side of 2π/(m−1) = 144° at m = 3.5
+    for theta_deg, expected in ((140.0, False), (150.0, True)):
+        theta_value = math.radians(theta_deg)
+        grid = geometry.circle_regions(
+            [0.0, theta_value], "a-softmax", 3.5, rule="boundary", method="grid"
+        )
+        assert grid.criterion_holds is expected
+        assert _holds_at(bounds.binary_criterion_angles(3.5), theta_value) is expected
+
+
+@pytest.mark.parametrize("bad", [0.5, -1.0, float("nan"), sp.Rational(1, 2), sp.I])
+def test_binary_criterion_angles_refuses_m_below_one(bad):
+    with pytest.raises(ValueError, match="m"):
+        bounds.binary_criterion_angles(bad)
+
+
 def test_multiclass_bound_is_three_for_every_k(multiclass):
     assert sp.simplify(multiclass.m_min - 3) == 0
     assert multiclass.smallest_integer_m == 3

@@ -203,6 +203,53 @@ def test_read_landmarks_errors_name_the_line(tmp_path):
         read_landmarks(path)
 
 
+GOOD_POINTS = "107 107 147 111 124 143 103 157 139 161"
+
+
+@pytest.mark.parametrize(
+    ("values", "frame", "what"),
+    [
+        ("nan 107 147 111 124 143 103 157 139 161", None, "left eye's x = nan"),
+        ("107 107 147 111 124 inf 103 157 139 161", 250, "nose's y = inf"),
+        ("107 107 147 111 124 143 103 157 139 1e40", None, "right mouth corner's y = 1e\\+40"),
+        ("107 107 147 111 124 143 -1e30 157 139 161", None, "left mouth corner's x = -1e"),
+        ("107 107 147 -17 124 143 103 157 139 161", None, "right eye's y = -17 .* -16 … 65535"),
+        ("107 107 65536 111 124 143 103 157 139 161", None, "right eye's x = 65536"),
+        (
+            "107 107 147 111 124 143 103 157 313 161",
+            250,
+            "right mouth corner's x = 313 .*250×250 frame .* 312.5",
+        ),
+        ("-63 107 147 111 124 143 103 157 139 161", 250, "left eye's x = -63 .* -62.5 … 312.5"),
+        ("107 107 260 111 124 143 103 157 139 161", (200, 400), "x = 260 .*200×400 frame .* 250"),
+    ],
+)
+def test_landmarks_no_image_can_have_are_refused_with_file_and_line(tmp_path, values, frame, what):
+    path = tmp_path / "marks.txt"
+    path.write_text(f"a/ok.jpg {GOOD_POINTS}\na/bad.jpg {values}\n")
+    with pytest.raises(ValueError, match=rf"marks.txt:2: the .*{what}"):
+        read_landmarks(path, frame)
+
+
+def test_landmarks_at_the_edges_of_the_rule_are_accepted(tmp_path):
+    path = tmp_path / "marks.txt"
+    path.write_text("a/b.jpg -16 0 65535 111 124 143 103 157 139 161\n")
+    assert read_landmarks(path)["a/b.jpg"][0].tolist() == [-16, 0]
+    path.write_text("a/b.jpg -62.5 312.5 147 111 124 143 103 157 139 161\n")
+    assert read_landmarks(path, 250)["a/b.jpg"][0].tolist() == [-62.5, 312.5]
+    with pytest.raises(ValueError, match="marks.txt:1: the left eye's x = -62.5"):
+        read_landmarks(path)  # without the frame, only 16 px below 0
+
+
+def test_lfw_landmarks_fit_their_250_frame_not_the_150_images(lfw_root):
+    """The file is in the 250×250 frame of the original images (SOURCES.md): read with that
+    frame every line passes; taken for the 150×150 copy's own pixels, some points lie beyond
+    150 · 1.25 = 187.5, which the check names."""
+    assert len(read_landmarks(lfw_root / "lfw_landmark.txt", 250)) == 13233
+    with pytest.raises(ValueError, match=r"lfw_landmark.txt:\d+: .* 150×150 frame"):
+        read_landmarks(lfw_root / "lfw_landmark.txt", 150)
+
+
 def test_degenerate_landmarks_are_rejected():
     with pytest.raises(ValueError, match="degenerate"):
         similarity_transform(np.full((5, 2), 10.0))

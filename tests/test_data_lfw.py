@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import warnings
+
 import numpy as np
 import pytest
 
@@ -16,7 +19,7 @@ from sphereviz.data import (
     view1_training_people,
 )
 from sphereviz.data.align import align_face, decode_image, read_landmarks
-from sphereviz.data.lfw import MissingPairImagesWarning
+from sphereviz.data.lfw import DroppedFoldsWarning, MissingPairImagesWarning, scorable_folds
 
 BETSY = "Betsy_Coffin/Betsy_Coffin_0001.jpg"
 
@@ -81,6 +84,60 @@ def test_malformed_pairs_files_name_the_line(tmp_path):
     path.write_text("1\nA one 2\nB 1 C 2\n")
     with pytest.raises(ValueError, match="pairs.txt:2: expected an integer"):
         read_pairs(path)
+
+
+def test_a_pair_of_an_image_with_itself_is_refused_with_its_line(tmp_path):
+    path = tmp_path / "pairs.txt"
+    path.write_text("2\nA 1 2\nA 3 3\nA 1 B 1\nA 2 C 1\n")
+    with pytest.raises(ValueError, match=r"pairs.txt:3: A 3 3 pairs an image with itself"):
+        read_pairs(path)
+    path.write_text("1\nA 0003 3\nA 1 B 1\n")  # the same image number, written otherwise
+    with pytest.raises(ValueError, match=r"pairs.txt:2: .*pairs an image with itself"):
+        read_pairs(path)
+    path.write_text("1\nA 1 2\nB 1 B 2\n")  # one person in the different-person block
+    with pytest.raises(ValueError, match=r"pairs.txt:3: a different-person pair names B twice"):
+        read_pairs(path)
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "name"),
+    [
+        ("A..B 1 2\nA 1 B 1\n", 2, "A..B"),
+        ("A 1 2\nA 1 B.. 1\n", 3, "B.."),
+        ("A 1 2\nA 1 ..B 1\n", 3, "..B"),
+        ("A\\B 1 2\nA 1 B 1\n", 2, "A\\\\B"),
+        ("A 1 2\nA/../B 1 C 1\n", 3, "A/../B"),
+        ("A\x00B 1 2\nA 1 B 1\n", 2, "A\\x00B"),
+    ],
+)
+def test_pair_names_holding_dot_dot_or_a_separator_are_refused(tmp_path, body, line, name):
+    path = tmp_path / "pairs.txt"
+    path.write_text("1\n" + body)
+    with pytest.raises(ValueError, match=rf"pairs.txt:{line}: '{re.escape(name)}' is not a"):
+        read_pairs(path)
+
+
+def test_a_fold_without_one_kind_of_pair_is_dropped_and_named():
+    def fold_pairs(fold, same, different):
+        return [Pair(f"S{fold}{k}/a.jpg", f"S{fold}{k}/b.jpg", True, fold) for k in range(same)] + [
+            Pair(f"D{fold}{k}/a.jpg", f"E{fold}{k}/b.jpg", False, fold) for k in range(different)
+        ]  # fmt: skip
+
+    # fold 0 whole; fold 1 lost its different-person pairs, fold 2 its same-person pairs, fold 3
+    # every pair; fold 4 kept one of each kind
+    usable = (fold_pairs(0, 3, 3) + fold_pairs(1, 3, 0) + fold_pairs(2, 0, 2)
+              + fold_pairs(4, 1, 1))  # fmt: skip
+    with pytest.warns(DroppedFoldsWarning) as caught:
+        kept, dropped = scorable_folds(usable, range(5), "pairs.txt")
+    assert dropped == [1, 2, 3]
+    assert kept == fold_pairs(0, 3, 3) + fold_pairs(4, 1, 1)
+    (message,) = [str(w.message) for w in caught]
+    assert "dropped 3 of 5 folds of pairs.txt" in message and "2 folds are scored" in message
+    assert "fold 2 (no different-person pair" in message
+    assert "fold 3 (no same-person pair" in message and "fold 4 (no pair " in message
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # complete folds: nothing to say
+        assert scorable_folds(kept, [0, 4]) == (kept, [])
 
 
 def test_people_files(lfw_root):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -102,10 +104,140 @@ def cached_mnist(monkeypatch):
     monkeypatch.setattr(sphereviz.data, "load_mnist", load_mnist)
 
 
+LOSSES = [
+    ("softmax", None),
+    ("modified-softmax", 1),
+    ("a-softmax", 2),
+    ("a-softmax", 3),
+    ("a-softmax", 4),
+]
+
+
+def test_demo_runs_are_the_mnist_demo_preset_one_seed_3d():
+    """The default: the five losses, 3-D, seed 0, each the ``mnist-demo`` preset itself (so
+    its recipe, and the run cache's folder for it, are the full comparison's)."""
+    from sphereviz import sweep
+    from sphereviz.config import TrainConfig
+
+    specs = demo.demo_run_specs()
+    assert [(demo.margin_of(s), s.dim, s.seed) for s in specs] == [(m, 3, 0) for _, m in LOSSES]
+    for spec in specs:
+        assert spec.config == TrainConfig.preset(
+            "mnist-demo", loss=spec.loss, m=spec.m, dim=3, seed=0
+        )
+        assert spec.config.epochs == 10 and spec.config.batch_size == 32
+    full = {s.name: s.config for s in sweep.mnist_run_specs()}
+    assert all(full[s.name] == s.config for s in specs)
+    assert len(full) == 30
+    # --dims keeps the given order; --seeds adds the seeds of each configuration
+    both = demo.demo_run_specs(seeds=(0, 1), dims=(2, 3))
+    assert [s.dim for s in both] == [2] * 10 + [3] * 10
+    assert sorted({s.seed for s in both}) == [0, 1]
+    with pytest.raises(ValueError, match=r"dims \[4\] are not among"):
+        demo.demo_run_specs(dims=(4,))
+
+
+def test_training_time_estimate_counts_rounds_of_workers():
+    assert demo.training_time_estimate(60.0, 30, 2) == 900.0  # 15 rounds
+    assert demo.training_time_estimate(60.0, 5, 2) == 180.0  # 3 rounds, the last one alone
+    assert demo.training_time_estimate(60.0, 5, 8) == 60.0
+    assert demo.training_time_estimate(60.0, 0, 2) == 0.0
+    with pytest.raises(ValueError, match="workers must be ≥ 1"):
+        demo.training_time_estimate(60.0, 3, 0)
+
+
+def test_seconds_per_run_are_the_trained_runs_else_the_recorded_ones():
+    from types import SimpleNamespace
+
+    def item(reused, seconds, epochs):
+        run = SimpleNamespace(metrics=[{"seconds": s} for s in epochs])
+        return SimpleNamespace(reused=reused, seconds=seconds, run=run)
+
+    mixed = [item(False, 50.0, [9.0]), item(False, 70.0, [9.0]), item(True, 0.0, [1.0, 2.0])]
+    assert demo.measured_seconds_per_run(mixed) == (60.0, "the mean of the 2 runs trained now")
+    reused = [item(True, 0.0, [1.0, 2.0]), item(True, 0.0, [4.0, 5.0])]
+    seconds, source = demo.measured_seconds_per_run(reused)
+    assert seconds == pytest.approx(6.0) and "recorded" in source
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--seeds", "0", "0"], "--seeds 0 0: give each value once"),
+        (["--seeds", "-1"], "--seeds -1: seeds are ≥ 0"),
+        (["--dims", "3", "3"], "--dims 3 3: give each value once"),
+        (["--dims", "4"], "argument --dims: invalid choice: 4"),
+    ],
+)
+def test_bad_seeds_or_dims_are_a_one_line_error(argv, message, capsys):
+    with pytest.raises(SystemExit) as raised:
+        demo.main(argv)
+    assert raised.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("sphereviz demo: error: ") and message in error
+
+
+def _files_under(root: Path) -> list[Path]:
+    return sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file())
+
+
+def _ignored_by_git(paths: list[str]) -> list[str]:
+    """The paths (relative to the checkout) that the checkout's .gitignore ignores."""
+    import shutil
+    import subprocess
+
+    from conftest import REPO_ROOT
+
+    if shutil.which("git") is None or not (REPO_ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    result = subprocess.run(
+        ["git", "check-ignore", "--no-index", *paths], cwd=REPO_ROOT, capture_output=True,
+        text=True,
+    )  # fmt: skip
+    return result.stdout.split()
+
+
 @pytest.mark.slow
-def test_quick_demo_end_to_end(tmp_path, capsys, cached_mnist):
-    runs, out = tmp_path / "runs", tmp_path / "figures"
-    code = demo.main(["--quick", "--json", "--no-progress", "--runs", str(runs), "--out", str(out)])
+def test_quick_demo_writes_only_under_build_and_the_full_comparison_reuses_it(
+    tmp_path, monkeypatch, capsys, cached_mnist
+):
+    """`sphereviz demo --quick` from a checkout-like folder: its runs go to build/runs, its
+    figures to build/demo and nothing anywhere else (both ignored by git, so `git status` stays
+    clean); then the full comparison (two seeds here) reuses those five runs."""
+    monkeypatch.chdir(tmp_path)
+    assert demo.main(["--quick", "--json", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    first = json.loads(printed.strip().splitlines()[-1])
+    written = _files_under(tmp_path)
+    assert {path.parts[:2] for path in written} == {("build", "runs"), ("build", "demo")}
+    assert not (tmp_path / "figures").exists()
+    samples = [str(written[0]), str(written[-1])]
+    assert sorted(_ignored_by_git(samples)) == sorted(samples)
+
+    rows = first["runs"]
+    assert [(r["loss"], r["m"], r["dim"], r["seed"]) for r in rows] == [
+        (loss, m, 3, 0) for loss, m in LOSSES
+    ]
+    assert not any(r["reused"] for r in rows)
+    assert (
+        first["figures"].count("mnist_sphere") == 1 and "mnist_features_2d" not in first["figures"]
+    )
+    out = tmp_path / "build" / "demo"
+    assert (out / "index.html").is_file() and (out / "mnist_sphere_m4.html").is_file()
+    assert not (out / "mnist_features_2d.png").exists()
+    assert "Command: `sphereviz demo --quick`" in (out / "README.md").read_text(encoding="utf-8")
+    assert "one seed (0), so no spread" in printed
+    # the full comparison's time, from these five runs' own times and the worker count
+    full = first["full_comparison"]
+    workers = min(os.cpu_count() or 1, 30)
+    per_run = np.mean([r["train_seconds"] for r in rows])
+    assert (full["runs"], full["missing_runs"], full["workers"]) == (30, 25, workers)
+    assert full["seconds_per_run"] == pytest.approx(per_run, abs=0.01)
+    assert full["seconds_from_empty"] == pytest.approx(math.ceil(30 / workers) * per_run, abs=0.2)
+    assert f"{full['seconds_from_empty'] / 60:.1f} min" in printed
+
+    code = demo.main(["--quick", "--json", "--no-progress", "--seeds", "0", "1", "--dims", "3",
+                      "2", "--out", "build/full"])  # fmt: skip
     assert code == 0
     printed = capsys.readouterr().out
     summary = json.loads(printed.strip().splitlines()[-1])
@@ -117,26 +249,19 @@ def test_quick_demo_end_to_end(tmp_path, capsys, cached_mnist):
     rows = summary["runs"]
     assert len(rows) == 20  # 5 losses × 2 dimensions × 2 seeds
     assert sorted((r["loss"], r["m"], r["dim"]) for r in rows) == sorted(
-        (loss, m, dim)
-        for dim in (2, 3)
-        for _ in range(2)
-        for loss, m in [
-            ("softmax", None),
-            ("modified-softmax", 1),
-            ("a-softmax", 2),
-            ("a-softmax", 3),
-            ("a-softmax", 4),
-        ]
+        (loss, m, dim) for dim in (2, 3) for _ in range(2) for loss, m in LOSSES
     )
+    runs = tmp_path / "build" / "runs"
     for row in rows:
         assert row["test_accuracy"] > 0.2, row  # ten digits: chance is 0.1
         assert 0 <= row["mean_angle_to_own_class_deg"] < 90
         assert 0 < row["median_same_class_angle_deg"] <= 180
         assert 0 <= row["pair_angle_eer"] <= 1
         assert row["angular_fisher_score"] > 0
-        assert not row["reused"]
+        assert row["reused"] is (row["dim"] == 3 and row["seed"] == 0)  # the first demo's
         assert (runs / row["run"] / "embeddings.npz").is_file()
     assert len([p for p in runs.iterdir() if p.is_dir()]) == 20
+    assert summary["full_comparison"]["missing_runs"] == 10  # seed 2 of each configuration
     # mean ± std over the seeds of each configuration, recomputed from the rows
     table = summary["configurations"]
     assert len(table) == 10
@@ -149,7 +274,9 @@ def test_quick_demo_end_to_end(tmp_path, capsys, cached_mnist):
     assert "±" in printed
 
     assert "mnist_sphere" in summary["figures"] and "psi_curves" in summary["figures"]
+    assert "mnist_features_2d" in summary["figures"]
+    out = tmp_path / "build" / "full"
     assert (out / "index.html").is_file() and (out / "README.md").is_file()
-    assert (out / "mnist_sphere_m4.html").is_file()
+    assert (out / "mnist_sphere_m4.html").is_file() and (out / "mnist_features_2d.png").is_file()
     assert "https://cdn" not in (out / "index.html").read_text()
     assert summary["seconds"] > 0

@@ -305,6 +305,61 @@ def test_evaluate_lfw_view1_takes_the_threshold_from_dev_train(lfw_root, tmp_pat
         evaluate_lfw(run, lfw_root, view1 / "pairsDevTrain.txt", device="cpu", progress=False)
 
 
+@pytest.mark.filterwarnings("ignore::sphereviz.data.lfw.MissingPairImagesWarning")
+def test_a_fold_whose_different_person_pairs_are_all_missing_is_dropped(lfw_root, tmp_path, capsys):
+    from sphereviz.data.lfw import DroppedFoldsWarning
+    from sphereviz.evaluate import evaluate_lfw, main
+
+    run = tmp_path / "run"
+    write_face_run(run)
+    whole = [
+        "Aaron_Peirsol\t1\t2",
+        "Aaron_Peirsol\t3\t4",
+        "AJ_Cook\t1\tMarsha_Thomason\t1",
+        "Aaron_Sorkin\t2\tFrank_Keating\t1",
+    ]
+    # fold 2's different-person pairs both use an image that is not there
+    broken = SAME[:2] + [DIFFERENT[2], "Nobody_Here\t1\tZach_Safrin\t1"]
+    pairs = tmp_path / "pairs3.txt"
+    pairs.write_text("3\t2\n" + "\n".join(SAME[:2] + DIFFERENT[:2] + broken + whole) + "\n")
+    with pytest.warns(DroppedFoldsWarning, match=r"dropped 1 of 3 folds .*fold 2 \(no different"):
+        result = evaluate_lfw(run, lfw_root, pairs, device="cpu", workers=1, progress=False)
+    assert result.protocol == "2-fold" and result.folds_in_file == 3
+    assert result.dropped_folds == (1,) and result.verification.fold_accuracies.size == 2
+    assert (result.pairs_used, result.pairs_skipped, result.pairs_dropped) == (8, 2, 2)
+    # Independently: the same two folds alone, as a two-fold file, score the same.
+    alone = tmp_path / "pairs2.txt"
+    alone.write_text("2\t2\n" + "\n".join(SAME[:2] + DIFFERENT[:2] + whole) + "\n")
+    expected = evaluate_lfw(run, lfw_root, alone, device="cpu", workers=1, progress=False)
+    np.testing.assert_allclose(
+        result.verification.fold_accuracies, expected.verification.fold_accuracies
+    )
+    np.testing.assert_allclose(result.verification.scores, expected.verification.scores)
+
+    code = main(["--run", str(run), "--lfw", str(lfw_root), "--pairs", str(pairs), "--json",
+                 "--device", "cpu"])  # fmt: skip
+    assert code == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    assert summary["protocol"] == "2-fold" and "10fold" not in captured.out
+    assert (summary["folds_scored"], summary["folds_in_file"]) == (2, 3)
+    assert summary["dropped_folds"] == [2] and summary["pairs_dropped"] == 2
+    assert "2 of 3 folds scored, fold 2 dropped (2 pairs)" in captured.out
+    assert "warning: dropped 1 of 3 folds" in captured.err
+
+    # a ten-fold file with one fold of one kind only is not "view2-10fold"
+    ten = tmp_path / "pairs10.txt"
+    ten.write_text("10\t1\n" + "\n".join([SAME[0], DIFFERENT[0]] * 9 + [SAME[0], DIFFERENT[2]]))
+    with pytest.warns(DroppedFoldsWarning, match="fold 10"):
+        result = evaluate_lfw(run, lfw_root, ten, device="cpu", workers=1, progress=False)
+    assert result.protocol == "9-fold" and result.summary()["folds_scored"] == 9
+    # two folds of which one is left: no cross-validation is possible
+    two = tmp_path / "pairs-one-left.txt"
+    two.write_text("2\t1\n" + "\n".join([SAME[0], DIFFERENT[0], SAME[0], DIFFERENT[2]]))
+    with pytest.warns(DroppedFoldsWarning), pytest.raises(ValueError, match="only 1 of the 2"):
+        evaluate_lfw(run, lfw_root, two, device="cpu", workers=1, progress=False)
+
+
 def test_extract_features_flip_modes():
     from sphereviz.models import SFNet, extract_features
 

@@ -19,6 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from conftest import shared_cache  # noqa: E402
 
 from sphereviz import figures, gallery, runs, sweep  # noqa: E402
 from sphereviz.data.lfw import prepare_lfw_top6  # noqa: E402
@@ -170,16 +171,17 @@ def test_region_figures_show_the_papers_numbers():
 
 @pytest.fixture(scope="module")
 def tiny_runs(tmp_path_factory):
-    """One tiny 3-D and one tiny 2-D A-Softmax run, standing in for each of the ten specs."""
-    runs_dir = tmp_path_factory.mktemp("runs")
+    """One tiny 3-D and one tiny 2-D A-Softmax run, standing in for each of the ten specs
+    (trained once per test session: the xdist worker that comes second reuses them)."""
     specs = sweep.mnist_run_specs(**TINY)
-    trained = {
-        dim: sweep.ensure_runs(
-            [next(s for s in specs if s.dim == dim and s.m == 4)], runs_dir, progress=False,
-            log=lambda _: None,
-        )[0]
-        for dim in (3, 2)
-    }  # fmt: skip
+    with shared_cache(tmp_path_factory, "tiny-runs") as runs_dir:
+        trained = {
+            dim: sweep.ensure_runs(
+                [next(s for s in specs if s.dim == dim and s.m == 4)], runs_dir, progress=False,
+                log=lambda _: None,
+            )[0]
+            for dim in (3, 2)
+        }  # fmt: skip
     prepared = [runs.PreparedRun(spec, trained[spec.dim].run, True, 0.0) for spec in specs]
     return runs_dir, specs, trained, prepared
 
@@ -212,6 +214,20 @@ def test_trained_figures_from_tiny_runs(tiny_runs, tmp_path):
     readme = (first / "README.md").read_text(encoding="utf-8")
     for record in records:
         assert f"`{record.name}`" in readme and f"Command: `{record.command}`" in readme
+
+
+@pytest.mark.slow
+def test_mnist_figures_draw_only_the_dimensions_they_have(tiny_runs, tmp_path):
+    """2-D runs alone: Fig. 2 and the accuracy curves, no sphere (3-D alone, the demo's
+    default, is checked by tests/test_demo.py); no run at all is a clear error."""
+    _, _, _, prepared = tiny_runs
+    records = figures.mnist_figures(tmp_path, [p for p in prepared if p.spec.dim == 2])
+    assert [r.name for r in records] == ["mnist_features_2d", "mnist_accuracy"]
+    accuracy = records[1].caption
+    assert "with 2-D features" in accuracy and "3-D" not in accuracy
+    assert not list(tmp_path.glob("mnist_sphere*"))
+    with pytest.raises(ValueError, match="no 3-D or 2-D run among"):
+        figures.mnist_figures(tmp_path, [])
 
 
 @pytest.mark.slow

@@ -78,6 +78,30 @@ def test_unknown_names_and_wrong_types():
         canonical_loss_name(4)
 
 
+@pytest.mark.parametrize(
+    ("typo", "meant"),
+    [("asoftmx", "a-softmax"), ("ArcFac", "arcface"), ("cos_fase", "cosface"),
+     ("spherefce2", "sphereface2"), ("lsoftmx", "l-softmax"),
+     ("sphereface_revivd", "sphereface-r")],
+)  # fmt: skip
+def test_a_misspelt_loss_name_suggests_the_close_one(typo, meant):
+    with pytest.raises(
+        ValueError, match=rf"choose one of: softmax, .*\(did you mean '{meant}'\?\)$"
+    ):
+        canonical_loss_name(typo)
+
+
+def test_no_suggestion_when_nothing_is_close_and_the_command_line_gets_it(tmp_path, capsys):
+    with pytest.raises(ValueError) as caught:
+        canonical_loss_name("triplet")
+    assert "did you mean" not in str(caught.value)
+    from sphereviz.train import main
+
+    assert main(["--loss", "asoftmx", "--out", str(tmp_path / "run")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.endswith("(did you mean 'a-softmax'?))") and "choose one of: softmax" in line
+
+
 def test_every_loss_has_a_class_a_title_and_a_known_kind():
     from sphereviz.losses import LOSS_CLASSES
 

@@ -347,6 +347,8 @@ def test_notebook_01_softmax_to_a_softmax(tmp_path):
     m, theta12 = results["explorer_m"], results["explorer_theta12_deg"]
     assert results["explorer_margin_deg"] == pytest.approx((m - 1) / (m + 1) * theta12, abs=0.5)
     assert results["explorer_criterion_holds"] is (m >= 4)
+    assert results["loss_grows_with_m"] is True
+    assert set(results["scratch_checked"].values()) == {None}  # exercises 7–8 are left open
 
 
 @pytest.mark.slow
@@ -365,6 +367,12 @@ def test_notebook_02_why_m_is_4(tmp_path):
     assert results["criterion_m3_90deg"] is False
     assert results["m4_90deg_intra_inter_deg"] == pytest.approx([48.0, 54.0], abs=1e-9)
     assert results["m3_90deg_intra_inter_deg"] == pytest.approx([67.5, 45.0], abs=1e-9)
+    # below 2 + √3: no θ₁₂ under m = 3, θ₁₂ ≥ 2π/(m − 1) from 3 on, m = 3 only at 180°
+    assert results["criterion_none_below_m3"] is True
+    assert results["criterion_from_2pi_over_m_minus_1"] is True
+    assert results["criterion_everywhere_from_2_plus_sqrt3"] is True
+    assert results["criterion_angles_agree_with_closed_form"] is True
+    assert results["criterion_m3_holds_at_deg"] == pytest.approx([180.0], abs=1e-9)
 
 
 @pytest.mark.slow
@@ -484,6 +492,14 @@ def test_solutions_01(tmp_path):
     cosface_90 = math.degrees(2 * math.asin(0.35 / (2 * math.sin(math.pi / 4))))
     assert answers["ex6_cosface_gap_deg"][1] == pytest.approx(cosface_90, abs=1e-9)
     assert answers["ex4_jump_without_2k"] == pytest.approx(2.0, abs=1e-6)
+    # ArcFace's regions exist only for θ₁₂ > m = 0.5 rad, CosFace's for θ₁₂ > 2 asin(m/2).
+    assert answers["ex6_arcface_regions_from_deg"] == pytest.approx(math.degrees(0.5), abs=0.1)
+    assert answers["ex6_cosface_regions_from_deg"] == pytest.approx(
+        math.degrees(2 * math.asin(0.175)), abs=0.1
+    )
+    # ψ and (λ cos θ + ψ)/(1 + λ) from scratch: at θ = π, ψ = 1 − 2m, so (−5 − 7)/6 = −2.
+    assert answers["ex7_psi_matches_library_m1_to_m6"] is True
+    assert answers["ex8_target_at_pi_m4_lambda5"] == pytest.approx(-2.0, abs=1e-12)
 
 
 @pytest.mark.slow

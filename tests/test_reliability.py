@@ -5,9 +5,13 @@ disks, file modes. Real processes, real file systems (a small tmpfs when running
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import errno
 import json
 import math
 import os
+import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -30,10 +34,16 @@ from sphereviz.data.lfw import read_pairs, read_people
 from sphereviz.data.mnist import load_idx_split, read_idx, write_idx
 from sphereviz.data.prepare import SkippedImagesWarning
 from sphereviz.devices import require_device
-from sphereviz.fileio import DiskFullError, write_json_atomic
+from sphereviz.errors import describe_error
+from sphereviz.fileio import (
+    DiskFullError,
+    check_free_space,
+    disk_full_as_error,
+    write_json_atomic,
+)
 from sphereviz.locks import FolderBusyError, FolderLock, StaleLockWarning
 from sphereviz.losses import make_loss
-from sphereviz.runs import load_checkpoint, read_json, read_metrics
+from sphereviz.runs import load_checkpoint, read_json, read_metrics, run_state
 from sphereviz.train import main, train
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -294,6 +304,55 @@ def test_a_damaged_manifest_or_float_labels_are_clear_errors(tmp_path):
         load_face_cache(cache.directory)
 
 
+def test_cache_errors_name_the_cache_and_hints_name_real_flags(tmp_path):
+    from sphereviz.train import split_faces
+
+    root = make_face_root(tmp_path / "faces", {"a": 2, "b": 2, "c": 1})
+    cache = prepare_faces(root, tmp_path / "cache", workers=1, progress=False)
+    config = TrainConfig(dataset="faces", faces_cache=str(cache.directory), model="sfnet4")
+    with pytest.raises(ValueError, match="fewer than 2 images") as caught:
+        split_faces(cache, config)
+    message = str(caught.value)
+    assert str(cache.directory) in message and "--min-images-per-identity" not in message
+    # the hint is a command line prepare-faces accepts, and it does what it says
+    (command,) = re.findall(r"`sphereviz prepare-faces ([^`]*)`", message)
+    args = prepare_module.build_parser().parse_args(shlex.split(command))
+    assert (args.min_images, Path(args.out), Path(args.root)) == (2, cache.directory, root)
+    assert prepare_module.main([*shlex.split(command), "--workers", "1"]) == 0
+    rebuilt = load_face_cache(cache.directory)
+    assert rebuilt.identity_names == ["a", "b"]
+    with pytest.raises(ValueError, match=f"{re.escape(str(cache.directory))}: cannot split 4"):
+        split_faces(rebuilt, dataclasses.replace(config, test_fraction=0.1))  # 1 test face, 2 ids
+    for labels in ([0, 0, 1, 2], [0, -1, 1, 1]):  # a label beyond the names, a negative one
+        np.save(cache.directory / "labels.npy", np.array(labels))
+        with pytest.raises(ValueError, match=rf"{re.escape(str(cache.directory))}/labels.npy: "
+                           r"labels must lie in 0 … 1 .*prepare-faces --force"):  # fmt: skip
+            load_face_cache(cache.directory)
+    np.save(cache.directory / "labels.npy", np.array([0, 0, 1, 1]))
+    np.save(cache.directory / "identity_names.npy", np.array(["a"]))  # a name lost
+    with pytest.raises(ValueError, match="labels.npy: labels must lie in 0 … 0 .*got 0 … 1"):
+        load_face_cache(cache.directory)
+
+
+def test_disk_full_messages_say_what_to_do_once():
+    with pytest.raises(DiskFullError) as caught:
+        check_free_space("/", 2**62, "the test")
+    line = describe_error(caught.value)
+    assert line.startswith("not enough disk space for the test in /")
+    assert line.count("free some space") == 1 and "disk is full" not in line
+    with pytest.raises(DiskFullError) as caught, disk_full_as_error("/tmp/run", 3):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/tmp/run/model.pt")
+    line = describe_error(caught.value)
+    assert "is full" in line and "after epoch 3) is kept" in line
+    assert line.lower().count("free some space") == 1 and line.count("(the disk") == 0
+    # the system's own wording still gets the advice
+    system = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/x/y")
+    assert describe_error(system) == (
+        f"/x/y: {os.strerror(errno.ENOSPC)} (the disk is full; free some space (or write "
+        "elsewhere) and rerun)"
+    )
+
+
 def test_dataset_and_model_must_fit_when_the_config_is_built(tmp_path):
     with pytest.raises(ValueError, match="use --model mnistnet"):
         TrainConfig(dataset="mnist", model="sfnet4")
@@ -332,14 +391,14 @@ def test_non_faces_are_skipped_and_counted_with_the_reason(tmp_path):
     Image.new("RGB", (1, 1), (9, 9, 9)).save(root / "bob" / "tiny.png")
     Image.new("RGB", (3, 200), (9, 9, 9)).save(root / "bob" / "sliver.png")
     Image.new("RGB", (400, 400), (128, 128, 128)).save(root / "bob" / "blank.png")
-    for name in ("far", "negative", "eyes", "nomark"):
+    for name in ("far", "below", "eyes", "nomark"):
         textured().save(root / "bob" / f"{name}.png")
     good = "36 50 84 50 60 70 40 95 80 95"
     lines = [f"alice/alice_{k:04d}.png {good}" for k in range(3)] + [
         f"bob/tiny.png {good}", f"bob/sliver.png {good}",
         "bob/blank.png 136 150 184 150 160 170 140 195 180 195",  # the crop lies inside
-        "bob/far.png 1e30 50 84 50 60 70 40 95 80 95",
-        "bob/negative.png -5000 -5000 84 50 60 70 40 95 80 95",
+        "bob/far.png 1000 50 84 50 60 70 40 95 80 95",  # a coordinate, but not of a 120×120
+        "bob/below.png 36 50 84 50 60 70 40 95 80 400",
         "bob/eyes.png 60 50 60 50 60 70 40 95 80 95",
     ]  # fmt: skip
     (tmp_path / "marks.txt").write_text("\n".join(lines) + "\n")
@@ -353,9 +412,18 @@ def test_non_faces_are_skipped_and_counted_with_the_reason(tmp_path):
     reasons = {item["path"]: item["reason"] for item in cache.manifest["skipped"]}
     assert "too small" in reasons["bob/tiny.png"] and "too small" in reasons["bob/sliver.png"]
     assert "one colour" in reasons["bob/blank.png"]
-    assert "far outside" in reasons["bob/far.png"] and "far outside" in reasons["bob/negative.png"]
+    assert "far outside" in reasons["bob/far.png"] and "far outside" in reasons["bob/below.png"]
     assert "eye landmarks coincide" in reasons["bob/eyes.png"]
     assert "bob/tiny.png" in str(caught[0].message)
+    # a value no image has (not finite, far below 0, beyond any image) is the file's fault
+    for bad in ("1e30 50", "-5000 -5000", "nan 50"):
+        lines[6] = f"bob/far.png {bad} 84 50 60 70 40 95 80 95"
+        (tmp_path / "marks.txt").write_text("\n".join(lines) + "\n")
+        with pytest.raises(
+            ValueError, match=r"marks.txt:7: the left eye's x = .* not a coordinate"
+        ):
+            prepare_faces(root, tmp_path / "c2", landmarks=tmp_path / "marks.txt", workers=1,
+                          progress=False)  # fmt: skip
     # the same images without landmarks: the centre crop of the small ones is refused too
     with pytest.warns(SkippedImagesWarning):
         centred = prepare_faces(root, tmp_path / "centred", workers=1, progress=False)
@@ -531,6 +599,78 @@ def test_a_crash_between_the_two_renames_is_recovered(tmp_path):
     restored = prepare_faces(second, out, workers=1, progress=False)
     assert restored.reused and len(restored) == 4
     assert sorted(p.name for p in tmp_path.glob(".cache.*")) == [".cache.lock"]
+
+
+SWEEP_SETTINGS = dict(max_train_samples=256, max_test_samples=64, epochs=30, batch_size=64,
+                      width=4, device="cpu")  # fmt: skip
+SWEEP_DRIVER = """
+import sys
+from pathlib import Path
+
+from sphereviz.config import TrainConfig
+from sphereviz.runs import RunSpec
+from sphereviz.sweep import ensure_runs
+
+
+def main():
+    specs = [RunSpec(f"tiny-s{seed}", f"seed {seed}", "a-softmax", None,
+                     TrainConfig(seed=seed, **SETTINGS)) for seed in (0, 1)]
+    try:
+        ensure_runs(specs, Path(sys.argv[1]), jobs=2, log=lambda line: print(line, flush=True))
+    except KeyboardInterrupt:  # as sphereviz.cli reports it
+        print("sweep: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+"""
+
+
+@pytest.mark.skipif(not LINUX, reason="reads /proc")
+def test_sigint_to_a_parallel_sweep_stops_its_workers_and_a_rerun_resumes(tmp_path):
+    """SIGINT to the parent alone (not its process group) while its two workers train: the
+    whole sweep ends promptly with 130 and one line, no process is left, each run folder
+    holds a finished epoch (not the whole run, no temporary file, its lock released), and a
+    rerun resumes both runs to the end."""
+    driver = tmp_path / "sweep.py"
+    driver.write_text(SWEEP_DRIVER.replace("**SETTINGS", f"**{SWEEP_SETTINGS!r}"))
+    runs = tmp_path / "runs"
+    command = [sys.executable, str(driver), str(runs)]
+    sweep = subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)  # fmt: skip
+    folders = [runs / f"tiny-s{seed}" for seed in (0, 1)]
+    try:  # both workers train: each run has written its first epoch
+        assert _wait_until(lambda: all((f / "model.pt").is_file() for f in folders), 180)
+        family = _descendants(sweep.pid)
+        assert len(family) >= 2  # the two workers (and multiprocessing's resource tracker)
+        sweep.send_signal(signal.SIGINT)
+        _, err = sweep.communicate(timeout=30)  # generous: the machine may be loaded
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+            sweep.wait()
+    assert sweep.returncode == 130
+    assert err.strip().splitlines() == ["sweep: interrupted"], err
+    assert _wait_until(lambda: not any(_running(pid) for pid in family), 10), [
+        Path(f"/proc/{pid}/cmdline").read_bytes() for pid in family if _running(pid)
+    ]
+    for seed, folder in enumerate(folders):
+        config = TrainConfig(seed=seed, **SWEEP_SETTINGS)
+        assert run_state(folder, config) == "partial"  # interrupted, and it does not look done
+        assert 1 <= len(read_metrics(folder / "metrics.jsonl")) < config.epochs
+        assert not list(folder.glob(".*.tmp"))
+    assert not list(runs.glob("*.holder"))  # the workers unwound and released their locks
+
+    rerun = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert all(f"resuming tiny-s{seed}" in rerun.stdout for seed in (0, 1)), rerun.stdout
+    assert "stale lock" not in rerun.stderr
+    for seed, folder in enumerate(folders):
+        assert run_state(folder, TrainConfig(seed=seed, **SWEEP_SETTINGS)) == "complete"
+        epochs = [row["epoch"] for row in read_metrics(folder / "metrics.jsonl")]
+        assert epochs == list(range(1, SWEEP_SETTINGS["epochs"] + 1))
 
 
 # --- the disk --------------------------------------------------------------------------------

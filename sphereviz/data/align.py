@@ -70,6 +70,10 @@ MIN_FACE_SIDE = 16
 """The smallest image side (pixels) that can hold a face; smaller ones give an empty crop."""
 LANDMARK_SLACK = 0.25
 """Landmarks may lie this fraction of the image size outside it (faces cut by the border)."""
+LANDMARK_NEGATIVE_TOLERANCE = 16.0
+"""Without a frame, a landmark file's coordinates may be this far (pixels) below 0."""
+LANDMARK_MAX_COORDINATE = 65535.0
+"""Without a frame, no coordinate may exceed the largest side a JPEG can have."""
 MIN_EYE_DISTANCE = 2.0
 """Eyes closer than this (pixels, in the image's frame) carry no scale or rotation."""
 UNIFORM_FRACTION = 0.97
@@ -319,7 +323,9 @@ def normalise_relative_path(path: str) -> str:
     return path
 
 
-def read_landmarks(path: str | os.PathLike) -> dict[str, np.ndarray]:
+def read_landmarks(
+    path: str | os.PathLike, landmark_frame: LandmarkFrame = None
+) -> dict[str, np.ndarray]:
     """Read a landmark file in LFW's format into ``{relative image path: 5×2 array (x, y)}``.
 
     One line per image: ``path x1 y1 x2 y2 … x5 y5`` separated by tabs (or spaces), the points in
@@ -328,8 +334,20 @@ def read_landmarks(path: str | os.PathLike) -> dict[str, np.ndarray]:
     line is a ``ValueError`` naming the file and line, and so is an image listed twice with
     different points (which one is right cannot be known; identical repeats are accepted).
     The file must be UTF-8 (a byte-order mark is accepted).
+
+    So is a coordinate that no image can have. Every coordinate must be finite, and:
+
+    * with ``landmark_frame`` (the size the file was measured on, as for
+      :func:`scale_landmarks`: 250 for LFW's file, whatever the size of the images it is used
+      with; the LFW copy here is 150×150), x within [−s·W, (1 + s)·W] and y within
+      [−s·H, (1 + s)·H] for the frame's W×H and s = :data:`LANDMARK_SLACK`: the rule
+      :func:`check_face_geometry` applies to each image once its landmarks are scaled;
+    * without one (each line in its own image's pixels, sizes unknown until decoded), within
+      [−:data:`LANDMARK_NEGATIVE_TOLERANCE`, :data:`LANDMARK_MAX_COORDINATE`] (16 px below 0
+      for a face cut by the border; the largest JPEG side above).
     """
     path = Path(path)
+    low, high, frame_text = _landmark_bounds(landmark_frame)
     table: dict[str, np.ndarray] = {}
     first_line: dict[str, int] = {}
     text = read_text_file(path, "landmark file")
@@ -344,11 +362,19 @@ def read_landmarks(path: str | os.PathLike) -> dict[str, np.ndarray]:
                 f"got {len(fields)} fields"
             )
         try:
-            values = np.array([float(v) for v in fields[1:]], dtype=np.float32)
+            values = np.array([float(v) for v in fields[1:]], dtype=np.float64).reshape(5, 2)
         except ValueError as error:
             raise ValueError(f"{path}:{number}: landmark is not a number ({error})") from None
+        outside = ~np.isfinite(values) | (values < low) | (values > high)
+        if outside.any():
+            point, axis = np.argwhere(outside)[0]
+            raise ValueError(
+                f"{path}:{number}: the {LANDMARK_NAMES[point]}'s {'xy'[axis]} = "
+                f"{values[point, axis]:g} is not a coordinate in {frame_text} (allowed: "
+                f"{low[axis]:g} … {high[axis]:g}); check the file (and --landmark-frame)"
+            )
         key = normalise_relative_path(fields[0])
-        points = values.reshape(5, 2)
+        points = values.astype(np.float32)
         if key in table and not np.array_equal(table[key], points):
             raise ValueError(
                 f"{path}:{number}: {key} is listed again with other landmarks than on line "
@@ -359,3 +385,18 @@ def read_landmarks(path: str | os.PathLike) -> dict[str, np.ndarray]:
     if not table:
         raise ValueError(f"{path}: no landmarks found; expected lines like 'Name/img.jpg x1 y1 …'")
     return table
+
+
+def _landmark_bounds(landmark_frame: LandmarkFrame) -> tuple[np.ndarray, np.ndarray, str]:
+    """The lowest and highest (x, y) a landmark file may hold (see :func:`read_landmarks`),
+    and where they come from ("any image", "the 250×250 frame")."""
+    if landmark_frame is None:
+        low, high = -LANDMARK_NEGATIVE_TOLERANCE, LANDMARK_MAX_COORDINATE
+        return np.full(2, low), np.full(2, high), "any image"
+    width, height = (
+        (landmark_frame, landmark_frame) if np.isscalar(landmark_frame) else tuple(landmark_frame)
+    )
+    if width <= 0 or height <= 0:
+        raise ValueError(f"landmark_frame must be positive, got {landmark_frame}")
+    size = np.array([width, height], dtype=np.float64)
+    return -LANDMARK_SLACK * size, (1 + LANDMARK_SLACK) * size, f"the {width}×{height} frame"

@@ -133,6 +133,10 @@ class MissingPairImagesWarning(UserWarning):
     """Pairs that refer to an image missing on disk were skipped."""
 
 
+class DroppedFoldsWarning(UserWarning):
+    """Folds left without any same-person or any different-person pair were not scored."""
+
+
 def lfw_image_path(name: str, number: int) -> str:
     """``("Aaron_Eckhart", 1)`` → ``"Aaron_Eckhart/Aaron_Eckhart_0001.jpg"``."""
     return f"{name}/{name}_{int(number):04d}.jpg"
@@ -152,11 +156,16 @@ def _read_lines(path: Path) -> list[tuple[int, list[str]]]:
 
 
 def _name(path: Path, number: int, text: str) -> str:
-    """A person's name from a protocol file: one folder name, never a path."""
-    if "/" in text or "\\" in text or text in (".", "..") or text.startswith("."):
+    """A person's name from a protocol file: one folder name, never a path.
+
+    Refused: a path separator ('/', '\\', the system's own), '..' anywhere, a NUL and a
+    leading '.', so that no name can reach outside the images folder.
+    """
+    forbidden = {"/", "\\", "..", "\0", os.sep, os.altsep or "/"}
+    if text.startswith(".") or any(part in text for part in forbidden):
         raise ValueError(
             f"{path}:{number}: {text!r} is not a person's name (a folder name without '/', "
-            "'\\' or a leading '.'); is this an LFW protocol file?"
+            "'\\', '..', NUL or a leading '.'); is this an LFW protocol file?"
         )
     return text
 
@@ -206,15 +215,22 @@ def read_pairs(path: str | os.PathLike) -> list[Pair]:
         if same and len(fields) == 3:
             name, first, second = fields
             name = _name(path, number, name)
-            pair = Pair(
-                lfw_image_path(name, _positive(path, number, first, "an image number")),
-                lfw_image_path(name, _positive(path, number, second, "an image number")),
-                True,
-                fold,
-            )
+            first = _positive(path, number, first, "an image number")
+            second = _positive(path, number, second, "an image number")
+            if first == second:
+                raise ValueError(
+                    f"{path}:{number}: {name} {first} {second} pairs an image with itself (a "
+                    "same-person pair needs two different images of one person)"
+                )
+            pair = Pair(lfw_image_path(name, first), lfw_image_path(name, second), True, fold)
         elif not same and len(fields) == 4:
             name_a, first, name_b, second = fields
             name_a, name_b = _name(path, number, name_a), _name(path, number, name_b)
+            if name_a == name_b:
+                raise ValueError(
+                    f"{path}:{number}: a different-person pair names {name_a} twice (its truth "
+                    "would be wrong); is the line in the wrong block?"
+                )
             pair = Pair(
                 lfw_image_path(name_a, _positive(path, number, first, "an image number")),
                 lfw_image_path(name_b, _positive(path, number, second, "an image number")),
@@ -286,6 +302,42 @@ def resolve_pairs(
     return usable, skipped
 
 
+def scorable_folds(
+    usable: Sequence[Pair], folds: Sequence[int], source: str | os.PathLike = "the pairs file"
+) -> tuple[list[Pair], list[int]]:
+    """Split off the folds that cannot be scored: ``(pairs of the kept folds, dropped folds)``
+    (fold indices as in :class:`Pair`, from 0).
+
+    ``usable`` are the pairs left after :func:`resolve_pairs`, ``folds`` every fold of the
+    pairs file (``range(10)`` for View 2). A fold is dropped when it has no usable
+    same-person pair or no usable different-person pair (all of one kind skipped for missing
+    images): its accuracy would measure one kind only (1.0 for any threshold below every
+    different-person score), not verification. Each dropped fold is named (1-based, as LFW's
+    README counts them) in one :class:`DroppedFoldsWarning` with what it lacked.
+    """
+    kinds: dict[int, set[bool]] = {fold: set() for fold in folds}
+    for pair in usable:
+        kinds.setdefault(pair.fold, set()).add(pair.same)
+    dropped = sorted(fold for fold, seen in kinds.items() if seen != {True, False})
+    if dropped:
+        reasons = []
+        for fold in dropped:
+            lacking = {
+                frozenset(): "no pair",
+                frozenset({True}): "no different-person pair",
+                frozenset({False}): "no same-person pair",
+            }[frozenset(kinds[fold])]
+            reasons.append(f"fold {fold + 1} ({lacking} with both images)")
+        warnings.warn(
+            f"dropped {len(dropped)} of {len(kinds)} folds of {source}: {', '.join(reasons)}; "
+            f"{len(kinds) - len(dropped)} folds are scored",
+            DroppedFoldsWarning,
+            stacklevel=2,
+        )
+    kept = [pair for pair in usable if pair.fold not in dropped]
+    return kept, dropped
+
+
 def pair_image_index(pairs: Sequence[Pair]) -> tuple[list[str], np.ndarray, np.ndarray]:
     """The distinct images of ``pairs`` and, per pair, the positions of its two images.
 
@@ -341,7 +393,7 @@ def load_lfw_crops(
     """
     root = Path(lfw_root)
     landmark_path = Path(landmarks) if landmarks is not None else default_landmarks(root)
-    table = read_landmarks(landmark_path)
+    table = read_landmarks(landmark_path, landmark_frame)
     missing = [path for path in relative_paths if path not in table]
     if missing:
         raise ValueError(

@@ -163,6 +163,12 @@ def load_face_cache(path: str | os.PathLike) -> FaceCache:
             "truncated); rebuild the cache with `sphereviz prepare-faces --force`"
         )
     labels = labels.astype(np.int64, copy=False)
+    if labels.size and (labels.min() < 0 or labels.max() >= len(names)):
+        raise ValueError(
+            f"{directory / 'labels.npy'}: labels must lie in 0 … {len(names) - 1} (one per name "
+            f"of identity_names.npy), got {labels.min()} … {labels.max()}; rebuild the cache "
+            "with `sphereviz prepare-faces --force`"
+        )
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != CROP_SHAPE:
         raise ValueError(
             f"{directory / 'images.npy'}: expected uint8 N×{'×'.join(map(str, CROP_SHAPE))} "
@@ -687,7 +693,7 @@ def prepare_faces(
         _remove_abandoned_builds(out)  # on every run, also one that reuses the cache
         if _existing_cache_hash(out) == inputs.content_hash and not force:
             return dataclasses.replace(load_face_cache(out), reused=True)
-        work = _select_work(folder, inputs.landmarks_path)
+        work = _select_work(folder, inputs.landmarks_path, inputs.landmark_frame)
         out.parent.mkdir(parents=True, exist_ok=True)
         crop_bytes = math.prod(CROP_SHAPE)
         check_free_space(
@@ -769,7 +775,7 @@ class _Work:
     skipped: list[dict]
 
 
-def _select_work(folder, landmarks_path: Path | None) -> _Work:
+def _select_work(folder, landmarks_path: Path | None, landmark_frame: LandmarkFrame) -> _Work:
     if folder.form != "folder":
         work = folder.work()
         return _Work(work.positions, work.items, work.landmarks, work.reader, list(work.skipped))
@@ -777,7 +783,7 @@ def _select_work(folder, landmarks_path: Path | None) -> _Work:
     if landmarks_path is None:
         return _Work(positions, None, None, None, [])
     relative_paths = folder.relative_paths
-    table = read_landmarks(landmarks_path)
+    table = read_landmarks(landmarks_path, landmark_frame)
     skipped = [
         {"path": relative_paths[i], "reason": f"no landmarks in {landmarks_path.name}"}
         for i in positions

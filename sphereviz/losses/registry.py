@@ -31,6 +31,7 @@ fallback was made for small m; typical m is 0.5 and the widget's slider stops at
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -229,7 +230,9 @@ def canonical_loss_name(name: str, known: tuple[str, ...] = LOSS_NAMES) -> str:
     """The canonical name of ``name``: case-insensitive, "_" for "-", aliases resolved.
 
     TypeError unless ``name`` is a string; ValueError listing ``known`` and the aliases that
-    lead to them when the result is not one of ``known``.
+    lead to them when the result is not one of ``known``, and naming the closest of them
+    (``difflib.get_close_matches``, as its canonical name) when one is close: "asoftmx" →
+    "did you mean 'a-softmax'?".
     """
     if not isinstance(name, str):
         raise TypeError(f"the loss name must be a string such as 'a-softmax', got {name!r}")
@@ -237,7 +240,11 @@ def canonical_loss_name(name: str, known: tuple[str, ...] = LOSS_NAMES) -> str:
     key = LOSS_ALIASES.get(key, key)
     if key not in known:
         aliases = tuple(alias for alias, target in LOSS_ALIASES.items() if target in known)
-        raise ValueError(f"unknown loss {name!r}; choose one of: {', '.join(known + aliases)}")
+        close = difflib.get_close_matches(key, known + aliases, n=1)
+        hint = f" (did you mean {LOSS_ALIASES.get(close[0], close[0])!r}?)" if close else ""
+        raise ValueError(
+            f"unknown loss {name!r}; choose one of: {', '.join(known + aliases)}{hint}"
+        )
     return key
 
 
