@@ -39,6 +39,7 @@ from sphereviz import plots
 from sphereviz.fileio import print_json_summary
 from sphereviz.gallery import FigureRecord, update_gallery
 from sphereviz.losses.registry import loss_spec
+from sphereviz.recipes import describe_recipe
 from sphereviz.style import publication_style, save_figure
 from sphereviz.sweep import (
     DEFAULT_RUNS,
@@ -345,17 +346,6 @@ def _by_configuration(prepared: Sequence[PreparedRun]) -> list[list[PreparedRun]
     return [sorted(group, key=lambda item: item.spec.seed) for group in groups.values()]
 
 
-def _describe_recipe(config: TrainConfig) -> str:
-    samples = "all" if config.max_train_samples is None else f"first {config.max_train_samples}"
-    return (
-        f"{config.model} (width {config.width}), {config.epochs} epochs, batch "
-        f"{config.batch_size}, {config.optimizer} lr {config.lr:g}, {samples} training images"
-        if config.model == "mnistnet"
-        else f"{config.model}, {config.epochs} epochs, batch {config.batch_size}, "
-        f"{config.optimizer} lr {config.lr:g}"
-    ) + f"; λ schedule of A-Softmax: {config.describe_schedule()}"
-
-
 def mnist_figures(
     out: str | Path, prepared: Sequence[PreparedRun], command: str = "sphereviz figures"
 ) -> list[FigureRecord]:
@@ -368,7 +358,7 @@ def mnist_figures(
         "run, not the best)."
     )
     config = prepared[0].spec.config
-    recipe = _describe_recipe(config)
+    recipe = describe_recipe(config)
     data = _mnist_data_text(config, len(representative[0].run.embeddings["features"]))
     records = []
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sphereviz.config import TrainConfig
+from sphereviz.model_names import canonical_model_name
 
 __all__ = [
     "DEFAULT_RUNS",
@@ -26,6 +27,7 @@ __all__ = [
     "QUICK_SEEDS",
     "SEEDS",
     "RunSpec",
+    "describe_recipe",
     "faces_run_specs",
     "mnist_run_specs",
 ]
@@ -140,3 +142,16 @@ def faces_run_specs(
             name = f"lfw-top6-m{m}-s{config.seed}{suffix}"
             specs.append(RunSpec(name, f"m={m}", loss, m, config))
     return specs
+
+
+def describe_recipe(config: TrainConfig) -> str:
+    """A recipe in the words of a figure caption: network, epochs, batch, optimiser, data and
+    the λ schedule."""
+    samples = "all" if config.max_train_samples is None else f"first {config.max_train_samples}"
+    return (
+        f"{config.model} (width {config.width}), {config.epochs} epochs, batch "
+        f"{config.batch_size}, {config.optimizer} lr {config.lr:g}, {samples} training images"
+        if canonical_model_name(config.model) == "mnistnet"
+        else f"{config.model}, {config.epochs} epochs, batch {config.batch_size}, "
+        f"{config.optimizer} lr {config.lr:g}"
+    ) + f"; λ schedule of A-Softmax: {config.describe_schedule()}"
