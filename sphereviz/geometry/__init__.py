@@ -47,8 +47,11 @@ decision rule give every number two ways; tests check they agree to grid resolut
 
 The package, by job: ``rule`` (the decision rule in any dimension, SphereFace2's claims),
 ``closed_form`` (Properties 2 and 3), ``circle`` (regions on the circle from a dense grid),
-``sphere`` (regions on the sphere), ``features`` (statistics of learned features, EER) and
-``annealing`` (the margin under annealing, the effective m). Every name is importable from here.
+``sphere`` (regions on the sphere), ``features`` (statistics of learned features, EER),
+``annealing`` (the margin under annealing, the effective m) and ``metrics`` (accuracy, cosine
+scores, verification thresholds, ROC; ``sphereviz.evaluate`` names them too, and they are
+imported as ``geometry.metrics`` so that importing geometry needs no scikit-learn). Every
+name of the old ``geometry`` module is importable from here.
 """
 
 from sphereviz.geometry._common import (
