@@ -460,9 +460,9 @@ def lfw_pair_features(
         resolve_pairs,
         scorable_folds,
     )
-    from sphereviz.runs import Run, load_run
+    from sphereviz.runs import as_run
 
-    run = run if isinstance(run, Run) else load_run(run)
+    run = as_run(run)
     if run.config.dataset != "faces":
         raise ValueError(
             f"run {run.path} was trained on {run.config.dataset} (28×28 images); LFW "
@@ -491,22 +491,7 @@ def lfw_pair_features(
             f"{pairs_path} has no same-person or no different-person pair with both images "
             f"under {images_root}; verification needs both"
         )
-    train_usable = []
-    if not view2:
-        train_path = pairs_path.parent / VIEW1_TRAIN_PAIRS
-        if pairs_path.name == VIEW1_TRAIN_PAIRS or not train_path.exists():
-            raise ValueError(
-                f"{pairs_path} has a single fold, so the threshold must come from another set: "
-                f"expected {VIEW1_TRAIN_PAIRS} beside it (View 1), or pass the 10-fold pairs.txt"
-            )
-        train_resolved, _ = resolve_pairs(read_pairs(train_path), images_root)
-        train_usable, _ = scorable_folds(train_resolved, [0], train_path)
-        if not train_usable:
-            raise ValueError(
-                f"{train_path} has no same-person or no different-person pair with both images "
-                f"under {images_root}; the threshold needs both"
-            )
-
+    train_usable = [] if view2 else _view1_training_pairs(pairs_path, images_root)
     pairs_dropped, usable = len(usable) - len(scored), scored
     paths, index_a, index_b = pair_image_index(usable + train_usable)
     crops = load_lfw_crops(paths, root, landmarks, workers=workers, progress=progress is not False)
@@ -524,6 +509,27 @@ def lfw_pair_features(
         np.array([pair.same for pair in usable + train_usable]), folds, len(usable),
         len(skipped), protocol, len(file_folds), tuple(dropped), pairs_dropped,
     )  # fmt: skip
+
+
+def _view1_training_pairs(pairs_path: Path, images_root: Path) -> list:
+    """View 1's training pairs (``pairsDevTrain.txt`` beside a single-fold pairs file), which
+    choose the threshold for its test pairs; the usable ones, with both images on disk."""
+    from sphereviz.data.lfw import read_pairs, resolve_pairs, scorable_folds
+
+    train_path = pairs_path.parent / VIEW1_TRAIN_PAIRS
+    if pairs_path.name == VIEW1_TRAIN_PAIRS or not train_path.exists():
+        raise ValueError(
+            f"{pairs_path} has a single fold, so the threshold must come from another set: "
+            f"expected {VIEW1_TRAIN_PAIRS} beside it (View 1), or pass the 10-fold pairs.txt"
+        )
+    train_resolved, _ = resolve_pairs(read_pairs(train_path), images_root)
+    train_usable, _ = scorable_folds(train_resolved, [0], train_path)
+    if not train_usable:
+        raise ValueError(
+            f"{train_path} has no same-person or no different-person pair with both images "
+            f"under {images_root}; the threshold needs both"
+        )
+    return train_usable
 
 
 def evaluate_lfw(
