@@ -50,6 +50,8 @@ from sphereviz.config import (
     recipe_differences,
 )
 from sphereviz.datasets import load_datasets
+from sphereviz.datasets import select_classes as select_classes  # named here, as before
+from sphereviz.datasets import split_faces as split_faces
 from sphereviz.devices import require_device
 from sphereviz.distributed import Distributed, process_group, sum_over_processes
 from sphereviz.errors import report_error
