@@ -24,6 +24,16 @@ import numpy as np
 import sympy as sp
 
 from sphereviz import geometry
+from sphereviz.derivation import (
+    IFF,
+    IMPLIES,
+    Derivation,
+    DerivationStep,
+    _plain,
+    _root_set,
+    _solve_one,
+    _step,
+)
 from sphereviz.fileio import print_json_summary
 from sphereviz.validation import check_real
 
@@ -46,109 +56,6 @@ theta = sp.Symbol("theta_12", positive=True)
 phi = sp.Symbol("phi", positive=True)
 num_classes = sp.Symbol("K", integer=True, positive=True)
 _DOMAIN = sp.Interval.open(1, sp.oo)  # m > 1: m = 1 is modified softmax, with no margin at all
-
-
-# --------------------------------------------------------------------------------------------
-# A derivation: steps with a plain-text and a LaTeX form
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DerivationStep:
-    """One step: what is done (plain words) and the resulting formula as LaTeX and as text."""
-
-    explanation: str
-    latex: str
-    text: str
-
-
-@dataclass(frozen=True)
-class Derivation:
-    """A titled list of steps; renders as LaTeX in a notebook and as plain text in a terminal."""
-
-    title: str
-    steps: tuple[DerivationStep, ...]
-
-    def as_pairs(self) -> list[tuple[str, str]]:
-        """[(plain text, LaTeX)] per step: explanation plus formula in each form."""
-        return [(f"{s.explanation}\n    {s.text}", s.latex) for s in self.steps]
-
-    def as_text(self) -> str:
-        lines = [self.title, "=" * len(self.title)]
-        for number, step in enumerate(self.steps, start=1):
-            lines += [f"{number:2d}. {step.explanation}", f"      {step.text}"]
-        return "\n".join(lines)
-
-    def as_latex(self) -> str:
-        rows = [rf"\textbf{{{_latex_text(self.title)}}}"]
-        for number, step in enumerate(self.steps, start=1):
-            rows += [rf"\text{{{number}. {_latex_text(step.explanation)}}}", rf"\quad {step.latex}"]
-        return r"\begin{array}{l}" + r" \\ ".join(rows) + r"\end{array}"
-
-    def _repr_latex_(self) -> str:
-        return f"$${self.as_latex()}$$"
-
-    def as_markdown(self) -> str:
-        """Numbered steps in words, each followed by its formula as display math."""
-        lines = [f"**{self.title}**", ""]
-        for number, step in enumerate(self.steps, start=1):
-            lines += [f"{number}. {step.explanation}", "", f"   $${step.latex}$$", ""]
-        return "\n".join(lines)
-
-    def _repr_markdown_(self) -> str:
-        # Jupyter prefers this to the LaTeX form: the explanations wrap like normal text.
-        return self.as_markdown()
-
-    def math(self) -> list:
-        """One ``IPython.display.Math`` per step's formula, to ``display(*derivation.math())``."""
-        from IPython.display import Math
-
-        return [Math(step.latex) for step in self.steps]
-
-    def __str__(self) -> str:
-        return self.as_text()
-
-
-def _latex_text(text: str) -> str:
-    for char in "\\{}$&#%_^":
-        text = text.replace(char, "\\" + char if char not in "\\^" else r"\textasciicircum{}")
-    return text
-
-
-def _plain(expression) -> str:
-    if isinstance(expression, sp.Equality):
-        return f"{_plain(expression.lhs)} = {_plain(expression.rhs)}"
-    if isinstance(expression, sp.core.relational.Relational):
-        return f"{_plain(expression.lhs)} {expression.rel_op} {_plain(expression.rhs)}"
-    if isinstance(expression, sp.FiniteSet):
-        return "{" + ", ".join(_plain(element) for element in expression) + "}"
-    if isinstance(expression, str):
-        return expression
-    if expression.is_number:
-        return sp.sstr(expression, order="none")  # 2 + sqrt(3), as the paper writes it
-    return sp.sstr(expression)
-
-
-def _step(explanation: str, *parts) -> DerivationStep:
-    """``parts``: sympy objects, or (latex, text) pairs for connectives such as ⇒."""
-    latex = " ".join(part[0] if isinstance(part, tuple) else sp.latex(part) for part in parts)
-    text = " ".join(part[1] if isinstance(part, tuple) else _plain(part) for part in parts)
-    return DerivationStep(explanation, latex, text)
-
-
-def _root_set(roots) -> tuple[str, str]:
-    """The roots, in the given order, as a (LaTeX, text) set."""
-    latex = r"\left\{" + ", ".join(sp.latex(root, order="none") for root in roots) + r"\right\}"
-    return latex, "{" + ", ".join(_plain(root) for root in roots) + "}"
-
-
-IMPLIES = (r"\;\Longrightarrow\;", "=>")
-IFF = (r"\;\Longleftrightarrow\;", "<=>")
-
-
-def _solve_one(equation: sp.Equality, unknown: sp.Symbol) -> sp.Expr:
-    (solution,) = sp.solve(equation, unknown)
-    return sp.factor(solution)
 
 
 def _positive_for_m_above_one(expression: sp.Expr) -> bool:
@@ -205,6 +112,34 @@ def derive_binary_bound() -> BinaryBound:
             sp.Eq(m * sp.Symbol("theta_1"), sp.Symbol("theta_2")),
         )
     ]
+    toward, away, case_threshold, away_wrapped = _binary_edges(steps)
+    intra_first, inter, polynomial, roots, solution, m_min = _binary_first_case(steps, toward, away)
+    intra_wrapped, wrapped_condition, wrapped_polynomial = _binary_wrapped_case(
+        steps, toward, away_wrapped, inter, case_threshold, polynomial
+    )
+    smallest_integer = _binary_conclusion(steps, m_min, intra_first, inter)
+    return BinaryBound(
+        toward=toward,
+        away=away,
+        case_threshold=case_threshold,
+        away_wrapped=away_wrapped,
+        max_intra_first=intra_first,
+        max_intra_wrapped=intra_wrapped,
+        min_inter=inter,
+        polynomial=polynomial,
+        roots=roots,
+        wrapped_condition=wrapped_condition,
+        wrapped_polynomial=wrapped_polynomial,
+        solution=solution,
+        m_min=m_min,
+        smallest_integer_m=smallest_integer,
+        derivation=Derivation("Property 2: two classes, m >= 2 + sqrt(3)", tuple(steps)),
+    )
+
+
+def _binary_edges(steps: list) -> tuple:
+    """The edges of class 1's region: towards W2, away from it, the case threshold and the
+    wrapped far edge (Property 2's first steps, appended to ``steps``)."""
     toward = _solve_one(sp.Eq(m * phi, theta - phi), phi)
     steps.append(
         _step(
@@ -243,6 +178,12 @@ def derive_binary_bound() -> BinaryBound:
             sp.Eq(phi, away_wrapped),
         )
     )
+    return toward, away, case_threshold, away_wrapped
+
+
+def _binary_first_case(steps: list, toward, away) -> tuple:
+    """Max intra and min inter of the first case, the polynomial m² − 4m + 1 they give, its
+    roots and the solution for m > 1."""
     intra_first = sp.factor(sp.together(toward + away))
     inter = sp.factor(theta - 2 * toward)
     steps.append(
@@ -294,6 +235,11 @@ def derive_binary_bound() -> BinaryBound:
             sp.Ge(m, m_min),
         )
     )
+    return intra_first, inter, polynomial, roots, solution, m_min
+
+
+def _binary_wrapped_case(steps: list, toward, away_wrapped, inter, case_threshold, polynomial):
+    """The wrapped case: its condition on θ12 and, over its whole range, the same polynomial."""
     intra_wrapped = sp.factor(sp.together(toward + away_wrapped))
     wrapped_threshold = _solve_one(sp.Eq(intra_wrapped, inter), theta)
     if not _positive_for_m_above_one(sp.diff(inter - intra_wrapped, theta)):
@@ -324,6 +270,11 @@ def derive_binary_bound() -> BinaryBound:
             sp.Ge(wrapped_polynomial, 0),
         )
     )
+    return intra_wrapped, wrapped_condition, wrapped_polynomial
+
+
+def _binary_conclusion(steps: list, m_min, intra_first, inter) -> int:
+    """m_min ≥ 2 + √3, the smallest integer m, and the check at m = 4, 3 and θ12 = 90°."""
     smallest_integer = int(sp.ceiling(m_min))
     steps.append(
         _step(
@@ -350,23 +301,7 @@ def derive_binary_bound() -> BinaryBound:
                 sp.Eq(sp.Symbol("inter"), inter_deg),
             )
         )
-    return BinaryBound(
-        toward=toward,
-        away=away,
-        case_threshold=case_threshold,
-        away_wrapped=away_wrapped,
-        max_intra_first=intra_first,
-        max_intra_wrapped=intra_wrapped,
-        min_inter=inter,
-        polynomial=polynomial,
-        roots=roots,
-        wrapped_condition=wrapped_condition,
-        wrapped_polynomial=wrapped_polynomial,
-        solution=solution,
-        m_min=m_min,
-        smallest_integer_m=smallest_integer,
-        derivation=Derivation("Property 2: two classes, m >= 2 + sqrt(3)", tuple(steps)),
-    )
+    return smallest_integer
 
 
 def binary_criterion_angles(m_value) -> sp.Set:

@@ -1,14 +1,14 @@
-"""What defines a training run: one flat dataclass, its presets, its checks, its model + loss.
+"""What defines a training run: one flat dataclass, its presets and its checks.
 
 :class:`TrainConfig` holds every field of a run (data, model, loss and margin, the λ annealing,
 the optimiser); :data:`PRESETS` and :data:`SCHEDULES` name the recipes; ``_validate`` refuses a
-wrong field when the config is built, with a message that says what to do. From a config,
-:func:`build_model_and_loss` makes the feature network and the loss (which owns the class
-weights W), and :class:`Classifier` joins them in one module.
+wrong field when the config is built, with a message that says what to do. The model and loss
+of a config are built by :mod:`sphereviz.build`.
 
-This module imports only the losses, the models and the margins: the trainer
-(:mod:`sphereviz.train`), the run folders (:mod:`sphereviz.runs`) and evaluation build on it,
-never the other way round.
+``import sphereviz.config`` loads no torch: it imports the loss registry, the margins and the
+model names. Building a config checks its loss options by constructing the loss once on the
+CPU (``losses.make_loss``, imported then). The trainer (:mod:`sphereviz.train`), the run
+folders (:mod:`sphereviz.runs`) and evaluation build on it, never the other way round.
 """
 
 from __future__ import annotations
@@ -17,20 +17,13 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-from torch import nn
-
-from sphereviz.losses import (
-    L_SOFTMAX_SCHEDULE,
-    SPHEREFACE_SCHEDULE,
-    canonical_loss_name,
-    make_loss,
-)
+from sphereviz.losses.registry import LOSS_SPECS, canonical_loss_name
 from sphereviz.margins import LambdaSchedule
-from sphereviz.models import MODEL_NAMES, build_model
+from sphereviz.model_names import canonical_model_name, is_sfnet
 from sphereviz.validation import check_choice, check_int, check_real
 
 __all__ = [
@@ -40,16 +33,15 @@ __all__ = [
     "OPTIMIZERS",
     "PRESETS",
     "SCHEDULES",
-    "Classifier",
     "ScheduleWarning",
     "TrainConfig",
-    "build_model_and_loss",
     "recipe_differences",
 ]
 
 DATASETS = ("mnist", "fashion-mnist", "faces")
 OPTIMIZERS = ("sgd", "adam")
-ANNEALED_LOSSES = {"a-softmax": SPHEREFACE_SCHEDULE, "l-softmax": L_SOFTMAX_SCHEDULE}
+ANNEALED_LOSSES = {name: spec.schedule for name, spec in LOSS_SPECS.items() if spec.anneals}
+"""The losses that anneal λ, each with its official schedule (``LossSpec.schedule``)."""
 SPHEREFACE2_OPTIONS = ("alpha", "t", "loss_weight")
 #: Fields added after runs existed: left out of ``recipe()`` while None (their neutral value),
 #: so the recipes, hashes and run folders of the runs made before them are unchanged.
@@ -365,6 +357,10 @@ def _effective_m(config: TrainConfig, annealing_lambda: float) -> float:
     return effective_m(config.m if config.m is not None else 4, annealing_lambda)
 
 
+_DEVICE = re.compile(r"(cpu|cuda|mps|xpu|meta)(:\d+)?")
+"""The device strings torch.device takes (type, optionally :index), checked without torch."""
+
+
 def _validate(config: TrainConfig) -> None:
     def positive_int(name: str, minimum: int = 1) -> None:
         # stored back as a plain int, so that np.int64 reaches the recipe's JSON as a number
@@ -427,35 +423,33 @@ def _validate(config: TrainConfig) -> None:
             "milestones are increasing fractions of the training steps in (0, 1), e.g. "
             f"(0.6, 0.85), got {config.milestones}"
         )
-    if config.model.lower().replace("-", "") not in MODEL_NAMES:
-        raise ValueError(f"model must be one of {', '.join(MODEL_NAMES)}, got {config.model!r}")
+    canonical_model_name(config.model)
     _check_dataset_fits_model(config)
-    if config.device != "auto":
-        try:
-            torch.device(config.device)
-        except RuntimeError as error:
-            raise ValueError(
-                f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {config.device!r}"
-            ) from error
+    if config.device != "auto" and not _DEVICE.fullmatch(str(config.device)):
+        raise ValueError(
+            f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {config.device!r}"
+        )
     if config.out is not None and not str(config.out).strip():
         raise ValueError(
             "out is an empty path, which would write the run into the current folder; give a "
             "run folder (e.g. build/runs/my-run) or None to keep the run in memory only"
         )
     # Builds the loss once on the CPU: make_loss validates the name, m and scale.
+    from sphereviz.losses import make_loss  # torch: loaded when a config is built, not imported
+
     make_loss(config.loss, 2, config.dim, **_loss_options(config))
 
 
 def _check_dataset_fits_model(config: TrainConfig) -> None:
     """MnistNet reads 1×28×28 digits, SFNet 3×112×96 faces: refuse the other pairings here,
     when the config is built, rather than as a shape error deep inside torch."""
-    is_sfnet = config.model.lower().replace("-", "").startswith("sfnet")
-    if config.dataset == "faces" and not is_sfnet:
+    sfnet = is_sfnet(config.model)
+    if config.dataset == "faces" and not sfnet:
         raise ValueError(
             f"model {config.model!r} reads 28×28 grey digits, but dataset 'faces' gives "
             "112×96 colour crops; use an SFNet (--model sfnet20, or sfnet4 for a quick run)"
         )
-    if config.dataset != "faces" and is_sfnet:
+    if config.dataset != "faces" and sfnet:
         raise ValueError(
             f"model {config.model!r} reads 112×96 colour faces, but dataset {config.dataset!r} "
             "gives 28×28 grey digits; use --model mnistnet"
@@ -478,26 +472,3 @@ def _loss_options(config: TrainConfig, total_steps: int | None = None) -> dict:
 
 class ScheduleWarning(UserWarning):
     """The recipe's λ schedule or length keeps its margin from acting (see the message)."""
-
-
-def build_model_and_loss(
-    config: TrainConfig, num_classes: int, total_steps: int | None = None
-) -> tuple[nn.Module, nn.Module]:
-    """The feature network and the loss (which owns the class weights) of ``config``;
-    ``total_steps`` fixes a λ schedule given as a fraction of the run."""
-    options = {"width": config.width} if config.model.lower() == "mnistnet" else {}
-    model = build_model(config.model, config.dim, **options)
-    loss = make_loss(config.loss, num_classes, config.dim, **_loss_options(config, total_steps))
-    return model, loss
-
-
-class Classifier(nn.Module):
-    """Features and loss in one module, so DistributedDataParallel also syncs W's gradient."""
-
-    def __init__(self, model: nn.Module, loss: nn.Module):
-        super().__init__()
-        self.model, self.loss = model, loss
-
-    def forward(self, images: torch.Tensor, labels: torch.Tensor):
-        features = self.model(images)
-        return self.loss(features, labels), features

@@ -34,6 +34,7 @@ import torch
 from sphereviz.aggregate import mean_std_text, over_seeds
 from sphereviz.fileio import print_json_summary
 from sphereviz.losses import make_loss
+from sphereviz.losses.registry import loss_spec
 
 TABLE_ANGLES_DEG = (0, 30, 45, 60, 90, 120, 180)
 
@@ -113,7 +114,8 @@ def margin_of(spec) -> int | None:
     """The A-Softmax m of a run: modified softmax is m = 1, plain softmax has none."""
     if spec.m is not None:
         return int(spec.m)
-    return 1 if spec.loss == "modified-softmax" else None
+    loss = loss_spec(spec.loss)  # no margin on the cosine (modified softmax): m = 1
+    return 1 if not loss.has_margin and loss.plain_score == "cosine" else None
 
 
 #: The numbers of a run that the summary compares, each ``geometry.feature_summary``'s name
@@ -351,14 +353,7 @@ def _command(args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    for name in ("seeds", "dims"):
-        values = getattr(args, name)
-        if len(set(values)) != len(values):
-            parser.error(f"--{name} {' '.join(map(str, values))}: give each value once")
-    if min(args.seeds) < 0:
-        parser.error(f"--seeds {' '.join(map(str, args.seeds))}: seeds are ≥ 0")
+    args = _parse_args(argv)
     import matplotlib.pyplot as plt
 
     from sphereviz import bounds, figures, sweep
@@ -418,12 +413,7 @@ def main(argv: list[str] | None = None) -> int:
         "(lower: tighter). λ schedule: margin-biting (λ reaches 0.1 at half the run; "
         "`sphereviz margin --m 4 --lambda 0.1` gives its effective m)."
     )
-    warned: dict[str, list[str]] = {}
-    for row in rows:
-        for message in row["warnings"]:
-            warned.setdefault(message, []).append(row["run"])
-    for message, names in warned.items():
-        print(f"warning: {len(names)} of {len(rows)} runs: {message}")
+    _print_warnings(rows)
     seconds = time.perf_counter() - start
     print(f"\nfinished in {seconds:.1f} s ({_load_note()})")
     if args.json:
@@ -439,6 +429,29 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
     return 0 if bounds_code == 0 else 1
+
+
+def _parse_args(argv: list[str] | None):
+    """The command line, each --seeds and --dims value given once and the seeds ≥ 0."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for name in ("seeds", "dims"):
+        values = getattr(args, name)
+        if len(set(values)) != len(values):
+            parser.error(f"--{name} {' '.join(map(str, values))}: give each value once")
+    if min(args.seeds) < 0:
+        parser.error(f"--seeds {' '.join(map(str, args.seeds))}: seeds are ≥ 0")
+    return args
+
+
+def _print_warnings(rows: list[dict]) -> None:
+    """Each distinct warning of the runs once, with how many runs gave it."""
+    warned: dict[str, list[str]] = {}
+    for row in rows:
+        for message in row["warnings"]:
+            warned.setdefault(message, []).append(row["run"])
+    for message, names in warned.items():
+        print(f"warning: {len(names)} of {len(rows)} runs: {message}")
 
 
 def _device_note() -> str:

@@ -38,6 +38,8 @@ from matplotlib.figure import Figure
 from sphereviz import plots
 from sphereviz.fileio import print_json_summary
 from sphereviz.gallery import FigureRecord, update_gallery
+from sphereviz.losses.registry import loss_spec
+from sphereviz.recipes import describe_recipe
 from sphereviz.style import publication_style, save_figure
 from sphereviz.sweep import (
     DEFAULT_RUNS,
@@ -344,43 +346,19 @@ def _by_configuration(prepared: Sequence[PreparedRun]) -> list[list[PreparedRun]
     return [sorted(group, key=lambda item: item.spec.seed) for group in groups.values()]
 
 
-def _describe_recipe(config: TrainConfig) -> str:
-    samples = "all" if config.max_train_samples is None else f"first {config.max_train_samples}"
-    return (
-        f"{config.model} (width {config.width}), {config.epochs} epochs, batch "
-        f"{config.batch_size}, {config.optimizer} lr {config.lr:g}, {samples} training images"
-        if config.model == "mnistnet"
-        else f"{config.model}, {config.epochs} epochs, batch {config.batch_size}, "
-        f"{config.optimizer} lr {config.lr:g}"
-    ) + f"; λ schedule of A-Softmax: {config.describe_schedule()}"
-
-
 def mnist_figures(
     out: str | Path, prepared: Sequence[PreparedRun], command: str = "sphereviz figures"
 ) -> list[FigureRecord]:
     """Write the MNIST figures from the demo's runs (see :func:`mnist_run_specs`): Fig. 2 when
     there are 2-D runs, the sphere figures when there are 3-D runs (the demo's default)."""
     out = Path(out)
-    groups = _by_configuration(prepared)
-    representative = [group[0] for group in groups]  # the first seed of each configuration
-    by_dim = {dim: [p for p in representative if p.spec.dim == dim] for dim in MNIST_DIMS}
-    if not any(by_dim.values()):
-        dims = " or ".join(f"{dim}-D" for dim in MNIST_DIMS)
-        raise ValueError(f"no {dims} run among {[p.spec.name for p in prepared]}")
-    sphere_runs = [p for p in by_dim[3] if p.spec.loss != "softmax"]
-    sphere_groups = [
-        (f"m = {group[0].spec.m or 1}", [p.run for p in group])
-        for group in groups
-        if group[0].spec.dim == 3 and group[0].spec.loss != "softmax"
-    ]
-    groups_2d = [(group[0].spec.label, [p.run for p in group]) for group in groups
-                 if group[0].spec.dim == 2]  # fmt: skip
+    representative, by_dim, sphere_runs, sphere_groups, groups_2d = _mnist_selection(prepared)
     seed_note = (
         f"Panels: seed {representative[0].spec.seed} of each configuration (a representative "
         "run, not the best)."
     )
     config = prepared[0].spec.config
-    recipe = _describe_recipe(config)
+    recipe = describe_recipe(config)
     data = _mnist_data_text(config, len(representative[0].run.embeddings["features"]))
     records = []
 
@@ -404,11 +382,7 @@ def mnist_figures(
     if by_dim[3]:
         sphere_titles = [(f"m = {p.spec.m or 1}", p.run) for p in sphere_runs]
         files = _save_static(sphere_panels_figure(sphere_titles), out, "mnist_sphere")
-        html_files = []
-        for p in sphere_runs:
-            stem = f"mnist_sphere_m{p.spec.m or 1}"
-            sphere_html(p.run, f"MNIST, {p.spec.label}", "a-softmax", p.spec.m or 1, out / stem)
-            html_files.append(f"{stem}.html")
+        html_files = _mnist_sphere_pages(sphere_runs, out)
         record(
             "mnist_sphere",
             "SphereFace Fig. 5 on MNIST: 3-D features on the unit sphere, m = 1…4",
@@ -447,20 +421,7 @@ def mnist_figures(
         _save_static(accuracy_curves_figure(representative), out, "mnist_accuracy"),
     )
     if by_dim[3]:
-        annealed = next((p for p in by_dim[3] if p.spec.m == 4), by_dim[3][-1])
-        record(
-            "mnist_training_curves",
-            "Training curves of A-Softmax m = 4 (3-D)",
-            "Mean training loss, train and test accuracy, and the annealing weight λ of the "
-            "target logit ‖x‖(λ cos θ + ψ(θ))/(1 + λ) per epoch, for the 3-D A-Softmax m = 4 run. "
-            f"λ schedule: {annealed.spec.config.describe_schedule()}.",
-            "sphereviz.figures.training_curves_figure(run, label)",
-            _save_static(
-                training_curves_figure(annealed.run, f"MNIST, 3-D, {annealed.spec.label}"),
-                out,
-                "mnist_training_curves",
-            ),
-        )
+        record(*_mnist_training_curves(by_dim[3], out))
     return records
 
 
@@ -470,6 +431,55 @@ def _dims_text(dims: Sequence[int]) -> str:
     if len(dims) == 1:
         return f"{dims[0]}-D"
     return " and ".join(f"{d}-D ({side})" for d, side in zip(dims, ("left", "right"), strict=True))
+
+
+def _mnist_training_curves(runs_3d: Sequence[PreparedRun], out: Path) -> tuple:
+    """The record fields of the training curves of the 3-D A-Softmax m = 4 run (or the last)."""
+    annealed = next((p for p in runs_3d if p.spec.m == 4), runs_3d[-1])
+    return (
+        "mnist_training_curves",
+        "Training curves of A-Softmax m = 4 (3-D)",
+        "Mean training loss, train and test accuracy, and the annealing weight λ of the "
+        "target logit ‖x‖(λ cos θ + ψ(θ))/(1 + λ) per epoch, for the 3-D A-Softmax m = 4 run. "
+        f"λ schedule: {annealed.spec.config.describe_schedule()}.",
+        "sphereviz.figures.training_curves_figure(run, label)",
+        _save_static(
+            training_curves_figure(annealed.run, f"MNIST, 3-D, {annealed.spec.label}"),
+            out,
+            "mnist_training_curves",
+        ),
+    )
+
+
+def _mnist_selection(prepared: Sequence[PreparedRun]):
+    """The runs each MNIST figure draws: the first seed of each configuration, those by
+    dimension, the 3-D runs on the sphere (not softmax, whose features are not directions)
+    and the seed groups of the 3-D and the 2-D configurations."""
+    groups = _by_configuration(prepared)
+    representative = [group[0] for group in groups]  # the first seed of each configuration
+    by_dim = {dim: [p for p in representative if p.spec.dim == dim] for dim in MNIST_DIMS}
+    if not any(by_dim.values()):
+        dims = " or ".join(f"{dim}-D" for dim in MNIST_DIMS)
+        raise ValueError(f"no {dims} run among {[p.spec.name for p in prepared]}")
+    sphere_runs = [p for p in by_dim[3] if loss_spec(p.spec.loss).plain_score != "logit"]
+    sphere_groups = [
+        (f"m = {group[0].spec.m or 1}", [p.run for p in group])
+        for group in groups
+        if group[0].spec.dim == 3 and loss_spec(group[0].spec.loss).plain_score != "logit"
+    ]
+    groups_2d = [(group[0].spec.label, [p.run for p in group]) for group in groups
+                 if group[0].spec.dim == 2]  # fmt: skip
+    return representative, by_dim, sphere_runs, sphere_groups, groups_2d
+
+
+def _mnist_sphere_pages(sphere_runs: Sequence[PreparedRun], out: Path) -> list[str]:
+    """One interactive sphere page per 3-D run; the names of the pages written."""
+    html_files = []
+    for p in sphere_runs:
+        stem = f"mnist_sphere_m{p.spec.m or 1}"
+        sphere_html(p.run, f"MNIST, {p.spec.label}", "a-softmax", p.spec.m or 1, out / stem)
+        html_files.append(f"{stem}.html")
+    return html_files
 
 
 def _mnist_data_text(config: TrainConfig, test_count: int) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sphereviz.fileio import atomic_path, write_json_atomic
-from sphereviz.sweep import MNIST_DIMS, MNIST_LOSSES, SEEDS
+from sphereviz.recipes import MNIST_DIMS, MNIST_LOSSES, SEEDS
 
 __all__ = [
     "GROUPS",

@@ -15,15 +15,19 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass
+from numbers import Integral, Real
 
 import numpy as np
 
-from sphereviz.losses.registry import FRACTIONAL_HINT, check_integer_margin, check_margin
-from sphereviz.validation import check_real
+from sphereviz.validation import check_int, check_real
 
 __all__ = [
     "FRACTIONAL_HINT",
+    "INTEGER_HINT",
     "LambdaSchedule",
+    "REAL_M_HINT",
+    "L_SOFTMAX_SCHEDULE",
+    "SPHEREFACE_SCHEDULE",
     "annealed_psi",
     "arcface_target",
     "blend_with_cosine",
@@ -37,6 +41,37 @@ __all__ = [
     "real_psi_from_cos",
     "similarity_adjustment",
 ]
+
+
+INTEGER_HINT = "m = 1 is the plain (modified) softmax, m = 4 is the SphereFace default"
+"""What an error about a bad integer m suggests."""
+
+
+FRACTIONAL_HINT = "use CosFace or ArcFace for fractional margins"
+"""What an error about a fractional m for A-Softmax / L-Softmax suggests."""
+
+
+def check_integer_margin(
+    m, loss_name: str = "A-Softmax", *, fractional_hint: str = FRACTIONAL_HINT
+) -> int:
+    """Return ``m`` as an int, or raise an error a student understands.
+
+    A-Softmax and L-Softmax multiply the angle by an integer m >= 1; ψ is only defined
+    (continuous and monotonic on [0, π]) for integers. A float with an integer value (4.0,
+    from a command line) is that integer. Fractional margins are what CosFace and ArcFace
+    are for, so the message says so (``fractional_hint``) instead of truncating silently.
+    TypeError for a non-number, ValueError for a number that is not an integer >= 1.
+    """
+    fractional = isinstance(m, Real) and not isinstance(m, Integral) and math.isfinite(m)
+    if fractional and not float(m).is_integer():
+        hint = fractional_hint
+    else:
+        hint = INTEGER_HINT
+    return check_int("m", m, min=1, owner=loss_name, hint=hint, integral_floats=True)
+
+
+REAL_M_HINT = "m = 1 is NormFace (no margin), the paper uses m ≈ 1.5 to 1.7"
+"""What an error about SphereFace-R's real m suggests."""
 
 
 def _is_tensor(value) -> bool:
@@ -185,6 +220,12 @@ class LambdaSchedule:
         return float(result) if np.ndim(result) == 0 else result
 
 
+SPHEREFACE_SCHEDULE = LambdaSchedule()
+"""The official SphereFace annealing: base 1000, γ 0.12, power 1, λ_min 5."""
+L_SOFTMAX_SCHEDULE = LambdaSchedule(base=1000.0, gamma=0.000025, power=35.0, lambda_min=0.0)
+"""The official L-Softmax Caffe setting (its MNIST prototxt): λ decays from 1000 towards 0."""
+
+
 def cosface_target(cos_theta, m):
     """CosFace's target cosine cos θ − m (CosFace eq. 4, per unit scale s).
 
@@ -238,7 +279,7 @@ def real_psi_from_cos(cos_theta, m: float):
     atan2(√(1 − c²), c), never acos; for a tensor the result carries **no gradient**:
     SphereFace-R only uses it inside a stop-gradient.
     """
-    m = check_margin("sphereface-r", m)
+    m = check_real("m", m, min=1.0, hint=REAL_M_HINT, owner="SphereFace-R")
     last_piece = math.ceil(m) - 1
     if _is_tensor(cos_theta):
         torch = sys.modules["torch"]

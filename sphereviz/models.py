@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from sphereviz.model_names import MODEL_NAMES, SFNET_UNITS_PER_STAGE, canonical_model_name
 from sphereviz.validation import check_int
 
 __all__ = [
@@ -31,21 +32,11 @@ __all__ = [
     "extract_features",
 ]
 
-#: Residual units per stage of SFNet-N (SphereFace Table 2).
-SFNET_UNITS_PER_STAGE: dict[int, tuple[int, int, int, int]] = {
-    4: (0, 0, 0, 0),
-    10: (0, 1, 2, 0),
-    20: (1, 2, 4, 1),
-    36: (2, 4, 8, 2),
-    64: (3, 8, 16, 3),
-}
 SFNET_STAGE_CHANNELS = (64, 128, 256, 512)
 FACE_HEIGHT, FACE_WIDTH = 112, 96
 
 FLIP_MODES = ("concat", "sum")
 """How f(image) and f(flipped image) make one feature: concatenated or summed."""
-
-MODEL_NAMES = ("mnistnet", *(f"sfnet{depth}" for depth in SFNET_UNITS_PER_STAGE))
 
 
 def _check_embedding_dim(embedding_dim) -> int:
@@ -165,12 +156,10 @@ class SFNet(nn.Module):
 
 def build_model(name: str, embedding_dim: int, **kwargs) -> nn.Module:
     """The model called ``name`` ("mnistnet", "sfnet4", "sfnet10", … "sfnet64")."""
-    key = name.lower().replace("-", "").replace("_", "")
+    key = canonical_model_name(name)
     if key == "mnistnet":
         return MnistNet(embedding_dim, **kwargs)
-    if key.startswith("sfnet") and key[5:].isdigit() and int(key[5:]) in SFNET_UNITS_PER_STAGE:
-        return SFNet(int(key[5:]), embedding_dim, **kwargs)
-    raise ValueError(f"unknown model {name!r}; expected one of {', '.join(MODEL_NAMES)}")
+    return SFNet(int(key.removeprefix("sfnet")), embedding_dim, **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -249,7 +249,7 @@ def held_out_dataset(
     ``max_samples`` of them when given."""
     from sphereviz.config import TrainConfig
     from sphereviz.data.arrays import ArrayDataset
-    from sphereviz.train import load_datasets
+    from sphereviz.datasets import load_datasets
 
     config = TrainConfig(dataset=dataset, data_root=data_root, classes=tuple(classes))
     train_set, test_set = load_datasets(config)
@@ -280,12 +280,12 @@ def open_set_verification(
     import torch
 
     from sphereviz.models import extract_features
-    from sphereviz.runs import Run, load_run
+    from sphereviz.runs import as_run
 
     if isinstance(run_or_model, torch.nn.Module):
         model, weights = run_or_model.to(device), None
     else:
-        run = run_or_model if isinstance(run_or_model, Run) else load_run(run_or_model)
+        run = as_run(run_or_model)
         model, weights = run.load_model(device), run.embeddings.get("class_weights")
     pairs = make_verification_pairs(dataset.labels, pairs_per_kind, folds, seed)
     features = extract_features(model, dataset.images, device=device)

@@ -36,15 +36,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from sphereviz.config import TrainConfig, build_model_and_loss
+from sphereviz.build import build_model_and_loss
+from sphereviz.config import TrainConfig
 from sphereviz.devices import require_device
 from sphereviz.fileio import atomic_path, read_text_file, write_json_atomic
+from sphereviz.recipes import RunSpec
 
 __all__ = [
     "CHECKPOINT_FORMAT",
     "PreparedRun",
     "Run",
     "RunSpec",
+    "as_run",
+    "run_class_names",
     "content_digest",
     "find_run",
     "load_checkpoint",
@@ -326,30 +330,6 @@ def write_config(path: Path, config_dict: dict) -> None:
 
 
 @dataclass(frozen=True)
-class RunSpec:
-    """A run an experiment needs: its folder name, a short label, m and its TrainConfig."""
-
-    name: str
-    label: str
-    loss: str
-    m: int | None
-    config: TrainConfig
-
-    @property
-    def dim(self) -> int:
-        return self.config.dim
-
-    @property
-    def seed(self) -> int:
-        return self.config.seed
-
-    @property
-    def configuration(self) -> tuple:
-        """What the run compares (loss, m, dimension): runs that differ only by seed share it."""
-        return (self.loss, self.m, self.dim)
-
-
-@dataclass(frozen=True)
 class PreparedRun:
     """A RunSpec with its finished run, whether it was reused, and the training time."""
 
@@ -408,3 +388,69 @@ def target_folder(spec: RunSpec, runs_dir: Path) -> tuple[Path, bool]:
         f"{runs_dir / spec.name} and its hashed alternative hold other runs; "
         "remove one of them or choose another --runs folder"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# A run from what the caller holds, and the names of its classes
+
+
+def as_run(run):
+    """``run`` itself when it is a ``sphereviz.runs.Run``; the run folder it names when it is a
+    path (``load_run``, which says what is wrong with a folder that is not a run)."""
+    if isinstance(run, Run):
+        return run
+    if isinstance(run, str | os.PathLike):
+        return load_run(run)
+    raise TypeError(
+        f"expected a sphereviz Run (from train or load_run) or a run folder path, got "
+        f"{type(run).__name__}"
+    )
+
+
+def run_class_names(run) -> list[str] | None:
+    """Legend names of a run's classes, indexed by label, or None when they are unknown.
+
+    A run stores the names of its training set (``Run.class_names``, from ``classes.json``):
+    shown as ``"digit 0"`` … ``"digit 9"`` for MNIST, as they are for Fashion-MNIST, with
+    underscores as spaces for face identities. A run written before runs stored them gets
+    them from its data set: the MNIST digits, the Fashion-MNIST item names, and for faces the
+    identity names of the face cache that ``config.faces_cache`` points to, when that cache is
+    still there and has one name per class weight; with ``config.classes`` label k is
+    ``classes[k]``'s name. Otherwise None (callers then label classes by number, or pass names
+    they know).
+    """
+    config = run.config
+    names = getattr(run, "class_names", None)
+    if names is None:
+        names = _data_set_class_names(run)
+    if names is None:
+        return None
+    if config.dataset == "mnist":
+        return [f"digit {digit}" for digit in names]
+    return [name.replace("_", " ") for name in names] if config.dataset == "faces" else names
+
+
+def _data_set_class_names(run) -> list[str] | None:
+    """The names of a run's classes as its data set (or face cache) names them, or None."""
+    from sphereviz.data.mnist import DIGIT_NAMES, FASHION_NAMES
+
+    config = run.config
+    if config.dataset in ("mnist", "fashion-mnist"):
+        names = DIGIT_NAMES if config.dataset == "mnist" else FASHION_NAMES
+    elif config.dataset == "faces" and config.faces_cache:
+        from sphereviz.data.prepare import load_face_cache
+
+        try:
+            names = load_face_cache(config.faces_cache).class_names
+        except (OSError, ValueError, KeyError):  # cache moved, rebuilt or damaged: unknown
+            return None
+    else:
+        return None
+    if config.classes is not None:  # trained on these labels only, relabelled 0 … k−1
+        if max(config.classes) >= len(names):
+            return None
+        names = [names[label] for label in config.classes]
+    weights = (getattr(run, "embeddings", None) or {}).get("class_weights")
+    if config.dataset == "faces" and weights is not None and len(weights) != len(names):
+        return None  # a cache rebuilt since: its names cannot be the run's
+    return list(names)

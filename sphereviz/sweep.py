@@ -1,11 +1,11 @@
 """Train the missing runs of a set of specs, in parallel, one torch thread per process.
 
-An experiment is a list of :class:`~sphereviz.runs.RunSpec`: the demo's MNIST comparison
-(:func:`mnist_run_specs`) and the face runs of SphereFace's Fig. 5 (:func:`faces_run_specs`),
-with the recipes they are built from. :func:`ensure_runs` reuses every run already in the runs
-folder (:func:`sphereviz.runs.find_run`, by recipe, whatever its folder is called), resumes the
-unfinished ones and trains the rest, several processes at once. The figure set, the demo and
-the notebooks all use it, so a run trained by one is reused by the others.
+An experiment is a list of :class:`~sphereviz.recipes.RunSpec` (:mod:`sphereviz.recipes`: the
+demo's MNIST comparison and the face runs of SphereFace's Fig. 5). :func:`ensure_runs` reuses
+every run already in the runs folder (:func:`sphereviz.runs.find_run`, by recipe, whatever its
+folder is called), resumes the unfinished ones and trains the rest, several processes at once.
+The figure set, the demo and the notebooks all use it, so a run trained by one is reused by the
+others.
 """
 
 from __future__ import annotations
@@ -26,7 +26,20 @@ from pathlib import Path
 import torch
 
 from sphereviz.config import ScheduleWarning, TrainConfig
-from sphereviz.runs import PreparedRun, RunSpec, find_run, load_run, target_folder
+from sphereviz.recipes import (
+    DEFAULT_RUNS,
+    FACES_RECIPE,
+    MNIST_DIMS,
+    MNIST_LOSSES,
+    QUICK_FACES_OVERRIDES,
+    QUICK_MNIST_OVERRIDES,
+    QUICK_SEEDS,
+    SEEDS,
+    RunSpec,
+    faces_run_specs,
+    mnist_run_specs,
+)
+from sphereviz.runs import PreparedRun, find_run, load_run, target_folder
 from sphereviz.train import train
 
 __all__ = [
@@ -42,93 +55,8 @@ __all__ = [
     "faces_run_specs",
     "mnist_run_specs",
 ]
-
-DEFAULT_RUNS = Path("build") / "runs"
-"""Where trained runs are kept and looked for (``--runs``)."""
-
-#: The demo's comparison: (loss, m, short label). m = 1 of A-Softmax is modified softmax.
-MNIST_LOSSES: tuple[tuple[str, int | None, str], ...] = (
-    ("softmax", None, "softmax"),
-    ("modified-softmax", None, "modified softmax (m=1)"),
-    ("a-softmax", 2, "A-Softmax m=2"),
-    ("a-softmax", 3, "A-Softmax m=3"),
-    ("a-softmax", 4, "A-Softmax m=4"),
-)
-MNIST_DIMS = (3, 2)
-#: Seeds of every configuration: numbers are reported as mean ± std over them, and the panel
-#: figures draw the first (a representative run, not the best one).
-SEEDS = (0, 1, 2)
-QUICK_SEEDS = (0, 1)
-"""``--quick`` (tests): two seeds, enough for a standard deviation."""
-#: ``--quick``: a few seconds per run, for tests and a first look (accuracy well above chance,
-#: not the converged geometry).
-QUICK_MNIST_OVERRIDES: dict = {
-    "epochs": 2,
-    "max_train_samples": 512,
-    "max_test_samples": 300,
-    "width": 8,
-    "batch_size": 16,  # 64 steps: the margin-biting floor is reached after 32 of them
-}
-#: SphereFace's Fig. 5 on a CPU: SFNet-4 with 3-D features on the six largest LFW identities
-#: (1,217 aligned 112×96 crops; 80 % train, 20 % test), Adam, random flips, batch 32 (310
-#: optimiser steps in 10 epochs), the margin-biting λ schedule of every recipe.
-FACES_RECIPE: dict = {
-    "dataset": "faces",
-    "model": "sfnet4",
-    "dim": 3,
-    "shift": 0,
-    "flip": True,
-    "test_fraction": 0.2,
-    "epochs": 10,
-    "batch_size": 32,
-    "optimizer": "adam",
-    "lr": 1e-3,
-}
-QUICK_FACES_OVERRIDES: dict = {"epochs": 2}
-
-
-def mnist_run_specs(
-    quick: bool = False, seeds: Sequence[int] = SEEDS, **overrides
-) -> list[RunSpec]:
-    """The demo's MNIST runs: 5 losses × (3-D, 2-D) × ``seeds``, the ``mnist-demo`` preset.
-
-    ``quick`` applies :data:`QUICK_MNIST_OVERRIDES` (run names end in ``-quick``); further
-    keyword arguments override TrainConfig fields of every run.
-    """
-    settings = {**(QUICK_MNIST_OVERRIDES if quick else {}), **overrides}
-    suffix = "-quick" if quick else ""
-    specs = []
-    for dim in MNIST_DIMS:
-        for loss, m, label in MNIST_LOSSES:
-            for seed in seeds:
-                config = TrainConfig.preset(
-                    "mnist-demo", loss=loss, m=m, dim=dim, **{"seed": seed, **settings}
-                )
-                margin = f"-m{m}" if m is not None else ""
-                name = f"mnist-{loss}{margin}-{dim}d-s{config.seed}{suffix}"
-                specs.append(RunSpec(name, label, loss, m, config))
-    return specs
-
-
-def faces_run_specs(
-    faces_cache: str | Path, quick: bool = False, seeds: Sequence[int] = SEEDS, **overrides
-) -> list[RunSpec]:
-    """The face runs of Fig. 5: SFNet-4, 3-D features, m = 1 (modified softmax) … 4, × seeds."""
-    settings = {
-        **FACES_RECIPE,
-        **(QUICK_FACES_OVERRIDES if quick else {}),
-        "faces_cache": str(faces_cache),
-        **overrides,
-    }
-    suffix = "-quick" if quick else ""
-    specs = []
-    for m in (1, 2, 3, 4):
-        loss, margin = ("modified-softmax", None) if m == 1 else ("a-softmax", m)
-        for seed in seeds:
-            config = TrainConfig(**{"seed": seed, **settings, "loss": loss, "m": margin})
-            name = f"lfw-top6-m{m}-s{config.seed}{suffix}"
-            specs.append(RunSpec(name, f"m={m}", loss, m, config))
-    return specs
+# The recipes (run specs, seeds, the quick settings) are sphereviz.recipes; named here too, as
+# the figure set, the demo and the notebooks have always imported them from the sweep.
 
 
 def ensure_runs(

@@ -24,14 +24,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import os
-import shlex
 import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,21 +39,24 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from sphereviz.build import Classifier, build_model_and_loss
 from sphereviz.config import (
     DATASETS,
     OPTIMIZERS,
     PRESETS,
     SCHEDULES,
-    Classifier,
     ScheduleWarning,
     TrainConfig,
-    build_model_and_loss,
     recipe_differences,
 )
+from sphereviz.datasets import load_datasets
+from sphereviz.datasets import select_classes as select_classes  # named here, as before
+from sphereviz.datasets import split_faces as split_faces
 from sphereviz.devices import require_device
+from sphereviz.distributed import Distributed, process_group, sum_over_processes
 from sphereviz.errors import report_error
-from sphereviz.evaluate import accuracy
 from sphereviz.fileio import check_writable_folder, disk_full_as_error, print_json_summary
+from sphereviz.geometry.metrics import accuracy
 from sphereviz.locks import FolderLock
 from sphereviz.losses.registry import LOSS_ALIASES, LOSS_NAMES
 from sphereviz.models import extract_features
@@ -89,84 +90,6 @@ __all__ = [
 
 class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-def load_datasets(config: TrainConfig):
-    """``(train, test)`` ArrayDatasets of uint8 images for ``config.dataset``."""
-    from sphereviz.data import load_face_cache, load_fashion_mnist, load_mnist
-    from sphereviz.data.arrays import ArrayDataset
-
-    if config.dataset == "mnist":
-        train_set, test_set = load_mnist(config.data_root)
-    elif config.dataset == "fashion-mnist":
-        train_set, test_set = load_fashion_mnist(config.data_root)
-    else:
-        train_set, test_set = split_faces(load_face_cache(config.faces_cache), config)
-
-    def first(dataset: ArrayDataset, count: int | None) -> ArrayDataset:
-        if count is None or count >= len(dataset):
-            return dataset
-        images, labels = dataset.images[:count], dataset.labels[:count]
-        return ArrayDataset(images, labels, dataset.class_names, f"{dataset.source}[:{count}]")
-
-    if config.classes is not None:
-        train_set, test_set = (select_classes(d, config.classes) for d in (train_set, test_set))
-    return first(train_set, config.max_train_samples), first(test_set, config.max_test_samples)
-
-
-def select_classes(dataset, classes: tuple[int, ...]):
-    """The images of ``classes`` only, relabelled 0…k−1 in the order of ``classes``."""
-    from sphereviz.data.arrays import ArrayDataset
-
-    missing = [c for c in classes if c >= dataset.num_classes]
-    if missing:
-        raise ValueError(
-            f"classes {missing} do not exist in {dataset.source} (labels 0…"
-            f"{dataset.num_classes - 1})"
-        )
-    relabel = np.full(dataset.num_classes, -1, dtype=np.int64)
-    relabel[list(classes)] = np.arange(len(classes))
-    keep = np.flatnonzero(relabel[dataset.labels] >= 0)
-    names = [dataset.class_names[c] for c in classes]
-    return ArrayDataset(dataset.images[keep], relabel[dataset.labels[keep]], names,
-                        f"{dataset.source}, classes {list(classes)}")  # fmt: skip
-
-
-def split_faces(cache, config: TrainConfig):
-    """Stratified, seeded train/test split of a face cache (closed-set accuracy)."""
-    from sklearn.model_selection import train_test_split
-
-    from sphereviz.data.arrays import ArrayDataset
-
-    counts = cache.class_counts()
-    if counts.min() < 2:
-        raise ValueError(
-            f"{cache.directory}: {int(np.sum(counts < 2))} identities have fewer than 2 images, "
-            "so no stratified train/test split exists; rebuild the cache with "
-            f"`sphereviz prepare-faces --root {shlex.quote(cache.manifest['inputs']['root'])} "
-            f"--out {shlex.quote(str(cache.directory))} --min-images 2` (or more; and its other "
-            "options)"
-        )
-    try:
-        train_index, test_index = train_test_split(
-            np.arange(len(cache)),
-            test_size=config.test_fraction,
-            stratify=cache.labels,
-            random_state=config.seed,
-        )
-    except ValueError as error:
-        raise ValueError(
-            f"{cache.directory}: cannot split {len(cache)} faces of {cache.num_classes} "
-            f"identities with test_fraction={config.test_fraction} ({error}); raise "
-            "test_fraction"
-        ) from error
-    train_index, test_index = np.sort(train_index), np.sort(test_index)
-    return (
-        ArrayDataset(cache.images[train_index], cache.labels[train_index], cache.class_names,
-                     f"{cache.source}, train split"),
-        ArrayDataset(cache.images[test_index], cache.labels[test_index], cache.class_names,
-                     f"{cache.source}, test split"),
-    )  # fmt: skip
 
 
 def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
@@ -206,44 +129,6 @@ def make_optimizer(
             parameters, lr, momentum=config.momentum, weight_decay=config.weight_decay
         )
     return torch.optim.Adam(parameters, lr, weight_decay=config.weight_decay)
-
-
-@dataclass
-class Distributed:
-    """This process's place in a ``torchrun`` job (rank 0 of 1 without one)."""
-
-    rank: int = 0
-    world_size: int = 1
-    initialised_here: bool = False
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed(device: torch.device) -> Distributed:
-    """Join the process group when launched by torchrun with WORLD_SIZE > 1 (env:// init)."""
-    import torch.distributed as dist
-
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size == 1:
-        return Distributed(device=device)
-    if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(device)
-    initialised_here = not dist.is_initialized()
-    if initialised_here:
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return Distributed(dist.get_rank(), dist.get_world_size(), initialised_here, device)
-
-
-def _sum_over_processes(values: torch.Tensor, dist_info: Distributed) -> torch.Tensor:
-    if dist_info.world_size > 1:
-        import torch.distributed as dist
-
-        dist.all_reduce(values)
-    return values
 
 
 def _check_finite(step_losses: torch.Tensor, steps_done: int, epoch: int, out) -> None:
@@ -339,24 +224,6 @@ def _run_folder_lock(config: TrainConfig, resume: bool):
     out = Path(config.out)
     check_writable_folder(out, "run folder")
     return FolderLock(out, "run folder")
-
-
-@contextlib.contextmanager
-def process_group(device: torch.device) -> Iterator[Distributed]:
-    """This process's place in a ``torchrun`` job (:func:`init_distributed`), for the block.
-
-    On leaving, a process group initialised here is destroyed: after a garbage collection, so
-    that the DDP wrapper's reducer, which holds the group, is freed first and the group (and
-    gloo's worker threads) is torn down here rather than during interpreter exit, where that
-    teardown can abort the process ("terminate called without an active exception").
-    """
-    dist_info = init_distributed(device)
-    try:
-        yield dist_info
-    finally:
-        if dist_info.initialised_here:
-            gc.collect()
-            torch.distributed.destroy_process_group()
 
 
 @dataclass
@@ -505,10 +372,10 @@ def _train_epoch(session: _Session, network: nn.Module, epoch: int, bar, out) ->
         )  # fmt: skip
         step_losses[step] = batch_loss
         if device.type == "cpu" or step % 50 == 49 or step == steps_per_epoch - 1:
-            _check_finite(_sum_over_processes(step_losses.clone(), dist_info), step + 1, epoch, out)
+            _check_finite(sum_over_processes(step_losses.clone(), dist_info), step + 1, epoch, out)
             bar.set_postfix(epoch=epoch, loss=f"{float(batch_loss):.3f}", refresh=False)
         bar.update()
-    return _sum_over_processes(totals, dist_info)
+    return sum_over_processes(totals, dist_info)
 
 
 def _epoch_metrics(

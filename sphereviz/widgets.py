@@ -153,6 +153,22 @@ _MARGIN_CONTROL = {
 }
 
 
+def _initial_margins(loss, m, num_classes, theta12_degrees, annealing_lambda) -> dict:
+    """The margin explorer's arguments checked; each margin slider's start value (``m`` on
+    ``loss``'s slider, the registry's default margin on the others)."""
+    check_choice("annealing_lambda", annealing_lambda, LAMBDA_STOPS,
+                 hint="the stops of the λ slider")  # fmt: skip
+    check_choice("loss", loss, [name for _, name in LOSS_CHOICES], owner="margin_explorer")
+    check_int("num_classes", num_classes, min=2, max=12)
+    check_real("theta12_degrees", theta12_degrees, min=5, max=180, hint="in degrees")
+    initial = {control: loss_spec(name).default_margin for name, control in _MARGIN_CONTROL.items()}
+    if m is not None and loss in _MARGIN_CONTROL:
+        if loss_spec(loss).integer_margin:  # the integer slider
+            m = margins.check_integer_margin(m)
+        initial[_MARGIN_CONTROL[loss]] = m
+    return initial
+
+
 class MarginExplorer(_Explorer):
     """Loss, m and the class layout → target curve, regions on the circle, criterion readout.
 
@@ -177,18 +193,7 @@ class MarginExplorer(_Explorer):
         annealing_lambda: float = 0.0,
     ):
         loss = geometry.canonical_loss_name(loss)
-        check_choice("annealing_lambda", annealing_lambda, LAMBDA_STOPS,
-                     hint="the stops of the λ slider")  # fmt: skip
-        check_choice("loss", loss, [name for _, name in LOSS_CHOICES], owner="margin_explorer")
-        check_int("num_classes", num_classes, min=2, max=12)
-        check_real("theta12_degrees", theta12_degrees, min=5, max=180, hint="in degrees")
-        initial = {
-            control: loss_spec(name).default_margin for name, control in _MARGIN_CONTROL.items()
-        }
-        if m is not None and loss in _MARGIN_CONTROL:
-            if loss == "a-softmax":
-                m = margins.check_integer_margin(m)
-            initial[_MARGIN_CONTROL[loss]] = m
+        initial = _initial_margins(loss, m, num_classes, theta12_degrees, annealing_lambda)
         style = {"description_width": "initial"}
         self.controls: dict[str, widgets.ValueWidget] = {
             "loss": widgets.Dropdown(options=LOSS_CHOICES, value=loss, description="loss"),
@@ -256,6 +261,11 @@ class MarginExplorer(_Explorer):
         return self.controls["loss"].value
 
     @property
+    def spec(self):
+        """The registry's ``LossSpec`` of the current loss: which controls apply to it."""
+        return loss_spec(self.loss)
+
+    @property
     def m(self) -> float | None:
         """The margin of the current loss (None for the margin-free ones)."""
         control = _MARGIN_CONTROL.get(self.loss)
@@ -266,14 +276,14 @@ class MarginExplorer(_Explorer):
         names = ["loss"]
         if self.loss in _MARGIN_CONTROL:
             names.append(_MARGIN_CONTROL[self.loss])
-        if self.loss == "a-softmax":
+        if self.spec.anneals:
             names.append("lambda")
-        if self.loss == "sphereface2":
+        if self.spec.region_rule == "claims":
             names.append("bias_sphereface2")
         names.append("num_classes")
         if self.controls["num_classes"].value == 2:
             names.append("theta12")
-        if self.loss == "softmax":
+        if self.spec.plain_score == "logit":
             names += ["weight_norm", "bias"]
         return names
 
@@ -282,25 +292,25 @@ class MarginExplorer(_Explorer):
         num_classes = self.controls["num_classes"].value
         theta12 = math.radians(self.controls["theta12"].value) if num_classes == 2 else None
         options = {}
-        if self.loss == "softmax":
+        if self.spec.plain_score == "logit":
             options["weight_norms"] = [self.controls["weight_norm"].value] + [1.0] * (
                 num_classes - 1
             )
             options["biases"] = [self.controls["bias"].value] + [0.0] * (num_classes - 1)
-        if self.loss == "sphereface2":
+        if self.spec.region_rule == "claims":
             options["claim_rule"] = geometry.ClaimRule(bias=self.controls["bias_sphereface2"].value)
-        if self.loss == "a-softmax" and self.annealing_lambda > 0:
+        if self.annealing_lambda > 0:
             options["annealing_lambda"] = self.annealing_lambda
         return plots.regions_for(self.loss, self.m, num_classes, theta12, **options)
 
     @property
     def annealing_lambda(self) -> float:
         """λ of A-Softmax (0 for the other losses)."""
-        return self.controls["lambda"].value if self.loss == "a-softmax" else 0.0
+        return self.controls["lambda"].value if self.spec.anneals else 0.0
 
     def effective_m(self) -> float | None:
         """A-Softmax's effective m at the current λ and layout (``geometry.annealed_margin``)."""
-        if self.loss != "a-softmax":
+        if not self.spec.anneals:
             return None
         num_classes = self.controls["num_classes"].value
         theta12 = math.radians(self.controls["theta12"].value) if num_classes == 2 else None
@@ -539,7 +549,7 @@ class TrainExplorer(_Explorer):
 
         loss = self.controls["loss"].value
         m = self.controls["m"].value if loss in _DEFAULT_TRAIN_MARGIN else None
-        if loss == "a-softmax" and m is not None:
+        if m is not None and loss_spec(loss).integer_margin:
             m = int(m) if float(m).is_integer() else m
         return dataclasses.replace(
             self.base_config, loss=loss, m=m, dim=self.controls["dim"].value, out=None

@@ -196,7 +196,8 @@ def test_inputs_are_validated():
 
 def write_face_run(folder: Path, dim: int = 16) -> None:
     """A run folder with an untrained SFNet-4, as `sphereviz train --dataset faces` writes."""
-    from sphereviz.config import TrainConfig, build_model_and_loss
+    from sphereviz.build import build_model_and_loss
+    from sphereviz.config import TrainConfig
     from sphereviz.runs import save_checkpoint, write_config
 
     config = TrainConfig.preset("faces", faces_cache="unused", model="sfnet4", dim=dim)

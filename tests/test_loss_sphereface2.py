@@ -168,7 +168,8 @@ def test_bias_parameter_starts_at_the_closed_form_and_balances_the_real_loss():
 
 
 def test_the_trainer_optimises_the_bias():
-    from sphereviz.config import Classifier, TrainConfig, build_model_and_loss
+    from sphereviz.build import Classifier, build_model_and_loss
+    from sphereviz.config import TrainConfig
     from sphereviz.train import make_optimizer
 
     config = TrainConfig(loss="sphereface2", alpha=0.6, t=2.0, loss_weight=10.0, m=0.3)

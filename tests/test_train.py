@@ -292,7 +292,7 @@ def synthetic_face_cache(tmp_path, identities=3, per_identity=4):
 
 
 def test_faces_split_is_stratified_seeded_and_disjoint(tmp_path):
-    from sphereviz.train import split_faces
+    from sphereviz.datasets import split_faces
 
     cache = synthetic_face_cache(tmp_path, identities=3, per_identity=4)
     config = TrainConfig.preset("faces", faces_cache=str(cache.directory), test_fraction=0.25)

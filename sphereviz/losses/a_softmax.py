@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from sphereviz.losses.annealed import AnnealedMarginLoss
 from sphereviz.losses.registry import loss_spec
-from sphereviz.margins import LambdaSchedule
+from sphereviz.margins import SPHEREFACE_SCHEDULE, LambdaSchedule
 
 __all__ = ["SPHEREFACE_SCHEDULE", "ASoftmaxLoss"]
-
-SPHEREFACE_SCHEDULE = LambdaSchedule()
-"""The official SphereFace annealing: base 1000, γ 0.12, power 1, λ_min 5."""
 
 
 class ASoftmaxLoss(AnnealedMarginLoss):

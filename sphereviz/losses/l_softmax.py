@@ -6,12 +6,9 @@ import torch
 
 from sphereviz.losses.annealed import AnnealedMarginLoss
 from sphereviz.losses.registry import loss_spec
-from sphereviz.margins import LambdaSchedule
+from sphereviz.margins import L_SOFTMAX_SCHEDULE, LambdaSchedule
 
 __all__ = ["L_SOFTMAX_SCHEDULE", "LSoftmaxLoss"]
-
-L_SOFTMAX_SCHEDULE = LambdaSchedule(base=1000.0, gamma=0.000025, power=35.0, lambda_min=0.0)
-"""The official L-Softmax Caffe setting (its MNIST prototxt): λ decays from 1000 towards 0."""
 
 
 class LSoftmaxLoss(AnnealedMarginLoss):

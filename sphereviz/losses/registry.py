@@ -33,10 +33,23 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from numbers import Integral, Real
 
-from sphereviz.validation import check_int, check_real
+from sphereviz.margins import (
+    FRACTIONAL_HINT,
+    INTEGER_HINT,
+    L_SOFTMAX_SCHEDULE,
+    REAL_M_HINT,
+    SPHEREFACE_SCHEDULE,
+    LambdaSchedule,
+    arcface_target,
+    check_integer_margin,
+    cosface_target,
+    psi_from_cos,
+    real_psi_from_cos,
+)
+from sphereviz.validation import check_real
 
 __all__ = [
     "FRACTIONAL_HINT",
@@ -45,6 +58,8 @@ __all__ = [
     "LOSS_SPECS",
     "MARGIN_FREE_LOSSES",
     "MARGIN_KINDS",
+    "PLAIN_SCORES",
+    "REGION_RULES",
     "LossSpec",
     "canonical_loss_name",
     "check_integer_margin",
@@ -52,6 +67,10 @@ __all__ = [
     "loss_spec",
 ]
 
+REGION_RULES = ("argmax", "margin", "claims")
+"""How a loss's regions are decided (see :class:`LossSpec`)."""
+PLAIN_SCORES = ("logit", "cosine", "weighted cosine")
+"""What a class scores without margin: W·x + b, cos θ, ‖W‖ cos θ."""
 MARGIN_KINDS = ("none", "integer m", "real m", "cosine offset", "additive angle")
 """The kinds of margin: none, A-Softmax's integer multiplier of the angle, SphereFace-R's
 real multiplier, an offset subtracted from the cosine, an angle added to θ (radians)."""
@@ -67,7 +86,17 @@ class LossSpec:
     allowed range ``margin_min``/``margin_max`` (None: unbounded) with closed or open ends,
     and ``margin_hint``, what a message about a bad margin suggests ("{m}" is replaced by the
     value given). ``default_scale`` is the logit scale s (None: the loss has no s) and
-    ``anneals`` whether the loss mixes cos θ in with λ (A-Softmax, L-Softmax).
+    ``anneals`` whether the loss mixes cos θ in with λ (A-Softmax, L-Softmax), following its
+    official ``schedule``.
+
+    The decision rule (``geometry``): ``region_rule`` is "argmax" (no margin: the plain scores'
+    argmax), "margin" (class i's ``target`` f(cos θ_i, m) beats every other plain score) or
+    "claims" (SphereFace2: each class claims a cap on its own). ``plain_score`` is what a class
+    scores without margin: "logit" W·x + b (softmax), "cosine" cos θ, or "weighted cosine"
+    ‖W‖ cos θ (L-Softmax). ``target`` is the torch-free margin function of ``margins`` (None
+    without a margin), ``closed_form`` which closed form the regions have (see the property),
+    ``equal_norms_as`` the loss whose regions this one's are when all weight norms are equal
+    and there are no biases (softmax: modified softmax; L-Softmax: A-Softmax).
     """
 
     name: str
@@ -83,6 +112,11 @@ class LossSpec:
     anneals: bool = False
     aliases: tuple[str, ...] = ()
     label: str = ""
+    target: Callable | None = None
+    region_rule: str = ""
+    plain_score: str = "cosine"
+    schedule: LambdaSchedule | None = None
+    equal_norms_as: str | None = None
 
     def __post_init__(self):
         if self.margin_kind not in MARGIN_KINDS:
@@ -91,71 +125,88 @@ class LossSpec:
             raise ValueError(f"{self.name}: a default margin exactly when the loss has a margin")
         if not self.label:
             object.__setattr__(self, "label", self.title)
+        if not self.region_rule:
+            object.__setattr__(self, "region_rule", "margin" if self.has_margin else "argmax")
+        if self.region_rule not in REGION_RULES or self.plain_score not in PLAIN_SCORES:
+            raise ValueError(f"{self.name}: region_rule {self.region_rule!r} or plain_score "
+                             f"{self.plain_score!r} unknown")  # fmt: skip
+        if (self.region_rule == "margin") != (self.target is not None):
+            raise ValueError(f"{self.name}: a target function exactly for the margin rule")
+        if self.anneals != (self.schedule is not None):
+            raise ValueError(f"{self.name}: an annealing schedule exactly when the loss anneals")
 
     @property
     def has_margin(self) -> bool:
         """False for softmax, modified softmax and NormFace."""
         return self.margin_kind != "none"
 
+    @property
+    def integer_margin(self) -> bool:
+        """True for the losses whose m multiplies the angle and must be an integer (A-Softmax,
+        L-Softmax)."""
+        return self.margin_kind == "integer m"
 
-_INTEGER_HINT = "m = 1 is the plain (modified) softmax, m = 4 is the SphereFace default"
+    @property
+    def multiplies_angle(self) -> bool:
+        """True where m multiplies θ, the target following cos(mθ) near θ = 0 (A-Softmax,
+        L-Softmax, SphereFace-R)."""
+        return self.margin_kind in ("integer m", "real m")
 
+    @property
+    def takes_boundary_rule(self) -> bool:
+        """True where ψ needs an integer m but the paper's rule m·θ_i < θ_j takes any real m ≥ 1
+        (the integer-m losses)."""
+        return self.integer_margin
 
-FRACTIONAL_HINT = "use CosFace or ArcFace for fractional margins"
-"""What an error about a fractional m for A-Softmax / L-Softmax suggests."""
-
-
-def check_integer_margin(
-    m, loss_name: str = "A-Softmax", *, fractional_hint: str = FRACTIONAL_HINT
-) -> int:
-    """Return ``m`` as an int, or raise an error a student understands.
-
-    A-Softmax and L-Softmax multiply the angle by an integer m >= 1; ψ is only defined
-    (continuous and monotonic on [0, π]) for integers. A float with an integer value (4.0,
-    from a command line) is that integer. Fractional margins are what CosFace and ArcFace
-    are for, so the message says so (``fractional_hint``) instead of truncating silently.
-    TypeError for a non-number, ValueError for a number that is not an integer >= 1.
-    """
-    fractional = isinstance(m, Real) and not isinstance(m, Integral) and math.isfinite(m)
-    if fractional and not float(m).is_integer():
-        hint = fractional_hint
-    else:
-        hint = _INTEGER_HINT
-    return check_int("m", m, min=1, owner=loss_name, hint=hint, integral_floats=True)
+    @property
+    def closed_form(self) -> str | None:
+        """The closed form of the regions with equal weight norms (SphereFace Properties 2, 3):
+        "angle" (the region reaches θ/(m+1): A-/L-Softmax, SphereFace-R, and m = 1 for the
+        cosine losses without margin), "cosine offset" (CosFace), "additive angle" (ArcFace),
+        None (softmax, whose biases and norms matter, and SphereFace2's claims)."""
+        if self.plain_score == "logit" or self.region_rule == "claims":
+            return None
+        if self.margin_kind in ("cosine offset", "additive angle"):
+            return self.margin_kind
+        return "angle"
 
 
 LOSS_SPECS: dict[str, LossSpec] = {
     spec.name: spec
     for spec in (
-        LossSpec("softmax", "softmax"),
+        LossSpec("softmax", "softmax", plain_score="logit", equal_norms_as="modified-softmax"),
         LossSpec("modified-softmax", "modified softmax"),
         LossSpec(
-            "a-softmax", "A-Softmax", "integer m", 4, margin_min=1, margin_hint=_INTEGER_HINT,
+            "a-softmax", "A-Softmax", "integer m", 4, margin_min=1, margin_hint=INTEGER_HINT,
             anneals=True, aliases=("sphereface", "asoftmax"), label="A-Softmax (SphereFace)",
+            target=psi_from_cos, schedule=SPHEREFACE_SCHEDULE,
         ),
         LossSpec(
-            "l-softmax", "L-Softmax", "integer m", 4, margin_min=1, margin_hint=_INTEGER_HINT,
-            anneals=True, aliases=("largemargin", "lsoftmax"),
+            "l-softmax", "L-Softmax", "integer m", 4, margin_min=1, margin_hint=INTEGER_HINT,
+            anneals=True, aliases=("largemargin", "lsoftmax"), target=psi_from_cos,
+            schedule=L_SOFTMAX_SCHEDULE, plain_score="weighted cosine", equal_norms_as="a-softmax",
         ),
         LossSpec("normface", "NormFace", default_scale=30.0, aliases=("norm-softmax",)),
         LossSpec(
             "cosface", "CosFace", "cosine offset", 0.35, margin_min=0.0, margin_max=2.0,
             margin_hint="a cosine offset, typical is 0.35", default_scale=64.0,
-            aliases=("am-softmax", "amsoftmax", "lmcl"),
+            aliases=("am-softmax", "amsoftmax", "lmcl"), target=cosface_target,
         ),
         LossSpec(
             "arcface", "ArcFace", "additive angle", 0.5, margin_min=0.0, margin_max=math.pi,
-            include_margin_max=False, default_scale=64.0,
+            include_margin_max=False, default_scale=64.0, target=arcface_target,
             margin_hint="an angle in radians, typical is 0.5; for degrees pass math.radians({m})",
         ),
         LossSpec(
             "sphereface-r", "SphereFace-R", "real m", 1.5, margin_min=1.0,
-            margin_hint="m = 1 is NormFace (no margin), the paper uses m ≈ 1.5 to 1.7",
+            margin_hint=REAL_M_HINT,
             default_scale=30.0, aliases=("spherefacer", "sphereface-revived"),
+            target=real_psi_from_cos,
         ),
         LossSpec(
             "sphereface2", "SphereFace2", "cosine offset", 0.4, margin_min=0.0, margin_max=1.0,
             margin_hint="a cosine offset, typical is 0.4", default_scale=40.0,
+            region_rule="claims",
         ),
     )
 }  # fmt: skip

@@ -34,7 +34,10 @@ def draw_psi(
     """Draw ψ(θ) (SphereFace eq. 7) for each m, against cos(mθ), CosFace and ArcFace targets.
 
     ψ(θ) = (−1)^k cos(mθ) − 2k on [kπ/m, (k+1)π/m] (solid), cos(mθ) (dashed, only where it
-    differs from ψ, i.e. m ≥ 2), CosFace cos θ − m (dash-dot) and ArcFace cos(θ + m) (dotted).
+    differs from ψ, i.e. m ≥ 2), CosFace cos θ − m (dash-dot, ``margins.cosface_target``) and
+    ArcFace cos(θ + m) (dotted; the plain curve over all of [0, π], which the loss's target
+    ``margins.arcface_target`` replaces by cos θ − m·sin m past π − m: ``draw_target_curve``
+    and the regions use that one).
     Each line's label names it, e.g. ``"ψ, m=4"``, so tests and legends can find it. Draws
     into ``ax`` without clearing it; returns ``ax``.
     """
@@ -57,7 +60,7 @@ def draw_psi(
     if cosface_margin is not None:
         ax.plot(
             degrees,
-            np.cos(theta) - cosface_margin,
+            margins.cosface_target(np.cos(theta), cosface_margin),
             color="0.35",
             linestyle="-.",
             label=f"CosFace cos θ − {cosface_margin:g}",
@@ -65,7 +68,7 @@ def draw_psi(
     if arcface_margin is not None:
         ax.plot(
             degrees,
-            np.cos(theta + arcface_margin),
+            np.cos(theta + arcface_margin),  # the textbook curve, without the fallback
             color="0.1",
             linestyle=":",
             label=f"ArcFace cos(θ + {arcface_margin:g})",
@@ -116,14 +119,14 @@ def draw_target_curve(
     theta = np.linspace(0.0, math.pi, num_points)
     degrees = np.degrees(theta)
     ax.plot(degrees, np.cos(theta), color="0.6", linewidth=1.0, label="cos θ")
-    default_m = 1.5 if loss == "sphereface-r" else 4
-    if loss in ("a-softmax", "l-softmax", "sphereface-r") and (default_m if m is None else m) > 1:
-        m_value = default_m if m is None else m
+    spec = loss_spec(loss)
+    m_value = spec.default_margin if m is None else m
+    if spec.multiplies_angle and m_value > 1:
         ax.plot(
             degrees, np.cos(m_value * theta), color=OKABE_ITO[0], linestyle="--", linewidth=0.8,
             alpha=0.6, label="cos(mθ)",
         )  # fmt: skip
-    annealed = annealing_lambda > 0 and loss in ("a-softmax", "l-softmax")
+    annealed = annealing_lambda > 0 and spec.anneals
     if annealed:
         ax.plot(degrees, target_curve(theta, loss, m), color=OKABE_ITO[0], linestyle=":",
                 linewidth=1.0, label="ψ (λ = 0)")  # fmt: skip

@@ -210,19 +210,11 @@ def draw_unit_sphere_features(
 
 def as_run(run):
     """``run`` itself when it is a ``sphereviz.runs.Run``; the run folder it names when it is a
-    path (``load_run``, which says what is wrong with a folder that is not a run)."""
-    import os
+    path (``sphereviz.runs.as_run``, imported on use: the plots load no torch until a run is
+    opened)."""
+    from sphereviz.runs import as_run as open_run
 
-    from sphereviz.runs import Run, load_run
-
-    if isinstance(run, Run):
-        return run
-    if isinstance(run, str | os.PathLike):
-        return load_run(run)
-    raise TypeError(
-        f"expected a sphereviz Run (from train or load_run) or a run folder path, got "
-        f"{type(run).__name__}"
-    )
+    return open_run(run)
 
 
 def run_panel(run, title: str | None = None) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
@@ -283,41 +275,9 @@ def run_class_names(run) -> list[str] | None:
     ``classes[k]``'s name. Otherwise None (callers then label classes by number, or pass names
     they know).
     """
-    config = run.config
-    names = getattr(run, "class_names", None)
-    if names is None:
-        names = _data_set_class_names(run)
-    if names is None:
-        return None
-    if config.dataset == "mnist":
-        return [f"digit {digit}" for digit in names]
-    return [name.replace("_", " ") for name in names] if config.dataset == "faces" else names
+    from sphereviz.runs import run_class_names as names_of
 
-
-def _data_set_class_names(run) -> list[str] | None:
-    """The names of a run's classes as its data set (or face cache) names them, or None."""
-    from sphereviz.data.mnist import DIGIT_NAMES, FASHION_NAMES
-
-    config = run.config
-    if config.dataset in ("mnist", "fashion-mnist"):
-        names = DIGIT_NAMES if config.dataset == "mnist" else FASHION_NAMES
-    elif config.dataset == "faces" and config.faces_cache:
-        from sphereviz.data.prepare import load_face_cache
-
-        try:
-            names = load_face_cache(config.faces_cache).class_names
-        except (OSError, ValueError, KeyError):  # cache moved, rebuilt or damaged: unknown
-            return None
-    else:
-        return None
-    if config.classes is not None:  # trained on these labels only, relabelled 0 … k−1
-        if max(config.classes) >= len(names):
-            return None
-        names = [names[label] for label in config.classes]
-    weights = (getattr(run, "embeddings", None) or {}).get("class_weights")
-    if config.dataset == "faces" and weights is not None and len(weights) != len(names):
-        return None  # a cache rebuilt since: its names cannot be the run's
-    return list(names)
+    return names_of(run)
 
 
 def plot_features_2d(
@@ -457,47 +417,16 @@ def plot_features_sphere(
     ``rasterized=True`` rasterises every panel whole (thousands of points in 3-D: a 300 dpi
     image inside the PDF/SVG keeps the file small).
     """
-    if len(runs) == 0:
-        raise ValueError("runs is empty; pass (title, features, labels, class_weights) tuples")
-    if equal_area_map is not None and equal_area_map not in sphere_views.EQUAL_AREA_PROJECTIONS:
-        raise ValueError(
-            f"equal_area_map must be one of {sphere_views.EQUAL_AREA_PROJECTIONS} or None, "
-            f"got {equal_area_map!r}"
-        )
-    if isinstance(view, str) and view not in VIEW_MODES:
-        raise ValueError(f"view must be one of {VIEW_MODES} or a 3-vector, got {view!r}")
-    panels = []
-    for title, features, labels, weights in runs:
-        features, labels = as_features_and_labels(features, labels)
-        points, unit_weights, description = geometry.project_to_sphere(features, weights)
-        full_title = title if features.shape[1] == 3 else f"{title}\n{description}"
-        panels.append((full_title, points, labels, unit_weights, features, weights))
-    if isinstance(view, str):
-        pooled = np.concatenate([points for _, points, *_ in panels])
-        shared = sphere_views.view_direction(pooled) if view == "shared" else None
-        directions = [
-            shared if shared is not None else sphere_views.view_direction(points)
-            for _, points, *_ in panels
-        ]
-    else:
-        directions = [sphere_views.map_frame(view)[0]] * len(panels)
+    panels = _sphere_panels(runs, view, equal_area_map)
+    directions = _view_directions(panels, view)
     strips = own_angle_strip and any(p[5] is not None for p in panels)
     columns = columns or len(panels)
-    rows = math.ceil(len(panels) / columns)
-    width = min(COLUMN_WIDTHS_INCH["double"], 2.2 * columns)
-    panel = width / columns
-    title_lines = max(title.count("\n") + 1 for title, *_ in panels)
-    band = _title_band_inch(title_lines, _SPHERE_TITLE_SIZE, _SPHERE_TITLE_PAD)
-    map_height = panel / 2 + _SPHERE_GAP_INCH if equal_area_map else 0.0
-    strip_height = _STRIP_HEIGHT_INCH + _STRIP_LABELS_INCH if strips else 0.0
-    block = band + panel + map_height + strip_height
-    height = rows * block + _SPHERE_BOTTOM_INCH
+    width, panel, band, map_height, strip_height, block, height = _sphere_layout(
+        panels, columns, bool(equal_area_map), strips
+    )
     fig = plt.figure(figsize=(width, height))
-    max_degrees = 90.0
-    if strips:
-        max_degrees = sphere_views.own_angle_range(
-            [(p[4], p[2], p[5]) for p in panels if p[5] is not None]
-        )
+    with_weights = [(p[4], p[2], p[5]) for p in panels if p[5] is not None]
+    max_degrees = sphere_views.own_angle_range(with_weights) if strips else 90.0
     strip_axes = []
     for index, (title, points, labels, unit_weights, features, weights) in enumerate(panels):
         row, column = divmod(index, columns)
@@ -523,15 +452,7 @@ def plot_features_sphere(
             below -= strip_height
             strip_ax = fig.add_axes(rect(below + _STRIP_LABELS_INCH, _STRIP_HEIGHT_INCH,
                                          _STRIP_INSET_INCH))  # fmt: skip
-            sphere_views.draw_own_angle_histogram(strip_ax, features, labels, weights,
-                                                  max_degrees=max_degrees)  # fmt: skip
-            step = 15 if max_degrees <= 45 else 30 if max_degrees <= 120 else 90
-            strip_ax.set_xticks(np.arange(0, max_degrees + 1e-9, step))
-            strip_ax.xaxis.set_major_formatter("{x:g}°")
-            strip_ax.set_yticks([])
-            strip_ax.spines["left"].set_visible(False)
-            strip_ax.set_xlabel("angle to own W", labelpad=1, fontsize="small")
-            keep_tick_label_sizes(strip_ax)
+            _draw_own_angle_strip(strip_ax, features, labels, weights, max_degrees)
             strip_axes.append(strip_ax)
     for strip_ax in strip_axes[1:]:
         strip_ax.sharey(strip_axes[0])
@@ -541,6 +462,66 @@ def plot_features_sphere(
         for ax in fig.axes:
             ax.set_rasterized(True)
     return fig
+
+
+def _sphere_panels(runs, view, equal_area_map) -> list[tuple]:
+    """The options of ``plot_features_sphere`` checked; per run (title, points on the sphere,
+    labels, unit weights or None, features, weights or None), the title naming a projection."""
+    if len(runs) == 0:
+        raise ValueError("runs is empty; pass (title, features, labels, class_weights) tuples")
+    if equal_area_map is not None and equal_area_map not in sphere_views.EQUAL_AREA_PROJECTIONS:
+        raise ValueError(
+            f"equal_area_map must be one of {sphere_views.EQUAL_AREA_PROJECTIONS} or None, "
+            f"got {equal_area_map!r}"
+        )
+    if isinstance(view, str) and view not in VIEW_MODES:
+        raise ValueError(f"view must be one of {VIEW_MODES} or a 3-vector, got {view!r}")
+    panels = []
+    for title, features, labels, weights in runs:
+        features, labels = as_features_and_labels(features, labels)
+        points, unit_weights, description = geometry.project_to_sphere(features, weights)
+        full_title = title if features.shape[1] == 3 else f"{title}\n{description}"
+        panels.append((full_title, points, labels, unit_weights, features, weights))
+    return panels
+
+
+def _sphere_layout(panels, columns: int, has_map: bool, strips: bool) -> tuple[float, ...]:
+    """Inches of the sphere figure: its width, a panel's width, the title band, the map and
+    strip heights under a sphere, one row's height (block) and the figure's height."""
+    rows = math.ceil(len(panels) / columns)
+    width = min(COLUMN_WIDTHS_INCH["double"], 2.2 * columns)
+    panel = width / columns
+    title_lines = max(title.count("\n") + 1 for title, *_ in panels)
+    band = _title_band_inch(title_lines, _SPHERE_TITLE_SIZE, _SPHERE_TITLE_PAD)
+    map_height = panel / 2 + _SPHERE_GAP_INCH if has_map else 0.0
+    strip_height = _STRIP_HEIGHT_INCH + _STRIP_LABELS_INCH if strips else 0.0
+    block = band + panel + map_height + strip_height
+    return width, panel, band, map_height, strip_height, block, rows * block + _SPHERE_BOTTOM_INCH
+
+
+def _view_directions(panels, view) -> list[np.ndarray]:
+    """Each panel's view direction: shared by all panels, each its own, or the given one."""
+    if not isinstance(view, str):
+        return [sphere_views.map_frame(view)[0]] * len(panels)
+    pooled = np.concatenate([points for _, points, *_ in panels])
+    shared = sphere_views.view_direction(pooled) if view == "shared" else None
+    return [
+        shared if shared is not None else sphere_views.view_direction(points)
+        for _, points, *_ in panels
+    ]
+
+
+def _draw_own_angle_strip(strip_ax, features, labels, weights, max_degrees: float) -> None:
+    """The histogram of θ_y under a sphere panel, on the angle axis all panels share."""
+    sphere_views.draw_own_angle_histogram(strip_ax, features, labels, weights,
+                                          max_degrees=max_degrees)  # fmt: skip
+    step = 15 if max_degrees <= 45 else 30 if max_degrees <= 120 else 90
+    strip_ax.set_xticks(np.arange(0, max_degrees + 1e-9, step))
+    strip_ax.xaxis.set_major_formatter("{x:g}°")
+    strip_ax.set_yticks([])
+    strip_ax.spines["left"].set_visible(False)
+    strip_ax.set_xlabel("angle to own W", labelpad=1, fontsize="small")
+    keep_tick_label_sizes(strip_ax)
 
 
 _SPHERE_TITLE_SIZE = "small"

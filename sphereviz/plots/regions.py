@@ -147,6 +147,31 @@ def draw_regions(
     colors = class_colors(len(regions.weight_angles))
     full = np.linspace(0, 2 * math.pi, 241)
     ax.plot(np.cos(full), np.sin(full), color="0.8", linewidth=0.6, zorder=1)
+    _draw_arcs(ax, regions, colors, arc_points)
+    _draw_weights(ax, regions, colors)
+    ax.set_xlim(-1.5, 1.5)
+    ax.set_ylim(-1.5, 1.5)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    if title is None:
+        margin = "" if regions.m is None else f", m = {regions.m:g}"
+        title = f"{loss_spec(regions.loss).title}{margin}"
+    ax.set_title(title)
+    if annotate:
+        ax.text(
+            0.5,
+            -0.02,
+            describe_regions(regions, compact=True),
+            transform=ax.transAxes,
+            ha="center",
+            va="top",
+            fontsize="x-small",
+        )
+    return ax
+
+
+def _draw_arcs(ax: Axes, regions: geometry.CircleRegions, colors, arc_points: int) -> None:
+    """The uncovered stretches, SphereFace2's contested ones and each class's arcs."""
     for stretch_start, stretch_end in uncovered_arcs(regions):
         ax.add_patch(
             Wedge(
@@ -195,7 +220,11 @@ def draw_regions(
                 label=f"class {index + 1} region",
                 zorder=3,
             )
-    if regions.loss == "sphereface2":
+
+
+def _draw_weights(ax: Axes, regions: geometry.CircleRegions, colors) -> None:
+    """The weight arrows W_i and their names; for SphereFace2 the softmax rule's boundaries."""
+    if loss_spec(regions.loss).region_rule == "claims":
         for boundary in _argmax_boundaries(regions.weight_angles):
             ax.plot([0, 1.1 * math.cos(boundary)], [0, 1.1 * math.sin(boundary)], color="0.35",
                     linewidth=0.8, linestyle="--", label="softmax rule", zorder=2)  # fmt: skip
@@ -208,25 +237,6 @@ def draw_regions(
     )  # fmt: skip
     for index, direction in enumerate(directions):
         ax.text(*(1.38 * direction), weight_name(index), ha="center", va="center")
-    ax.set_xlim(-1.5, 1.5)
-    ax.set_ylim(-1.5, 1.5)
-    ax.set_aspect("equal")
-    ax.set_axis_off()
-    if title is None:
-        margin = "" if regions.m is None else f", m = {regions.m:g}"
-        title = f"{loss_spec(regions.loss).title}{margin}"
-    ax.set_title(title)
-    if annotate:
-        ax.text(
-            0.5,
-            -0.02,
-            describe_regions(regions, compact=True),
-            transform=ax.transAxes,
-            ha="center",
-            va="top",
-            fontsize="x-small",
-        )
-    return ax
 
 
 def _argmax_boundaries(weight_angles) -> list[float]:
@@ -277,10 +287,10 @@ def sphere_region_labels(
 ) -> np.ndarray:
     """Region label of each point on the sphere: its class, −1 for none, −2 (SphereFace2 only)
     where several classes claim it."""
-    loss = geometry.canonical_loss_name(loss)
-    options = {"claim_rule": claim_rule} if loss == "sphereface2" else {}
+    claims = loss_spec(loss).region_rule == "claims"
+    options = {"claim_rule": claim_rule} if claims else {}
     labels = geometry.classify_points(points, weights, loss, m, **options)
-    if loss == "sphereface2":
+    if claims:
         counts = geometry.claim_counts(points, weights, m, claim_rule).sum(1)
         labels = np.where(counts >= 2, -2, labels)
     return labels
@@ -364,12 +374,13 @@ def plot_sphereface_line_regions(
     fig = plt.figure(figsize=(width, width / 3 * 1.25 * rows))
     for column, (loss, m) in enumerate(layouts):
         ax = fig.add_subplot(rows, 3, column + 1)
-        options = {"claim_rule": claim_rule} if loss == "sphereface2" else {}
+        claims = loss_spec(loss).region_rule == "claims"
+        options = {"claim_rule": claim_rule} if claims else {}
         draw_regions(ax, regions_for(loss, m, num_classes, **options), annotate=True)
         if sphere:
             ax3d = fig.add_subplot(rows, 3, column + 4, projection="3d")
             draw_sphere_regions(
                 ax3d, TETRAHEDRON_WEIGHTS, loss, m,
-                claim_rule if loss == "sphereface2" else None, num_sphere_points,
+                claim_rule if claims else None, num_sphere_points,
             )  # fmt: skip
     return fig
