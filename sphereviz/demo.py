@@ -114,7 +114,7 @@ def margin_of(spec) -> int | None:
     """The A-Softmax m of a run: modified softmax is m = 1, plain softmax has none."""
     if spec.m is not None:
         return int(spec.m)
-    loss = loss_spec(spec.loss)  # no margin on the cosine (modified softmax): m = 1
+    loss = loss_spec(spec.config.loss)  # no margin on the cosine (modified softmax): m = 1
     return 1 if not loss.has_margin and loss.plain_score == "cosine" else None
 
 
