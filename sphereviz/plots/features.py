@@ -264,17 +264,7 @@ def class_names_present(class_names: Sequence[str], labels) -> list[str]:
 
 
 def run_class_names(run) -> list[str] | None:
-    """Legend names of a run's classes, indexed by label, or None when they are unknown.
-
-    A run stores the names of its training set (``Run.class_names``, from ``classes.json``):
-    shown as ``"digit 0"`` … ``"digit 9"`` for MNIST, as they are for Fashion-MNIST, with
-    underscores as spaces for face identities. A run written before runs stored them gets
-    them from its data set: the MNIST digits, the Fashion-MNIST item names, and for faces the
-    identity names of the face cache that ``config.faces_cache`` points to, when that cache is
-    still there and has one name per class weight; with ``config.classes`` label k is
-    ``classes[k]``'s name. Otherwise None (callers then label classes by number, or pass names
-    they know).
-    """
+    """A run's legend names by label, or None: :func:`sphereviz.runs.run_class_names`."""
     from sphereviz.runs import run_class_names as names_of
 
     return names_of(run)
