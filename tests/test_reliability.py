@@ -566,7 +566,7 @@ def test_sigkill_of_prepare_faces_leaves_no_process_and_the_next_run_cleans_up(l
 @pytest.mark.skipif(not LINUX, reason="reads /proc")
 def test_a_worker_ends_with_the_command_that_started_it(tmp_path):
     worker = (
-        "import sys, time; from sphereviz.data.prepare import _end_with_parent; "
+        "import sys, time; from sphereviz.data.align_pool import _end_with_parent; "
         "_end_with_parent(int(sys.argv[1])); time.sleep(60)"
     )
     parent = (
@@ -578,6 +578,7 @@ def test_a_worker_ends_with_the_command_that_started_it(tmp_path):
                                text=True)  # fmt: skip
     worker_pid = int(command.stdout.readline())
     time.sleep(1.0)  # the worker is importing and arming its watch
+    assert _running(worker_pid)  # not ended early (by a failed import, say)
     command.send_signal(signal.SIGKILL)
     command.wait()
     assert _wait_until(lambda: not _running(worker_pid), 5)
