@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import sphereviz.data.prepare as prepare_module
+import sphereviz.data.align_pool as align_pool
+import sphereviz.data.build_folder as build_folder
 from sphereviz.data import FaceFolder, load_face_cache, prepare_faces
 from sphereviz.data.align import align_face, decode_image, read_landmarks
 from sphereviz.data.prepare import SkippedImagesWarning, main
@@ -144,7 +145,7 @@ def test_cache_is_reused_without_decoding_and_rebuilt_on_change(face_root, tmp_p
     def no_decoding(*args, **kwargs):
         raise AssertionError("a reused cache must not decode anything")
 
-    monkeypatch.setattr(prepare_module, "load_face_crop", no_decoding)
+    monkeypatch.setattr(align_pool, "load_face_crop", no_decoding)
     again = prepare_faces(face_root, out, workers=1, progress=False)
     assert again.reused and again.manifest["content_hash"] == hash_before
     np.testing.assert_array_equal(again.images, first.images)
@@ -170,7 +171,7 @@ def test_cache_is_reused_without_decoding_and_rebuilt_on_change(face_root, tmp_p
 
 def test_interrupted_build_leaves_no_valid_looking_cache(face_root, tmp_path, monkeypatch):
     out = tmp_path / "cache"
-    real = prepare_module.load_face_crop
+    real = align_pool.load_face_crop
     decoded = []
 
     def interrupt_midway(*args, **kwargs):
@@ -179,7 +180,7 @@ def test_interrupted_build_leaves_no_valid_looking_cache(face_root, tmp_path, mo
         decoded.append(args[0])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(prepare_module, "load_face_crop", interrupt_midway)
+    monkeypatch.setattr(align_pool, "load_face_crop", interrupt_midway)
     with pytest.raises(KeyboardInterrupt):
         prepare_faces(face_root, out, workers=1, progress=False)
     assert len(decoded) == 4
@@ -198,7 +199,7 @@ def test_interrupted_rebuild_keeps_the_old_cache_intact(face_root, tmp_path, mon
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(prepare_module, "_align_chunk", broken)
+    monkeypatch.setattr(align_pool, "_align_chunk", broken)
     with pytest.raises(RuntimeError, match="disk on fire"):
         prepare_faces(face_root, out, top_k_identities=1, workers=1, progress=False)
     survivor = load_face_cache(out)
@@ -211,7 +212,7 @@ def _fake_build_folder(parent, name, owner=None, age_seconds=0.0):
     (folder / "images.npy").parent.mkdir(parents=True)
     (folder / "images.npy").write_bytes(b"half written")
     if owner is not None:
-        (folder / prepare_module.BUILD_OWNER_NAME).write_text(json.dumps(owner))
+        (folder / build_folder.BUILD_OWNER_NAME).write_text(json.dumps(owner))
     stamp = time.time() - age_seconds
     os.utime(folder, (stamp, stamp))
     return folder
@@ -239,7 +240,7 @@ def test_a_build_removes_what_killed_builds_left_and_nothing_else(face_root, tmp
     assert not killed.exists() and not old_unowned.exists()
     assert running.exists() and elsewhere.exists() and new_unowned.exists()
     assert other_cache.exists()  # another cache's build is not ours to judge
-    assert not (out / prepare_module.BUILD_OWNER_NAME).exists()
+    assert not (out / build_folder.BUILD_OWNER_NAME).exists()
 
     replaced = _fake_build_folder(tmp_path, ".cache.old-1234abcd")  # killed mid-replacement
     with pytest.warns(SkippedImagesWarning):

@@ -566,20 +566,26 @@ def test_sigkill_of_prepare_faces_leaves_no_process_and_the_next_run_cleans_up(l
 @pytest.mark.skipif(not LINUX, reason="reads /proc")
 def test_a_worker_ends_with_the_command_that_started_it(tmp_path):
     worker = (
-        "import sys, time; from sphereviz.data.prepare import _end_with_parent; "
-        "_end_with_parent(int(sys.argv[1])); time.sleep(60)"
+        "import sys, time; from sphereviz.data.align_pool import _end_with_parent; "
+        "_end_with_parent(int(sys.argv[1])); print('armed', flush=True); time.sleep(60)"
     )
-    parent = (
+    parent = (  # reports the worker's pid only once its watch is armed (not on a failed import)
         "import subprocess, sys, time, os; "
-        f"w = subprocess.Popen([sys.executable, '-c', {worker!r}, str(os.getpid())]); "
-        "print(w.pid, flush=True); time.sleep(60)"
+        f"w = subprocess.Popen([sys.executable, '-c', {worker!r}, str(os.getpid())], "
+        "stdout=subprocess.PIPE, text=True); "
+        "print(w.pid if w.stdout.readline() == 'armed\\n' else 'not armed', flush=True); "
+        "time.sleep(60)"
     )
     command = subprocess.Popen([sys.executable, "-c", parent], env=ENV, stdout=subprocess.PIPE,
                                text=True)  # fmt: skip
-    worker_pid = int(command.stdout.readline())
-    time.sleep(1.0)  # the worker is importing and arming its watch
-    command.send_signal(signal.SIGKILL)
-    command.wait()
+    try:
+        line = command.stdout.readline()
+        assert line.strip().isdigit(), f"the worker did not arm its watch: {line!r}"
+        worker_pid = int(line)
+        assert _running(worker_pid)
+    finally:
+        command.send_signal(signal.SIGKILL)
+        command.wait()
     assert _wait_until(lambda: not _running(worker_pid), 5)
 
 

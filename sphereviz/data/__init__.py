@@ -18,7 +18,9 @@ from sphereviz.data.align import (
     read_landmarks,
     similarity_transform,
 )
+from sphereviz.data.align_pool import align_images
 from sphereviz.data.arrays import ArrayDataset
+from sphereviz.data.face_cache import FaceCache, load_face_cache
 from sphereviz.data.faces import CASIA_LFW_OVERLAP, FaceFolder
 from sphereviz.data.lfw import (
     LFW_LANDMARK_FRAME,
@@ -36,7 +38,7 @@ from sphereviz.data.lfw import (
     view1_training_people,
 )
 from sphereviz.data.mnist import load_fashion_mnist, load_mnist, read_idx, write_idx
-from sphereviz.data.prepare import FaceCache, align_images, load_face_cache, prepare_faces
+from sphereviz.data.prepare import prepare_faces
 
 _LAZY = {
     "BatchIterator": "sphereviz.data.tensors",

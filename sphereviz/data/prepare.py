@@ -3,25 +3,15 @@
 The folder may also be CASIA-WebFace's packed forms, insightface's RecordIO or a zip plus a
 landmark list (:mod:`sphereviz.data.sources`); they share the selection and the cache.
 
-A cache is a folder::
-
-    images.npy           uint8 N×112×96×3 (RGB), opened memory-mapped
-    labels.npy           int64 N
-    identity_names.npy   str, one per class (label k ↔ identity_names[k])
-    paths.npy            str N, each image's path relative to the root
-    manifest.json        inputs, parameters, counts, skipped files, content hash (written last)
+This module is the orchestration: it checks the inputs, selects the images to align, writes
+the manifest, warns about skipped images and compacts the crops. The cache's files are
+:mod:`sphereviz.data.face_cache`'s; the worker processes that align into them,
+:mod:`sphereviz.data.align_pool`'s; the build folder renamed into place when complete (and its
+recovery after a crash), :mod:`sphereviz.data.build_folder`'s.
 
 The content hash covers the selected files (relative path, size, mtime), the landmark file's
 stamp, the selection and alignment parameters and the cache format. A second call with the same
 inputs only lists the folder, recomputes the hash and reuses the cache; any change rebuilds it.
-A build happens in a temporary sibling folder that is renamed into place only when complete,
-so an interrupted run never leaves a cache that looks valid. A build folder records the process
-that owns it; one whose process was killed (SIGKILL, power loss) is removed by the next build.
-
-Decoding and alignment run in worker processes over chunks of images; each worker writes its
-chunk of crops straight into the preallocated ``images.npy`` (one write per chunk at the
-chunk's offset), so no image array is pickled back. Workers end with the command that started
-them, even when it is SIGKILLed (see :func:`_end_with_parent`).
 
 Reliability: one writer per cache (``.<name>.lock`` beside it, :mod:`sphereviz.locks`; a
 second ``prepare-faces`` into the same ``--out`` refuses and names the holder); every run,
@@ -36,39 +26,44 @@ eyes, a crop almost all one colour) are skipped and counted by reason in the man
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import dataclasses
 import hashlib
 import json
 import math
-import multiprocessing
 import os
 import shutil
-import socket
-import sys
-import tempfile
 import time
-import uuid
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from sphereviz.data.align import (
-    CROP_SHAPE,
-    CROPS,
-    REFERENCE_POINTS,
-    LandmarkFrame,
-    UnreadableImageError,
-    check_crop_not_uniform,
-    load_face_crop,
-    read_landmarks,
+from sphereviz.data.align import CROP_SHAPE, CROPS, REFERENCE_POINTS, LandmarkFrame, read_landmarks
+from sphereviz.data.align_pool import (
+    _create_npy,
+    _write_rows,
+    align_images,
+    align_to_file,
+    create_crop_file,
 )
-from sphereviz.data.arrays import ArrayDataset
+from sphereviz.data.build_folder import (
+    BUILD_OWNER_NAME,
+    _recover_interrupted_replacement,
+    _remove_abandoned_builds,
+    _replace_directory,
+    _start_build_folder,
+)
+from sphereviz.data.face_cache import (
+    CACHE_FORMAT,
+    CACHE_VERSION,
+    MANIFEST_NAME,
+    FaceCache,
+    _existing_cache_hash,
+    load_face_cache,
+)
 from sphereviz.data.faces import CASIA_LFW_OVERLAP, FaceFolder
 from sphereviz.data.readers import CropReader, file_stamp
 from sphereviz.data.sources import FaceSource, open_face_source
@@ -77,18 +72,22 @@ from sphereviz.fileio import (
     check_free_space,
     check_regular_file,
     check_writable_folder,
-    chmod_as_umask,
     print_json_summary,
-    read_text_file,
 )
 from sphereviz.locks import FolderLock
 from sphereviz.validation import check_choice
 
-CACHE_FORMAT = "sphereviz-face-cache"
-CACHE_VERSION = 1
-MANIFEST_NAME = "manifest.json"
-_ARRAY_FILES = ("images.npy", "labels.npy", "identity_names.npy", "paths.npy")
-
+__all__ = [  # align_images and load_face_cache are imported from here too (lfw, runs)
+    "SKIP_KINDS",
+    "FaceCache",
+    "SkippedImagesWarning",
+    "align_images",
+    "build_parser",
+    "load_face_cache",
+    "main",
+    "prepare_faces",
+    "skip_reasons",
+]
 
 _ALIGNMENT = {
     "recordio": "packed 112×112, columns 8…103 (ArcFace template = SphereFace's + 8 px in x)",
@@ -100,376 +99,8 @@ class SkippedImagesWarning(UserWarning):
     """Some images could not be decoded (or had no landmarks) and were left out."""
 
 
-@dataclass(frozen=True, eq=False)
-class FaceCache(ArrayDataset):
-    """A prepared face cache: an :class:`ArrayDataset` (images memory-mapped) plus provenance.
-
-    Attributes beyond the dataset's: ``paths`` (each image's path relative to the face root),
-    ``manifest`` (the parsed ``manifest.json``), ``directory`` (the cache folder) and ``reused``
-    (whether the last :func:`prepare_faces` call found it up to date).
-    """
-
-    paths: np.ndarray = field(repr=False, default_factory=lambda: np.array([], dtype=str))
-    manifest: dict = field(repr=False, default_factory=dict)
-    directory: Path = Path()
-    reused: bool = False
-
-    @property
-    def dataset(self) -> ArrayDataset:
-        """The plain dataset (same arrays, no copies)."""
-        return ArrayDataset(self.images, self.labels, self.class_names, self.source)
-
-    @property
-    def identity_names(self) -> list[str]:
-        return self.class_names
-
-
-def load_face_cache(path: str | os.PathLike) -> FaceCache:
-    """Open a cache written by :func:`prepare_faces`; ``images`` is a read-only memory map."""
-    directory = Path(path)
-    manifest_path = directory / MANIFEST_NAME
-    if not manifest_path.is_file():
-        raise FileNotFoundError(
-            f"{directory} is not a face cache (no {MANIFEST_NAME}); build one with "
-            "`sphereviz prepare-faces --root FACES --out CACHE`"
-        )
-    try:
-        manifest = json.loads(read_text_file(manifest_path, "face cache manifest"))
-    except ValueError as error:
-        raise ValueError(
-            f"{manifest_path}: not readable JSON ({error}); rebuild the cache with "
-            "`sphereviz prepare-faces --force`"
-        ) from error
-    _check_manifest(manifest, manifest_path)
-    if manifest.get("format") != CACHE_FORMAT or manifest.get("version") != CACHE_VERSION:
-        raise ValueError(
-            f"{manifest_path}: format {manifest.get('format')!r} version "
-            f"{manifest.get('version')!r}, expected {CACHE_FORMAT!r} version {CACHE_VERSION}; "
-            "rebuild it with `sphereviz prepare-faces`"
-        )
-    try:
-        images = np.load(directory / "images.npy", mmap_mode="r")
-        labels = np.load(directory / "labels.npy")
-        names = [str(name) for name in np.load(directory / "identity_names.npy")]
-        paths = np.load(directory / "paths.npy")
-    except (OSError, ValueError) as error:
-        raise ValueError(
-            f"{directory}: damaged face cache ({error}); rebuild it with `sphereviz prepare-faces`"
-        ) from error
-    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(
-            f"{directory / 'labels.npy'}: labels must be a 1-D integer array, got "
-            f"{labels.dtype} with shape {labels.shape} (float labels would be silently "
-            "truncated); rebuild the cache with `sphereviz prepare-faces --force`"
-        )
-    labels = labels.astype(np.int64, copy=False)
-    if labels.size and (labels.min() < 0 or labels.max() >= len(names)):
-        raise ValueError(
-            f"{directory / 'labels.npy'}: labels must lie in 0 … {len(names) - 1} (one per name "
-            f"of identity_names.npy), got {labels.min()} … {labels.max()}; rebuild the cache "
-            "with `sphereviz prepare-faces --force`"
-        )
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != CROP_SHAPE:
-        raise ValueError(
-            f"{directory / 'images.npy'}: expected uint8 N×{'×'.join(map(str, CROP_SHAPE))} "
-            f"crops, got {images.dtype} {images.shape}; rebuild it with `sphereviz prepare-faces`"
-        )
-    expected_shape = tuple(manifest["shape"])
-    if images.shape != expected_shape or len(labels) != len(images) or len(paths) != len(images):
-        raise ValueError(
-            f"{directory}: damaged face cache (images {images.shape}, {len(labels)} labels, "
-            f"{len(paths)} paths; manifest says {expected_shape}); rebuild it"
-        )
-    source = f"faces from {manifest['inputs']['root']}, cached in {directory}"
-    return FaceCache(images, labels, names, source, paths, manifest, directory)
-
-
-MANIFEST_REQUIRED = {"format": str, "version": int, "shape": list, "inputs": dict}
-
-
-def _check_manifest(manifest, path: Path) -> None:
-    """ValueError unless ``manifest`` is an object with the keys a cache needs."""
-    if not isinstance(manifest, dict):
-        raise ValueError(
-            f"{path}: expected a JSON object, got {type(manifest).__name__}; rebuild the cache "
-            "with `sphereviz prepare-faces --force`"
-        )
-    problems = [
-        f"{key!r} {'missing' if key not in manifest else 'is not a ' + kind.__name__}"
-        for key, kind in MANIFEST_REQUIRED.items()
-        if not isinstance(manifest.get(key), kind)
-    ]
-    inputs = manifest.get("inputs")
-    if isinstance(inputs, dict) and not isinstance(inputs.get("root"), str):
-        problems.append("'inputs.root' missing")
-    if problems:
-        raise ValueError(
-            f"{path}: not a complete face cache manifest ({', '.join(problems)}); rebuild the "
-            "cache with `sphereviz prepare-faces --force`"
-        )
-
-
 # ---------------------------------------------------------------------------------------------
-# Decoding + alignment of many images, in worker processes.
-
-
-def _init_worker(parent_pid: int | None = None) -> None:
-    import cv2
-
-    cv2.setNumThreads(0)  # one process per core; OpenCV's own threads would only compete
-    if parent_pid is not None:
-        _end_with_parent(parent_pid)
-
-
-PARENT_POLL_SECONDS = 0.5
-"""How often a worker checks that the process that started the pool still runs."""
-
-
-def _end_with_parent(parent_pid: int) -> None:
-    """Make this worker exit when ``parent_pid`` (the command that started the pool) ends.
-
-    A SIGKILLed parent runs no cleanup, and pool workers are children of the forkserver, not
-    of the parent, so nothing would stop them. On Linux the kernel sends SIGKILL when the
-    worker's own parent (the forkserver) dies (``prctl(PR_SET_PDEATHSIG)``), and a daemon
-    thread polls ``parent_pid`` every :data:`PARENT_POLL_SECONDS`, ending the worker with
-    ``os._exit`` once it is gone (or a zombie). The forkserver and the resource tracker then
-    see their pipes close and exit too.
-    """
-    import threading
-
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-            import signal
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
-
-    def watch() -> None:
-        while _process_running(parent_pid):
-            time.sleep(PARENT_POLL_SECONDS)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="sphereviz-parent-watch", daemon=True).start()
-
-
-def _process_running(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie, killed but not yet reaped, counts as ended)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
-    except (OSError, IndexError):
-        return True
-
-
-def _align_chunk(
-    paths: Sequence[str],
-    landmarks: np.ndarray | None,
-    landmark_frame: LandmarkFrame,
-    reader: CropReader | None = None,
-    crop: str = "window",
-) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    """Crops of ``paths`` (zeros where one fails) and the ``(position, reason)`` failures.
-
-    With a ``reader`` (a packed or zip source's), ``paths`` are that reader's items; ``crop``
-    is the centre crop of images without landmarks (:data:`~sphereviz.data.align.CROPS`).
-    """
-    import cv2
-
-    if reader is not None:
-        return reader.read_crops(paths, landmarks, landmark_frame)
-    crops = np.zeros((len(paths), *CROP_SHAPE), dtype=np.uint8)
-    failures = []
-    for position, path in enumerate(paths):
-        points = None if landmarks is None else landmarks[position]
-        try:
-            face = load_face_crop(path, points, landmark_frame, crop)
-            check_crop_not_uniform(face)
-            crops[position] = face
-        except (UnreadableImageError, ValueError, cv2.error) as error:
-            failures.append((position, str(error)))
-    return crops, failures
-
-
-def _write_rows(output_path: str, data_offset: int, start: int, rows: np.ndarray) -> None:
-    """Write ``rows`` over rows ``start…`` of the ``.npy`` whose data begins at ``data_offset``.
-
-    One ``write`` per chunk instead of page-faulting a memory map row by row.
-    """
-    with open(output_path, "r+b") as file:
-        file.seek(data_offset + start * rows[0].nbytes)
-        file.write(memoryview(np.ascontiguousarray(rows)).cast("B"))
-
-
-def _align_and_write(
-    output_path: str,
-    data_offset: int,
-    start: int,
-    paths: Sequence[str],
-    landmarks: np.ndarray | None,
-    landmark_frame: LandmarkFrame,
-    reader: CropReader | None = None,
-    crop: str = "window",
-) -> tuple[int, list[tuple[int, str]]]:
-    """Worker task: align a chunk and write it into the output file; only failures go back."""
-    crops, failures = _align_chunk(paths, landmarks, landmark_frame, reader, crop)
-    if len(crops):
-        _write_rows(output_path, data_offset, start, crops)
-    return len(paths), [(start + position, reason) for position, reason in failures]
-
-
-def default_workers() -> int:
-    """The cores this process may use (at most 16)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, 16))
-
-
-def _pool_context() -> multiprocessing.context.BaseContext:
-    # forkserver: safe in a multi-threaded parent (Jupyter, torch), cheap to start on Linux.
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-
-
-def create_crop_file(path: str | os.PathLike, count: int) -> int:
-    """Create a zero-filled ``count×112×96×3`` ``uint8`` ``.npy``; return its data offset.
-
-    The data blocks are reserved at once (``posix_fallocate``), so a disk too small for the
-    cache is an ``OSError`` (ENOSPC) here, before any decoding, instead of a sparse file whose
-    later writes fail (or, written through a memory map, kill the process with SIGBUS).
-    """
-    return _create_npy(path, (count, *CROP_SHAPE))
-
-
-def _create_npy(path: str | os.PathLike, shape: tuple[int, ...]) -> int:
-    """A uint8 ``.npy`` of ``shape`` with its blocks allocated; returns the data offset."""
-    header = {"descr": "|u1", "fortran_order": False, "shape": tuple(shape)}
-    nbytes = math.prod(shape)
-    with open(path, "wb") as file:
-        np.lib.format.write_array_header_1_0(file, header)
-        offset = file.tell()
-        if nbytes:
-            if hasattr(os, "posix_fallocate"):
-                os.posix_fallocate(file.fileno(), offset, nbytes)
-            else:
-                file.truncate(offset + nbytes)
-    return offset
-
-
-def align_to_file(
-    output_path: str | os.PathLike,
-    data_offset: int,
-    paths: Sequence[str | os.PathLike],
-    landmarks: np.ndarray | None = None,
-    landmark_frame: LandmarkFrame = None,
-    workers: int | None = None,
-    progress: bool = True,
-    description: str = "aligning faces",
-    reader: CropReader | None = None,
-    crop: str = "window",
-) -> list[tuple[int, str]]:
-    """Decode and align ``paths`` into the ``.npy`` made by :func:`create_crop_file`.
-
-    ``landmarks`` is ``None`` (the ``crop`` centre crop for every image, see
-    :func:`~sphereviz.data.align.center_crop_matrix`) or ``N×5×2``. Chunks of images go
-    to ``workers`` processes (1: this process), each writing its crops straight into the file.
-    With a ``reader`` (:class:`~sphereviz.data.readers.CropReader`), ``paths`` are its items
-    (records, zip members), read by it a chunk per call. Returns the failures as ``(index,
-    reason)``; their rows stay zero.
-    """
-    output_path = str(output_path)
-    paths = [os.fspath(path) for path in paths] if reader is None else list(paths)
-    workers = default_workers() if workers is None else workers
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
-    count = len(paths)
-    chunk = max(16, min(256, math.ceil(count / (workers * 8)))) if count else 1
-    tasks = [
-        (
-            output_path,
-            data_offset,
-            start,
-            paths[start : start + chunk],
-            None if landmarks is None else landmarks[start : start + chunk],
-            landmark_frame,
-            reader,
-            crop,
-        )
-        for start in range(0, count, chunk)
-    ]
-    failures: list[tuple[int, str]] = []
-    bar = tqdm(total=count, desc=description, unit="img", disable=None if progress else True)
-    try:
-        if workers == 1 or len(tasks) <= 1:
-            for task in tasks:
-                done, chunk_failures = _align_and_write(*task)
-                failures += chunk_failures
-                bar.update(done)
-        else:
-            executor = concurrent.futures.ProcessPoolExecutor(
-                max_workers=min(workers, len(tasks)),
-                mp_context=_pool_context(),
-                initializer=_init_worker,
-                initargs=(os.getpid(),),
-            )
-            try:
-                futures = [executor.submit(_align_and_write, *task) for task in tasks]
-                for future in concurrent.futures.as_completed(futures):
-                    done, chunk_failures = future.result()
-                    failures += chunk_failures
-                    bar.update(done)
-            finally:
-                executor.shutdown(wait=True, cancel_futures=True)
-    finally:
-        bar.close()
-    return sorted(failures)
-
-
-def align_images(
-    paths: Sequence[str | os.PathLike],
-    landmarks: np.ndarray | None = None,
-    landmark_frame: LandmarkFrame = None,
-    workers: int | None = 1,
-    progress: bool = False,
-) -> np.ndarray:
-    """Decode and align a list of images into an in-memory ``uint8`` ``N×112×96×3`` RGB array.
-
-    ``landmarks``: ``None`` (centre crop) or ``N×5×2`` (x, y) in ``landmark_frame`` (see
-    :func:`sphereviz.data.align.scale_landmarks`). Every image must decode: a failure raises
-    :class:`~sphereviz.data.align.UnreadableImageError` naming the files (an evaluation set
-    with holes would be silently wrong).
-    """
-    paths = [str(path) for path in paths]
-    if landmarks is not None:
-        landmarks = np.asarray(landmarks, dtype=np.float32).reshape(-1, 5, 2)
-        if len(landmarks) != len(paths):
-            raise ValueError(f"got {len(paths)} paths but {len(landmarks)} landmark sets")
-    if not paths:
-        return np.zeros((0, *CROP_SHAPE), dtype=np.uint8)
-    with tempfile.TemporaryDirectory(prefix="sphereviz-align-") as scratch:
-        output_path = Path(scratch) / "images.npy"
-        offset = create_crop_file(output_path, len(paths))
-        failures = align_to_file(
-            output_path, offset, paths, landmarks, landmark_frame, workers, progress, "aligning"
-        )
-        if failures:
-            names = "; ".join(reason for _, reason in failures[:5])
-            raise UnreadableImageError(f"{len(failures)} of {len(paths)} images failed: {names}")
-        return np.array(np.load(output_path, mmap_mode="r"))
-
-
-# ---------------------------------------------------------------------------------------------
-# The cache.
+# The inputs, the work and the build.
 
 
 def _content_hash(
@@ -489,147 +120,6 @@ def _content_hash(
     for face in folder.files:
         digest.update(f"\n{face.relative_path}\t{face.size}\t{face.mtime_ns}".encode())
     return digest.hexdigest()
-
-
-def _existing_cache_hash(out: Path) -> str | None:
-    """The content hash of a valid cache at ``out``, or ``None``.
-
-    Raises ``ValueError`` when ``out`` holds something other than a cache (it is never
-    overwritten then).
-    """
-    if not out.exists():
-        return None
-    if not out.is_dir():
-        raise ValueError(f"--out {out} is a file; give a folder path for the cache")
-    manifest_path = out / MANIFEST_NAME
-    if not manifest_path.is_file():
-        if any(out.iterdir()):
-            raise ValueError(
-                f"--out {out} is a non-empty folder that is not a face cache (no "
-                f"{MANIFEST_NAME}); refusing to overwrite it: choose another --out"
-            )
-        return None
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8-sig"))
-    except (OSError, ValueError):
-        manifest = {}
-    if not isinstance(manifest, dict):
-        manifest = {}
-    if manifest.get("format") != CACHE_FORMAT:
-        raise ValueError(
-            f"--out {out} holds a {MANIFEST_NAME} that is not a sphereviz face cache's; "
-            "refusing to overwrite it: choose another --out"
-        )
-    try:
-        load_face_cache(out)
-    except (OSError, ValueError, KeyError):
-        return None
-    return manifest.get("content_hash")
-
-
-BUILD_OWNER_NAME = "build-owner.json"
-ABANDONED_AFTER_SECONDS = 3600
-"""A build folder without an owner record counts as abandoned when untouched this long."""
-
-
-def _start_build_folder(out: Path) -> Path:
-    """A fresh hidden sibling of ``out`` to build in, recording this process as its owner."""
-    _remove_abandoned_builds(out)
-    building = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
-    chmod_as_umask(building, directory=True)  # mkdtemp makes 0700 whatever the umask
-    owner = {"pid": os.getpid(), "host": socket.gethostname()}
-    (building / BUILD_OWNER_NAME).write_text(json.dumps(owner))
-    return building
-
-
-def _remove_abandoned_builds(out: Path) -> list[Path]:
-    """Remove the temporary siblings of ``out`` that a killed build left behind; return them.
-
-    ``.<name>.building-*``: abandoned when the process in its owner record no longer runs on
-    this host, or, with no readable record (killed before writing it), when untouched for an
-    hour; a build still running, here or on another host sharing the folder, is left alone.
-    ``.<name>.old-*``: the replaced cache of a finished build, garbage once ``out`` exists.
-    """
-    removed = []
-    for candidate in out.parent.glob(f".{out.name}.building-*"):
-        finished = (candidate / MANIFEST_NAME).is_file() and not (
-            candidate / BUILD_OWNER_NAME
-        ).exists()  # complete but never moved into place: a crash between the renames
-        if finished or _build_is_abandoned(candidate):
-            shutil.rmtree(candidate, ignore_errors=True)
-            removed.append(candidate)
-    if out.exists():
-        for candidate in out.parent.glob(f".{out.name}.old-*"):
-            shutil.rmtree(candidate, ignore_errors=True)
-            removed.append(candidate)
-    return removed
-
-
-def _build_is_abandoned(building: Path) -> bool:
-    try:
-        owner = json.loads((building / BUILD_OWNER_NAME).read_text())
-        pid, host = int(owner["pid"]), str(owner["host"])
-    except (OSError, ValueError, KeyError, TypeError):
-        try:
-            return time.time() - building.stat().st_mtime > ABANDONED_AFTER_SECONDS
-        except OSError:
-            return False
-    if host != socket.gethostname():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, owned by another user
-        return False
-    return False
-
-
-def _recover_interrupted_replacement(out: Path) -> Path | None:
-    """Put a cache back at ``out`` after a crash between the two renames of a rebuild.
-
-    Called with the cache's lock held. With ``out`` missing, a finished build (its owner
-    record already removed, a manifest written: the state just before the renames) becomes
-    ``out``; failing that, the replaced old cache ``.<name>.old-*`` is moved back. Returns
-    the folder restored, or None. The leftovers are removed afterwards by
-    :func:`_remove_abandoned_builds`.
-    """
-    if out.exists() or out.is_symlink():
-        return None
-    finished = [
-        folder
-        for folder in out.parent.glob(f".{out.name}.building-*")
-        if not (folder / BUILD_OWNER_NAME).exists() and (folder / MANIFEST_NAME).is_file()
-    ]
-    old = list(out.parent.glob(f".{out.name}.old-*"))
-    for candidate in sorted(finished, key=_mtime, reverse=True) + sorted(
-        old, key=_mtime, reverse=True
-    ):
-        try:
-            load_face_cache(candidate)
-        except (OSError, ValueError, KeyError):
-            continue
-        os.rename(candidate, out)
-        return candidate
-    return None
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
-
-
-def _replace_directory(new: Path, out: Path) -> None:
-    """Move the finished build ``new`` to ``out``, replacing an old cache there."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-        os.rename(out, old)
-    os.rename(new, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def prepare_faces(
