@@ -30,7 +30,6 @@ from sphereviz.fileio import read_text_file
 CACHE_FORMAT = "sphereviz-face-cache"
 CACHE_VERSION = 1
 MANIFEST_NAME = "manifest.json"
-_ARRAY_FILES = ("images.npy", "labels.npy", "identity_names.npy", "paths.npy")
 
 
 @dataclass(frozen=True, eq=False)
