@@ -109,8 +109,8 @@ class Server:
             def do_GET(self):
                 name = self.path.lstrip("/")
                 if name not in server.files:
-                    self.send_error(404)
                     server.requests.append((name, self.headers.get("Range"), 0))
+                    self.send_error(404)
                     return
                 data = server.files[name]
                 asked = self.headers.get("Range")
@@ -119,11 +119,11 @@ class Server:
                     start = int(asked.removeprefix("bytes=").split("-")[0])
                     start = start // 2 if name in server.wrong_range else start
                     if start >= len(data):
+                        server.requests.append((name, asked, 0))
                         self.send_response(416)
                         self.send_header("Content-Range", f"bytes */{len(data)}")
                         self.send_header("Content-Length", "0")
                         self.end_headers()
-                        server.requests.append((name, asked, 0))
                         return
                     self.send_response(206)
                     self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
@@ -134,9 +134,11 @@ class Server:
                 self.end_headers()
                 cut = server.cut_after.pop(name, None)
                 sent = body if cut is None else body[:cut]
+                # recorded before the bytes go out: the client may have read them all, and the
+                # test looked at the record, before this thread runs again
+                server.requests.append((name, asked, len(sent)))
                 self.wfile.write(sent)
                 self.wfile.flush()
-                server.requests.append((name, asked, len(sent)))
                 if cut is not None:
                     self.close_connection = True
 
