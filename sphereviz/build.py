@@ -24,7 +24,10 @@ def build_model_and_loss(
 ) -> tuple[nn.Module, nn.Module]:
     """The feature network and the loss (which owns the class weights) of ``config``;
     ``total_steps`` fixes a λ schedule given as a fraction of the run."""
-    options = {"width": config.width} if canonical_model_name(config.model) == "mnistnet" else {}
+    if canonical_model_name(config.model) == "mnistnet":
+        options = {"width": config.width}
+    else:
+        options = {} if config.sfnet_width is None else {"width": config.sfnet_width}
     model = build_model(config.model, config.dim, **options)
     loss = make_loss(config.loss, num_classes, config.dim, **_loss_options(config, total_steps))
     return model, loss

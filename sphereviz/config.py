@@ -45,7 +45,7 @@ ANNEALED_LOSSES = {name: spec.schedule for name, spec in LOSS_SPECS.items() if s
 SPHEREFACE2_OPTIONS = ("alpha", "t", "loss_weight")
 #: Fields added after runs existed: left out of ``recipe()`` while None (their neutral value),
 #: so the recipes, hashes and run folders of the runs made before them are unchanged.
-LATER_FIELDS = (*SPHEREFACE2_OPTIONS, "min_batches_per_epoch")
+LATER_FIELDS = (*SPHEREFACE2_OPTIONS, "min_batches_per_epoch", "sfnet_width")
 """SphereFace2's own options: config fields (None: the loss's default) passed to the loss."""
 
 
@@ -65,7 +65,8 @@ class TrainConfig:
     (e.g. digits 0–5, holding 6–9 out for open-set verification).
     Augmentation: random translation by up to ±``shift`` pixels, random horizontal ``flip``.
 
-    Model and loss: ``model`` "mnistnet" (``width`` channels) or "sfnet4" … "sfnet64";
+    Model and loss: ``model`` "mnistnet" (``width`` channels) or "sfnet4" … "sfnet64"
+    (``sfnet_width`` channels in the first stage, doubling at each; None: the paper's 64);
     ``dim`` the feature dimension; ``loss`` a name of :data:`sphereviz.losses.LOSS_NAMES`;
     ``m`` its margin (integer for A-Softmax/L-Softmax, stored as an int when it is one; real
     ≥ 1 for SphereFace-R; None: the loss's default), ``scale`` s (NormFace/CosFace/ArcFace/
@@ -98,6 +99,7 @@ class TrainConfig:
     flip: bool = False
     model: str = "mnistnet"
     width: int = 16
+    sfnet_width: int | None = None
     dim: int = 3
     loss: str = "a-softmax"
     m: int | float | None = None
@@ -378,6 +380,13 @@ def _validate(config: TrainConfig) -> None:
         positive_int(name, 2 if name == "dim" else 1)
     positive_int("shift", 0)
     positive_int("seed", 0)
+    if config.sfnet_width is not None:
+        positive_int("sfnet_width")
+        if not is_sfnet(config.model):
+            raise ValueError(
+                f"sfnet_width sets an SFNet's channels, but model is {config.model!r}; use width "
+                "for MnistNet, or leave sfnet_width None"
+            )
     for name in ("max_train_samples", "max_test_samples"):
         if getattr(config, name) is not None:
             positive_int(name)

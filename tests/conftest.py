@@ -12,7 +12,11 @@ Under xdist:
   ones fill in at the end;
 - a fixture that trains or caches something more than one worker needs builds it in
   :func:`shared_cache`: one folder per test session, under a file lock, so the first worker
-  builds it and the others wait and reuse it.
+  builds it and the others wait and reuse it;
+- the quick-mode executions of a training lesson (papermill's, its solution's, the browser's)
+  write into one :func:`lesson_outputs` folder, one at a time: the first trains each run and
+  aligns each face cache, the others find them there by their config (as a student who reruns
+  a notebook does), so each run trains once per session instead of up to three times.
 """
 
 from __future__ import annotations
@@ -96,4 +100,24 @@ def shared_cache(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterato
     folder = root / name
     with FileLock(str(root / f"{name}.lock")):
         folder.mkdir(exist_ok=True)
+        yield folder
+
+
+#: The lessons that train networks (their quick-mode executions share one output folder).
+TRAINING_LESSONS = ("03", "04", "05")
+
+
+@contextmanager
+def lesson_outputs(
+    tmp_path_factory: pytest.TempPathFactory, notebook: str, own: Path
+) -> Iterator[Path]:
+    """The output folder for one quick-mode execution of ``notebook`` (a lesson, or its
+    solution under ``solutions/``): for the lessons that train, the :func:`shared_cache`
+    folder of that lesson's number, held for the whole execution; for the others ``own``
+    (the test's temporary folder), since they train nothing to share."""
+    number = Path(notebook).name[:2]
+    if number not in TRAINING_LESSONS:
+        yield own
+        return
+    with shared_cache(tmp_path_factory, f"lesson-{number}-outputs") as folder:
         yield folder

@@ -31,7 +31,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
-from conftest import LESSON_NOTEBOOKS, LFW_ROOT, REPO_ROOT
+from conftest import LESSON_NOTEBOOKS, LFW_ROOT, REPO_ROOT, lesson_outputs
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -87,20 +87,25 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def write_quick_lesson(root: Path, name: str, output_dir: Path) -> None:
+    """``root/<name>``: the lesson in quick mode, writing its outputs to ``output_dir`` (and
+    reading LFW from beside the checkout), as tests/test_notebooks.py runs it."""
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    lesson = load_notebook_node(str(REPO_ROOT / "notebooks" / name))
+    parameters = {"quick": True, "output_dir": str(output_dir), **EXTRA_PARAMETERS.get(name, {})}
+    if name in NEEDS_LFW:
+        parameters["lfw_root"] = str(LFW_ROOT)
+    nbformat.write(parameterize_notebook(lesson, parameters), root / name)
+
+
 def _prepare_root(root: Path, settings_dir: Path) -> None:
     """Copy the six lessons into ``root`` in quick mode, each writing its outputs inside
     ``root`` (and reading LFW from beside the checkout), and write the sphere explorer's
     notebook beside them."""
-    from papermill.iorw import load_notebook_node
-    from papermill.parameterize import parameterize_notebook
-
     for name in LESSONS:
-        lesson = load_notebook_node(str(REPO_ROOT / "notebooks" / name))
-        parameters = {"quick": True, "output_dir": str(root / "outputs" / Path(name).stem)}
-        parameters.update(EXTRA_PARAMETERS.get(name, {}))
-        if name in NEEDS_LFW:
-            parameters["lfw_root"] = str(LFW_ROOT)
-        nbformat.write(parameterize_notebook(lesson, parameters), root / name)
+        write_quick_lesson(root, name, root / "outputs" / Path(name).stem)
     notebook = nbformat.read(root / NOTEBOOK_NAME, as_version=4)
     sphere_notebook = nbformat.v4.new_notebook(
         cells=[
@@ -281,13 +286,22 @@ ALL_CELLS_RAN_JS = """() => {
 
 
 @pytest.mark.parametrize("name", LESSONS)
-def test_every_notebook_runs_top_to_bottom_without_error(jupyterlab, name):
+def test_every_notebook_runs_top_to_bottom_without_error(
+    jupyterlab, tmp_path, tmp_path_factory, name
+):
     """Run All Cells in JupyterLab: every code cell gets an execution count, the kernel ends
-    idle, and no output on the page is an error (no traceback, no error-typed output)."""
+    idle, and no output on the page is an error (no traceback, no error-typed output). A
+    lesson that trains writes to the folder its papermill execution and its solution use
+    (conftest's ``lesson_outputs``): whichever of them comes first trains, the others reuse."""
     if name in NEEDS_LFW and not (LFW_ROOT / "images").is_dir():
         pytest.skip(f"{name} needs LFW at {LFW_ROOT}")
     screenshot = REPO_ROOT / "build" / "browser" / f"{Path(name).stem}.png"
-    with _browser_page(screenshot.with_name(f"{Path(name).stem}_failure.png")) as page:
+    root = tmp_path / "root"  # what the jupyterlab fixture serves
+    with (
+        lesson_outputs(tmp_path_factory, name, root / "outputs" / Path(name).stem) as outputs,
+        _browser_page(screenshot.with_name(f"{Path(name).stem}_failure.png")) as page,
+    ):
+        write_quick_lesson(root, name, outputs)
         _run_all_cells(page, jupyterlab(name))
         page.wait_for_function(ALL_CELLS_RAN_JS, timeout=NOTEBOOK_RUN_TIMEOUT_MS, polling=1000)
         _wait_until_all_ran_without_error(page, NOTEBOOK_RUN_TIMEOUT_MS)

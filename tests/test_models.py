@@ -10,15 +10,15 @@ from sphereviz.models import MnistNet, SFNet, build_model
 UNITS = {4: (0, 0, 0, 0), 10: (0, 1, 2, 0), 20: (1, 2, 4, 1), 36: (2, 4, 8, 2), 64: (3, 8, 16, 3)}
 
 
-def hand_counted_sfnet_parameters(units_per_stage, embedding_dim=512):
+def hand_counted_sfnet_parameters(units_per_stage, embedding_dim=512, channels=(64, 128, 256, 512)):
     """SphereFace Table 2, counted by hand: conv 3·3·c_in·c_out + c_out (bias),
-    PReLU one slope per channel, FC 512·7·6·d + d."""
+    PReLU one slope per channel, FC c₄·7·6·d + d."""
     total, c_in = 0, 3
-    for c_out, units in zip((64, 128, 256, 512), units_per_stage, strict=True):
+    for c_out, units in zip(channels, units_per_stage, strict=True):
         total += 3 * 3 * c_in * c_out + c_out + c_out  # stride-2 conv + its PReLU
         total += units * 2 * (3 * 3 * c_out * c_out + c_out + c_out)  # [conv + PReLU] × 2
         c_in = c_out
-    return total + 512 * 7 * 6 * embedding_dim + embedding_dim
+    return total + channels[-1] * 7 * 6 * embedding_dim + embedding_dim
 
 
 def test_sfnet20_parameter_count_matches_the_table():
@@ -101,3 +101,35 @@ def test_build_model_names():
         build_model("resnet50", 3)
     with pytest.raises(ValueError, match="depth"):
         SFNet(18)
+
+
+@pytest.mark.parametrize("depth", [4, 10])
+def test_a_narrower_sfnet_has_the_channels_it_was_given(depth):
+    """``width`` 16: the stages have 16/32/64/128 channels, the parameters of the table's
+    formula with those channels, and the same 112×96 input and 7×6 final grid."""
+    model = SFNet(depth, embedding_dim=3, width=16).eval()
+    strided = [c for c in model.modules() if isinstance(c, nn.Conv2d) and c.stride == (2, 2)]
+    assert [c.out_channels for c in strided] == [16, 32, 64, 128]
+    expected = hand_counted_sfnet_parameters(UNITS[depth], 3, channels=(16, 32, 64, 128))
+    assert sum(p.numel() for p in model.parameters()) == expected
+    with torch.no_grad():
+        assert model(torch.randn(2, 3, 112, 96)).shape == (2, 3)
+
+
+def test_sfnet_width_reaches_the_model_from_the_config_and_leaves_old_recipes_alone(tmp_path):
+    from sphereviz.build import build_model_and_loss
+    from sphereviz.config import TrainConfig
+
+    cache = str(tmp_path / "faces")
+    paper = TrainConfig(dataset="faces", faces_cache=cache, model="sfnet4", dim=3)
+    narrow = TrainConfig(dataset="faces", faces_cache=cache, model="sfnet4", dim=3, sfnet_width=16)
+    model, _ = build_model_and_loss(narrow, num_classes=6)
+    assert model.stages[0][0].out_channels == 16 and model.embedding.in_features == 128 * 7 * 6
+    assert build_model_and_loss(paper, num_classes=6)[0].stages[0][0].out_channels == 64
+    # None is left out of the recipe: the runs made before the field existed keep their hash
+    assert "sfnet_width" not in paper.recipe() and narrow.recipe()["sfnet_width"] == 16
+    assert paper.recipe_hash() != narrow.recipe_hash()
+    with pytest.raises(ValueError, match="sfnet_width sets an SFNet's channels"):
+        TrainConfig(model="mnistnet", sfnet_width=16)
+    with pytest.raises(ValueError, match="sfnet_width"):
+        TrainConfig(dataset="faces", faces_cache=cache, model="sfnet4", sfnet_width=0)
