@@ -543,6 +543,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("--dim", type=int, help="feature dimension (2 or 3 to plot)")
     add("--model", help="mnistnet, sfnet4, sfnet10, sfnet20, sfnet36, sfnet64")
     add("--width", type=int, help="MnistNet channels of the first block (default 16)")
+    add(
+        "--sfnet-width",
+        dest="sfnet_width",
+        type=int,
+        help="SFNet channels of the first stage, doubling at each (default 64, the paper's; 16: "
+        "a tenth of the cost of a step, the notebooks' quick mode)",
+    )
     add("--epochs", type=int)
     add("--batch-size", dest="batch_size", type=int)
     add(

@@ -380,8 +380,9 @@ def run_cli(*argv: str) -> dict:
 def train_on(cache: Path, out: Path) -> dict:
     return run_cli(
         "train", "--dataset", "faces", "--faces-cache", str(cache), "--epochs", "1",
-        "--max-train-samples", "64", "--model", "sfnet4", "--dim", "32", "--batch-size", "16",
-        "--device", "cpu", "--threads", "1", "--no-progress", "--out", str(out),
+        "--max-train-samples", "64", "--model", "sfnet4", "--sfnet-width", "16", "--dim", "32",
+        "--batch-size", "16", "--device", "cpu", "--threads", "1", "--no-progress",
+        "--out", str(out),
     )  # fmt: skip
 
 
@@ -395,3 +396,9 @@ def test_cli_prepare_faces_on_a_packed_folder_makes_a_cache_that_trains(packed_p
     assert summary["shape"] == [6 * PER_PERSON, 112, 96, 3]
     trained = train_on(tmp_path / "cache", tmp_path / "run")
     assert trained["epochs"] == 1
+    # --sfnet-width reached the run: its config, and the first stage of the network it saved
+    from sphereviz.runs import load_run
+
+    run = load_run(tmp_path / "run")
+    assert run.config.sfnet_width == 16
+    assert run.load_model().stages[0][0].out_channels == 16
