@@ -9,7 +9,8 @@ Not part of ``make bench``. Two parts:
 2. With ``--train``: what the width does to notebook 04's quick run (the six largest LFW
    identities, 40 images each, batches of 8, 300 optimiser steps, A-Softmax m = 1 and m = 4)
    over ``--seeds``, at widths 64 and 16: held-out accuracy and mean angle to the own class
-   weight, mean ± std over the seeds, and the seconds each run took (two at a time).
+   weight, mean ± std over the seeds, and the seconds of each run's training epochs (two runs
+   at a time; recorded by the run, so also for runs reused from ``--work``).
 
 Usage: ``python benchmarks/measure_sfnet_width.py [--train --work /tmp/DIR --seeds 0 1] [--json]``.
 """
@@ -55,7 +56,7 @@ def step_milliseconds(width: int, dim: int, steps: int) -> float:
 
 def quick_run_rows(work: Path, seeds: list[int]) -> list[dict]:
     """Notebook 04's quick runs at widths 64 and 16 (m = 1, 4 × ``seeds``), over the seeds."""
-    from sphereviz import geometry, sweep
+    from sphereviz import demo, sweep
     from sphereviz.aggregate import over_seeds
     from sphereviz.config import MIN_STEPS, TrainConfig
     from sphereviz.data import LFW_LANDMARK_FRAME, default_landmarks, lfw_images_dir, prepare_faces
@@ -80,22 +81,11 @@ def quick_run_rows(work: Path, seeds: list[int]) -> list[dict]:
                 config = TrainConfig(**recipe, sfnet_width=width, loss="a-softmax", m=m, seed=seed)
                 name = f"w{width}-m{m}-s{seed}-{config.recipe_hash()}"
                 specs.append(RunSpec(name, f"width {width}, m = {m}", "a-softmax", m, config))
-    rows = []
-    for item in sweep.ensure_runs(specs, work / "runs", log=lambda _: None):
-        embeddings = item.run.embeddings
-        summary = geometry.feature_summary(
-            embeddings["features"], embeddings["labels"], embeddings["class_weights"]
-        )
-        rows.append(
-            {
-                "label": item.spec.label,
-                "seed": item.spec.seed,
-                "test_accuracy": float(item.run.final_metrics["test_accuracy"]),
-                "mean_angle_to_own_class_deg": summary["mean_angle_to_own_class_deg"],
-                "train_seconds": float(item.seconds),
-                "total_steps": int(item.run.final_metrics["total_steps"]),
-            }
-        )
+    prepared = sweep.ensure_runs(specs, work / "runs", log=lambda _: None)
+    rows = demo.summary_rows(prepared)  # test accuracy and the geometry of the test features
+    for row, item in zip(rows, prepared, strict=True):
+        epochs_seconds = sum(epoch["seconds"] for epoch in item.run.metrics)  # also when reused
+        row.update(label=item.spec.label, train_seconds=float(epochs_seconds))
     metrics = ("test_accuracy", "mean_angle_to_own_class_deg", "train_seconds")
     return over_seeds(rows, ("label",), metrics)
 
@@ -132,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{entry['test_accuracy_std']:.3f}, angle to own W "
             f"{entry['mean_angle_to_own_class_deg_mean']:.1f} ± "
             f"{entry['mean_angle_to_own_class_deg_std']:.1f}°, "
-            f"{entry['train_seconds_mean']:.0f} s a run (seeds {entry['seeds']})"
+            f"{entry['train_seconds_mean']:.0f} s of training epochs a run (seeds {entry['seeds']})"
         )
     return 0
 

@@ -76,9 +76,9 @@ FACES_RECIPE: dict = {
 }
 QUICK_SFNET_WIDTH = 16
 """The SFNet of the notebooks' quick modes and ``--quick``: 16/32/64/128 channels instead of the
-paper's 64/128/256/512, a tenth of the cost of a training step on one CPU core (18 ms against
-192 ms for batches of 8 with 3-D features; benchmarks/README.md), so a quick run can take the
-trainer's 300 optimiser steps in seconds."""
+paper's 64/128/256/512, a tenth of the cost of a training step on one CPU core (26 ms against
+263 ms for batches of 8 with 3-D features; ``benchmarks/measure_sfnet_width.py``), so a quick run
+takes the trainer's 300 optimiser steps in seconds."""
 QUICK_FACES_OVERRIDES: dict = {"epochs": 2, "sfnet_width": QUICK_SFNET_WIDTH}
 
 
