@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import sys
 import time
@@ -30,7 +29,7 @@ from common import find_lfw
 LFW_ROOT = find_lfw()
 
 WIDTHS = (64, 32, 16)
-BATCH = 8
+BATCH = 8  # the face notebooks' quick batch (recipes.QUICK_FACES_BATCH)
 
 
 def step_milliseconds(width: int, dim: int, steps: int) -> float:
@@ -58,8 +57,9 @@ def quick_run_rows(work: Path, seeds: list[int]) -> list[dict]:
     """Notebook 04's quick runs at widths 64 and 16 (m = 1, 4 × ``seeds``), over the seeds."""
     from sphereviz import demo, sweep
     from sphereviz.aggregate import over_seeds
-    from sphereviz.config import MIN_STEPS, TrainConfig
+    from sphereviz.config import TrainConfig
     from sphereviz.data import LFW_LANDMARK_FRAME, default_landmarks, lfw_images_dir, prepare_faces
+    from sphereviz.recipes import quick_faces_overrides
     from sphereviz.runs import RunSpec
 
     faces = prepare_faces(
@@ -72,13 +72,13 @@ def quick_run_rows(work: Path, seeds: list[int]) -> list[dict]:
         progress=False,
     )
     recipe = {**sweep.FACES_RECIPE, "device": "cpu", "faces_cache": str(faces.directory)}
-    train_faces = int(len(faces) * (1 - recipe["test_fraction"]))
-    recipe.update(batch_size=BATCH, epochs=math.ceil(MIN_STEPS / max(1, train_faces // BATCH)))
+    recipe.update(quick_faces_overrides(len(faces), recipe["test_fraction"]))
     specs = []
     for width in (64, 16):
         for seed in seeds:
             for m in (1, 4):
-                config = TrainConfig(**recipe, sfnet_width=width, loss="a-softmax", m=m, seed=seed)
+                changes = {"sfnet_width": width, "loss": "a-softmax", "m": m, "seed": seed}
+                config = TrainConfig(**{**recipe, **changes})
                 name = f"w{width}-m{m}-s{seed}-{config.recipe_hash()}"
                 specs.append(RunSpec(name, f"width {width}, m = {m}", "a-softmax", m, config))
     prepared = sweep.ensure_runs(specs, work / "runs", log=lambda _: None)

@@ -10,11 +10,12 @@ figure captions can name the recipes; :mod:`sphereviz.sweep` trains them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sphereviz.config import TrainConfig
+from sphereviz.config import MIN_STEPS, TrainConfig
 from sphereviz.model_names import canonical_model_name
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "describe_recipe",
     "faces_run_specs",
     "mnist_run_specs",
+    "quick_faces_overrides",
 ]
 
 DEFAULT_RUNS = Path("build") / "runs"
@@ -80,6 +82,23 @@ paper's 64/128/256/512, a tenth of the cost of a training step on one CPU core (
 263 ms for batches of 8 with 3-D features; ``benchmarks/measure_sfnet_width.py``), so a quick run
 takes the trainer's 300 optimiser steps in seconds."""
 QUICK_FACES_OVERRIDES: dict = {"epochs": 2, "sfnet_width": QUICK_SFNET_WIDTH}
+QUICK_FACES_BATCH = 8
+"""The batch of the face notebooks' quick mode: small, so that few faces still give many steps."""
+
+
+def quick_faces_overrides(num_faces: int, test_fraction: float) -> dict:
+    """The face notebooks' quick mode on ``num_faces`` aligned faces: batches of
+    :data:`QUICK_FACES_BATCH`, the narrower SFNet of :data:`QUICK_SFNET_WIDTH`, and the epochs
+    that give the trainer's ``MIN_STEPS`` optimiser steps on the training share,
+
+        epochs = ⌈MIN_STEPS / max(1, ⌊⌊N·(1 − f)⌋ / b⌋)⌉,  f = ``test_fraction``, b the batch.
+    """
+    batches = max(1, int(num_faces * (1 - test_fraction)) // QUICK_FACES_BATCH)
+    return {
+        "batch_size": QUICK_FACES_BATCH,
+        "epochs": math.ceil(MIN_STEPS / batches),
+        "sfnet_width": QUICK_SFNET_WIDTH,
+    }
 
 
 @dataclass(frozen=True)

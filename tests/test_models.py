@@ -133,3 +133,19 @@ def test_sfnet_width_reaches_the_model_from_the_config_and_leaves_old_recipes_al
         TrainConfig(model="mnistnet", sfnet_width=16)
     with pytest.raises(ValueError, match="sfnet_width"):
         TrainConfig(dataset="faces", faces_cache=cache, model="sfnet4", sfnet_width=0)
+
+
+def test_quick_faces_overrides_give_the_trainers_minimum_of_steps():
+    """Notebook 04's quick mode: 240 faces, a fifth held out, 192 to train in batches of 8 =
+    24 batches, so 13 epochs (312 steps: 12 would give 288 < 300); and in general the fewest
+    epochs whose batches reach MIN_STEPS."""
+    from sphereviz.config import MIN_STEPS
+    from sphereviz.recipes import QUICK_SFNET_WIDTH, quick_faces_overrides
+
+    assert quick_faces_overrides(240, 0.2) == {
+        "batch_size": 8, "epochs": 13, "sfnet_width": QUICK_SFNET_WIDTH,
+    }  # fmt: skip
+    for faces, fraction in ((375, 0.1), (37, 0.1), (5, 0.2), (10_000, 0.2)):
+        epochs = quick_faces_overrides(faces, fraction)["epochs"]
+        batches = max(1, int(faces * (1 - fraction)) // 8)
+        assert epochs * batches >= MIN_STEPS > (epochs - 1) * batches
