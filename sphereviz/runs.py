@@ -438,7 +438,7 @@ def _data_set_class_names(run) -> list[str] | None:
     if config.dataset in ("mnist", "fashion-mnist"):
         names = DIGIT_NAMES if config.dataset == "mnist" else FASHION_NAMES
     elif config.dataset == "faces" and config.faces_cache:
-        from sphereviz.data.prepare import load_face_cache
+        from sphereviz.data.face_cache import load_face_cache
 
         try:
             names = load_face_cache(config.faces_cache).class_names

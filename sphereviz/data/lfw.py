@@ -28,7 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from sphereviz.data.align import read_landmarks
-from sphereviz.data.prepare import FaceCache, align_images, prepare_faces
+from sphereviz.data.align_pool import align_images
+from sphereviz.data.face_cache import FaceCache
+from sphereviz.data.prepare import prepare_faces
 from sphereviz.fileio import read_text_file
 
 LFW_LANDMARK_FRAME = 250  # the landmark file was measured on the original 250×250 images

@@ -45,7 +45,6 @@ from sphereviz.data.align import CROP_SHAPE, CROPS, REFERENCE_POINTS, LandmarkFr
 from sphereviz.data.align_pool import (
     _create_npy,
     _write_rows,
-    align_images,
     align_to_file,
     create_crop_file,
 )
@@ -77,13 +76,10 @@ from sphereviz.fileio import (
 from sphereviz.locks import FolderLock
 from sphereviz.validation import check_choice
 
-__all__ = [  # align_images and load_face_cache are imported from here too (lfw, runs)
+__all__ = [
     "SKIP_KINDS",
-    "FaceCache",
     "SkippedImagesWarning",
-    "align_images",
     "build_parser",
-    "load_face_cache",
     "main",
     "prepare_faces",
     "skip_reasons",
