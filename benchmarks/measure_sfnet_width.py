@@ -26,10 +26,11 @@ from pathlib import Path
 
 from common import find_lfw
 
+from sphereviz.recipes import QUICK_FACES_BATCH as BATCH  # the face notebooks' quick batch
+
 LFW_ROOT = find_lfw()
 
 WIDTHS = (64, 32, 16)
-BATCH = 8  # the face notebooks' quick batch (recipes.QUICK_FACES_BATCH)
 
 
 def step_milliseconds(width: int, dim: int, steps: int) -> float:
