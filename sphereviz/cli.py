@@ -24,6 +24,7 @@ SUBCOMMANDS = {
     "prepare-faces": ("sphereviz.data.prepare", "decode, align and cache a face folder"),
     "fetch-lfw": ("sphereviz.data.fetch_lfw", "download LFW, its pairs files and landmarks"),
     "figures": ("sphereviz.figures", "regenerate the figure set for papers"),
+    "render-notebooks": ("sphereviz.notebook_html", "execute notebooks into static HTML pages"),
 }
 
 

@@ -35,6 +35,7 @@ from sphereviz.losses.registry import loss_spec
 from sphereviz.plots import interactive3d as plots3d
 from sphereviz.style import OKABE_ITO
 from sphereviz.validation import check_choice, check_int, check_real
+from sphereviz.widget_snapshot import snapshot_html
 
 __all__ = [
     "LOSS_CHOICES",
@@ -92,14 +93,21 @@ def figure_svg(figure: Figure) -> bytes:
 
 
 class _Explorer:
-    """Common display plumbing: ``.widget`` is what a notebook shows."""
+    """Common display plumbing: ``.widget`` is what a notebook shows.
+
+    Displaying an explorer publishes the widget view and, as its ``text/html``, a static
+    picture of it (``widget_snapshot.snapshot_html``): a front end with a kernel shows the
+    live widget, and a page rendered from the executed notebook shows the picture.
+    """
 
     widget: widgets.Widget
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
-        display(self.widget)
+        bundle = self.widget._repr_mimebundle_()
+        bundle["text/html"] = snapshot_html(self.widget)
+        display(bundle, raw=True)
 
 
 # ---------------------------------------------------------------------------------------------

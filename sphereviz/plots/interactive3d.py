@@ -470,11 +470,7 @@ def export_plotly(
 
 def _write_html(fig: go.Figure, path: Path, plotlyjs: str) -> None:
     if plotlyjs == "directory":
-        script = path.parent / "plotly.min.js"
-        if not script.exists():
-            with atomic_path(script) as tmp:
-                tmp.write_text(_offline_plotlyjs(), encoding="utf-8")
-            script.chmod(0o644)
+        write_plotlyjs(path.parent)
     with atomic_path(path) as tmp:
         fig.write_html(
             tmp,
@@ -491,6 +487,18 @@ def _write_html(fig: go.Figure, path: Path, plotlyjs: str) -> None:
             loader = '<script charset="utf-8" src="plotly.min.js"></script>'
         tmp.write_text(html.replace("<body>", f"<body>\n    {loader}", 1), encoding="utf-8")
     path.chmod(0o644)
+
+
+def write_plotlyjs(folder: Path) -> Path:
+    """``folder/plotly.min.js``, the offline plotly.js that pages in ``folder`` load
+    (``<script src="plotly.min.js">``); written atomically when it is missing or differs."""
+    script = Path(folder) / "plotly.min.js"
+    text = _offline_plotlyjs()
+    if not script.is_file() or script.read_text(encoding="utf-8") != text:
+        with atomic_path(script) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+        script.chmod(0o644)
+    return script
 
 
 def _offline_plotlyjs() -> str:
