@@ -112,6 +112,7 @@ def ensure_runs(
     ]
 
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 WORKER_STOP_SECONDS = 10.0
 """How long a worker may take to stop after SIGTERM before it is killed (SIGKILL)."""
 
@@ -135,7 +136,9 @@ def _worker_pool(jobs: int) -> Iterator[Callable]:
     and lets the running ones finish.
     """
     context = multiprocessing.get_context("spawn")  # no forked torch state in the workers
-    pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker)
+    pool = ProcessPoolExecutor(
+        jobs, mp_context=context, initializer=_init_worker, initargs=(os.getpid(),)
+    )
 
     def map_in_workers(function: Callable, items: Sequence) -> Iterator:
         with _sigint_blocked():  # the workers are spawned by these submissions
@@ -179,11 +182,30 @@ def _sigint_blocked() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def _init_worker() -> None:
-    """A worker: one torch thread; SIGINT ignored, SIGTERM raised as ``SystemExit``."""
+def _init_worker(parent: int) -> None:
+    """A worker: one torch thread; SIGINT ignored, SIGTERM raised as ``SystemExit``, and on
+    Linux SIGTERM too when ``parent`` dies (a notebook kernel killed or restarted), so that an
+    orphaned worker stops its run at once, as after a Ctrl-C, instead of training on and
+    holding the run's lock against the next call."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    _stop_when_parent_dies(parent)
     torch.set_num_threads(1)
+
+
+def _stop_when_parent_dies(parent: int) -> None:
+    """``prctl(PR_SET_PDEATHSIG, SIGTERM)`` (Linux; elsewhere nothing), then SIGTERM to
+    itself if ``parent`` died before the request was made."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _exit_on_sigterm(signum, frame) -> None:

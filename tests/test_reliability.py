@@ -679,6 +679,36 @@ def test_sigint_to_a_parallel_sweep_stops_its_workers_and_a_rerun_resumes(tmp_pa
         assert epochs == list(range(1, SWEEP_SETTINGS["epochs"] + 1))
 
 
+@pytest.mark.skipif(not LINUX, reason="reads /proc; PR_SET_PDEATHSIG is Linux's")
+def test_workers_of_a_killed_sweep_stop_and_release_their_runs(tmp_path):
+    """SIGKILL to the parent (a notebook kernel killed or restarted) while its two workers
+    train: the workers, orphaned, stop within seconds instead of training on, and unwind as
+    after a Ctrl-C: each run keeps a finished epoch, its lock is released (no holder record
+    left, so the next call does not find the run busy) and no temporary file remains."""
+    driver = tmp_path / "sweep.py"
+    driver.write_text(SWEEP_DRIVER.replace("**SETTINGS", f"**{SWEEP_SETTINGS!r}"))
+    runs = tmp_path / "runs"
+    sweep = subprocess.Popen([sys.executable, str(driver), str(runs)], env=ENV,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    folders = [runs / f"tiny-s{seed}" for seed in (0, 1)]
+    try:
+        assert _wait_until(lambda: all((f / "model.pt").is_file() for f in folders), 180)
+        workers = [pid for pid in _descendants(sweep.pid) if b"spawn_main" in
+                   Path(f"/proc/{pid}/cmdline").read_bytes()]  # fmt: skip
+        assert len(workers) == 2
+        sweep.kill()
+        sweep.wait()
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+            sweep.wait()
+    assert _wait_until(lambda: not any(_running(pid) for pid in workers), 20)
+    for seed, folder in enumerate(folders):
+        assert run_state(folder, TrainConfig(seed=seed, **SWEEP_SETTINGS)) == "partial"
+        assert not list(folder.glob(".*.tmp"))
+    assert not list(runs.glob("*.holder"))
+
+
 # --- the disk --------------------------------------------------------------------------------
 
 
