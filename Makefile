@@ -21,7 +21,7 @@ PYTEST_XDIST   := -n $(PYTEST_WORKERS) $(if $(filter 0,$(PYTEST_WORKERS)),,--dis
 # the same on an idle one (benchmarks/README.md). Also set in the Jupyter kernel below.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup system-deps demo test lint format bench figures notebooks notebooks-html clean
+.PHONY: setup system-deps demo test lint format bench figures notebooks notebooks-html rendered clean
 
 setup: $(STAMP)
 
@@ -72,18 +72,23 @@ bench: setup system-deps
 notebooks: setup system-deps
 	$(PY) -m pytest $(PYTEST_XDIST) tests/test_notebooks.py tests/test_browser.py
 
-# Executed HTML of every notebook (lessons and solutions) with the widgets' state stored, for a
-# course web page: build/html/*.html and build/html/solutions/*.html. Full mode (the notebooks'
-# defaults); pick notebooks with NOTEBOOKS_HTML=... SOLUTIONS_HTML=... (either may be empty).
-NOTEBOOKS_HTML ?= $(sort $(wildcard notebooks/*.ipynb))
-SOLUTIONS_HTML ?= $(sort $(wildcard notebooks/solutions/*.ipynb))
-NBCONVERT_HTML := $(VENV)/bin/jupyter nbconvert --to html --execute \
-  --ExecutePreprocessor.kernel_name=sphereviz --ExecutePreprocessor.timeout=3600 \
-  --ExecutePreprocessor.store_widget_state=True
+# Static HTML pages of executed notebooks (sphereviz render-notebooks): every widget drawn as a
+# picture of where the run left it, plotly figures loading one plotly.min.js beside the pages.
+# Each notebook runs in full mode (its own defaults); its executed copy is kept in
+# build/executed/ and reused while the notebook is unchanged, and its runs in its output_dir.
+# `make rendered`: the six lessons into the tracked notebooks/rendered/ (the preview a lecturer
+# reads before running anything; 1-2 hours on a 2-core CPU from nothing, minutes with the runs
+# already trained). `make notebooks-html`: lessons and solutions into build/html/; pick
+# notebooks with NOTEBOOKS_HTML=....
+RENDER := $(PY) -m sphereviz render-notebooks
+LESSONS := $(sort $(wildcard notebooks/*.ipynb))
+NOTEBOOKS_HTML ?= $(LESSONS) $(sort $(wildcard notebooks/solutions/*.ipynb))
+
+rendered: setup system-deps
+	$(RENDER) $(LESSONS) --out notebooks/rendered
 
 notebooks-html: setup
-	$(if $(strip $(NOTEBOOKS_HTML)),$(NBCONVERT_HTML) --output-dir build/html $(NOTEBOOKS_HTML))
-	$(if $(strip $(SOLUTIONS_HTML)),$(NBCONVERT_HTML) --output-dir build/html/solutions $(SOLUTIONS_HTML))
+	$(RENDER) $(NOTEBOOKS_HTML) --out build/html
 
 # The tracked figure set: the full comparison (30 MNIST runs, trained into build/runs when
 # missing), its figures and captions rewritten in figures/.

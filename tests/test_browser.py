@@ -362,12 +362,13 @@ def test_moving_the_m_slider_changes_the_readout_and_the_plot(jupyterlab):
 
 
 # What the sphere shows: plotly's title, the number of traces, the points of the first class
-# (plotly.js keeps the traces on the plot's element) and whether WebGL drew a canvas.
+# (plotly.js keeps the traces on the plot's element, decoded in _fullData: a static page hands
+# it numpy arrays as base64 typed arrays) and whether WebGL drew a canvas.
 SPHERE_JS = """element => {
     const plot = element.querySelector('.js-plotly-plot');
-    if (!plot || !plot.data) return null;
+    if (!plot || !plot.data || !plot._fullData) return null;
     const title = plot.querySelector('.gtitle');
-    const first = plot.data.find(trace => trace.name === 'class 0');
+    const first = plot._fullData.find(trace => trace.name === 'class 0');
     return {
         title: title ? title.textContent : '',
         traces: plot.data.length,
@@ -424,3 +425,47 @@ def test_moving_the_run_slider_redraws_the_sphere(jupyterlab):
         assert after["traces"] == before["traces"]
         # one sphere, redrawn in place: the explorer holds a single plot
         assert explorer.locator(".js-plotly-plot").count() == 1
+
+
+def test_a_rendered_page_draws_the_sphere_explorer_picture_offline(tmp_path):
+    """``render_html`` of a notebook that displayed a sphere explorer, opened from disk with
+    no kernel: plotly.js, loaded from the ``plotly.min.js`` beside the page before require.js,
+    draws the picture's sphere with the current run's title, traces and points (the CDN
+    scripts of nbconvert's template fail offline without stopping it)."""
+    import IPython.display
+
+    from sphereviz import notebook_html, widgets
+    from sphereviz.plots.interactive3d import write_plotlyjs
+
+    namespace: dict = {}
+    exec(SPHERE_RUNS_CODE, namespace)
+    runs = namespace["runs"]
+    explorer = widgets.sphere_explorer(runs)
+    explorer.controls["run"].value = 1
+    shown = []
+    original = IPython.display.display
+    IPython.display.display = lambda bundle, raw: shown.append(bundle)
+    try:
+        explorer._ipython_display_()
+    finally:
+        IPython.display.display = original
+    cell = nbformat.v4.new_code_cell("widgets.sphere_explorer(runs)", execution_count=1)
+    cell.outputs = [nbformat.v4.new_output("display_data", data=shown[0])]
+    page_path = tmp_path / "page.html"
+    page_path.write_text(
+        notebook_html.render_html(nbformat.v4.new_notebook(cells=[cell])), encoding="utf-8"
+    )
+    write_plotlyjs(tmp_path)
+    with _browser_page(REPO_ROOT / "build" / "browser" / "rendered_failure.png") as page:
+        page.goto(page_path.as_uri(), wait_until="domcontentloaded")
+        picture = page.locator(".sphereviz-snapshot").first
+        page.wait_for_function(
+            f"element => ({SPHERE_JS})(element)?.title.startsWith('m = 4 ')",
+            arg=picture.element_handle(),
+            timeout=WIDGET_UPDATE_TIMEOUT_MS,
+        )
+        sphere = picture.evaluate(SPHERE_JS)
+        picture.scroll_into_view_if_needed()
+        page.screenshot(path=str(REPO_ROOT / "build" / "browser" / "rendered_page.png"))
+    _assert_shows(sphere, runs[1])
+    assert sphere["traces"] == len(explorer.figure.data)
