@@ -233,45 +233,59 @@ runs = [{"features": weights[labels] + 0.3 * rng.normal(size=(60, 3)), "labels":
 
 
 @pytest.mark.slow
-def test_render_notebooks_executes_writes_a_page_and_reuses_an_unchanged_notebook(tmp_path):
+def test_make_notebooks_html_executes_writes_a_page_and_reuses_an_unchanged_notebook(tmp_path):
+    """`make notebooks-html` on a small notebook that displays a sphere explorer: the page in
+    build/html/ shows the run's output and the explorer's picture (one plotly figure, no
+    widget state), plotly.min.js beside it, the executed copy in build/executed/ records the
+    notebook's sha256; a second call reuses that copy; a failing cell is a one-line error."""
+    import shutil
+
     _require_kernel()
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    if subprocess.run(["make", "-q", "setup"], cwd=REPO_ROOT).returncode != 0:
+        pytest.skip("the venv is not set up (run `make setup` first); not rebuilding it here")
     source_dir = tmp_path / "notebooks"
-    (source_dir / "solutions").mkdir(parents=True)
+    source_dir.mkdir()
+    source = source_dir / "render_test_lesson.ipynb"
     lesson = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell(RUNS_CODE),
         nbformat.v4.new_code_cell("from sphereviz import widgets\nwidgets.sphere_explorer(runs)"),
         nbformat.v4.new_code_cell("print('answer', 6 * 7)"),
     ])  # fmt: skip
-    nbformat.write(lesson, source_dir / "lesson.ipynb")
-    failing = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 / 0")])
-    nbformat.write(failing, source_dir / "solutions" / "broken.ipynb")
-    out, executed = tmp_path / "rendered", tmp_path / "executed"
+    nbformat.write(lesson, source)
+    out, executed = REPO_ROOT / "build" / "html", REPO_ROOT / "build" / "executed"
+    (out / "render_test_lesson.html").unlink(missing_ok=True)
+    (executed / "render_test_lesson.ipynb").unlink(missing_ok=True)
 
-    result = _render(str(source_dir / "lesson.ipynb"), "--out", str(out), "--executed",
-                     str(executed))  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    page = (out / "lesson.html").read_text(encoding="utf-8")
+    made = subprocess.run(["make", "notebooks-html", f"NOTEBOOKS_HTML={source}"], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert made.returncode == 0, made.stderr[-3000:]
+    page = (out / "render_test_lesson.html").read_text(encoding="utf-8")
     assert "answer 42" in page and "Rendered preview" in page
     assert len(newplot_calls(page)) == 1 and "widget-state+json" not in page
+    assert "Traceback (most recent call last)" not in page
     script = (out / "plotly.min.js").read_text(encoding="utf-8")
     assert script == interactive3d._offline_plotlyjs() and "cdn.plot.ly" not in script
-    copy = nbformat.read(executed / "lesson.ipynb", as_version=4)
+    copy = nbformat.read(executed / "render_test_lesson.ipynb", as_version=4)
     facts = copy.metadata["sphereviz"]
-    digest = hashlib.sha256((source_dir / "lesson.ipynb").read_bytes()).hexdigest()
-    assert facts["source_sha256"] == digest and facts["seconds"] > 0
-    assert "widgets" in copy.metadata  # the executed copy keeps the widget state
+    assert facts["source_sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert facts["seconds"] > 0 and "widgets" in copy.metadata  # the copy keeps the state
 
-    stamp = (executed / "lesson.ipynb").stat().st_mtime_ns
-    again = _render(str(source_dir / "lesson.ipynb"), "--out", str(out), "--executed",
-                    str(executed))  # fmt: skip
-    assert again.returncode == 0 and (executed / "lesson.ipynb").stat().st_mtime_ns == stamp
+    stamp = (executed / "render_test_lesson.ipynb").stat().st_mtime_ns
+    again = _render(str(source), "--out", str(out))
+    assert again.returncode == 0, again.stderr
+    assert (executed / "render_test_lesson.ipynb").stat().st_mtime_ns == stamp  # reused
 
-    broken = _render(str(source_dir / "solutions" / "broken.ipynb"), "--out", str(out),
-                     "--executed", str(executed))  # fmt: skip
+    broken_source = tmp_path / "broken.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 / 0")]),
+                   broken_source)  # fmt: skip
+    broken = _render(str(broken_source), "--out", str(tmp_path / "out"), "--executed",
+                     str(tmp_path / "executed"))  # fmt: skip
     assert broken.returncode == 1
-    (line,) = broken.stderr.strip().splitlines()[-1:]
+    line = broken.stderr.strip().splitlines()[-1]
     assert "broken.ipynb: cell 0 failed" in line and "ZeroDivisionError" in line
-    assert not (out / "broken.html").exists()
+    assert not (tmp_path / "out" / "broken.html").exists()
 
 
 def test_render_notebooks_refuses_bad_paths_in_one_line(tmp_path):
