@@ -356,6 +356,7 @@ def test_face_figures_from_the_six_largest_lfw_identities(lfw_root, tmp_path):
     assert "Labeled Faces in the Wild" in (out / "README.md").read_text()
 
 
+@pytest.mark.slow
 def test_parallel_runs_equal_their_configs_and_are_reused(tmp_path):
     """Two missing runs train in two worker processes; each folder holds its own recipe."""
     specs = [s for s in sweep.mnist_run_specs(**TINY, seeds=(0, 1)) if s.m == 4 and s.dim == 2]

@@ -634,6 +634,7 @@ if __name__ == "__main__":
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not LINUX, reason="reads /proc")
 def test_sigint_to_a_parallel_sweep_stops_its_workers_and_a_rerun_resumes(tmp_path):
     """SIGINT to the parent alone (not its process group) while its two workers train: the
@@ -679,6 +680,7 @@ def test_sigint_to_a_parallel_sweep_stops_its_workers_and_a_rerun_resumes(tmp_pa
         assert epochs == list(range(1, SWEEP_SETTINGS["epochs"] + 1))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not LINUX, reason="reads /proc; PR_SET_PDEATHSIG is Linux's")
 def test_workers_of_a_killed_sweep_stop_and_release_their_runs(tmp_path):
     """SIGKILL to the parent (a notebook kernel killed or restarted) while its two workers
