@@ -53,8 +53,9 @@ system-deps:
 demo: setup system-deps
 	$(PY) -m sphereviz demo
 
+# --durations: the 25 longest tests end the report, so a slow suite says where its time went.
 test: setup system-deps lint
-	$(PY) -m pytest $(PYTEST_XDIST)
+	$(PY) -m pytest $(PYTEST_XDIST) --durations=25
 
 lint: setup
 	$(VENV)/bin/ruff check .
