@@ -392,6 +392,15 @@ def _assert_shows(sphere: dict, run: dict) -> None:
     np.testing.assert_allclose(shown, _first_class_on_the_sphere(run), atol=1e-9)
 
 
+def _wait_for_sphere_title(page, element, title: str) -> None:
+    """Wait until the plotly sphere inside ``element`` is drawn with a title starting ``title``."""
+    page.wait_for_function(
+        f"element => ({SPHERE_JS})(element)?.title.startsWith({json.dumps(title + ' ')})",
+        arg=element.element_handle(),
+        timeout=WIDGET_UPDATE_TIMEOUT_MS,
+    )
+
+
 def test_moving_the_run_slider_redraws_the_sphere(jupyterlab):
     namespace: dict = {}
     exec(SPHERE_RUNS_CODE, namespace)
@@ -401,11 +410,7 @@ def test_moving_the_run_slider_redraws_the_sphere(jupyterlab):
         explorer, run_slider = _explorer_with_slider(page, "run")
         explorer.locator(".js-plotly-plot").wait_for(timeout=WIDGET_UPDATE_TIMEOUT_MS)
         _wait_until_all_ran_without_error(page)
-        page.wait_for_function(
-            f"element => ({SPHERE_JS})(element)?.title.startsWith('m = 1 ')",
-            arg=explorer.element_handle(),
-            timeout=WIDGET_UPDATE_TIMEOUT_MS,
-        )
+        _wait_for_sphere_title(page, explorer, "m = 1")
         before = explorer.evaluate(SPHERE_JS)
         _assert_shows(before, runs[0])
         assert before["canvas"], "plotly drew no WebGL canvas for the sphere"
@@ -413,11 +418,7 @@ def test_moving_the_run_slider_redraws_the_sphere(jupyterlab):
         handle = run_slider.locator(".noUi-handle").first
         handle.focus()
         page.keyboard.press("ArrowRight")
-        page.wait_for_function(
-            f"element => ({SPHERE_JS})(element)?.title.startsWith('m = 4 ')",
-            arg=explorer.element_handle(),
-            timeout=WIDGET_UPDATE_TIMEOUT_MS,
-        )
+        _wait_for_sphere_title(page, explorer, "m = 4")
         after = explorer.evaluate(SPHERE_JS)
         explorer.scroll_into_view_if_needed()
         page.screenshot(path=str(SPHERE_SCREENSHOT))
@@ -427,7 +428,7 @@ def test_moving_the_run_slider_redraws_the_sphere(jupyterlab):
         assert explorer.locator(".js-plotly-plot").count() == 1
 
 
-def test_a_rendered_page_draws_the_sphere_explorer_picture_offline(tmp_path):
+def test_a_rendered_page_draws_the_sphere_explorer_picture_offline(tmp_path, monkeypatch):
     """``render_html`` of a notebook that displayed a sphere explorer, opened from disk with
     no kernel: plotly.js, loaded from the ``plotly.min.js`` beside the page before require.js,
     draws the picture's sphere with the current run's title, traces and points (the CDN
@@ -443,12 +444,8 @@ def test_a_rendered_page_draws_the_sphere_explorer_picture_offline(tmp_path):
     explorer = widgets.sphere_explorer(runs)
     explorer.controls["run"].value = 1
     shown = []
-    original = IPython.display.display
-    IPython.display.display = lambda bundle, raw: shown.append(bundle)
-    try:
-        explorer._ipython_display_()
-    finally:
-        IPython.display.display = original
+    monkeypatch.setattr(IPython.display, "display", lambda bundle, raw: shown.append(bundle))
+    explorer._ipython_display_()
     cell = nbformat.v4.new_code_cell("widgets.sphere_explorer(runs)", execution_count=1)
     cell.outputs = [nbformat.v4.new_output("display_data", data=shown[0])]
     page_path = tmp_path / "page.html"
@@ -459,11 +456,7 @@ def test_a_rendered_page_draws_the_sphere_explorer_picture_offline(tmp_path):
     with _browser_page(REPO_ROOT / "build" / "browser" / "rendered_failure.png") as page:
         page.goto(page_path.as_uri(), wait_until="domcontentloaded")
         picture = page.locator(".sphereviz-snapshot").first
-        page.wait_for_function(
-            f"element => ({SPHERE_JS})(element)?.title.startsWith('m = 4 ')",
-            arg=picture.element_handle(),
-            timeout=WIDGET_UPDATE_TIMEOUT_MS,
-        )
+        _wait_for_sphere_title(page, picture, "m = 4")
         sphere = picture.evaluate(SPHERE_JS)
         picture.scroll_into_view_if_needed()
         page.screenshot(path=str(REPO_ROOT / "build" / "browser" / "rendered_page.png"))
