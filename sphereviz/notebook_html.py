@@ -193,7 +193,8 @@ def _provenance_cell(notebook):
     text = (
         f"*Rendered preview.* This page is `{facts.get('source', '?')}` executed top to bottom "
         f"with its default parameters (full mode) on {facts.get('executed_at', '?')}, in "
-        f"{minutes:.1f} min on {facts.get('machine', '?')}, sphereviz "
+        f"{minutes:.1f} min on {facts.get('machine', '?')} (runs it found trained in its "
+        "output folder were reused; the syllabus gives the minutes from nothing), sphereviz "
         f"{facts.get('sphereviz_version', '?')} at commit `{commit}`. The widgets are pictures "
         "of where the run left them: open the notebook in JupyterLab to move them. Numbers that "
         "depend on training differ a little on other machines and seeds."
