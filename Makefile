@@ -68,8 +68,8 @@ format: setup
 bench: setup system-deps
 	$(PY) benchmarks/run.py
 
-# Execute the six notebooks and their six solutions in quick mode with papermill, then the
-# real-browser test (every lesson run in JupyterLab, and the widget checks).
+# Execute the six lessons in quick mode in JupyterLab in Chromium (checking the results of the
+# notebooks saved from the page, and the widgets), and their six solutions with papermill.
 notebooks: setup system-deps
 	$(PY) -m pytest $(PYTEST_XDIST) tests/test_notebooks.py tests/test_browser.py
 

@@ -49,7 +49,6 @@ __all__ = [
 DEFAULT_EXECUTED = Path("build") / "executed"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
-PLOTLY_SCRIPT = "plotly.min.js"
 KERNEL_NAME = "sphereviz"
 
 
@@ -208,13 +207,14 @@ def render_html(notebook) -> str:
     when a plotly figure is drawn, before require.js (which would otherwise capture it)."""
     from nbconvert import HTMLExporter
 
+    from sphereviz.plots.interactive3d import PLOTLYJS_TAG
+
     page = static_notebook(notebook)
     if "sphereviz" in page.metadata:
         page.cells.insert(0, _provenance_cell(page))
     body, _ = HTMLExporter(template_name="lab").from_notebook_node(page)
     if "Plotly.newPlot" in body:
-        script = f'<script charset="utf-8" src="{PLOTLY_SCRIPT}"></script>'
-        body = body.replace("<head>", f"<head>\n{script}", 1)
+        body = body.replace("<head>", f"<head>\n{PLOTLYJS_TAG}", 1)
     return body
 
 
@@ -223,7 +223,7 @@ def render_notebooks(
 ) -> list[Path]:
     """Execute (or reuse) each of ``sources`` and write its page into ``out``, at the path
     of the notebook below the sources' common folder (``solutions/03_….html``)."""
-    from sphereviz.plots.interactive3d import write_plotlyjs
+    from sphereviz.plots.interactive3d import PLOTLYJS_TAG, write_plotlyjs
 
     check_writable_folder(out, "output folder")
     root = Path(os.path.commonpath([str(source.parent) for source in sources]))
@@ -238,7 +238,7 @@ def render_notebooks(
             body = render_html(notebook)
             with atomic_path(page) as tmp:
                 tmp.write_text(body, encoding="utf-8")
-            if f'src="{PLOTLY_SCRIPT}"' in body:
+            if PLOTLYJS_TAG in body:
                 write_plotlyjs(page.parent)
             log(f"  wrote {page} ({len(body.encode('utf-8')) / 1e6:.1f} MB)")
             pages.append(page)

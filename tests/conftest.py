@@ -13,10 +13,10 @@ Under xdist:
 - a fixture that trains or caches something more than one worker needs builds it in
   :func:`shared_cache`: one folder per test session, under a file lock, so the first worker
   builds it and the others wait and reuse it;
-- the quick-mode executions of a training lesson (papermill's, its solution's, the browser's)
-  write into one :func:`lesson_outputs` folder, one at a time: the first trains each run and
-  aligns each face cache, the others find them there by their config (as a student who reruns
-  a notebook does), so each run trains once per session instead of up to three times.
+- the quick-mode executions of a training lesson (the lesson's, in JupyterLab or by
+  papermill, and its solution's) write into one :func:`lesson_outputs` folder, one at a time:
+  the first trains each run and aligns each face cache, the other finds them there by their
+  config (as a student who reruns a notebook does), so each run trains once per session.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ if XDIST_WORKER:
         sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+#: Debian's Chromium: the browser tests drive it, and run the lessons in JupyterLab with it.
+CHROMIUM = Path("/usr/bin/chromium")
 LFW_ROOT = REPO_ROOT.parent / "shared" / "data" / "lfw"
 
 #: The six lesson notebooks in order (their solutions have the same names under solutions/).

@@ -8,8 +8,10 @@ Debian's Chromium (driven by Playwright, never a downloaded browser) runs every 
 - in a small notebook of two synthetic runs, moving the ``run`` slider of the
   ``sphere_explorer`` redraws its plotly sphere (a ``FigureWidget``, an anywidget) with the
   next run's title and points;
-- every one of the six lesson notebooks runs top to bottom in quick mode ("Run All Cells")
-  and the page shows no error output (04 and 05 need LFW beside the checkout).
+- every one of the six lesson notebooks runs top to bottom in quick mode ("Run All Cells"),
+  the page shows no error output, and the notebook saved from the page prints the results
+  that ``lesson_results`` checks (04 and 05 need LFW beside the checkout). This is the one
+  execution of each lesson in a session: papermill runs them only without this test.
 
 Screenshots go to ``build/browser/`` for a human to look at, one per notebook.
 """
@@ -31,9 +33,9 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
-from conftest import LESSON_NOTEBOOKS, LFW_ROOT, REPO_ROOT, lesson_outputs
+from conftest import CHROMIUM, LESSON_NOTEBOOKS, LFW_ROOT, REPO_ROOT, lesson_outputs
+from lesson_results import TEST_PARAMETERS, check_results, results_of
 
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -62,15 +64,11 @@ runs = [
 """
 LESSONS = LESSON_NOTEBOOKS
 NEEDS_LFW = {"04_faces_on_the_sphere.ipynb", "05_open_set_verification.ipynb"}
-# Quick mode, as tests/test_notebooks.py runs them (03 and 04 with fewer runs).
-EXTRA_PARAMETERS = {
-    "03_mnist_on_the_hypersphere.ipynb": {"losses_2d": ["softmax", "a-softmax"]},
-    "04_faces_on_the_sphere.ipynb": {"m_values": [1, 4]},
-}
 NOTEBOOK_RUN_TIMEOUT_MS = 900_000  # 05 in quick mode takes about 4 minutes on a busy 2-core CPU
 SERVER_START_TIMEOUT_S = 120
 RUN_ALL_TIMEOUT_MS = 240_000
 WIDGET_UPDATE_TIMEOUT_MS = 60_000
+SAVE_TIMEOUT_S = 60
 
 pytestmark = [
     pytest.mark.slow,
@@ -89,12 +87,12 @@ def _free_port() -> int:
 
 def write_quick_lesson(root: Path, name: str, output_dir: Path) -> None:
     """``root/<name>``: the lesson in quick mode, writing its outputs to ``output_dir`` (and
-    reading LFW from beside the checkout), as tests/test_notebooks.py runs it."""
+    reading LFW from beside the checkout), with the tests' parameters (``lesson_results``)."""
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
     lesson = load_notebook_node(str(REPO_ROOT / "notebooks" / name))
-    parameters = {"quick": True, "output_dir": str(output_dir), **EXTRA_PARAMETERS.get(name, {})}
+    parameters = {"quick": True, "output_dir": str(output_dir), **TEST_PARAMETERS.get(name, {})}
     if name in NEEDS_LFW:
         parameters["lfw_root"] = str(LFW_ROOT)
     nbformat.write(parameterize_notebook(lesson, parameters), root / name)
@@ -290,9 +288,11 @@ def test_every_notebook_runs_top_to_bottom_without_error(
     jupyterlab, tmp_path, tmp_path_factory, name
 ):
     """Run All Cells in JupyterLab: every code cell gets an execution count, the kernel ends
-    idle, and no output on the page is an error (no traceback, no error-typed output). A
-    lesson that trains writes to the folder its papermill execution and its solution use
-    (conftest's ``lesson_outputs``): whichever of them comes first trains, the others reuse."""
+    idle, and no output on the page is an error (no traceback, no error-typed output). Then
+    the notebook is saved from the page and its ``results`` JSON checked (``lesson_results``,
+    in place of a second execution by papermill); the saved copy goes to ``build/notebooks/``.
+    A lesson that trains writes to the folder its solution uses (conftest's
+    ``lesson_outputs``): whichever of them comes first trains, the other reuses."""
     if name in NEEDS_LFW and not (LFW_ROOT / "images").is_dir():
         pytest.skip(f"{name} needs LFW at {LFW_ROOT}")
     screenshot = REPO_ROOT / "build" / "browser" / f"{Path(name).stem}.png"
@@ -318,6 +318,30 @@ def test_every_notebook_runs_top_to_bottom_without_error(
             ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell"
         ).last.scroll_into_view_if_needed()
         page.screenshot(path=str(screenshot))
+        saved = _save_from_the_page(page, root / name)
+    check_results(name, results_of(saved, name))
+
+
+def _save_from_the_page(page, path: Path) -> nbformat.NotebookNode:
+    """Save the open notebook (Ctrl+S) and return it once ``path`` holds its printed results;
+    a copy goes to ``build/notebooks/`` for a human to inspect."""
+    page.keyboard.press("Control+s")
+    deadline = time.monotonic() + SAVE_TIMEOUT_S
+    while True:
+        try:
+            notebook = nbformat.read(path, as_version=4)
+        except nbformat.reader.NotJSONError:  # caught in the middle of the write
+            notebook = nbformat.v4.new_notebook()
+        results = [cell for cell in notebook.cells if "results" in cell.metadata.get("tags", [])]
+        if results and results[0].get("outputs"):
+            break
+        if time.monotonic() > deadline:
+            pytest.fail(f"JupyterLab did not save {path.name} within {SAVE_TIMEOUT_S} s")
+        time.sleep(0.5)
+    copy = REPO_ROOT / "build" / "notebooks" / path.name
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, copy)
+    return notebook
 
 
 def test_moving_the_m_slider_changes_the_readout_and_the_plot(jupyterlab):

@@ -34,6 +34,8 @@ from sphereviz.style import class_colors
 __all__ = [
     "DEFAULT_EYE",
     "EYE_DISTANCE",
+    "PLOTLYJS_FILE",
+    "PLOTLYJS_TAG",
     "STATIC_FORMATS",
     "WEIGHT_ARROW_START",
     "boundary_curves",
@@ -50,6 +52,9 @@ __all__ = [
 ]
 
 STATIC_FORMATS = ("png", "svg", "pdf")
+#: The offline plotly.js that HTML pages load from their own folder, and the tag that loads it.
+PLOTLYJS_FILE = "plotly.min.js"
+PLOTLYJS_TAG = f'<script charset="utf-8" src="{PLOTLYJS_FILE}"></script>'
 BOUNDARY_LIFT = 1.005  # boundary curves sit just above the sphere so the mesh does not hide them
 
 
@@ -484,7 +489,7 @@ def _write_html(fig: go.Figure, path: Path, plotlyjs: str) -> None:
         if plotlyjs == "inline":
             loader = f'<script type="text/javascript">{_offline_plotlyjs()}</script>'
         else:
-            loader = '<script charset="utf-8" src="plotly.min.js"></script>'
+            loader = PLOTLYJS_TAG
         tmp.write_text(html.replace("<body>", f"<body>\n    {loader}", 1), encoding="utf-8")
     path.chmod(0o644)
 
@@ -492,7 +497,7 @@ def _write_html(fig: go.Figure, path: Path, plotlyjs: str) -> None:
 def write_plotlyjs(folder: Path) -> Path:
     """``folder/plotly.min.js``, the offline plotly.js that pages in ``folder`` load
     (``<script src="plotly.min.js">``); written atomically when it is missing or differs."""
-    script = Path(folder) / "plotly.min.js"
+    script = Path(folder) / PLOTLYJS_FILE
     text = _offline_plotlyjs()
     if not script.is_file() or script.read_text(encoding="utf-8") != text:
         with atomic_path(script) as tmp:
