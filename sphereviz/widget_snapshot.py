@@ -26,6 +26,7 @@ import base64
 import hashlib
 import html
 import json
+import sys
 
 import ipywidgets as widgets
 
@@ -44,10 +45,17 @@ def snapshot_html(widget: widgets.Widget, caption: bool = True) -> str:
     return f'<div class="sphereviz-snapshot">{_CAPTION if caption else ""}{body}</div>'
 
 
-def _draw(widget: widgets.Widget) -> str:
-    import plotly.graph_objects as go
+def _is_figure_widget(widget: widgets.Widget) -> bool:
+    """Whether ``widget`` is a plotly ``FigureWidget``, without importing its module when no
+    figure widget exists yet (that import pulls in nbformat's validators: seconds)."""
+    module = sys.modules.get("plotly.graph_objs._figurewidget")
+    return module is not None and isinstance(widget, module.FigureWidget)
 
-    if isinstance(widget, go.FigureWidget):  # its .layout is the figure's, not a widget's
+
+def _draw(widget: widgets.Widget) -> str:
+    if _is_figure_widget(widget):  # its .layout is the figure's, not a widget's
+        import plotly.graph_objects as go
+
         return plotly_div(go.Figure(widget))
     if widget.layout.display == "none" or widget.layout.visibility == "hidden":
         return ""
