@@ -86,6 +86,15 @@ def chmod_as_umask(path: str | os.PathLike, directory: bool = False) -> None:
     os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
 
 
+def user_cache_dir() -> Path:
+    """Where sphereviz keeps what it can rebuild (parsed data, downloads): ``$SPHEREVIZ_CACHE``,
+    else ``$XDG_CACHE_HOME/sphereviz``, else ``~/.cache/sphereviz``."""
+    if os.environ.get("SPHEREVIZ_CACHE"):
+        return Path(os.environ["SPHEREVIZ_CACHE"]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache).expanduser() / "sphereviz"
+
+
 def check_regular_file(path: str | os.PathLike, what: str = "file") -> Path:
     """``path`` as a Path if it is an existing regular file, else a ValueError that says why.
 

@@ -40,6 +40,9 @@ if XDIST_WORKER:
         sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# What sphereviz caches (the parsed embedded MNIST) goes under the ignored build/, not ~/.cache;
+# the notebook kernels, JupyterLab and every process the tests start inherit it.
+os.environ.setdefault("SPHEREVIZ_CACHE", str(REPO_ROOT / "build" / "cache"))
 #: Debian's Chromium: the browser tests drive it, and run the lessons in JupyterLab with it.
 CHROMIUM = Path("/usr/bin/chromium")
 LFW_ROOT = REPO_ROOT.parent / "shared" / "data" / "lfw"

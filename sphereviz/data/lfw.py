@@ -31,7 +31,7 @@ from sphereviz.data.align import read_landmarks
 from sphereviz.data.align_pool import align_images
 from sphereviz.data.face_cache import FaceCache
 from sphereviz.data.prepare import prepare_faces
-from sphereviz.fileio import read_text_file
+from sphereviz.fileio import read_text_file, user_cache_dir
 
 LFW_LANDMARK_FRAME = 250  # the landmark file was measured on the original 250×250 images
 LANDMARK_FILE_NAME = "lfw_landmark.txt"
@@ -46,10 +46,9 @@ class LfwNotFoundError(FileNotFoundError):
 def fetch_lfw_default_dir() -> Path:
     """Where ``sphereviz fetch-lfw`` puts LFW when not told ``--to``.
 
-    ``$XDG_CACHE_HOME/sphereviz/lfw``, else ``~/.cache/sphereviz/lfw``.
+    ``lfw`` in :func:`~sphereviz.fileio.user_cache_dir` (``~/.cache/sphereviz/lfw``).
     """
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache).expanduser() / "sphereviz" / "lfw"
+    return user_cache_dir() / "lfw"
 
 
 def checkout_lfw_dir() -> Path | None:

