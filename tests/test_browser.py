@@ -3,8 +3,8 @@
 These are the tests that check what a student actually sees: JupyterLab serves the notebooks,
 Debian's Chromium (driven by Playwright, never a downloaded browser) runs every cell, and
 
-- in notebook 01, moving the ``m`` slider of the ``margin_explorer`` with the keyboard changes
-  both the numbers it reads out and the plot it draws;
+- in notebook 01, once it has run, moving the ``m`` slider of the ``margin_explorer`` with the
+  keyboard changes both the numbers it reads out and the plot it draws;
 - in a small notebook of two synthetic runs, moving the ``run`` slider of the
   ``sphere_explorer`` redraws its plotly sphere (a ``FigureWidget``, an anywidget) with the
   next run's title and points;
@@ -290,7 +290,8 @@ def test_every_notebook_runs_top_to_bottom_without_error(
     """Run All Cells in JupyterLab: every code cell gets an execution count, the kernel ends
     idle, and no output on the page is an error (no traceback, no error-typed output). Then
     the notebook is saved from the page and its ``results`` JSON checked (``lesson_results``,
-    in place of a second execution by papermill); the saved copy goes to ``build/notebooks/``.
+    in place of a second execution by papermill; the saved copy goes to ``build/notebooks/``),
+    and the lesson's widgets are moved where :data:`WIDGET_CHECKS` says.
     A lesson that trains writes to the folder its solution uses (conftest's
     ``lesson_outputs``): whichever of them comes first trains, the other reuses."""
     if name in NEEDS_LFW and not (LFW_ROOT / "images").is_dir():
@@ -319,6 +320,8 @@ def test_every_notebook_runs_top_to_bottom_without_error(
         ).last.scroll_into_view_if_needed()
         page.screenshot(path=str(screenshot))
         saved = _save_from_the_page(page, root / name)
+        if name in WIDGET_CHECKS:
+            WIDGET_CHECKS[name](page)
     check_results(name, results_of(saved, name))
 
 
@@ -344,45 +347,47 @@ def _save_from_the_page(page, path: Path) -> nbformat.NotebookNode:
     return notebook
 
 
-def test_moving_the_m_slider_changes_the_readout_and_the_plot(jupyterlab):
+def _move_the_m_slider(page) -> None:
+    """In notebook 01's ``margin_explorer``: one arrow key moves ``m`` by a step, and both the
+    readout and the plot change; the other arrow key restores ``m`` and its readout."""
     from playwright.sync_api import expect
 
-    with _browser_page(SCREENSHOT.with_name("failure.png")) as page:
-        _run_all_cells(page, jupyterlab(NOTEBOOK_NAME))
-        explorer, m_slider = _explorer_with_slider(page, "m")
-        explorer.locator("img, svg").first.wait_for(timeout=WIDGET_UPDATE_TIMEOUT_MS)
-        _wait_until_all_ran_without_error(page)
+    explorer, m_slider = _explorer_with_slider(page, "m")
+    explorer.locator("img, svg").first.wait_for(timeout=WIDGET_UPDATE_TIMEOUT_MS)
+    handle = m_slider.locator(".noUi-handle")
+    m_before_text = handle.first.get_attribute("aria-valuenow")
+    m_before = float(m_before_text)
+    step = 1 if m_before < float(handle.first.get_attribute("aria-valuemax")) else -1
+    forward, backward = ("ArrowRight", "ArrowLeft")[::step]
+    text_before = explorer.evaluate(READOUT_TEXT_JS)
+    plot_before = explorer.evaluate(PLOT_SIGNATURE_JS)
 
-        handle = m_slider.locator(".noUi-handle")
-        m_before_text = handle.first.get_attribute("aria-valuenow")
-        m_before = float(m_before_text)
-        step = 1 if m_before < float(handle.first.get_attribute("aria-valuemax")) else -1
-        forward, backward = ("ArrowRight", "ArrowLeft")[::step]
-        text_before = explorer.evaluate(READOUT_TEXT_JS)
-        plot_before = explorer.evaluate(PLOT_SIGNATURE_JS)
+    handle.first.focus()
+    page.keyboard.press(forward)
+    page.wait_for_function(
+        "([handle, value]) => Number(handle.getAttribute('aria-valuenow')) === value",
+        arg=[handle.first.element_handle(), m_before + step],
+    )
+    _wait_until_changed(page, explorer, text_before, plot_before)
+    text_after = explorer.evaluate(READOUT_TEXT_JS)
+    plot_after = explorer.evaluate(PLOT_SIGNATURE_JS)
+    explorer.scroll_into_view_if_needed()
+    page.screenshot(path=str(SCREENSHOT))
+    assert text_after != text_before, "the readout did not change with m"
+    assert plot_after and plot_after != plot_before, "the plot did not change with m"
 
-        handle.first.focus()
-        page.keyboard.press(forward)
-        page.wait_for_function(
-            "([handle, value]) => Number(handle.getAttribute('aria-valuenow')) === value",
-            arg=[handle.first.element_handle(), m_before + step],
-        )
-        _wait_until_changed(page, explorer, text_before, plot_before)
-        text_after = explorer.evaluate(READOUT_TEXT_JS)
-        plot_after = explorer.evaluate(PLOT_SIGNATURE_JS)
-        explorer.scroll_into_view_if_needed()
-        page.screenshot(path=str(SCREENSHOT))
-        assert text_after != text_before, "the readout did not change with m"
-        assert plot_after and plot_after != plot_before, "the plot did not change with m"
+    # And back: the other arrow key restores the original m and its readout.
+    page.keyboard.press(backward)
+    expect(handle.first).to_have_attribute("aria-valuenow", m_before_text)
+    page.wait_for_function(
+        f"([element, text]) => ({READOUT_TEXT_JS})(element) === text",
+        arg=[explorer.element_handle(), text_before],
+        timeout=WIDGET_UPDATE_TIMEOUT_MS,
+    )
 
-        # And back: the other arrow key restores the original m and its readout.
-        page.keyboard.press(backward)
-        expect(handle.first).to_have_attribute("aria-valuenow", m_before_text)
-        page.wait_for_function(
-            f"([element, text]) => ({READOUT_TEXT_JS})(element) === text",
-            arg=[explorer.element_handle(), text_before],
-            timeout=WIDGET_UPDATE_TIMEOUT_MS,
-        )
+
+#: What the lesson test does with a lesson's live widgets once every cell has run.
+WIDGET_CHECKS = {NOTEBOOK_NAME: _move_the_m_slider}
 
 
 # What the sphere shows: plotly's title, the number of traces, the points of the first class
