@@ -18,8 +18,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import LFW_ROOT
+from conftest import LFW_ROOT, REPO_ROOT
 
+#: Where the executed copy of each notebook goes, whichever execution ran it, for a human to read.
+EXECUTED_DIR = REPO_ROOT / "build" / "notebooks"
 JOURNAL_WIDTH_INCH = 3.0
 #: The parameters, beside ``quick=True``, ``output_dir`` and ``lfw_root``, with which the tests
 #: execute each lesson: fewer runs where more only repeat coverage.
@@ -30,9 +32,14 @@ TEST_PARAMETERS = {
 }
 
 
+def cells_tagged(notebook: nbformat.NotebookNode, tag: str) -> list[nbformat.NotebookNode]:
+    """The cells of ``notebook`` that carry the tag ``tag``."""
+    return [cell for cell in notebook.cells if tag in cell.get("metadata", {}).get("tags", [])]
+
+
 def results_of(executed: nbformat.NotebookNode, name: str) -> dict:
     """The JSON that the ``results`` cell of the executed notebook ``name`` printed."""
-    (cell,) = [c for c in executed.cells if "results" in c.get("metadata", {}).get("tags", [])]
+    (cell,) = cells_tagged(executed, "results")
     text = "".join(
         output.get("text", "")
         for output in cell.outputs

@@ -34,7 +34,7 @@ import nbformat
 import numpy as np
 import pytest
 from conftest import CHROMIUM, LESSON_NOTEBOOKS, LFW_ROOT, REPO_ROOT, lesson_outputs
-from lesson_results import TEST_PARAMETERS, check_results, results_of
+from lesson_results import EXECUTED_DIR, TEST_PARAMETERS, cells_tagged, check_results, results_of
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -335,13 +335,13 @@ def _save_from_the_page(page, path: Path) -> nbformat.NotebookNode:
             notebook = nbformat.read(path, as_version=4)
         except nbformat.reader.NotJSONError:  # caught in the middle of the write
             notebook = nbformat.v4.new_notebook()
-        results = [cell for cell in notebook.cells if "results" in cell.metadata.get("tags", [])]
+        results = cells_tagged(notebook, "results")
         if results and results[0].get("outputs"):
             break
         if time.monotonic() > deadline:
             pytest.fail(f"JupyterLab did not save {path.name} within {SAVE_TIMEOUT_S} s")
         time.sleep(0.5)
-    copy = REPO_ROOT / "build" / "notebooks" / path.name
+    copy = EXECUTED_DIR / path.name
     copy.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, copy)
     return notebook

@@ -28,10 +28,16 @@ from pathlib import Path
 import nbformat
 import pytest
 from conftest import CHROMIUM, LESSON_NOTEBOOKS, LFW_ROOT, REPO_ROOT, lesson_outputs
-from lesson_results import TEST_PARAMETERS, check_results, largest_lfw_folders, results_of
+from lesson_results import (
+    EXECUTED_DIR,
+    TEST_PARAMETERS,
+    cells_tagged,
+    check_results,
+    largest_lfw_folders,
+    results_of,
+)
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
-EXECUTED_DIR = REPO_ROOT / "build" / "notebooks"
 KERNEL_NAME = "sphereviz"
 # A guard against a hung kernel, not a speed target: the CI machine ran one face cell (three
 # SFNet-4 trainings) past 600 s on a loaded 2-core CPU.
@@ -65,10 +71,6 @@ ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 def _read(name: str) -> nbformat.NotebookNode:
     return nbformat.read(NOTEBOOK_DIR / name, as_version=4)
-
-
-def _cells_tagged(notebook: nbformat.NotebookNode, tag: str) -> list[nbformat.NotebookNode]:
-    return [cell for cell in notebook.cells if tag in cell.get("metadata", {}).get("tags", [])]
 
 
 # --- the committed notebooks ------------------------------------------------------------------
@@ -153,8 +155,8 @@ def test_committed_notebook_is_clean_and_structured(name):
     assert not with_outputs, f"{name}: code cells {with_outputs} carry outputs; clear them"
     assert not with_counts, f"{name}: code cells {with_counts} carry execution counts"
 
-    parameters = _cells_tagged(notebook, "parameters")
-    results = _cells_tagged(notebook, "results")
+    parameters = cells_tagged(notebook, "parameters")
+    results = cells_tagged(notebook, "results")
     assert len(parameters) == 1 and parameters[0].cell_type == "code"
     assert len(results) == 1 and results[0].cell_type == "code"
     assert results[0] is code_cells[-1], f"{name}: the results cell must be the last code cell"
@@ -198,7 +200,7 @@ def test_papermill_reads_every_parameter(name, caplog):
     parameter" on every run). Compare its reading with ``ast``'s."""
     import papermill
 
-    (cell,) = _cells_tagged(_read(name), "parameters")
+    (cell,) = cells_tagged(_read(name), "parameters")
     assigned = _assigned_parameters(cell.source, name)
     with caplog.at_level(logging.WARNING, logger="papermill"):
         inferred = papermill.inspect_notebook(str(NOTEBOOK_DIR / name))
