@@ -27,7 +27,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -147,24 +149,44 @@ def _wait_until_answering(url: str, server: subprocess.Popen, log: Path) -> None
     )
 
 
-@pytest.fixture
-def jupyterlab(tmp_path):
-    """A JupyterLab server on a free local port serving notebook 01 and the sphere notebook;
-    yields a function from a notebook's name to its URL. One server per test: JupyterLab
-    reopens a server's earlier notebooks, whose old prompts and outputs would confuse the next
-    test's locators."""
-    root = tmp_path / "root"
+@dataclass(frozen=True)
+class JupyterLab:
+    """A running JupyterLab server: the folder it serves, its address and its token."""
+
+    root: Path
+    base: str
+    token: str
+
+    def api(self, path: str, method: str = "GET") -> object:
+        """The JSON answer of the server's REST API at ``/api/<path>`` (None when empty)."""
+        request = urllib.request.Request(
+            f"{self.base}/api/{path}",
+            method=method,
+            headers={"Authorization": f"token {self.token}"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            body = response.read()
+        return json.loads(body) if body else None
+
+
+@pytest.fixture(scope="session")
+def jupyterlab_server(tmp_path_factory) -> Iterator[JupyterLab]:
+    """One JupyterLab server per test process (each xdist worker), on a free local port,
+    serving the six quick lessons and the sphere notebook (``_prepare_root``). It starts in
+    about 5 s; each test opens its notebook in a workspace of its own (:func:`jupyterlab`)."""
+    home = tmp_path_factory.mktemp("jupyterlab")
+    root = home / "root"
     root.mkdir()
-    _prepare_root(root, tmp_path / "lab-settings")
+    _prepare_root(root, home / "lab-settings")
     port, token = _free_port(), "sphereviz-browser-test"
     environment = {
         **os.environ,
-        "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "lab-settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
-        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(home / "lab-settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
         "MPLBACKEND": "module://matplotlib_inline.backend_inline",
     }
-    log = tmp_path / "jupyterlab.log"
+    log = home / "jupyterlab.log"
     with log.open("w") as log_file:
         server = subprocess.Popen(
             [
@@ -189,7 +211,7 @@ def jupyterlab(tmp_path):
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_until_answering(f"{base}/api/status?token={token}", server, log)
-        yield lambda name: f"{base}/lab/tree/{name}?token={token}"
+        yield JupyterLab(root, base, token)
     finally:
         server.terminate()
         try:
@@ -197,6 +219,20 @@ def jupyterlab(tmp_path):
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(timeout=20)
+
+
+@pytest.fixture
+def jupyterlab(jupyterlab_server, request) -> Iterator[Callable[[str], str]]:
+    """A function from a notebook's name to its URL in a JupyterLab workspace of this test's
+    own: a workspace remembers the notebooks opened in it and reopens them, and an earlier
+    test's prompts and outputs would confuse this test's locators. Afterwards every kernel
+    session on the server is shut down, so that a kernel still busy (a failed test's) takes
+    no CPU from the next tests."""
+    lab = jupyterlab_server
+    workspace = re.sub(r"[^A-Za-z0-9]+", "-", request.node.name).strip("-")
+    yield lambda name: f"{lab.base}/lab/workspaces/{workspace}/tree/{name}?token={lab.token}"
+    for session in lab.api("sessions"):
+        lab.api(f"sessions/{session['id']}", method="DELETE")
 
 
 PLOT_SIGNATURE_JS = """element => [
@@ -285,7 +321,7 @@ ALL_CELLS_RAN_JS = """() => {
 
 @pytest.mark.parametrize("name", LESSONS)
 def test_every_notebook_runs_top_to_bottom_without_error(
-    jupyterlab, tmp_path, tmp_path_factory, name
+    jupyterlab_server, jupyterlab, tmp_path_factory, name
 ):
     """Run All Cells in JupyterLab: every code cell gets an execution count, the kernel ends
     idle, and no output on the page is an error (no traceback, no error-typed output). Then
@@ -297,7 +333,7 @@ def test_every_notebook_runs_top_to_bottom_without_error(
     if name in NEEDS_LFW and not (LFW_ROOT / "images").is_dir():
         pytest.skip(f"{name} needs LFW at {LFW_ROOT}")
     screenshot = REPO_ROOT / "build" / "browser" / f"{Path(name).stem}.png"
-    root = tmp_path / "root"  # what the jupyterlab fixture serves
+    root = jupyterlab_server.root
     with (
         lesson_outputs(tmp_path_factory, name, root / "outputs" / Path(name).stem) as outputs,
         _browser_page(screenshot.with_name(f"{Path(name).stem}_failure.png")) as page,
