@@ -119,16 +119,32 @@ def training_batches(
         yield images.contiguous(memory_format=torch.channels_last), labels
 
 
+#: Devices with a fused PyTorch optimiser kernel that this package trains on.
+FUSED_OPTIMIZER_DEVICES = frozenset({"cpu", "cuda"})
+
+
 def make_optimizer(
     config: TrainConfig, parameters, lr: float | None = None
 ) -> torch.optim.Optimizer:
-    """The recipe's optimiser at learning rate ``lr`` (default ``config.lr``)."""
+    """The recipe's optimiser at learning rate ``lr`` (default ``config.lr``).
+
+    SGD with momentum μ and weight decay λ_wd: g ← ∇ + λ_wd·w, v ← μ·v + g, w ← w − lr·v;
+    Adam (L2 weight decay, g ← ∇ + λ_wd·w, then Kingma & Ba's update). Both in PyTorch's fused
+    form when every parameter is on a CPU or CUDA device: one kernel per step over all the
+    parameters instead of a pass per operation and parameter, the same update to rounding
+    (``tests/test_train.py``). On one core of this CPU an Adam step over notebook 05's quick
+    SFNet-4 (2.9 M parameters) takes 3.7 ms instead of 38.6, and an SGD step over SFNet-20 with
+    CASIA's 10,575 classes 24 ms instead of 102 (``benchmarks/measure_fused_optimizer.py``).
+    """
     lr = config.lr if lr is None else lr
+    parameters = list(parameters)
+    fused = all(p.device.type in FUSED_OPTIMIZER_DEVICES for p in parameters) or None
     if config.optimizer == "sgd":
         return torch.optim.SGD(
-            parameters, lr, momentum=config.momentum, weight_decay=config.weight_decay
-        )
-    return torch.optim.Adam(parameters, lr, weight_decay=config.weight_decay)
+            parameters, lr, momentum=config.momentum, weight_decay=config.weight_decay,
+            fused=fused,
+        )  # fmt: skip
+    return torch.optim.Adam(parameters, lr, weight_decay=config.weight_decay, fused=fused)
 
 
 def _check_finite(step_losses: torch.Tensor, steps_done: int, epoch: int, out) -> None:

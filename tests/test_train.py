@@ -17,6 +17,7 @@ from sphereviz.runs import load_checkpoint, load_run
 from sphereviz.train import (
     TrainingDivergedError,
     main,
+    make_optimizer,
     random_shift,
     train,
     training_batches,
@@ -328,6 +329,44 @@ def test_training_steps_do_not_check_label_ranges_again(monkeypatch):
     monkeypatch.setattr(torch, "aminmax", host_sync)
     run = train(tiny(epochs=1, dim=2), progress=False)
     assert run.metrics[-1]["test_accuracy"] > 0.1
+
+
+def _updates_by_hand(optimizer: str, weights, gradients, lr, weight_decay, momentum):
+    """The weights after each step of SGD with momentum (v ← μv + g, w ← w − lr·v) or of Adam
+    (Kingma & Ba, bias-corrected, β = (0.9, 0.999), ε = 1e-8), with L2 weight decay
+    g = ∇ + λ_wd·w, in float64."""
+    w = np.asarray(weights, dtype=np.float64).copy()
+    v, first, second = np.zeros_like(w), np.zeros_like(w), np.zeros_like(w)
+    for step, gradient in enumerate(gradients, start=1):
+        g = gradient + weight_decay * w
+        if optimizer == "sgd":
+            v = g if step == 1 else momentum * v + g
+            w = w - lr * v
+        else:
+            first = 0.9 * first + 0.1 * g
+            second = 0.999 * second + 0.001 * g * g
+            corrected = first / (1 - 0.9**step)
+            w = w - lr * corrected / (np.sqrt(second / (1 - 0.999**step)) + 1e-8)
+    return w
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_the_fused_optimiser_takes_the_textbook_steps(optimizer):
+    """``make_optimizer`` fuses its step on the CPU and still takes the update of the formulas
+    (written out here in numpy), momentum and weight decay included."""
+    config = TrainConfig(optimizer=optimizer, lr=0.05, momentum=0.9, weight_decay=0.01)
+    rng = np.random.default_rng(0)
+    start = rng.normal(size=(3, 5)).astype(np.float32)
+    gradients = [rng.normal(size=(3, 5)).astype(np.float32) for _ in range(6)]
+    weight = torch.nn.Parameter(torch.from_numpy(start.copy()))
+    fused = make_optimizer(config, [weight])
+    assert fused.defaults["fused"] is True
+    for gradient in gradients:
+        weight.grad = torch.from_numpy(gradient)
+        fused.step()
+    expected = _updates_by_hand(optimizer, start, gradients, 0.05, 0.01, 0.9)
+    np.testing.assert_allclose(weight.detach().numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(expected, start)  # the steps moved the weights
 
 
 def test_config_checks_say_type_or_value_and_keep_numpy_integers_as_ints():
