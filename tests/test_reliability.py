@@ -298,6 +298,13 @@ def test_a_damaged_manifest_or_float_labels_are_clear_errors(tmp_path):
         manifest_path.write_text(json.dumps(broken))
         with pytest.raises(ValueError, match=reason):
             load_face_cache(cache.directory)
+    # a shape that disagrees with the arrays (found by the fuzzing below): the error names the
+    # manifest, the shape it gives and the arrays' own
+    manifest_path.write_text(json.dumps({**manifest, "shape": [4, 12, 96, 3]}))
+    with pytest.raises(
+        ValueError, match=r"manifest\.json: .*says \(4, 12, 96, 3\).*\(4, 112, 96, 3\)"
+    ):
+        load_face_cache(cache.directory)
     manifest_path.write_text(json.dumps(manifest))
     np.save(cache.directory / "labels.npy", np.array([0.0, 0.7, 1.0, 1.9]))
     with pytest.raises(ValueError, match="float labels would be silently truncated"):

@@ -110,8 +110,9 @@ def load_face_cache(path: str | os.PathLike) -> FaceCache:
     expected_shape = tuple(manifest["shape"])
     if images.shape != expected_shape or len(labels) != len(images) or len(paths) != len(images):
         raise ValueError(
-            f"{directory}: damaged face cache (images {images.shape}, {len(labels)} labels, "
-            f"{len(paths)} paths; manifest says {expected_shape}); rebuild it"
+            f"{manifest_path}: damaged face cache: the manifest says {expected_shape}, the "
+            f"arrays hold images {images.shape}, {len(labels)} labels and {len(paths)} paths; "
+            "rebuild it with `sphereviz prepare-faces --force`"
         )
     source = f"faces from {manifest['inputs']['root']}, cached in {directory}"
     return FaceCache(images, labels, names, source, paths, manifest, directory)
