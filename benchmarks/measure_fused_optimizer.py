@@ -4,9 +4,9 @@ Not part of ``make bench``. For the networks the recipes train, built by the tra
 ``build_model_and_loss`` (the feature network and the loss that holds the class weights), the
 median milliseconds of ``optimizer.step()`` alone over ``--steps`` timed steps after three
 untimed ones, on one torch thread with fixed random gradients: the recipe's optimiser as
-``make_optimizer`` makes it (fused) and as PyTorch makes it without ``fused`` or ``foreach``
-(one pass per operation and parameter), and the largest weight difference between the two
-after those steps.
+``make_optimizer`` makes it (fused) and the same optimiser with the same settings but neither
+``fused`` nor ``foreach`` (one pass per operation and parameter), and the largest weight
+difference between the two after those steps.
 
 Usage: ``python benchmarks/measure_fused_optimizer.py [--steps 30] [--json]``.
 """
@@ -31,7 +31,7 @@ CASES = (
 )  # fmt: skip
 
 
-def step_milliseconds(optimizer, parameters, steps: int) -> float:
+def step_milliseconds(optimizer, steps: int) -> float:
     """Median milliseconds of ``optimizer.step()`` with the gradients already in place."""
     times = []
     for step in range(steps + 3):
@@ -59,17 +59,12 @@ def measure(fields: dict, classes: int, steps: int) -> dict:
         generator = torch.Generator().manual_seed(1)
         for p in parameters:
             p.grad = torch.randn(p.shape, generator=generator)
-        if variant.startswith("fused"):
-            optimizer = make_optimizer(config, parameters)
-            assert optimizer.defaults["fused"], "make_optimizer did not fuse on this device"
-        else:
-            reference = {"fused": False, "foreach": False, "weight_decay": config.weight_decay}
-            optimizer = (
-                torch.optim.SGD(parameters, config.lr, momentum=config.momentum, **reference)
-                if config.optimizer == "sgd"
-                else torch.optim.Adam(parameters, config.lr, **reference)
-            )
-        results[variant] = step_milliseconds(optimizer, parameters, steps)
+        optimizer = make_optimizer(config, parameters)
+        assert optimizer.defaults["fused"], "make_optimizer did not fuse on this device"
+        if variant.startswith("reference"):  # the same class and settings, unfused
+            unfused = {**optimizer.defaults, "fused": False, "foreach": False}
+            optimizer = type(optimizer)(parameters, **unfused)
+        results[variant] = step_milliseconds(optimizer, steps)
         weights[variant] = torch.cat([p.detach().flatten() for p in parameters])
     fused, reference = weights.values()
     return {
