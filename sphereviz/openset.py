@@ -19,9 +19,7 @@ seen. Three pieces:
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import math
-import multiprocessing
 import os
 import sys
 import time
@@ -32,6 +30,7 @@ import numpy as np
 from sphereviz import aggregate
 from sphereviz.geometry import feature_criterion, unit_rows
 from sphereviz.validation import check_int
+from sphereviz.worker_pool import worker_pool
 
 __all__ = [
     "DEFAULT_LOSSES",
@@ -296,12 +295,6 @@ def open_set_verification(
 # The experiment
 
 
-def _one_thread() -> None:
-    import torch
-
-    torch.set_num_threads(1)
-
-
 def _train_and_verify(config_dict: dict, test_classes: tuple[int, ...], options: dict) -> dict:
     """Worker: train (or reuse) one run, then verify the held-out classes with it."""
     import warnings
@@ -357,7 +350,9 @@ def open_set_experiment(
     Every run is the default (margin-biting) recipe with ``dim``-D features and the same
     budget; ``overrides`` (e.g. ``epochs``) change every run alike. Runs live in
     ``runs_dir/<loss>-<recipe hash>`` and are reused when present (``train(resume=True)``).
-    Training runs in ``workers`` spawned processes with one torch thread each.
+    Training runs in ``workers`` processes with one torch thread each
+    (:func:`~sphereviz.worker_pool.worker_pool`: a Ctrl-C stops them, each run keeping its last
+    finished epoch).
 
     Returns ``(rows, table)``: one dict per run, and one per loss with mean and std over seeds
     (ddof 1) of closed-set accuracy, open-set accuracy and EER.
@@ -381,14 +376,10 @@ def open_set_experiment(
             jobs.append(config.in_run_folder(runs_dir, f"{name}-seed{seed}").to_dict())
     options = {"max_held_out": max_held_out, "pairs_per_kind": pairs_per_kind, "folds": folds,
                "pair_seed": pair_seed}  # fmt: skip
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_one_thread
-    ) as pool:
-        futures = [
-            pool.submit(_train_and_verify, job, tuple(test_classes), options) for job in jobs
-        ]
-        rows = [future.result() for future in futures]
+    with worker_pool(min(workers, len(jobs))) as map_in_workers:
+        rows = list(
+            map_in_workers(_train_and_verify, [(job, tuple(test_classes), options) for job in jobs])
+        )
     return rows, summarise(rows)
 
 

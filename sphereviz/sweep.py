@@ -10,20 +10,12 @@ others.
 
 from __future__ import annotations
 
-import atexit
 import dataclasses
-import multiprocessing
 import os
-import signal
-import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
-
-import torch
 
 from sphereviz.config import ScheduleWarning, TrainConfig
 from sphereviz.recipes import (
@@ -41,6 +33,7 @@ from sphereviz.recipes import (
 )
 from sphereviz.runs import PreparedRun, find_run, load_run, target_folder
 from sphereviz.train import train
+from sphereviz.worker_pool import worker_pool
 
 __all__ = [
     "DEFAULT_RUNS",
@@ -75,7 +68,8 @@ def ensure_runs(
     ``progress`` shows each run's bar (None: only on a terminal).
 
     Interrupting (Ctrl-C, or SIGINT to this process alone) stops the workers too, within
-    :data:`WORKER_STOP_SECONDS` (see :func:`_worker_pool`), and raises ``KeyboardInterrupt``
+    :data:`~sphereviz.worker_pool.WORKER_STOP_SECONDS` (see
+    :func:`~sphereviz.worker_pool.worker_pool`), and raises ``KeyboardInterrupt``
     here: each run keeps its last finished epoch and the next call resumes it.
     """
     runs_dir = Path(runs_dir)
@@ -94,7 +88,7 @@ def ensure_runs(
         log(f"[{index}/{len(specs)}] {'resuming' if resume else 'training'} {spec.name} → {folder}")
     jobs = min(os.cpu_count() or 1, len(todo)) if jobs is None else min(jobs, len(todo))
     if jobs > 1:
-        with _worker_pool(jobs) as map_in_workers:
+        with worker_pool(jobs) as map_in_workers:
             seconds = map_in_workers(
                 _train_in_worker, [(config, resume) for *_, config, resume in todo]
             )
@@ -112,116 +106,10 @@ def ensure_runs(
     ]
 
 
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-WORKER_STOP_SECONDS = 10.0
-"""How long a worker may take to stop after SIGTERM before it is killed (SIGKILL)."""
-
-
-@contextmanager
-def _worker_pool(jobs: int) -> Iterator[Callable]:
-    """``map`` over a pool of ``jobs`` spawned worker processes that an interruption stops.
-
-    Yields ``map_in_workers(function, items)``, the pool's ``map`` (results in order).
-    ``ProcessPoolExecutor``'s own exit waits for every submitted run to finish, so a Ctrl-C
-    would hang until the whole sweep was trained. Here the workers never act on SIGINT (a
-    Ctrl-C at the terminal reaches the whole process group; the parent alone decides): they
-    start with it blocked (the mask survives fork and exec, so not even their imports can be
-    interrupted) and then ignore it. When the block is left by ``KeyboardInterrupt`` (or
-    ``SystemExit``) the queued runs are cancelled and each worker gets SIGTERM, which it turns
-    into ``SystemExit``: the run unwinds (its lock released, no temporary file left; its files
-    are only ever replaced atomically, so the folder holds its last finished epoch, never a
-    half-written one) and the worker exits at once (``os._exit`` after the exit handlers: the
-    interpreter's teardown with torch loaded takes seconds). One still alive after
-    :data:`WORKER_STOP_SECONDS` is killed. An ordinary error in one run cancels the queued runs
-    and lets the running ones finish.
-    """
-    context = multiprocessing.get_context("spawn")  # no forked torch state in the workers
-    pool = ProcessPoolExecutor(
-        jobs, mp_context=context, initializer=_init_worker, initargs=(os.getpid(),)
-    )
-
-    def map_in_workers(function: Callable, items: Sequence) -> Iterator:
-        with _sigint_blocked():  # the workers are spawned by these submissions
-            return pool.map(function, items)
-
-    try:
-        yield map_in_workers
-    except (KeyboardInterrupt, SystemExit):
-        with _sigint_blocked():  # a second Ctrl-C waits for the workers to be stopped
-            _stop_workers(pool)
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _stop_workers(pool: ProcessPoolExecutor) -> None:
-    """Cancel the queued runs, SIGTERM every worker, SIGKILL those that outlive the grace."""
-    workers = list((pool._processes or {}).values())  # no public handle before Python 3.14
-    pool.shutdown(wait=False, cancel_futures=True)
-    for worker in workers:
-        if worker.is_alive():
-            worker.terminate()
-    deadline = time.monotonic() + WORKER_STOP_SECONDS
-    for worker in workers:
-        worker.join(max(0.0, deadline - time.monotonic()))
-        if worker.is_alive():
-            worker.kill()
-            worker.join()
-
-
-@contextmanager
-def _sigint_blocked() -> Iterator[None]:
-    """SIGINT held back in this thread (POSIX): one that arrives meanwhile is delivered after."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-def _init_worker(parent: int) -> None:
-    """A worker: one torch thread; SIGINT ignored, SIGTERM raised as ``SystemExit``, and on
-    Linux SIGTERM too when ``parent`` dies (a notebook kernel killed or restarted), so that an
-    orphaned worker stops its run at once, as after a Ctrl-C, instead of training on and
-    holding the run's lock against the next call."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    _stop_when_parent_dies(parent)
-    torch.set_num_threads(1)
-
-
-def _stop_when_parent_dies(parent: int) -> None:
-    """``prctl(PR_SET_PDEATHSIG, SIGTERM)`` (Linux; elsewhere nothing), then SIGTERM to
-    itself if ``parent`` died before the request was made."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
-def _exit_on_sigterm(signum, frame) -> None:
-    raise SystemExit(128 + signum)
-
-
-def _train_in_worker(job: tuple[TrainConfig, bool]) -> float:
+def _train_in_worker(config: TrainConfig, resume: bool) -> float:
     """Train (or finish) one run in a worker process; returns its wall time in seconds."""
-    config, resume = job
     started = time.perf_counter()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ScheduleWarning)  # load_run recomputes them
-            train(config, progress=False, resume=resume)
-    except SystemExit as stop:  # SIGTERM from _worker_pool; the run has unwound (lock released)
-        atexit._run_exitfuncs()  # multiprocessing's own clean-up (tqdm's semaphore), then
-        sys.stderr.flush()
-        os._exit(stop.code if isinstance(stop.code, int) else 1)  # no slow torch teardown
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScheduleWarning)  # load_run recomputes them
+        train(config, progress=False, resume=resume)
     return time.perf_counter() - started

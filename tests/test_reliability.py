@@ -528,6 +528,18 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+def _forked_workers(pid: int) -> list[int]:
+    """The pool workers of ``pid``: the children of its forkserver (sphereviz.worker_pool)."""
+    servers = [child for child in _descendants(pid)
+               if b"multiprocessing.forkserver" in Path(f"/proc/{child}/cmdline").read_bytes()
+               and _parent(child) == pid]  # fmt: skip
+    return [child for child in _descendants(pid) if _parent(child) in servers]
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[1])
+
+
 def _running(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
@@ -573,8 +585,9 @@ def test_sigkill_of_prepare_faces_leaves_no_process_and_the_next_run_cleans_up(l
 @pytest.mark.skipif(not LINUX, reason="reads /proc")
 def test_a_worker_ends_with_the_command_that_started_it(tmp_path):
     worker = (
-        "import sys, time; from sphereviz.data.align_pool import _end_with_parent; "
-        "_end_with_parent(int(sys.argv[1])); print('armed', flush=True); time.sleep(60)"
+        "import signal, sys, time; from sphereviz.worker_pool import end_with_parent; "
+        "end_with_parent(int(sys.argv[1]), signal.SIGKILL); print('armed', flush=True); "
+        "time.sleep(60)"
     )
     parent = (  # reports the worker's pid only once its watch is armed (not on a failed import)
         "import subprocess, sys, time, os; "
@@ -702,8 +715,7 @@ def test_workers_of_a_killed_sweep_stop_and_release_their_runs(tmp_path):
     folders = [runs / f"tiny-s{seed}" for seed in (0, 1)]
     try:
         assert _wait_until(lambda: all((f / "model.pt").is_file() for f in folders), 180)
-        workers = [pid for pid in _descendants(sweep.pid) if b"spawn_main" in
-                   Path(f"/proc/{pid}/cmdline").read_bytes()]  # fmt: skip
+        workers = _forked_workers(sweep.pid)
         assert len(workers) == 2
         sweep.kill()
         sweep.wait()

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import math
-import multiprocessing
 import os
-import sys
+import signal
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,6 +30,7 @@ from sphereviz.data.align import (
     load_face_crop,
 )
 from sphereviz.data.readers import CropReader
+from sphereviz.worker_pool import end_with_parent, pool_context
 
 
 def _init_worker(parent_pid: int | None = None) -> None:
@@ -39,56 +38,7 @@ def _init_worker(parent_pid: int | None = None) -> None:
 
     cv2.setNumThreads(0)  # one process per core; OpenCV's own threads would only compete
     if parent_pid is not None:
-        _end_with_parent(parent_pid)
-
-
-PARENT_POLL_SECONDS = 0.5
-"""How often a worker checks that the process that started the pool still runs."""
-
-
-def _end_with_parent(parent_pid: int) -> None:
-    """Make this worker exit when ``parent_pid`` (the command that started the pool) ends.
-
-    A SIGKILLed parent runs no cleanup, and pool workers are children of the forkserver, not
-    of the parent, so nothing would stop them. On Linux the kernel sends SIGKILL when the
-    worker's own parent (the forkserver) dies (``prctl(PR_SET_PDEATHSIG)``), and a daemon
-    thread polls ``parent_pid`` every :data:`PARENT_POLL_SECONDS`, ending the worker with
-    ``os._exit`` once it is gone (or a zombie). The forkserver and the resource tracker then
-    see their pipes close and exit too.
-    """
-    import threading
-
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-            import signal
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
-
-    def watch() -> None:
-        while _process_running(parent_pid):
-            time.sleep(PARENT_POLL_SECONDS)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="sphereviz-parent-watch", daemon=True).start()
-
-
-def _process_running(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie, killed but not yet reaped, counts as ended)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
-    except (OSError, IndexError):
-        return True
+        end_with_parent(parent_pid, signal.SIGKILL)  # nothing to unwind: the chunk is rewritten
 
 
 def _align_chunk(
@@ -154,12 +104,6 @@ def default_workers() -> int:
     except AttributeError:  # not Linux
         cores = os.cpu_count() or 1
     return max(1, min(cores, 16))
-
-
-def _pool_context() -> multiprocessing.context.BaseContext:
-    # forkserver: safe in a multi-threaded parent (Jupyter, torch), cheap to start on Linux.
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
 def create_crop_file(path: str | os.PathLike, count: int) -> int:
@@ -239,7 +183,7 @@ def align_to_file(
         else:
             executor = concurrent.futures.ProcessPoolExecutor(
                 max_workers=min(workers, len(tasks)),
-                mp_context=_pool_context(),
+                mp_context=pool_context(),
                 initializer=_init_worker,
                 initargs=(os.getpid(),),
             )
