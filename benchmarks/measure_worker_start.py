@@ -52,7 +52,7 @@ def measure(method: str, workers: int, runs: int) -> dict:
     if method == "spawn":
         import multiprocessing
 
-        worker_pool.pool_context = lambda: multiprocessing.get_context("spawn")
+        worker_pool._pool_context = lambda: multiprocessing.get_context("spawn")
     starts = []
     for _ in range(2):
         started = time.time()

@@ -1,15 +1,17 @@
-"""Worker processes for the parallel parts (training sweeps, the open-set experiment, face
-alignment): one start method for all of them, and a pool that an interruption stops.
+"""Worker processes for the parallel parts: a pool for training (the sweep, the open-set
+experiment) that an interruption stops, and what every worker needs to end with its parent.
 
-Where the platform has it (Linux, macOS) every pool's workers are forked from Python's
+Where the platform has it (Linux, macOS) a training pool's workers are forked from Python's
 forkserver: one process per program, started with the first pool, that has imported torch and
 sphereviz's trainer once (:data:`PRELOAD`), so a new worker is ready in milliseconds instead of
 the seconds a spawned one takes to import them (on this project's 2-core machine about 5 s of
 CPU per worker, half of it ``torch._dynamo``, which every torch optimiser's constructor pulls
 in; ``benchmarks/measure_worker_start.py``). The forkserver is single-threaded and has run no
 torch operation, so no thread or OpenMP state of a Jupyter kernel or of torch is forked.
-Elsewhere (Windows), and for :func:`worker_pool` on a machine with a CUDA GPU (a process forked
-after CUDA's driver was initialised cannot use CUDA), the workers are spawned.
+Elsewhere (Windows), and on a machine with a CUDA GPU (a process forked after CUDA's driver was
+initialised cannot use CUDA), the workers are spawned. Face alignment
+(:mod:`sphereviz.data.align_pool`) spawns its workers: they need no torch, and a forkserver
+started for them would import it first.
 
 A forked worker inherits the forkserver's working directory and environment, which are the
 program's when the first pool started; :func:`worker_pool` runs each job in the caller's
@@ -30,14 +32,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 
-__all__ = [
-    "PRELOAD",
-    "WORKER_STOP_SECONDS",
-    "end_with_parent",
-    "pool_context",
-    "process_running",
-    "worker_pool",
-]
+__all__ = ["PRELOAD", "WORKER_STOP_SECONDS", "end_with_parent", "process_running", "worker_pool"]
 
 PRELOAD = ("sphereviz.train", "torch._dynamo")
 """The modules the forkserver imports once for all the workers it forks."""
@@ -48,9 +43,12 @@ PARENT_POLL_SECONDS = 0.5
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def pool_context() -> multiprocessing.context.BaseContext:
-    """The forkserver context with :data:`PRELOAD` (the spawn context where there is none)."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """The forkserver context with :data:`PRELOAD`; the spawn context where there is no
+    forkserver or there is a CUDA GPU."""
+    import torch
+
+    if "forkserver" not in multiprocessing.get_all_start_methods() or torch.cuda.is_available():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(list(PRELOAD))  # used when the forkserver starts
@@ -76,16 +74,8 @@ def worker_pool(jobs: int) -> Iterator[Callable]:
     seconds). One still alive after :data:`WORKER_STOP_SECONDS` is killed. An ordinary error in
     one job cancels the queued jobs and lets the running ones finish.
     """
-    import torch
-
-    # A process forked after CUDA's driver was initialised cannot use CUDA, and importing torch
-    # may initialise it: with a GPU the workers are spawned.
-    context = multiprocessing.get_context("spawn") if torch.cuda.is_available() else None
     pool = ProcessPoolExecutor(
-        jobs,
-        mp_context=context or pool_context(),
-        initializer=_init_worker,
-        initargs=(os.getpid(),),
+        jobs, mp_context=_pool_context(), initializer=_init_worker, initargs=(os.getpid(),)
     )
 
     def map_in_workers(function: Callable, arguments: Sequence[tuple]) -> Iterator:
@@ -150,9 +140,10 @@ def end_with_parent(parent: int, signum: int) -> None:
     A SIGKILLed parent runs no clean-up, and a forked worker is a child of the forkserver, which
     outlives the parent while any worker runs (each holds its "alive" pipe), so nothing else
     would stop the worker. On Linux the kernel sends ``signum`` when the worker's own parent
-    dies (``prctl(PR_SET_PDEATHSIG)``), and everywhere a daemon thread checks ``parent`` every
-    :data:`PARENT_POLL_SECONDS` and sends it once ``parent`` is gone (or a zombie). The
-    forkserver and the resource tracker then see their pipes close and exit too.
+    dies (``prctl(PR_SET_PDEATHSIG)``: ``parent`` itself for a spawned worker), and everywhere a
+    daemon thread checks ``parent`` every :data:`PARENT_POLL_SECONDS` and sends it once
+    ``parent`` is gone (or a zombie). The forkserver and the resource tracker then see their
+    pipes close and exit too.
     """
     if sys.platform.startswith("linux"):
         import ctypes

@@ -4,15 +4,16 @@
 :func:`align_to_file` sends chunks of images to worker processes, each writing its chunk of
 crops straight into the file (one write per chunk at the chunk's offset), so no image array is
 pickled back and nothing is written through a memory map: a full disk is an ``OSError`` with a
-message, never a SIGBUS. Workers end with the command that started them, even when it is
-SIGKILLed (see :func:`_end_with_parent`). :func:`align_images` is the in-memory form, for an
-evaluation set.
+message, never a SIGBUS. Workers (spawned) end with the command that started them, even when it
+is SIGKILLed (:func:`~sphereviz.worker_pool.end_with_parent`). :func:`align_images` is the
+in-memory form, for an evaluation set.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import math
+import multiprocessing
 import os
 import signal
 import tempfile
@@ -30,7 +31,7 @@ from sphereviz.data.align import (
     load_face_crop,
 )
 from sphereviz.data.readers import CropReader
-from sphereviz.worker_pool import end_with_parent, pool_context
+from sphereviz.worker_pool import end_with_parent
 
 
 def _init_worker(parent_pid: int | None = None) -> None:
@@ -183,7 +184,7 @@ def align_to_file(
         else:
             executor = concurrent.futures.ProcessPoolExecutor(
                 max_workers=min(workers, len(tasks)),
-                mp_context=pool_context(),
+                mp_context=multiprocessing.get_context("spawn"),  # no torch: see worker_pool
                 initializer=_init_worker,
                 initargs=(os.getpid(),),
             )

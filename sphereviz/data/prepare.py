@@ -155,10 +155,10 @@ def prepare_faces(
     Returns the cache (``reused=True`` when an up-to-date cache was found and nothing was
     decoded). ``force=True`` rebuilds regardless.
 
-    ``workers`` processes (default: every core) decode in parallel. They are started with
-    ``forkserver`` (``spawn`` off Linux), so a *script* that calls this with more than one
-    worker needs the usual ``if __name__ == "__main__":`` guard; notebooks and the
-    ``sphereviz prepare-faces`` command need nothing.
+    ``workers`` processes (default: every core) decode in parallel. They are spawned, so a
+    *script* that calls this with more than one worker needs the usual
+    ``if __name__ == "__main__":`` guard; notebooks and the ``sphereviz prepare-faces`` command
+    need nothing.
     """
     started = time.perf_counter()
     out = Path(out)
