@@ -13,9 +13,10 @@ initialised cannot use CUDA), the workers are spawned. Face alignment
 (:mod:`sphereviz.data.align_pool`) spawns its workers: they need no torch, and a forkserver
 started for them would import it first.
 
-A forked worker inherits the forkserver's working directory and environment, which are the
-program's when the first pool started; :func:`worker_pool` runs each job in the caller's
-current ones, as a freshly spawned worker would.
+A forked worker inherits the forkserver's environment, which is the program's when the first
+pool started; :func:`worker_pool` runs each job in the caller's current one, as a freshly
+spawned worker would (multiprocessing itself starts every worker in the caller's working
+directory).
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def worker_pool(jobs: int) -> Iterator[Callable]:
     )
 
     def map_in_workers(function: Callable, arguments: Sequence[tuple]) -> Iterator:
-        job = functools.partial(_run_job, function, os.getcwd(), dict(os.environ))
+        job = functools.partial(_run_job, function, dict(os.environ))
         with _sigint_blocked():  # the workers (and the forkserver) are started by these
             return pool.map(job, arguments)
 
@@ -180,11 +181,9 @@ def _exit_on_sigterm(signum, frame) -> None:
     raise SystemExit(128 + signum)
 
 
-def _run_job(function: Callable, cwd: str, environ: dict, arguments: tuple):
-    """``function(*arguments)`` in the caller's ``cwd`` and ``environ``; SIGTERM (from
-    :func:`worker_pool`, or the parent's death) ends the worker once the job has unwound."""
-    if os.getcwd() != cwd:
-        os.chdir(cwd)
+def _run_job(function: Callable, environ: dict, arguments: tuple):
+    """``function(*arguments)`` in the caller's ``environ``; SIGTERM (from :func:`worker_pool`,
+    or the parent's death) ends the worker once the job has unwound."""
     if os.environ != environ:
         os.environ.clear()
         os.environ.update(environ)
