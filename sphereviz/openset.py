@@ -376,7 +376,7 @@ def open_set_experiment(
             jobs.append(config.in_run_folder(runs_dir, f"{name}-seed{seed}").to_dict())
     options = {"max_held_out": max_held_out, "pairs_per_kind": pairs_per_kind, "folds": folds,
                "pair_seed": pair_seed}  # fmt: skip
-    with worker_pool(min(workers, len(jobs))) as map_in_workers:
+    with worker_pool(workers) as map_in_workers:  # starts no more workers than jobs
         rows = list(
             map_in_workers(_train_and_verify, [(job, tuple(test_classes), options) for job in jobs])
         )

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 
-__all__ = ["PRELOAD", "WORKER_STOP_SECONDS", "end_with_parent", "process_running", "worker_pool"]
+__all__ = ["PRELOAD", "WORKER_STOP_SECONDS", "end_with_parent", "worker_pool"]
 
 PRELOAD = ("sphereviz.train", "torch._dynamo")
 """The modules the forkserver imports once for all the workers it forks."""
@@ -155,14 +155,14 @@ def end_with_parent(parent: int, signum: int) -> None:
             pass
 
     def watch() -> None:
-        while process_running(parent):
+        while _process_running(parent):
             time.sleep(PARENT_POLL_SECONDS)
         os.kill(os.getpid(), signum)
 
     threading.Thread(target=watch, name="sphereviz-parent-watch", daemon=True).start()
 
 
-def process_running(pid: int) -> bool:
+def _process_running(pid: int) -> bool:
     """Whether ``pid`` runs (a zombie, killed but not yet reaped, counts as ended)."""
     try:
         os.kill(pid, 0)

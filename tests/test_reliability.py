@@ -529,11 +529,9 @@ def _descendants(pid: int) -> list[int]:
 
 
 def _forked_workers(pid: int) -> list[int]:
-    """The pool workers of ``pid``: the children of its forkserver (sphereviz.worker_pool)."""
-    servers = [child for child in _descendants(pid)
-               if b"multiprocessing.forkserver" in Path(f"/proc/{child}/cmdline").read_bytes()
-               and _parent(child) == pid]  # fmt: skip
-    return [child for child in _descendants(pid) if _parent(child) in servers]
+    """The pool workers of ``pid``: its grandchildren, the children of its forkserver (its
+    other child, multiprocessing's resource tracker, starts none; sphereviz.worker_pool)."""
+    return [child for child in _descendants(pid) if _parent(child) != pid]
 
 
 def _parent(pid: int) -> int:
