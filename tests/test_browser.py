@@ -5,9 +5,9 @@ Debian's Chromium (driven by Playwright, never a downloaded browser) runs every 
 
 - in notebook 01, once it has run, moving the ``m`` slider of the ``margin_explorer`` with the
   keyboard changes both the numbers it reads out and the plot it draws;
-- in a small notebook of two synthetic runs, moving the ``run`` slider of the
-  ``sphere_explorer`` redraws its plotly sphere (a ``FigureWidget``, an anywidget) with the
-  next run's title and points;
+- in notebook 03, once it has run, moving the ``run`` slider of the ``sphere_explorer``
+  redraws its plotly sphere (a ``FigureWidget``, an anywidget) with the next run's title and
+  points, as the lesson's own run folders hold them;
 - every one of the six lesson notebooks runs top to bottom in quick mode ("Run All Cells"),
   the page shows no error output, and the notebook saved from the page prints the results
   that ``lesson_results`` checks (04 and 05 need LFW beside the checkout). This is the one
@@ -48,10 +48,10 @@ CHROMIUM_ARGS = [
 ]
 NOTEBOOK_NAME = "01_from_softmax_to_a_softmax.ipynb"
 SCREENSHOT = REPO_ROOT / "build" / "browser" / "notebook01.png"
-SPHERE_NOTEBOOK_NAME = "sphere_explorer.ipynb"
+SPHERE_NOTEBOOK_NAME = "03_mnist_on_the_hypersphere.ipynb"
 SPHERE_SCREENSHOT = REPO_ROOT / "build" / "browser" / "sphere_explorer.png"
-# Two synthetic runs, the second's classes tighter (as a larger m does): executed by the
-# notebook's kernel and, for the expected points, by the test itself.
+# Two synthetic runs, the second's classes tighter (as a larger m does): drawn by the rendered
+# page's picture and, for the expected points, by the test itself.
 SPHERE_RUNS_CODE = """\
 import numpy as np
 
@@ -102,21 +102,9 @@ def write_quick_lesson(root: Path, name: str, output_dir: Path) -> None:
 
 def _prepare_root(root: Path, settings_dir: Path) -> None:
     """Copy the six lessons into ``root`` in quick mode, each writing its outputs inside
-    ``root`` (and reading LFW from beside the checkout), and write the sphere explorer's
-    notebook beside them."""
+    ``root`` (and reading LFW from beside the checkout)."""
     for name in LESSONS:
         write_quick_lesson(root, name, root / "outputs" / Path(name).stem)
-    notebook = nbformat.read(root / NOTEBOOK_NAME, as_version=4)
-    sphere_notebook = nbformat.v4.new_notebook(
-        cells=[
-            nbformat.v4.new_code_cell(SPHERE_RUNS_CODE),
-            nbformat.v4.new_code_cell(
-                "from sphereviz import widgets\n\nwidgets.sphere_explorer(runs)"
-            ),
-        ],
-        metadata={"kernelspec": notebook.metadata.kernelspec},
-    )
-    nbformat.write(sphere_notebook, root / SPHERE_NOTEBOOK_NAME)
     # Keep JupyterLab's per-user state (settings, workspaces) inside the temporary directory,
     # and switch off the news poll so that no notification covers the page.
     settings = settings_dir / "@jupyterlab" / "apputils-extension"
@@ -172,7 +160,7 @@ class JupyterLab:
 @pytest.fixture(scope="session")
 def jupyterlab_server(tmp_path_factory) -> Iterator[JupyterLab]:
     """One JupyterLab server per test process (each xdist worker), on a free local port,
-    serving the six quick lessons and the sphere notebook (``_prepare_root``). It starts in
+    serving the six quick lessons (``_prepare_root``). It starts in
     about 5 s; each test opens its notebook in a workspace of its own (:func:`jupyterlab`)."""
     home = tmp_path_factory.mktemp("jupyterlab")
     root = home / "root"
@@ -357,7 +345,7 @@ def test_every_notebook_runs_top_to_bottom_without_error(
         page.screenshot(path=str(screenshot))
         saved = _save_from_the_page(page, root / name)
         if name in WIDGET_CHECKS:
-            WIDGET_CHECKS[name](page)
+            WIDGET_CHECKS[name](page, outputs)
     check_results(name, results_of(saved, name))
 
 
@@ -383,7 +371,7 @@ def _save_from_the_page(page, path: Path) -> nbformat.NotebookNode:
     return notebook
 
 
-def _move_the_m_slider(page) -> None:
+def _move_the_m_slider(page, outputs: Path) -> None:
     """In notebook 01's ``margin_explorer``: one arrow key moves ``m`` by a step, and both the
     readout and the plot change; the other arrow key restores ``m`` and its readout."""
     from playwright.sync_api import expect
@@ -422,18 +410,15 @@ def _move_the_m_slider(page) -> None:
     )
 
 
-#: What the lesson test does with a lesson's live widgets once every cell has run.
-WIDGET_CHECKS = {NOTEBOOK_NAME: _move_the_m_slider}
-
-
-# What the sphere shows: plotly's title, the number of traces, the points of the first class
-# (plotly.js keeps the traces on the plot's element, decoded in _fullData: a static page hands
-# it numpy arrays as base64 typed arrays) and whether WebGL drew a canvas.
-SPHERE_JS = """element => {
+# What the sphere shows: plotly's title, the number of traces, the points of the class whose
+# trace is named ``name`` (plotly.js keeps the traces on the plot's element, decoded in
+# _fullData: a static page hands it numpy arrays as base64 typed arrays) and whether WebGL drew
+# a canvas.
+SPHERE_JS = """(element, name) => {
     const plot = element.querySelector('.js-plotly-plot');
     if (!plot || !plot.data || !plot._fullData) return null;
     const title = plot.querySelector('.gtitle');
-    const first = plot._fullData.find(trace => trace.name === 'class 0');
+    const first = plot._fullData.find(trace => trace.name === name);
     return {
         title: title ? title.textContent : '',
         traces: plot.data.length,
@@ -446,8 +431,8 @@ SPHERE_JS = """element => {
 
 
 def _first_class_on_the_sphere(run: dict) -> np.ndarray:
-    """The points of class 0 as the sphere should show them: x/‖x‖."""
-    own = run["features"][run["labels"] == 0]
+    """The points of class 0 as the sphere should show them: x/‖x‖ (in float64, as it does)."""
+    own = np.asarray(run["features"][run["labels"] == 0], dtype=float)
     return own / np.linalg.norm(own, axis=1, keepdims=True)
 
 
@@ -457,40 +442,63 @@ def _assert_shows(sphere: dict, run: dict) -> None:
     np.testing.assert_allclose(shown, _first_class_on_the_sphere(run), atol=1e-9)
 
 
-def _wait_for_sphere_title(page, element, title: str) -> None:
-    """Wait until the plotly sphere inside ``element`` is drawn with a title starting ``title``."""
+def _sphere(element, name: str) -> dict:
+    return element.evaluate(SPHERE_JS, name)
+
+
+def _wait_for_sphere_title(page, element, title: str, name: str) -> None:
+    """Wait until the plotly sphere inside ``element`` is drawn with a title starting ``title``
+    (and a trace named ``name``)."""
     page.wait_for_function(
-        f"element => ({SPHERE_JS})(element)?.title.startsWith({json.dumps(title + ' ')})",
-        arg=element.element_handle(),
+        f"""([element, name]) => ({SPHERE_JS})(element, name)?.title.startsWith(
+            {json.dumps(title + " ")})""",
+        arg=[element.element_handle(), name],
         timeout=WIDGET_UPDATE_TIMEOUT_MS,
     )
 
 
-def test_moving_the_run_slider_redraws_the_sphere(jupyterlab):
-    namespace: dict = {}
-    exec(SPHERE_RUNS_CODE, namespace)
-    runs = namespace["runs"]
-    with _browser_page(SPHERE_SCREENSHOT.with_name("sphere_failure.png")) as page:
-        _run_all_cells(page, jupyterlab(SPHERE_NOTEBOOK_NAME))
-        explorer, run_slider = _explorer_with_slider(page, "run")
-        explorer.locator(".js-plotly-plot").wait_for(timeout=WIDGET_UPDATE_TIMEOUT_MS)
-        _wait_until_all_ran_without_error(page)
-        _wait_for_sphere_title(page, explorer, "m = 1")
-        before = explorer.evaluate(SPHERE_JS)
-        _assert_shows(before, runs[0])
-        assert before["canvas"], "plotly drew no WebGL canvas for the sphere"
+def _lesson_sphere_runs(outputs: Path) -> list[dict]:
+    """The runs that notebook 03's sphere explorer steps through in quick mode, read from the
+    lesson's run folders: the first seed's 3-D A-Softmax runs, m = 1 then m = 4, as
+    ``features``, ``labels`` and the ``title`` that ``plots.run_panel`` gives them."""
+    from sphereviz import plots
 
-        handle = run_slider.locator(".noUi-handle").first
-        handle.focus()
-        page.keyboard.press("ArrowRight")
-        _wait_for_sphere_title(page, explorer, "m = 4")
-        after = explorer.evaluate(SPHERE_JS)
-        explorer.scroll_into_view_if_needed()
-        page.screenshot(path=str(SPHERE_SCREENSHOT))
-        _assert_shows(after, runs[1])
-        assert after["traces"] == before["traces"]
-        # one sphere, redrawn in place: the explorer holds a single plot
-        assert explorer.locator(".js-plotly-plot").count() == 1
+    runs = []
+    for m in (1, 4):
+        (folder,) = (outputs / "runs" / "quick").glob(f"3d-m{m}-s0-*")
+        title, features, labels, _ = plots.run_panel(folder)
+        runs.append({"title": title, "features": features, "labels": labels})
+    return runs
+
+
+def _move_the_run_slider(page, outputs: Path) -> None:
+    """In notebook 03's ``sphere_explorer``: the sphere shows the first run (m = 1) with a WebGL
+    canvas; one arrow key on the run slider redraws the same single plot with the second run's
+    (m = 4) title and points."""
+    before_run, after_run = _lesson_sphere_runs(outputs)
+    digit = "digit 0"  # the legend name of class 0 of an MNIST run (runs.run_class_names)
+    explorer, run_slider = _explorer_with_slider(page, "run")
+    explorer.scroll_into_view_if_needed()
+    _wait_for_sphere_title(page, explorer, before_run["title"], digit)
+    before = _sphere(explorer, digit)
+    _assert_shows(before, before_run)
+    assert before["canvas"], "plotly drew no WebGL canvas for the sphere"
+
+    handle = run_slider.locator(".noUi-handle").first
+    handle.focus()
+    page.keyboard.press("ArrowRight")
+    _wait_for_sphere_title(page, explorer, after_run["title"], digit)
+    after = _sphere(explorer, digit)
+    page.screenshot(path=str(SPHERE_SCREENSHOT))
+    _assert_shows(after, after_run)
+    assert after["traces"] == before["traces"]
+    # one sphere, redrawn in place: the explorer holds a single plot
+    assert explorer.locator(".js-plotly-plot").count() == 1
+
+
+#: What the lesson test does with a lesson's live widgets once every cell has run: each check
+#: gets the page and the folder the lesson wrote its outputs to.
+WIDGET_CHECKS = {NOTEBOOK_NAME: _move_the_m_slider, SPHERE_NOTEBOOK_NAME: _move_the_run_slider}
 
 
 def test_a_rendered_page_draws_the_sphere_explorer_picture_offline(tmp_path, monkeypatch):
@@ -521,8 +529,8 @@ def test_a_rendered_page_draws_the_sphere_explorer_picture_offline(tmp_path, mon
     with _browser_page(REPO_ROOT / "build" / "browser" / "rendered_failure.png") as page:
         page.goto(page_path.as_uri(), wait_until="domcontentloaded")
         picture = page.locator(".sphereviz-snapshot").first
-        _wait_for_sphere_title(page, picture, "m = 4")
-        sphere = picture.evaluate(SPHERE_JS)
+        _wait_for_sphere_title(page, picture, "m = 4", "class 0")
+        sphere = _sphere(picture, "class 0")
         picture.scroll_into_view_if_needed()
         page.screenshot(path=str(REPO_ROOT / "build" / "browser" / "rendered_page.png"))
     _assert_shows(sphere, runs[1])
