@@ -455,11 +455,16 @@ def _print_warnings(rows: list[dict]) -> None:
 
 
 def _device_note() -> str:
+    """The device, and on a CPU the threads and the instruction set of torch's kernels: AVX2
+    and AVX-512 kernels round differently, and over a run's steps that moves its numbers in
+    the last digits."""
     from sphereviz.devices import require_device
 
     device = require_device("auto")
-    threads = f", {torch.get_num_threads()} threads" if device.type == "cpu" else ""
-    return f"{device}{threads}"
+    if device.type != "cpu":
+        return str(device)
+    kernels = torch.backends.cpu.get_cpu_capability()
+    return f"{device} ({kernels} kernels), {torch.get_num_threads()} threads"
 
 
 if __name__ == "__main__":

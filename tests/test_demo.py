@@ -160,6 +160,22 @@ def test_seconds_per_run_are_the_trained_runs_else_the_recorded_ones():
     assert seconds == pytest.approx(6.0) and "recorded" in source
 
 
+def test_the_device_line_names_the_cpu_kernels_torch_runs():
+    """A run's last digits depend on the CPU kernels (AVX2 and AVX-512 round differently), so
+    the demo names them: here the plain ones, which every CPU has, forced through PyTorch's own
+    ``ATEN_CPU_CAPABILITY``."""
+    kernels = "default"
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", "from sphereviz import demo; print(demo._device_note())"],
+        env={**os.environ, "ATEN_CPU_CAPABILITY": kernels, "CUDA_VISIBLE_DEVICES": ""},
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert result.stdout.strip().startswith(f"cpu ({kernels.upper()} kernels), ")
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
