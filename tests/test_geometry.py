@@ -496,6 +496,30 @@ def test_annealed_a_softmax_region_lies_between_m_equal_1_and_the_pure_margin():
     assert np.count_nonzero(annealed >= 0) < np.count_nonzero(plain >= 0)
 
 
+@pytest.mark.parametrize("block_entries", [1 << 20, 7])
+def test_feature_criterion_extremes_against_every_pair(monkeypatch, block_entries):
+    """Max intra / min inter equal the extremes over every pair i < j, written out with
+    ``triu_indices``, in 300 small random sets (so that every kind of pair is the extreme in
+    some): classes of unequal sizes, classes of one, shuffled labels, and blocks so small (7
+    cosines) that a class spans several of them."""
+    from sphereviz.geometry import features as feature_statistics
+
+    monkeypatch.setattr(feature_statistics, "_BLOCK_ENTRIES", block_entries)
+    rng = np.random.default_rng(11)
+    for _ in range(300):
+        sizes = rng.integers(1, 6, size=rng.integers(2, 5))
+        sizes[0] = max(sizes[0], 2)  # the criterion needs a class with two features
+        labels = rng.permutation(np.repeat(np.arange(sizes.size), sizes))
+        features = rng.normal(size=(labels.size, 3))
+        unit = features / np.linalg.norm(features, axis=1, keepdims=True)
+        first, second = np.triu_indices(labels.size, k=1)
+        angles = np.arccos(np.clip(np.sum(unit[first] * unit[second], axis=1), -1, 1))
+        same = labels[first] == labels[second]
+        criterion = geometry.feature_criterion(features, labels)
+        assert criterion.max_intra_class_angle == pytest.approx(angles[same].max(), abs=1e-12)
+        assert criterion.min_inter_class_angle == pytest.approx(angles[~same].min(), abs=1e-12)
+
+
 def test_pair_angle_eer_against_a_threshold_sweep():
     """The EER of thresholding pair angles equals the crossing of FAR and FRR in a sweep."""
     rng = np.random.default_rng(3)

@@ -201,6 +201,38 @@ class FeatureCriterion:
         return self.intra_class_angle_high <= self.inter_class_angle_low
 
 
+#: Entries of one block of cosines in :func:`_extreme_pair_cosines` (8 MiB of float64).
+_BLOCK_ENTRIES = 1 << 20
+
+
+def _extreme_pair_cosines(unit: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Over all pairs of unit rows, each pair once: the lowest cosine of two rows of one class
+    (the largest intra-class angle) and the highest of two rows of different classes (the
+    smallest inter-class angle); +inf / −inf where there is no such pair.
+
+    The rows are sorted by class, so that each class's pairs with itself (the upper triangle
+    of its block) and with the classes after it are plain slices: no masks, about N²/2
+    cosines in blocks of :data:`_BLOCK_ENTRIES`.
+    """
+    order = np.argsort(labels, kind="stable")
+    unit, labels = unit[order], labels[order]
+    starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
+    ends = np.r_[starts[1:], labels.size]
+    lowest_same, highest_different = np.inf, -np.inf
+    for start, end in zip(starts, ends, strict=True):
+        own, later = unit[start:end], unit[end:]
+        rows_per_block = max(1, _BLOCK_ENTRIES // max(own.shape[0] + later.shape[0], 1))
+        for first in range(0, own.shape[0], rows_per_block):
+            rows = own[first : first + rows_per_block]
+            # the rows with themselves and the class's later rows: a row's cosine with itself
+            # (1) never lowers the minimum; a last row alone has no pair left
+            if own.shape[0] - first > 1:
+                lowest_same = min(lowest_same, float((rows @ own[first:].T).min()))
+            if later.shape[0]:
+                highest_different = max(highest_different, float((rows @ later.T).max()))
+    return lowest_same, highest_different
+
+
 def feature_criterion(
     features, labels, *, percentile: float = 5.0, max_pairs: int = 200_000, seed: int = 0
 ) -> FeatureCriterion:
@@ -210,16 +242,9 @@ def feature_criterion(
     _, unit, labels = _features_and_labels(features, labels)
     if np.unique(labels).size < 2 or np.bincount(labels).max() < 2:
         raise ValueError("the criterion needs two classes and a class with two features")
-    max_intra, min_inter = 0.0, math.pi
-    for start in range(0, labels.size, 2048):
-        block = slice(start, start + 2048)
-        cos = np.clip(unit[block] @ unit.T, -1.0, 1.0)
-        same = labels[block, None] == labels[None, :]
-        same[np.arange(cos.shape[0]), np.arange(start, start + cos.shape[0])] = False
-        different = labels[block, None] != labels[None, :]
-        if same.any():
-            max_intra = max(max_intra, float(np.arccos(cos[same].min())))
-        min_inter = min(min_inter, float(np.arccos(cos[different].max())))
+    lowest_same, highest_different = _extreme_pair_cosines(unit, labels)
+    max_intra = float(np.arccos(np.clip(lowest_same, -1.0, 1.0)))
+    min_inter = float(np.arccos(np.clip(highest_different, -1.0, 1.0)))
     pairs = pair_angles(unit, labels, max_pairs=max_pairs, seed=seed)
     angles = np.concatenate([pairs.same_class, pairs.different_class])
     is_same = np.concatenate([np.ones(pairs.same_class.size, bool),
