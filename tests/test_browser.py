@@ -448,7 +448,7 @@ def _sphere(element, name: str) -> dict:
 
 def _wait_for_sphere_title(page, element, title: str, name: str) -> None:
     """Wait until the plotly sphere inside ``element`` is drawn with a title starting ``title``
-    (and a trace named ``name``)."""
+    (``name``: the trace whose points :data:`SPHERE_JS` reads)."""
     page.wait_for_function(
         f"""([element, name]) => ({SPHERE_JS})(element, name)?.title.startsWith(
             {json.dumps(title + " ")})""",
