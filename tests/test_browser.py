@@ -27,6 +27,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -139,11 +140,14 @@ def _wait_until_answering(url: str, server: subprocess.Popen, log: Path) -> None
 
 @dataclass(frozen=True)
 class JupyterLab:
-    """A running JupyterLab server: the folder it serves, its address and its token."""
+    """A running JupyterLab server: the folder it serves, its address, its token, its process
+    and the file its output goes to."""
 
     root: Path
     base: str
     token: str
+    process: subprocess.Popen
+    log: Path
 
     def api(self, path: str, method: str = "GET") -> object:
         """The JSON answer of the server's REST API at ``/api/<path>`` (None when empty)."""
@@ -156,16 +160,18 @@ class JupyterLab:
             body = response.read()
         return json.loads(body) if body else None
 
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=20)
 
-@pytest.fixture(scope="session")
-def jupyterlab_server(tmp_path_factory) -> Iterator[JupyterLab]:
-    """One JupyterLab server per test process (each xdist worker), on a free local port,
-    serving the six quick lessons (``_prepare_root``). It starts in
-    about 5 s; each test opens its notebook in a workspace of its own (:func:`jupyterlab`)."""
-    home = tmp_path_factory.mktemp("jupyterlab")
-    root = home / "root"
-    root.mkdir()
-    _prepare_root(root, home / "lab-settings")
+
+def _start_jupyterlab(home: Path, root: Path, log: Path) -> JupyterLab:
+    """A JupyterLab server on a free local port serving ``root``, its per-user state in
+    ``home``, its output in ``log``; returned once it answers."""
     port, token = _free_port(), "sphereviz-browser-test"
     environment = {
         **os.environ,
@@ -174,9 +180,8 @@ def jupyterlab_server(tmp_path_factory) -> Iterator[JupyterLab]:
         "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
         "MPLBACKEND": "module://matplotlib_inline.backend_inline",
     }
-    log = home / "jupyterlab.log"
     with log.open("w") as log_file:
-        server = subprocess.Popen(
+        process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -196,17 +201,54 @@ def jupyterlab_server(tmp_path_factory) -> Iterator[JupyterLab]:
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
+    base = f"http://127.0.0.1:{port}"
     try:
-        base = f"http://127.0.0.1:{port}"
-        _wait_until_answering(f"{base}/api/status?token={token}", server, log)
-        yield JupyterLab(root, base, token)
+        _wait_until_answering(f"{base}/api/status?token={token}", process, log)
+    except BaseException:
+        process.kill()
+        process.wait(timeout=20)
+        raise
+    return JupyterLab(root, base, token, process, log)
+
+
+class JupyterLabServer:
+    """The JupyterLab server of one test process (each xdist worker), serving the six quick
+    lessons (``_prepare_root``) from ``root``. :meth:`running` is the server, started again
+    (on a new port, the exited one's log kept and reported in a warning) when it has exited:
+    a server that dies fails the test it died in, not every later browser test of the worker.
+    """
+
+    def __init__(self, home: Path):
+        self.home = home
+        self.root = home / "root"
+        self.root.mkdir()
+        _prepare_root(self.root, home / "lab-settings")
+        self.starts = 0
+        self.lab = self._start()
+
+    def _start(self) -> JupyterLab:
+        self.starts += 1
+        return _start_jupyterlab(self.home, self.root, self.home / f"jupyterlab-{self.starts}.log")
+
+    def running(self) -> JupyterLab:
+        code = self.lab.process.poll()
+        if code is not None:
+            tail = self.lab.log.read_text(errors="replace")[-2000:]
+            message = f"JupyterLab exited with {code}; starting it again. Its log:\n{tail}"
+            warnings.warn(message, stacklevel=2)
+            self.lab = self._start()
+        return self.lab
+
+
+@pytest.fixture(scope="session")
+def jupyterlab_server(tmp_path_factory) -> Iterator[JupyterLabServer]:
+    """One JupyterLab server per test process (:class:`JupyterLabServer`). It starts in
+    about 5 s; each test opens its notebook in a workspace of its own (:func:`jupyterlab`)."""
+    server = JupyterLabServer(tmp_path_factory.mktemp("jupyterlab"))
+    try:
+        yield server
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=20)
+        server.lab.stop()
 
 
 @pytest.fixture
@@ -215,12 +257,14 @@ def jupyterlab(jupyterlab_server, request) -> Iterator[Callable[[str], str]]:
     own: a workspace remembers the notebooks opened in it and reopens them, and an earlier
     test's prompts and outputs would confuse this test's locators. Afterwards every kernel
     session on the server is shut down, so that a kernel still busy (a failed test's) takes
-    no CPU from the next tests."""
-    lab = jupyterlab_server
+    no CPU from the next tests (unless the server itself has exited: the next test starts
+    another)."""
+    lab = jupyterlab_server.running()
     workspace = re.sub(r"[^A-Za-z0-9]+", "-", request.node.name).strip("-")
     yield lambda name: f"{lab.base}/lab/workspaces/{workspace}/tree/{name}?token={lab.token}"
-    for session in lab.api("sessions"):
-        lab.api(f"sessions/{session['id']}", method="DELETE")
+    if lab.process.poll() is None:
+        for session in lab.api("sessions"):
+            lab.api(f"sessions/{session['id']}", method="DELETE")
 
 
 PLOT_SIGNATURE_JS = """element => [
@@ -535,3 +579,16 @@ def test_a_rendered_page_draws_the_sphere_explorer_picture_offline(tmp_path, mon
         page.screenshot(path=str(REPO_ROOT / "build" / "browser" / "rendered_page.png"))
     _assert_shows(sphere, runs[1])
     assert sphere["traces"] == len(explorer.figure.data)
+
+
+def test_a_jupyterlab_server_that_exited_is_started_again(jupyterlab_server):
+    """A server that dies (here killed) is replaced, with a warning that carries its log, by
+    one that answers; the browser tests after it on this worker get the new one."""
+    dead = jupyterlab_server.running()
+    dead.process.kill()
+    dead.process.wait(timeout=20)
+    with pytest.warns(UserWarning, match=r"JupyterLab exited with -9; starting it again"):
+        lab = jupyterlab_server.running()
+    assert lab is not dead and lab.process.poll() is None
+    assert lab.api("status")["started"]
+    assert jupyterlab_server.running() is lab  # a running server is kept
