@@ -351,6 +351,7 @@ ALL_CELLS_RAN_JS = """() => {
 }"""
 
 
+@pytest.mark.executes_lesson
 @pytest.mark.parametrize("name", LESSONS)
 def test_every_notebook_runs_top_to_bottom_without_error(
     jupyterlab_server, jupyterlab, tmp_path_factory, name

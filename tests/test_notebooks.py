@@ -343,11 +343,13 @@ def test_lesson_results_by_papermill(run_notebook, request, name):
 
 
 def _run_by_the_browser_test(session: pytest.Session, name: str) -> bool:
-    """Whether this session runs ``name`` in the browser: Chromium is installed and the
-    browser's lesson test for it was collected and not deselected."""
-    wanted = f"test_every_notebook_runs_top_to_bottom_without_error[{name}]"
+    """Whether this session runs ``name`` in the browser: Chromium is installed and a test
+    marked ``executes_lesson`` for it (the browser's lesson test) was collected and not
+    deselected."""
     return CHROMIUM.exists() and any(
-        item.name == wanted and item.path.name == "test_browser.py" for item in session.items
+        item.get_closest_marker("executes_lesson") is not None
+        and item.callspec.params.get("name") == name
+        for item in session.items
     )
 
 
